@@ -1,0 +1,91 @@
+package messages
+
+// Tag is one key=value pair of a datapoint. Both fields are sub-slices of the decoded input.
+type Tag struct {
+	Key   []byte
+	Value []byte
+}
+
+// Datapoint is one decoded sample. Metric and Tags point into the record being decoded; the
+// datapoint is only valid until the Rows it lives in is Reset or the input buffer is reused.
+type Datapoint struct {
+	Metric []byte
+	Tags   []Tag
+	// Timestamp in milliseconds since the Unix epoch.
+	Timestamp int64
+	Value     float64
+}
+
+// BadLine is an input line a decoder could not parse.
+type BadLine struct {
+	Line   []byte
+	Reason Reason
+	// Detail is a static description (never built per line, so recording it allocates nothing).
+	Detail string
+}
+
+// Rows is reusable storage for decoded datapoints, in the style of VictoriaMetrics' parsers: all
+// Tags of all rows are capped sub-slices of one pool, so steady-state decoding allocates nothing.
+type Rows struct {
+	Points []Datapoint
+	Bad    []BadLine
+
+	tagsPool []Tag
+}
+
+// Reset forgets the rows while keeping their storage. It drops references to the input so that
+// the input buffer can be reused.
+func (rs *Rows) Reset() {
+	clear(rs.Points)
+	rs.Points = rs.Points[:0]
+	clear(rs.Bad)
+	rs.Bad = rs.Bad[:0]
+	clear(rs.tagsPool)
+	rs.tagsPool = rs.tagsPool[:0]
+}
+
+// NextPoint returns a zeroed datapoint appended to rs.Points.
+func (rs *Rows) NextPoint() *Datapoint {
+	if len(rs.Points) < cap(rs.Points) {
+		rs.Points = rs.Points[:len(rs.Points)+1]
+	} else {
+		rs.Points = append(rs.Points, Datapoint{})
+	}
+	dp := &rs.Points[len(rs.Points)-1]
+	*dp = Datapoint{}
+	return dp
+}
+
+// TagsMark returns the current end of the tag pool, to pass to TagsSince or DropTagsTo.
+func (rs *Rows) TagsMark() int { return len(rs.tagsPool) }
+
+// DropTagsTo forgets the tags added since mark (used when a line turns out bad).
+func (rs *Rows) DropTagsTo(mark int) {
+	clear(rs.tagsPool[mark:])
+	rs.tagsPool = rs.tagsPool[:mark]
+}
+
+// AddTag appends a tag to the pool.
+func (rs *Rows) AddTag(k, v []byte) {
+	if len(rs.tagsPool) < cap(rs.tagsPool) {
+		rs.tagsPool = rs.tagsPool[:len(rs.tagsPool)+1]
+	} else {
+		rs.tagsPool = append(rs.tagsPool, Tag{})
+	}
+	t := &rs.tagsPool[len(rs.tagsPool)-1]
+	t.Key, t.Value = k, v
+}
+
+// TagsSince returns the tags added since mark as a capped sub-slice of the pool, so that appending
+// to one row's tags can never overwrite the next row's.
+func (rs *Rows) TagsSince(mark int) []Tag {
+	if mark == len(rs.tagsPool) {
+		return nil
+	}
+	return rs.tagsPool[mark:len(rs.tagsPool):len(rs.tagsPool)]
+}
+
+// AddBad records an unparseable line.
+func (rs *Rows) AddBad(line []byte, reason Reason, detail string) {
+	rs.Bad = append(rs.Bad, BadLine{Line: line, Reason: reason, Detail: detail})
+}

@@ -1,0 +1,72 @@
+package fastnum
+
+import (
+	"math"
+	"strconv"
+	"testing"
+)
+
+func TestParseFloat64MatchesStrconv(t *testing.T) {
+	f := func(s string) {
+		t.Helper()
+		got, err := ParseFloat64([]byte(s))
+		want, werr := strconv.ParseFloat(s, 64)
+		if werr != nil {
+			if ne, ok := werr.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+				werr = nil
+			}
+		}
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("%q: err=%v, strconv err=%v", s, err, werr)
+		}
+		if err == nil && !(got == want || math.IsNaN(got) && math.IsNaN(want)) {
+			t.Fatalf("%q: got %v, strconv %v", s, got, want)
+		}
+	}
+	for _, s := range []string{"0", "1", "-1", "+1", "1.5", "-0.25", "123456789012345",
+		"1234567890123456789", "0.1", "0.000001", "00012.50", "1e3", "1.5E-7", "NaN", "+Inf",
+		"-Inf", "inf", "1e400", ".5", "5.", "-.5", "", "-", "+", ".", "1..2", "abc", "1x",
+		"12.34.5", "0x1p-2", "3.14159265358979"} {
+		f(s)
+	}
+}
+
+func TestParseInt64(t *testing.T) {
+	f := func(s string, want int64, ok bool) {
+		t.Helper()
+		got, err := ParseInt64([]byte(s))
+		if (err == nil) != ok || (ok && got != want) {
+			t.Fatalf("%q: got %d, %v; want %d ok=%v", s, got, err, want, ok)
+		}
+	}
+	f("0", 0, true)
+	f("1700000000", 1700000000, true)
+	f("-42", -42, true)
+	f("+7", 7, true)
+	f("", 0, false)
+	f("-", 0, false)
+	f("12a", 0, false)
+	f("1.5", 0, false)
+	f("1234567890123456789", 0, false) // could overflow: rejected
+}
+
+func FuzzParseFloat64(f *testing.F) {
+	for _, s := range []string{"1", "1.5", "-0.0", "1e10", "NaN", "123456789.123456"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseFloat64([]byte(s))
+		if err != nil {
+			return
+		}
+		want, werr := strconv.ParseFloat(s, 64)
+		if werr != nil {
+			if ne, ok := werr.(*strconv.NumError); !ok || ne.Err != strconv.ErrRange {
+				t.Fatalf("%q accepted (%v) but strconv rejects it: %v", s, got, werr)
+			}
+		}
+		if !(got == want || math.IsNaN(got) && math.IsNaN(want)) {
+			t.Fatalf("%q: got %v, strconv %v", s, got, want)
+		}
+	})
+}

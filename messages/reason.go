@@ -1,0 +1,52 @@
+package messages
+
+// Reason says why a datapoint or line was dropped. Drops are counted per reason in fixed arrays,
+// never in maps, so counting costs nothing on the hot path.
+type Reason uint8
+
+const (
+	ReasonUnparseable Reason = iota
+	ReasonInvalidName
+	ReasonInvalidTag
+	ReasonTooManyTags
+	ReasonDuplicateTag
+	ReasonTooOld
+	ReasonTooNew
+	ReasonNonFinite
+	ReasonDenylisted
+	ReasonRecordTooLarge
+	NumReasons
+)
+
+var reasonNames = [NumReasons]string{
+	ReasonUnparseable:    "unparseable",
+	ReasonInvalidName:    "invalid_name",
+	ReasonInvalidTag:     "invalid_tag",
+	ReasonTooManyTags:    "too_many_tags",
+	ReasonDuplicateTag:   "duplicate_tag",
+	ReasonTooOld:         "too_old",
+	ReasonTooNew:         "too_new",
+	ReasonNonFinite:      "non_finite",
+	ReasonDenylisted:     "denylisted",
+	ReasonRecordTooLarge: "record_too_large",
+}
+
+// String returns the reason's label as used in logs and metrics.
+func (r Reason) String() string {
+	if r < NumReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// DropCounts counts drops per reason.
+type DropCounts [NumReasons]int64
+
+// Total is the sum over all reasons.
+func (d *DropCounts) Total() int64 {
+	var n int64
+	for _, v := range d {
+		n += v
+	}
+	return n
+}

@@ -1,0 +1,113 @@
+// Package validate checks decoded datapoints against the configured limits.
+package validate
+
+import (
+	"bytes"
+	"math"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/messages"
+)
+
+// Limits are the validation settings (config block `validation`).
+type Limits struct {
+	MaxMetricLength   int
+	MaxTagKeyLength   int
+	MaxTagValueLength int
+	MaxTags           int
+	MaxAge            time.Duration
+	MaxFuture         time.Duration
+	// AllowNonFinite keeps NaN and ±Inf values; otherwise they are dropped.
+	AllowNonFinite bool
+}
+
+// Validator applies Limits. It is immutable and safe to share between workers.
+type Validator struct {
+	l                    Limits
+	maxAgeMs, maxFutureMs int64
+}
+
+// New returns a Validator for l.
+func New(l Limits) *Validator {
+	return &Validator{l: l, maxAgeMs: l.MaxAge.Milliseconds(), maxFutureMs: l.MaxFuture.Milliseconds()}
+}
+
+// allowed is the OpenTSDB character set for names, tag keys and tag values (ASCII letters, digits,
+// '-', '_', '.', '/', ':'); bytes ≥ 0x80 are allowed when the string is valid UTF-8.
+var allowed = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-_./:" {
+		t[c] = true
+	}
+	return t
+}()
+
+func validChars(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	high := false
+	for _, c := range b {
+		if c >= 0x80 {
+			high = true
+			continue
+		}
+		if !allowed[c] {
+			return false
+		}
+	}
+	return !high || utf8.Valid(b)
+}
+
+// Check sorts dp's tags by key (in place, without allocating) and reports why dp must be dropped,
+// if it must. nowMs is the current time in milliseconds, read once per batch.
+func (v *Validator) Check(dp *messages.Datapoint, nowMs int64) (messages.Reason, bool) {
+	if len(dp.Metric) > v.l.MaxMetricLength || !validChars(dp.Metric) {
+		return messages.ReasonInvalidName, false
+	}
+	if len(dp.Tags) > v.l.MaxTags {
+		return messages.ReasonTooManyTags, false
+	}
+	for i := range dp.Tags {
+		t := &dp.Tags[i]
+		if len(t.Key) > v.l.MaxTagKeyLength || len(t.Value) > v.l.MaxTagValueLength ||
+			!validChars(t.Key) || !validChars(t.Value) {
+			return messages.ReasonInvalidTag, false
+		}
+	}
+	SortTags(dp.Tags)
+	for i := 1; i < len(dp.Tags); i++ {
+		if bytes.Equal(dp.Tags[i-1].Key, dp.Tags[i].Key) {
+			return messages.ReasonDuplicateTag, false
+		}
+	}
+	if v.maxAgeMs > 0 && dp.Timestamp < nowMs-v.maxAgeMs {
+		return messages.ReasonTooOld, false
+	}
+	if dp.Timestamp > nowMs+v.maxFutureMs {
+		return messages.ReasonTooNew, false
+	}
+	if !v.l.AllowNonFinite && (math.IsNaN(dp.Value) || math.IsInf(dp.Value, 0)) {
+		return messages.ReasonNonFinite, false
+	}
+	return 0, true
+}
+
+// SortTags sorts tags by key with an insertion sort: datapoints have few tags, and sort.Slice
+// would allocate.
+func SortTags(tags []messages.Tag) {
+	for i := 1; i < len(tags); i++ {
+		for j := i; j > 0 && bytes.Compare(tags[j].Key, tags[j-1].Key) < 0; j-- {
+			tags[j], tags[j-1] = tags[j-1], tags[j]
+		}
+	}
+}
