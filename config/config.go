@@ -1,0 +1,167 @@
+// Package config loads Sluice's HCL configuration.
+//
+// Loading is decode, then validate everything, then report every error at once, each with
+// file:line:column and a source snippet. Default() is the one place that holds defaults;
+// `sluice validate` and start-up both call Load.
+package config
+
+import (
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Config is the whole configuration. Fields tagged `hcl` are decoded from the file; untagged
+// fields are derived from them by validation (parsed durations and sizes).
+type Config struct {
+	Log        *Log        `hcl:"log,block"`
+	HTTP       *HTTP       `hcl:"http,block"`
+	Kafka      *Kafka      `hcl:"kafka,block"`
+	Inputs     []*Input    `hcl:"input,block"`
+	Pipeline   *Pipeline   `hcl:"pipeline,block"`
+	Supervisor *Supervisor `hcl:"supervisor,block"`
+	Validation *Validation `hcl:"validation,block"`
+	Denylist   *Denylist   `hcl:"denylist,block"`
+	Sharding   *Sharding   `hcl:"sharding,block"`
+	Outputs    []*Output   `hcl:"output,block"`
+
+	// Filename is the file the config came from ("" for Default()).
+	Filename string
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `hcl:"level,optional"`
+	Format string `hcl:"format,optional"` // auto, json or text
+}
+
+// HTTP configures the HTTP listener.
+type HTTP struct {
+	Address string `hcl:"address,optional"`
+}
+
+// Kafka configures the Kafka client shared by inputs and outputs.
+type Kafka struct {
+	Brokers  []string `hcl:"brokers,optional"`
+	ClientID string   `hcl:"client_id,optional"`
+	Version  string   `hcl:"version,optional"`
+
+	KafkaVersion sarama.KafkaVersion
+}
+
+// Input is one `input "<format>"` block.
+type Input struct {
+	Format string   `hcl:"format,label"`
+	Topics []string `hcl:"topics"`
+	Group  string   `hcl:"group,optional"`
+
+	DefRange hcl.Range `hcl:",def_range"`
+}
+
+// Pipeline sizes the actors and the batch pools.
+type Pipeline struct {
+	Readers int `hcl:"readers,optional"`
+	Workers int `hcl:"workers,optional"`
+	Writers int `hcl:"writers,optional"`
+
+	// A RawBatch holds at most BatchRecords Kafka records in BatchBytes bytes; a reader sends a
+	// partly filled batch after BatchLinger.
+	BatchBytesRaw  string `hcl:"batch_bytes,optional"`
+	BatchRecords   int    `hcl:"batch_records,optional"`
+	BatchLingerRaw string `hcl:"batch_linger,optional"`
+	// RawBatches is the size of the RawBatch pool (0: readers×4 + workers×2).
+	RawBatches int `hcl:"raw_batches,optional"`
+	// ShardBatchBytes is the arena size of a worker→writer batch; ShardBatches the pool size
+	// (0: writers×8 + workers×4).
+	ShardBatchBytesRaw string `hcl:"shard_batch_bytes,optional"`
+	ShardBatches       int    `hcl:"shard_batches,optional"`
+	ShutdownTimeoutRaw string `hcl:"shutdown_timeout,optional"`
+
+	BatchBytes      int
+	BatchLinger     time.Duration
+	ShardBatchBytes int
+	ShutdownTimeout time.Duration
+}
+
+// Supervisor sets the restart budget of the root actor's OneForOne strategy.
+type Supervisor struct {
+	MaxRestarts int    `hcl:"max_restarts,optional"`
+	WithinRaw   string `hcl:"within,optional"`
+
+	Within time.Duration
+}
+
+// Validation sets the limits a datapoint must meet.
+type Validation struct {
+	MaxMetricLength   int    `hcl:"max_metric_length,optional"`
+	MaxTagKeyLength   int    `hcl:"max_tag_key_length,optional"`
+	MaxTagValueLength int    `hcl:"max_tag_value_length,optional"`
+	MaxTags           int    `hcl:"max_tags,optional"`
+	MaxAgeRaw         string `hcl:"max_age,optional"`
+	MaxFutureRaw      string `hcl:"max_future,optional"`
+	AllowNonFinite    bool   `hcl:"allow_non_finite,optional"`
+
+	MaxAge    time.Duration
+	MaxFuture time.Duration
+}
+
+// Denylist lists metric-name globs whose datapoints are dropped.
+type Denylist struct {
+	Globs []string `hcl:"globs,optional"`
+}
+
+// Sharding sets how many TSDB shards series are spread over.
+type Sharding struct {
+	Shards int `hcl:"shards,optional"`
+}
+
+// Output is one `output "<type>" "<name>"` block.
+type Output struct {
+	Type        string `hcl:"type,label"`
+	Name        string `hcl:"name,label"`
+	Topic       string `hcl:"topic,optional"`
+	Compression string `hcl:"compression,optional"`
+	// A writer flushes when it holds FlushBytes of encoded series or after Linger.
+	FlushBytesRaw string `hcl:"flush_bytes,optional"`
+	LingerRaw     string `hcl:"linger,optional"`
+
+	FlushBytes       int
+	Linger           time.Duration
+	CompressionCodec sarama.CompressionCodec
+	DefRange         hcl.Range `hcl:",def_range"`
+}
+
+// Default returns the configuration with every default filled in. It is the only place that
+// holds defaults: Load decodes the file over it.
+func Default() *Config {
+	return &Config{
+		Log:   &Log{Level: "info", Format: "auto"},
+		HTTP:  &HTTP{Address: "127.0.0.1:9464"},
+		Kafka: &Kafka{Brokers: []string{"127.0.0.1:9092"}, ClientID: "sluice", Version: "3.6.0"},
+		Pipeline: &Pipeline{
+			Readers: 2, Workers: 4, Writers: 2,
+			BatchBytesRaw: "1MiB", BatchRecords: 8192, BatchLingerRaw: "50ms",
+			ShardBatchBytesRaw: "1MiB",
+			ShutdownTimeoutRaw: "20s",
+		},
+		Supervisor: &Supervisor{MaxRestarts: 10, WithinRaw: "1m"},
+		Validation: &Validation{
+			MaxMetricLength: 256, MaxTagKeyLength: 128, MaxTagValueLength: 256, MaxTags: 16,
+			MaxAgeRaw: "24h", MaxFutureRaw: "10m",
+		},
+		Denylist: &Denylist{},
+		Sharding: &Sharding{Shards: 16},
+	}
+}
+
+// DefaultInputGroup is the consumer group of an input that names none.
+const DefaultInputGroup = "sluice"
+
+// defaultOutput fills an output block's defaults before it is decoded.
+func defaultOutput() *Output {
+	return &Output{Compression: "none", FlushBytesRaw: "1MiB", LingerRaw: "200ms"}
+}
+
+// defaultInput fills an input block's defaults before it is decoded.
+func defaultInput() *Input { return &Input{Group: DefaultInputGroup} }

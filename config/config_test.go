@@ -1,0 +1,150 @@
+package config
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleValidates(t *testing.T) {
+	cfg, err := LoadFile("../examples/sluice.hcl")
+	if err != nil {
+		var b bytes.Buffer
+		if e, ok := err.(*Error); ok {
+			e.Write(&b)
+		}
+		t.Fatalf("examples/sluice.hcl: %v\n%s", err, b.String())
+	}
+	if cfg.Pipeline.ShutdownTimeout != 20*time.Second || cfg.Pipeline.BatchBytes != 1<<20 {
+		t.Fatalf("durations and sizes not parsed: %+v", cfg.Pipeline)
+	}
+	if got := cfg.Inputs[0].Topics; len(got) != 1 || got[0] != "metrics.opentsdb" {
+		t.Fatalf("input topics %v", got)
+	}
+	if cfg.Outputs[0].Name != "tsdb" || cfg.Outputs[0].Linger != 200*time.Millisecond {
+		t.Fatalf("output %+v", cfg.Outputs[0])
+	}
+}
+
+func TestDefaultsApplyToOmittedSettings(t *testing.T) {
+	cfg, err := Load("min.hcl", []byte(`
+input "opentsdb" { topics = ["in"] }
+output "kafka" "out" { topic = "out" }
+pipeline { workers = 7 }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	if cfg.Pipeline.Workers != 7 || cfg.Pipeline.Readers != d.Pipeline.Readers || cfg.Pipeline.ShutdownTimeout != 20*time.Second {
+		t.Fatalf("pipeline %+v", cfg.Pipeline)
+	}
+	if cfg.Inputs[0].Group != DefaultInputGroup || cfg.Outputs[0].FlushBytes != 1<<20 {
+		t.Fatalf("block defaults not applied: %+v %+v", cfg.Inputs[0], cfg.Outputs[0])
+	}
+	if cfg.Pipeline.RawBatches != 2*4+7*2 {
+		t.Fatalf("raw_batches auto size = %d", cfg.Pipeline.RawBatches)
+	}
+}
+
+func TestEnvFunction(t *testing.T) {
+	t.Setenv("SLUICE_TEST_TOPIC", "from-env")
+	cfg, err := Load("env.hcl", []byte(`
+input "opentsdb" { topics = [env("SLUICE_TEST_TOPIC", "x")] }
+output "kafka" "out" { topic = env("SLUICE_TEST_UNSET_VAR", "fallback") }
+pipeline { readers = env("SLUICE_TEST_UNSET_VAR", "3") }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Inputs[0].Topics[0] != "from-env" || cfg.Outputs[0].Topic != "fallback" || cfg.Pipeline.Readers != 3 {
+		t.Fatalf("env not applied: %v %q %d", cfg.Inputs[0].Topics, cfg.Outputs[0].Topic, cfg.Pipeline.Readers)
+	}
+	_, err = Load("env.hcl", []byte(`
+input "opentsdb" { topics = [env("SLUICE_TEST_UNSET_VAR")] }
+output "kafka" "out" { topic = "o" }
+`))
+	if err == nil || !strings.Contains(err.Error(), "SLUICE_TEST_UNSET_VAR is not set") {
+		t.Fatalf("unset variable without default: %v", err)
+	}
+}
+
+func TestThreeMistakesThreePositionedErrors(t *testing.T) {
+	src := `input "opentsdb" {
+  topics = ["in"]
+}
+pipeline {
+  reader  = 2
+  shutdown_timeout = "20 seconds"
+}
+sharding {
+  shards = 0
+}
+output "kafka" "out" { topic = "out" }
+`
+	_, err := Load("bad.hcl", []byte(src))
+	e, ok := err.(*Error)
+	if !ok {
+		t.Fatalf("want *Error, got %v", err)
+	}
+	var b bytes.Buffer
+	e.Write(&b)
+	out := b.String()
+	heads := regexp.MustCompile(`(?m)^bad\.hcl:\d+:\d+: error: .*$`).FindAllString(out, -1)
+	want := []string{
+		`bad.hcl:5:3: error: Unsupported argument`,
+		`bad.hcl:6:22: error: Invalid duration`,
+		`bad.hcl:9:12: error: Must be at least 1`,
+	}
+	if len(heads) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%s", len(heads), len(want), out)
+	}
+	for i := range want {
+		if heads[i] != want[i] {
+			t.Fatalf("error %d is %q, want %q\n%s", i, heads[i], want[i], out)
+		}
+	}
+	for _, snippet := range []string{`Did you mean "readers"?`, `shutdown_timeout = "20 seconds"`, `shards = 0`} {
+		if !strings.Contains(out, snippet) {
+			t.Fatalf("output lacks %q:\n%s", snippet, out)
+		}
+	}
+}
+
+func TestValidationErrors(t *testing.T) {
+	f := func(src, wantSummary string) {
+		t.Helper()
+		_, err := Load("t.hcl", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), wantSummary) {
+			t.Fatalf("%s\nwant an error containing %q, got %v", src, wantSummary, err)
+		}
+	}
+	const ok = `input "opentsdb" { topics = ["in"] }` + "\n" + `output "kafka" "o" { topic = "o" }` + "\n"
+	f(ok+`log { level = "loud" }`, "Invalid log level")
+	f(ok+`kafka { version = "0.10.2.0" }`, "Kafka version too old")
+	f(ok+`kafka { brokers = ["nohost"] }`, "Invalid broker address")
+	f(ok+`denylist { globs = ["a..b"] }`, "Invalid glob")
+	f(ok+`pipeline { batch_bytes = "1 potato" }`, "Invalid size")
+	f(ok+`output "kafka" "p" { topic = "p" }`, "Several outputs")
+	f(`output "kafka" "o" { topic = "o" }`, "No input")
+	f(`input "csv" { topics = ["x"] }`+"\n"+`output "kafka" "o" { topic = "o" }`, "Unsupported input format")
+	f(ok+`input "opentsdb" { topics = ["x"] }`, "Duplicate input")
+	f(`input "opentsdb" { topics = ["in"] }`, "No output")
+	f(ok+`pipeline { readers = "many" }`, "Unsuitable value type")
+	f("pipeline {", "Unclosed configuration block")
+}
+
+func TestParseSize(t *testing.T) {
+	for s, want := range map[string]int{"0": 0, "512": 512, "1KiB": 1024, "1MiB": 1 << 20, "2 MB": 2_000_000, "3GiB": 3 << 30, "10B": 10} {
+		if got, err := ParseSize(s); err != nil || got != want {
+			t.Fatalf("ParseSize(%q) = %d, %v; want %d", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "MiB", "-1KiB", "1.5MiB", "1TB"} {
+		if _, err := ParseSize(s); err == nil {
+			t.Fatalf("ParseSize(%q): want an error", s)
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// Error is what Load returns for an invalid config: every diagnostic, with the parser's files so
+// that they can be printed with source snippets.
+type Error struct {
+	Diags hcl.Diagnostics
+	files map[string]*hcl.File
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	for i, d := range e.Diags.Errs() {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(d.Error())
+	}
+	return b.String()
+}
+
+// Write prints every diagnostic: a "file:line:column: severity: summary" line, then the source
+// snippet and detail.
+func (e *Error) Write(w io.Writer) {
+	tw := hcl.NewDiagnosticTextWriter(w, e.files, 100, false)
+	for _, d := range e.Diags {
+		sev := "error"
+		if d.Severity == hcl.DiagWarning {
+			sev = "warning"
+		}
+		if d.Subject != nil {
+			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
+		} else {
+			fmt.Fprintf(w, "%s: %s\n", sev, d.Summary)
+		}
+		_ = tw.WriteDiagnostic(d)
+	}
+}
+
+// LoadFile reads and validates the config at path.
+func LoadFile(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Load(path, src)
+}
+
+// Load decodes src (named filename in diagnostics) over Default() and validates it. A non-nil
+// error is an *Error carrying every problem found.
+func Load(filename string, src []byte) (*Config, error) {
+	p := hclparse.NewParser()
+	f, diags := p.ParseHCL(src, filename)
+	if diags.HasErrors() {
+		return nil, &Error{Diags: diags, files: p.Files()}
+	}
+	cfg := Default()
+	cfg.Filename = filename
+	body := f.Body.(*hclsyntax.Body)
+	// gohcl creates blocks of a slice from zero values; give it defaulted ones to decode into.
+	for _, b := range body.Blocks {
+		switch b.Type {
+		case "input":
+			cfg.Inputs = append(cfg.Inputs, defaultInput())
+		case "output":
+			cfg.Outputs = append(cfg.Outputs, defaultOutput())
+		}
+	}
+	decodeDiags := gohcl.DecodeBody(f.Body, evalContext(), cfg)
+	diags = append(diags, decodeDiags...)
+	v := validator{pos: indexPositions(filename, body), bad: map[hcl.Range]bool{}}
+	for _, d := range decodeDiags {
+		if d.Subject != nil {
+			v.bad[*d.Subject] = true
+		}
+	}
+	cfg.validate(&v)
+	diags = append(diags, v.diags...)
+	if diags.HasErrors() {
+		return nil, &Error{Diags: diags, files: p.Files()}
+	}
+	return cfg, nil
+}
+
+func evalContext() *hcl.EvalContext {
+	return &hcl.EvalContext{Functions: map[string]function.Function{"env": envFunc}}
+}
+
+// envFunc is env("NAME", "default"): the environment variable, or the default when it is unset
+// (an error when there is no default), because ECS passes settings through the environment.
+var envFunc = function.New(&function.Spec{
+	Description: "Returns an environment variable, or a default when it is unset.",
+	Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+	VarParam:    &function.Parameter{Name: "default", Type: cty.String},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		name := args[0].AsString()
+		if v, ok := os.LookupEnv(name); ok {
+			return cty.StringVal(v), nil
+		}
+		switch len(args) {
+		case 1:
+			return cty.NilVal, fmt.Errorf("environment variable %s is not set and no default was given", name)
+		case 2:
+			return args[1], nil
+		default:
+			return cty.NilVal, fmt.Errorf("env takes a name and at most one default")
+		}
+	},
+})
+
+// positions maps "block[.label...].attribute" and "block[.label...]" to source ranges, so that
+// validation errors about decoded values point at where they were written.
+type positions map[string]hcl.Range
+
+func indexPositions(filename string, body *hclsyntax.Body) positions {
+	pos := positions{"": hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}}
+	for _, b := range body.Blocks {
+		key := strings.Join(append([]string{b.Type}, b.Labels...), ".")
+		pos[key] = b.DefRange()
+		for name, a := range b.Body.Attributes {
+			pos[key+"."+name] = a.Expr.Range()
+		}
+	}
+	return pos
+}
+
+// validator collects validation diagnostics.
+type validator struct {
+	pos   positions
+	bad   map[hcl.Range]bool // ranges that already have a decode error
+	diags hcl.Diagnostics
+}
+
+// at finds the range of block (and attribute, when written), falling back to the block, then to
+// the file's start for settings left at their defaults.
+func (v *validator) at(block, attr string) hcl.Range {
+	if r, ok := v.pos[block+"."+attr]; ok && attr != "" {
+		return r
+	}
+	if r, ok := v.pos[block]; ok {
+		return r
+	}
+	return v.pos[""]
+}
+
+func (v *validator) errorf(block, attr, summary, format string, args ...any) {
+	r := v.at(block, attr)
+	if v.bad[r] {
+		return // decoding already reported this attribute
+	}
+	v.diags = append(v.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
+		Detail: fmt.Sprintf(format, args...), Subject: r.Ptr()})
+}

@@ -1,0 +1,212 @@
+package config
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluicehq/sluice/messages/denylist"
+)
+
+// Formats lists the input formats this build decodes.
+var Formats = []string{"opentsdb"}
+
+// OutputTypes lists the output types this build writes.
+var OutputTypes = []string{"kafka"}
+
+func (c *Config) validate(v *validator) {
+	if hclog.LevelFromString(c.Log.Level) == hclog.NoLevel {
+		v.errorf("log", "level", "Invalid log level", "%q is not a level: use trace, debug, info, warn or error.", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "json", "text":
+	default:
+		v.errorf("log", "format", "Invalid log format", "%q is not a format: use auto (JSON unless stdout is a terminal), json or text.", c.Log.Format)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Address); err != nil {
+		v.errorf("http", "address", "Invalid address", "%q is not host:port: %v.", c.HTTP.Address, err)
+	}
+
+	if len(c.Kafka.Brokers) == 0 {
+		v.errorf("kafka", "brokers", "No brokers", "Name at least one Kafka broker as host:port.")
+	}
+	for _, b := range c.Kafka.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			v.errorf("kafka", "brokers", "Invalid broker address", "%q is not host:port: %v.", b, err)
+		}
+	}
+	if c.Kafka.ClientID == "" {
+		v.errorf("kafka", "client_id", "Empty client_id", "Set a client_id: brokers use it in their logs and quotas.")
+	}
+	if ver, err := sarama.ParseKafkaVersion(c.Kafka.Version); err != nil {
+		v.errorf("kafka", "version", "Invalid Kafka version", "%q: %v.", c.Kafka.Version, err)
+	} else if !ver.IsAtLeast(sarama.V0_11_0_0) {
+		v.errorf("kafka", "version", "Kafka version too old", "%s is older than 0.11.0, which the idempotent producer needs.", c.Kafka.Version)
+	} else {
+		c.Kafka.KafkaVersion = ver
+	}
+
+	if len(c.Inputs) == 0 {
+		v.errorf("", "", "No input", `Add an input block, such as: input "opentsdb" { topics = ["metrics"] }.`)
+	}
+	seenFormat := map[string]bool{}
+	for _, in := range c.Inputs {
+		key := "input." + in.Format
+		if !contains(Formats, in.Format) {
+			v.errorf(key, "", "Unsupported input format", "%q is not a format this build decodes: use one of %s.", in.Format, strings.Join(Formats, ", "))
+		}
+		if seenFormat[in.Format] {
+			v.errorf(key, "", "Duplicate input", "There is already an input %q; list all its topics in one block.", in.Format)
+		}
+		seenFormat[in.Format] = true
+		if len(in.Topics) == 0 {
+			v.errorf(key, "topics", "No topics", "An input needs at least one topic.")
+		}
+		if in.Group == "" {
+			v.errorf(key, "group", "Empty group", "Set a consumer group name.")
+		}
+	}
+
+	p := c.Pipeline
+	positive := func(block, attr string, n int) {
+		if n < 1 {
+			v.errorf(block, attr, "Must be at least 1", "%s is %d; it must be at least 1.", attr, n)
+		}
+	}
+	positive("pipeline", "readers", p.Readers)
+	positive("pipeline", "workers", p.Workers)
+	positive("pipeline", "writers", p.Writers)
+	positive("pipeline", "batch_records", p.BatchRecords)
+	p.BatchBytes = v.size("pipeline", "batch_bytes", p.BatchBytesRaw, 1<<10, 1<<30)
+	p.ShardBatchBytes = v.size("pipeline", "shard_batch_bytes", p.ShardBatchBytesRaw, 1<<10, 1<<30)
+	p.BatchLinger = v.duration("pipeline", "batch_linger", p.BatchLingerRaw, time.Millisecond)
+	p.ShutdownTimeout = v.duration("pipeline", "shutdown_timeout", p.ShutdownTimeoutRaw, time.Second)
+	if p.RawBatches == 0 {
+		p.RawBatches = p.Readers*4 + p.Workers*2
+	} else if p.RawBatches < p.Readers {
+		v.errorf("pipeline", "raw_batches", "Pool too small", "raw_batches is %d; it must be at least readers (%d), or 0 for the default.", p.RawBatches, p.Readers)
+	}
+	if p.ShardBatches == 0 {
+		p.ShardBatches = p.Writers*8 + p.Workers*4
+	} else if p.ShardBatches < p.Workers {
+		v.errorf("pipeline", "shard_batches", "Pool too small", "shard_batches is %d; it must be at least workers (%d), or 0 for the default.", p.ShardBatches, p.Workers)
+	}
+
+	s := c.Supervisor
+	if s.MaxRestarts < 0 {
+		v.errorf("supervisor", "max_restarts", "Negative max_restarts", "max_restarts is %d; use 0 or more.", s.MaxRestarts)
+	}
+	s.Within = v.duration("supervisor", "within", s.WithinRaw, time.Second)
+
+	val := c.Validation
+	positive("validation", "max_metric_length", val.MaxMetricLength)
+	positive("validation", "max_tag_key_length", val.MaxTagKeyLength)
+	positive("validation", "max_tag_value_length", val.MaxTagValueLength)
+	if val.MaxTags < 0 {
+		v.errorf("validation", "max_tags", "Negative max_tags", "max_tags is %d; use 0 or more.", val.MaxTags)
+	}
+	val.MaxAge = v.duration("validation", "max_age", val.MaxAgeRaw, 0)
+	val.MaxFuture = v.duration("validation", "max_future", val.MaxFutureRaw, 0)
+
+	if _, err := denylist.Compile(c.Denylist.Globs); err != nil {
+		v.errorf("denylist", "globs", "Invalid glob", "%v.", err)
+	}
+	positive("sharding", "shards", c.Sharding.Shards)
+
+	if len(c.Outputs) == 0 {
+		v.errorf("", "", "No output", `Add an output block, such as: output "kafka" "tsdb" { topic = "metrics.shards" }.`)
+	}
+	if len(c.Outputs) > 1 {
+		o := c.Outputs[1]
+		v.errorf("output."+o.Type+"."+o.Name, "", "Several outputs", "This build writes to exactly one output; remove all but one output block.")
+	}
+	for _, o := range c.Outputs {
+		key := "output." + o.Type + "." + o.Name
+		if !contains(OutputTypes, o.Type) {
+			v.errorf(key, "", "Unsupported output type", "%q is not an output type: use one of %s.", o.Type, strings.Join(OutputTypes, ", "))
+		}
+		if o.Topic == "" {
+			v.errorf(key, "topic", "Missing topic", "A kafka output needs the topic its shard batches go to.")
+		}
+		if codec, ok := codecs[o.Compression]; ok {
+			o.CompressionCodec = codec
+		} else {
+			v.errorf(key, "compression", "Invalid compression", "%q: use none, gzip, snappy, lz4 or zstd. Payloads are already snappy-compressed remote-write requests, so none is usual.", o.Compression)
+		}
+		o.FlushBytes = v.size(key, "flush_bytes", o.FlushBytesRaw, 1<<10, 64<<20)
+		o.Linger = v.duration(key, "linger", o.LingerRaw, time.Millisecond)
+	}
+	if p.ShardBatchBytes > 0 && p.BatchBytes > p.ShardBatchBytes*4 {
+		v.errorf("pipeline", "shard_batch_bytes", "Shard batches too small", "shard_batch_bytes (%d) must be at least a quarter of batch_bytes (%d), or a raw batch needs too many shard batches.", p.ShardBatchBytes, p.BatchBytes)
+	}
+}
+
+var codecs = map[string]sarama.CompressionCodec{
+	"none": sarama.CompressionNone, "gzip": sarama.CompressionGZIP, "snappy": sarama.CompressionSnappy,
+	"lz4": sarama.CompressionLZ4, "zstd": sarama.CompressionZSTD,
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// duration parses a duration setting that must be at least minimum.
+func (v *validator) duration(block, attr, raw string, minimum time.Duration) time.Duration {
+	d, err := time.ParseDuration(raw)
+	if err != nil {
+		v.errorf(block, attr, "Invalid duration", "%q is not a duration: write a number and a unit, such as \"30s\", \"500ms\" or \"2m\".", raw)
+		return 0
+	}
+	if d < minimum {
+		v.errorf(block, attr, "Duration too short", "%s is %s; it must be at least %s.", attr, raw, minimum)
+	}
+	return d
+}
+
+// size parses a size setting ("512KiB", "1MB", "4096") within [lo, hi] bytes.
+func (v *validator) size(block, attr, raw string, lo, hi int) int {
+	n, err := ParseSize(raw)
+	if err != nil {
+		v.errorf(block, attr, "Invalid size", "%q is not a size: write a number and a unit, such as \"512KiB\", \"1MiB\" or \"1MB\".", raw)
+		return 0
+	}
+	if n < lo || n > hi {
+		v.errorf(block, attr, "Size out of range", "%s is %s; it must be between %d and %d bytes.", attr, raw, lo, hi)
+	}
+	return n
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000_000}, {"GB", 1000_000_000}, {"B", 1}}
+
+// ParseSize parses a byte size: a whole number with an optional unit B, KB, MB, GB (powers of
+// 1000) or KiB, MiB, GiB (powers of 1024).
+func ParseSize(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	mult := 1
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, strconv.ErrSyntax
+	}
+	if n > (1<<62)/mult {
+		return 0, strconv.ErrRange
+	}
+	return n * mult, nil
+}

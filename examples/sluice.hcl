@@ -1,0 +1,80 @@
+# Sluice configuration: every block and setting, with its default.
+# Check a file with: sluice validate -config examples/sluice.hcl
+# Durations are strings such as "500ms", "30s", "2m"; sizes such as "512KiB", "1MiB", "1MB".
+# env("NAME", "default") reads an environment variable (ECS passes settings that way).
+
+log {
+  level  = env("SLUICE_LOG_LEVEL", "info") # trace, debug, info, warn, error
+  format = "auto"                          # auto: JSON unless stdout is a terminal; json; text
+}
+
+http {
+  address = "127.0.0.1:9464"
+}
+
+kafka {
+  brokers   = [env("SLUICE_KAFKA_BROKER", "127.0.0.1:9092")]
+  client_id = "sluice"
+  version   = "3.6.0" # the oldest broker version in the cluster; at least 0.11.0
+}
+
+# One input block per format. Kafka's group protocol spreads the topics' partitions over every
+# reader of every Sluice process in the group.
+input "opentsdb" {
+  topics = ["metrics.opentsdb"]
+  group  = "sluice"
+}
+
+pipeline {
+  readers = 2 # consumer-group members per process
+  workers = 4 # decode, validate, denylist, shard
+  writers = 2 # each owns a contiguous range of shards
+
+  batch_bytes   = "1MiB" # a reader's batch of records from one partition...
+  batch_records = 8192   # ...holds at most this many records...
+  batch_linger  = "50ms" # ...and is sent after this long even when not full
+  raw_batches   = 0      # reader→worker batches in the pool; 0 = readers×4 + workers×2
+
+  shard_batch_bytes = "1MiB" # worker→writer batch size
+  shard_batches     = 0      # worker→writer batches in the pool; 0 = writers×8 + workers×4
+
+  # SIGTERM: stop fetching, drain, flush, commit, leave the group within this time.
+  # Keep it below ECS's stopTimeout (30s by default).
+  shutdown_timeout = "20s"
+}
+
+# Restart budget of the root actor: an actor that fails more than max_restarts times within
+# `within` is not restarted again.
+supervisor {
+  max_restarts = 10
+  within       = "1m"
+}
+
+validation {
+  max_metric_length    = 256
+  max_tag_key_length   = 128
+  max_tag_value_length = 256
+  max_tags             = 16
+  max_age              = "24h"  # older datapoints are dropped (too_old); "0s" keeps any age
+  max_future           = "10m"  # datapoints further ahead are dropped (too_new)
+  allow_non_finite     = false # drop NaN and ±Inf values (non_finite)
+}
+
+# Datapoints whose metric name matches a glob are dropped (denylisted).
+# "*" matches within one dot-separated segment, "**" any number of segments.
+denylist {
+  globs = ["test.**", "*.debug.*"]
+}
+
+sharding {
+  shards = 16 # the output topic needs at least this many partitions
+}
+
+# Prometheus remote-write WriteRequests, snappy-compressed, one Kafka record per shard batch,
+# partition = shard, key = shard id, idempotent producer with acks=all.
+output "kafka" "tsdb" {
+  topic       = "metrics.shards"
+  compression = "none"   # Kafka-level codec; payloads are already snappy-compressed
+  flush_bytes = "1MiB"   # a writer flushes when it holds this much...
+  linger      = "200ms"  # ...or after this long
+}

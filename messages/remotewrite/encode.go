@@ -1,0 +1,100 @@
+// Package remotewrite encodes Prometheus remote-write 1.0 WriteRequests by hand, appending to
+// caller-owned buffers (the schema is proto/remote.proto).
+//
+// A WriteRequest is a sequence of field-1 TimeSeries entries, so encoded series can be
+// concatenated: a worker encodes each series once, and a writer joins the segments of a shard
+// into one request without decoding them.
+package remotewrite
+
+import (
+	"bytes"
+	"math"
+
+	"github.com/klauspost/compress/s2"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/sluicehq/sluice/messages"
+)
+
+// NameLabel is the label that carries the metric name.
+var NameLabel = []byte("__name__")
+
+const (
+	tagWriteRequestTimeseries = 1<<3 | 2
+	tagTimeSeriesLabels       = 1<<3 | 2
+	tagTimeSeriesSamples      = 2<<3 | 2
+	tagLabelName              = 1<<3 | 2
+	tagLabelValue             = 2<<3 | 2
+	tagSampleValue            = 1<<3 | 1 // fixed64
+	tagSampleTimestamp        = 2<<3 | 0 // varint
+)
+
+func labelSize(name, value []byte) int {
+	body := 1 + protowire.SizeBytes(len(name)) + 1 + protowire.SizeBytes(len(value))
+	return 1 + protowire.SizeBytes(body)
+}
+
+// LabelsSize is the encoded size of the label fields of a series: the name label plus tags, which
+// must already be sorted by key.
+func LabelsSize(metric []byte, tags []messages.Tag) int {
+	n := labelSize(NameLabel, metric)
+	for _, t := range tags {
+		n += labelSize(t.Key, t.Value)
+	}
+	return n
+}
+
+func sampleBody(ts int64) int { return 1 + 8 + 1 + protowire.SizeVarint(uint64(ts)) }
+
+// SampleSize is the encoded size of one samples field.
+func SampleSize(ts int64) int { return 1 + protowire.SizeBytes(sampleBody(ts)) }
+
+// SeriesSize is the encoded size of a WriteRequest.timeseries field whose TimeSeries body (labels
+// plus samples) is body bytes long.
+func SeriesSize(body int) int { return 1 + protowire.SizeBytes(body) }
+
+// AppendSeriesHeader appends the timeseries field header for a body of body bytes and the label
+// fields; the caller then appends exactly the samples it counted in body with AppendSample.
+func AppendSeriesHeader(dst []byte, body int, metric []byte, tags []messages.Tag) []byte {
+	dst = append(dst, tagWriteRequestTimeseries)
+	dst = protowire.AppendVarint(dst, uint64(body))
+	nameDone := false
+	for _, t := range tags {
+		if !nameDone && bytes.Compare(t.Key, NameLabel) > 0 {
+			dst = appendLabel(dst, NameLabel, metric)
+			nameDone = true
+		}
+		dst = appendLabel(dst, t.Key, t.Value)
+	}
+	if !nameDone {
+		dst = appendLabel(dst, NameLabel, metric)
+	}
+	return dst
+}
+
+func appendLabel(dst, name, value []byte) []byte {
+	dst = append(dst, tagTimeSeriesLabels)
+	dst = protowire.AppendVarint(dst, uint64(1+protowire.SizeBytes(len(name))+1+protowire.SizeBytes(len(value))))
+	dst = append(dst, tagLabelName)
+	dst = protowire.AppendBytes(dst, name)
+	dst = append(dst, tagLabelValue)
+	return protowire.AppendBytes(dst, value)
+}
+
+// AppendSample appends one samples field.
+func AppendSample(dst []byte, value float64, ts int64) []byte {
+	dst = append(dst, tagTimeSeriesSamples)
+	dst = protowire.AppendVarint(dst, uint64(sampleBody(ts)))
+	dst = append(dst, tagSampleValue)
+	dst = protowire.AppendFixed64(dst, math.Float64bits(value))
+	dst = append(dst, tagSampleTimestamp)
+	return protowire.AppendVarint(dst, uint64(ts))
+}
+
+// Compress snappy-compresses (block format, as remote write requires) src into dst's storage.
+func Compress(dst, src []byte) []byte {
+	if n := s2.MaxEncodedLen(len(src)); cap(dst) < n {
+		dst = make([]byte, n)
+	}
+	return s2.EncodeSnappy(dst[:cap(dst)], src)
+}
