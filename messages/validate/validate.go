@@ -24,7 +24,7 @@ type Limits struct {
 
 // Validator applies Limits. It is immutable and safe to share between workers.
 type Validator struct {
-	l                    Limits
+	l                     Limits
 	maxAgeMs, maxFutureMs int64
 }
 
