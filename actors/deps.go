@@ -1,0 +1,117 @@
+package actors
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/denylist"
+	"github.com/sluicehq/sluice/messages/validate"
+)
+
+// DecodeFunc decodes one Kafka record value into dst. recordTimestampMs is the record's Kafka
+// timestamp, for formats whose lines may omit theirs.
+type DecodeFunc func(dst *messages.Rows, record []byte, recordTimestampMs int64)
+
+// Stats are the pipeline's counters. Actors add to them once per batch, never per datapoint.
+type Stats struct {
+	RecordsIn     atomic.Int64
+	DatapointsIn  atomic.Int64
+	DatapointsOut atomic.Int64
+	Dropped       [messages.NumReasons]atomic.Int64
+	Redelivered   atomic.Int64
+	Restarts      atomic.Int64
+	Respawns      atomic.Int64
+	OutputErrors  atomic.Int64
+	// BatchesLeft counts batches a stop left uncompleted (and so uncommitted).
+	BatchesLeft atomic.Int64
+}
+
+// Snapshot is a copy of Stats.
+type Snapshot struct {
+	RecordsIn, DatapointsIn, DatapointsOut int64
+	Dropped                                messages.DropCounts
+	Redelivered, Restarts, Respawns        int64
+	OutputErrors, BatchesLeft              int64
+}
+
+// Snapshot copies the counters.
+func (s *Stats) Snapshot() Snapshot {
+	out := Snapshot{
+		RecordsIn: s.RecordsIn.Load(), DatapointsIn: s.DatapointsIn.Load(), DatapointsOut: s.DatapointsOut.Load(),
+		Redelivered: s.Redelivered.Load(), Restarts: s.Restarts.Load(), Respawns: s.Respawns.Load(),
+		OutputErrors: s.OutputErrors.Load(), BatchesLeft: s.BatchesLeft.Load(),
+	}
+	for i := range s.Dropped {
+		out.Dropped[i] = s.Dropped[i].Load()
+	}
+	return out
+}
+
+// deps is what the actors share: configuration, pools, the PIDs of their peers and counters.
+// Actor producers take it; nothing in it changes after start-up except the counters, the
+// claims registry and the stopping flag.
+type deps struct {
+	cfg       *config.Config
+	log       hclog.Logger
+	system    *actor.ActorSystem
+	rawPool   *messages.Pool[*messages.RawBatch]
+	shardPool *messages.Pool[*messages.ShardBatch]
+	validator *validate.Validator
+	denylist  *denylist.Matcher
+	decode    DecodeFunc
+	stats     *Stats
+	outputs   []*outputLink // one per writer
+
+	shards, workers, writers int
+
+	// PIDs are fixed names under the root, so they stay valid when an actor is respawned.
+	writerPIDs, workerPIDs, readerPIDs []*actor.PID
+	trackerPID                         *actor.PID
+
+	readersWG   sync.WaitGroup
+	stopping    atomic.Bool
+	nextBatchID atomic.Uint64
+	nextFlushID atomic.Uint64
+
+	claimsMu sync.Mutex
+	claims   map[*Claim]struct{}
+
+	fatal func(error)
+}
+
+func (d *deps) addClaim(c *Claim) {
+	d.claimsMu.Lock()
+	d.claims[c] = struct{}{}
+	d.claimsMu.Unlock()
+}
+
+func (d *deps) removeClaim(c *Claim) {
+	d.claimsMu.Lock()
+	delete(d.claims, c)
+	d.claimsMu.Unlock()
+}
+
+// Lag sums the consumer lag of the partitions this process consumes now.
+func (d *deps) lag() int64 {
+	d.claimsMu.Lock()
+	defer d.claimsMu.Unlock()
+	var n int64
+	for c := range d.claims {
+		n += c.lag.Load()
+	}
+	return n
+}
+
+// workerFor is the routing table: the worker that handles a partition's batches.
+func (d *deps) workerFor(topic string, partition int32) *actor.PID {
+	h := uint32(2166136261)
+	for i := 0; i < len(topic); i++ {
+		h = (h ^ uint32(topic[i])) * 16777619
+	}
+	return d.workerPIDs[(h+uint32(partition))%uint32(d.workers)]
+}

@@ -1,0 +1,86 @@
+package actors
+
+import (
+	"sync/atomic"
+
+	"github.com/IBM/sarama"
+)
+
+// Messages between actors, besides the batches of package messages. Batches move ownership when
+// sent; these control messages carry no batch and are small.
+
+// Track tells the offset tracker that a reader handed a RawBatch to a worker.
+type Track struct {
+	ID          uint64
+	Claim       *Claim
+	First, Last int64
+}
+
+// Expect tells the offset tracker that a worker is about to send one more part (ShardBatch) of
+// batch ID to a writer. It is sent before the part, so the tracker always counts a part before
+// its ack.
+type Expect struct{ ID uint64 }
+
+// Decoded tells the offset tracker that a worker sent every part of batch ID.
+type Decoded struct{ ID uint64 }
+
+// Acked tells the offset tracker that the output acknowledged one part of batch ID.
+type Acked struct{ ID uint64 }
+
+// StopFetching asks a reader to stop consuming, drain what it sent and leave the group.
+type StopFetching struct{}
+
+// Flush asks a writer to flush what it holds now.
+type Flush struct{}
+
+// poolReady wakes a worker that waited for a free ShardBatch.
+type poolReady struct{}
+
+// lingerTick is a writer's linger timer firing.
+type lingerTick struct{}
+
+// produced is the output's answer for one shard record of a writer's flush.
+type produced struct {
+	flush uint64
+	shard int32
+	err   error
+}
+
+// retryShard re-sends one shard record of a flush after a backoff.
+type retryShard struct {
+	flush uint64
+	shard int32
+}
+
+// beginShutdown tells the root actor that terminations from now on are expected.
+type beginShutdown struct{}
+
+// Claim is one partition of one consumer-group session, shared by the reader goroutine that
+// consumes it and the offset tracker that commits it.
+type Claim struct {
+	Topic     string
+	Partition int32
+	sess      sarama.ConsumerGroupSession
+
+	// inflight counts batches sent and not yet fully acknowledged.
+	inflight atomic.Int64
+	// drained receives a token when inflight drops to zero.
+	drained chan struct{}
+	// lag is the high watermark minus the next offset to consume.
+	lag atomic.Int64
+
+	// queue holds the tracker's in-flight entries in offset order. Only the tracker touches it.
+	queue []*trackEntry
+}
+
+func newClaim(sess sarama.ConsumerGroupSession, topic string, partition int32) *Claim {
+	return &Claim{Topic: topic, Partition: partition, sess: sess, drained: make(chan struct{}, 1)}
+}
+
+// mark records the next offset to consume; sarama commits marked offsets on its interval and
+// when the session ends.
+func (c *Claim) mark(next int64) {
+	if c.sess != nil {
+		c.sess.MarkOffset(c.Topic, c.Partition, next, "")
+	}
+}

@@ -1,0 +1,237 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluicehq/sluice/messages"
+)
+
+// reader owns one sarama consumer-group member. Its Kafka loop runs on a goroutine started on
+// *actor.Started and cancelled on *actor.Stopping, *actor.Restarting or StopFetching; Receive
+// itself never blocks.
+//
+// The loop packs the records of each claimed partition into RawBatches and sends each to the
+// worker the routing table names for that partition. It takes batches from the RawBatch pool,
+// waiting when the pool is empty: that wait is the pipeline's backpressure on Kafka.
+type reader struct {
+	d      *deps
+	index  int
+	log    hclog.Logger
+	cancel context.CancelFunc
+}
+
+func newReader(d *deps, index int) actor.Producer {
+	return func() actor.Actor {
+		return &reader{d: d, index: index, log: d.log.Named("reader").With("reader", index)}
+	}
+}
+
+func (r *reader) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		if r.d.stopping.Load() {
+			return
+		}
+		c, cancel := context.WithCancel(context.Background())
+		r.cancel = cancel
+		r.d.readersWG.Add(1)
+		go r.run(c)
+	case *actor.Restarting, *actor.Stopping:
+		r.stop()
+	case *actor.Stopped:
+
+	case StopFetching:
+		r.stop()
+	default:
+		r.log.Warn("unexpected message", "type", typeName(m))
+	}
+}
+
+func (r *reader) stop() {
+	if r.cancel != nil {
+		r.cancel()
+		r.cancel = nil
+	}
+}
+
+// saramaConfig is the consumer configuration shared by every reader.
+func saramaConsumerConfig(d *deps) *sarama.Config {
+	c := sarama.NewConfig()
+	c.Version = d.cfg.Kafka.KafkaVersion
+	c.ClientID = d.cfg.Kafka.ClientID
+	c.Consumer.Return.Errors = true
+	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	c.Consumer.Offsets.AutoCommit.Enable = true
+	c.Consumer.Offsets.AutoCommit.Interval = time.Second
+	c.Consumer.Group.Rebalance.Timeout = d.cfg.Pipeline.ShutdownTimeout + 10*time.Second
+	return c
+}
+
+// run is the reader's Kafka loop. It joins the group, consumes until ctx is cancelled, then
+// leaves the group (sarama commits the marked offsets as the session ends).
+func (r *reader) run(ctx context.Context) {
+	defer r.d.readersWG.Done()
+	in := r.d.cfg.Inputs[0]
+	backoff := minBackoff
+	var group sarama.ConsumerGroup
+	for group == nil {
+		g, err := sarama.NewConsumerGroup(r.d.cfg.Kafka.Brokers, in.Group, saramaConsumerConfig(r.d))
+		if err == nil {
+			group = g
+			break
+		}
+		r.log.Error("cannot join the consumer group; retrying", "group", in.Group, "error", err, "backoff", backoff)
+		if !sleepCtx(ctx, backoff) {
+			return
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+	go func() {
+		for err := range group.Errors() {
+			r.log.Warn("consumer error", "error", err)
+		}
+	}()
+	h := &claimHandler{r: r}
+	for ctx.Err() == nil {
+		if err := group.Consume(ctx, in.Topics, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			r.log.Error("consume failed; retrying", "error", err)
+			sleepCtx(ctx, time.Second)
+		}
+	}
+	if err := group.Close(); err != nil {
+		r.log.Warn("leaving the consumer group", "error", err)
+	}
+	r.log.Debug("left the consumer group")
+}
+
+// sleepCtx waits d or until ctx is done; it reports whether the whole d passed. It runs only on
+// reader goroutines, never in an actor.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+type claimHandler struct{ r *reader }
+
+func (h *claimHandler) Setup(s sarama.ConsumerGroupSession) error {
+	h.r.log.Info("partitions assigned", "claims", s.Claims(), "generation", s.GenerationID())
+	return nil
+}
+
+func (h *claimHandler) Cleanup(s sarama.ConsumerGroupSession) error {
+	s.Commit()
+	return nil
+}
+
+// ConsumeClaim packs one partition's records into RawBatches until the session ends, then waits
+// (up to the shutdown timeout) until every batch it sent is acknowledged, so that the partition's
+// final offset is committed before another member takes it over.
+func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, kc sarama.ConsumerGroupClaim) error {
+	d, log := h.r.d, h.r.log
+	c := newClaim(sess, kc.Topic(), kc.Partition())
+	d.addClaim(c)
+	defer d.removeClaim(c)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
+
+	var b *messages.RawBatch
+	flush := func() {
+		linger.Stop()
+		if b == nil {
+			return
+		}
+		if b.Empty() {
+			b.Release()
+			b = nil
+			return
+		}
+		b.ID = d.nextBatchID.Add(1)
+		b.Topic, b.Partition = c.Topic, c.Partition
+		c.inflight.Add(1)
+		h.r.send(d.trackerPID, &Track{ID: b.ID, Claim: c, First: b.FirstOffset, Last: b.LastOffset})
+		h.r.send(d.workerFor(c.Topic, c.Partition), b)
+		b = nil
+	}
+	done := sess.Context().Done()
+loop:
+	for {
+		select {
+		case m, ok := <-kc.Messages():
+			if !ok {
+				break loop
+			}
+			c.lag.Store(kc.HighWaterMarkOffset() - m.Offset - 1)
+			if b == nil {
+				var err error
+				if b, err = d.rawPool.Get(sess.Context()); err != nil {
+					break loop // the session ended while waiting; m is consumed again later
+				}
+				linger.Reset(d.cfg.Pipeline.BatchLinger)
+			}
+			ts := m.Timestamp.UnixMilli()
+			switch {
+			case !b.FitsEmpty(len(m.Value)):
+				log.Warn("record larger than a whole batch; dropped", "topic", m.Topic, "partition", m.Partition,
+					"offset", m.Offset, "bytes", len(m.Value), "batch_bytes", d.cfg.Pipeline.BatchBytes)
+				b.SkipOversized(m.Offset)
+			case !b.Append(m.Offset, ts, m.Value):
+				flush()
+				var err error
+				if b, err = d.rawPool.Get(sess.Context()); err != nil {
+					break loop
+				}
+				linger.Reset(d.cfg.Pipeline.BatchLinger)
+				b.Append(m.Offset, ts, m.Value)
+			}
+			if b.Full() {
+				flush()
+			}
+		case <-linger.C:
+			flush()
+		case <-done:
+			break loop
+		}
+	}
+	flush()
+	h.drain(c)
+	return nil
+}
+
+// drain waits until every batch of c is acknowledged (the tracker then marked its last offset),
+// or the shutdown timeout passes.
+func (h *claimHandler) drain(c *Claim) {
+	d := h.r.d
+	if c.inflight.Load() == 0 {
+		return
+	}
+	for _, w := range d.writerPIDs {
+		h.r.send(w, Flush{})
+	}
+	deadline := time.NewTimer(d.cfg.Pipeline.ShutdownTimeout)
+	defer deadline.Stop()
+	for c.inflight.Load() > 0 {
+		select {
+		case <-c.drained:
+		case <-deadline.C:
+			h.r.log.Warn("partition released with batches not acknowledged; they will be consumed again",
+				"topic", c.Topic, "partition", c.Partition, "batches", c.inflight.Load())
+			return
+		}
+	}
+}
+
+// send delivers a message from the reader's goroutine.
+func (r *reader) send(pid *actor.PID, msg any) { r.d.system.Root.Send(pid, msg) }

@@ -1,0 +1,260 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/IBM/sarama"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/denylist"
+	"github.com/sluicehq/sluice/messages/opentsdb"
+	"github.com/sluicehq/sluice/messages/validate"
+)
+
+// Pipeline runs Sluice's actors. Start it once; Stop is safe to call more than once.
+type Pipeline struct {
+	d     *deps
+	log   hclog.Logger
+	root  *actor.PID
+	fatal chan error
+
+	startOnce, stopOnce sync.Once
+	summary             Summary
+	started             bool
+}
+
+// Summary is what a stopped pipeline reports.
+type Summary struct {
+	Snapshot
+	// Drained is false when the shutdown timeout passed before every batch was acknowledged.
+	Drained bool
+	// RawInUse and ShardInUse are the batches not back in their pools after the stop: non-zero
+	// only when the pipeline did not drain.
+	RawInUse, ShardInUse int
+}
+
+// DecodeOpenTSDB decodes OpenTSDB lines (the record timestamp is unused: lines carry their own).
+func DecodeOpenTSDB(dst *messages.Rows, record []byte, _ int64) { opentsdb.Parse(dst, record) }
+
+// New prepares a pipeline for cfg, which must come from config.Load. decode may be nil for the
+// input's own format; tests pass a decoder that fails on purpose.
+func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, error) {
+	dl, err := denylist.Compile(cfg.Denylist.Globs)
+	if err != nil {
+		return nil, err
+	}
+	if decode == nil {
+		decode = DecodeOpenTSDB
+	}
+	p := cfg.Pipeline
+	v := cfg.Validation
+	d := &deps{
+		cfg: cfg, log: log,
+		rawPool:   messages.NewRawBatchPool(p.RawBatches, p.BatchBytes, p.BatchRecords),
+		shardPool: messages.NewShardBatchPool(p.ShardBatches, p.ShardBatchBytes),
+		validator: validate.New(validate.Limits{MaxMetricLength: v.MaxMetricLength, MaxTagKeyLength: v.MaxTagKeyLength,
+			MaxTagValueLength: v.MaxTagValueLength, MaxTags: v.MaxTags, MaxAge: v.MaxAge, MaxFuture: v.MaxFuture,
+			AllowNonFinite: v.AllowNonFinite}),
+		denylist: dl,
+		decode:   decode,
+		stats:    &Stats{},
+		shards:   cfg.Sharding.Shards, workers: p.Workers, writers: min(p.Writers, cfg.Sharding.Shards),
+		claims: map[*Claim]struct{}{},
+	}
+	if d.writers < p.Writers {
+		log.Warn("more writers than shards; the extra writers would own nothing", "writers", p.Writers, "shards", d.shards)
+	}
+	d.writerPIDs = make([]*actor.PID, d.writers)
+	d.workerPIDs = make([]*actor.PID, d.workers)
+	d.readerPIDs = make([]*actor.PID, p.Readers)
+	pl := &Pipeline{d: d, log: log, fatal: make(chan error, 1)}
+	d.fatal = func(err error) {
+		select {
+		case pl.fatal <- err:
+		default:
+		}
+	}
+	return pl, nil
+}
+
+// Fatal delivers an error when the pipeline cannot go on (an actor exhausted its restart budget
+// twice): the process should stop and exit non-zero.
+func (p *Pipeline) Fatal() <-chan error { return p.fatal }
+
+// Stats returns the current counters.
+func (p *Pipeline) Stats() Snapshot { return p.d.stats.Snapshot() }
+
+// PoolsInUse returns how many raw and shard batches are taken from their pools, and the pool sizes.
+func (p *Pipeline) PoolsInUse() (raw, rawSize, shardB, shardSize int) {
+	return p.d.rawPool.InUse(), p.d.rawPool.Size(), p.d.shardPool.InUse(), p.d.shardPool.Size()
+}
+
+// Lag is the summed consumer lag of the partitions this process consumes.
+func (p *Pipeline) Lag() int64 { return p.d.lag() }
+
+func producerConfig(cfg *config.Config) *sarama.Config {
+	c := sarama.NewConfig()
+	c.Version = cfg.Kafka.KafkaVersion
+	c.ClientID = cfg.Kafka.ClientID
+	c.Producer.Idempotent = true
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Net.MaxOpenRequests = 1
+	c.Producer.Return.Successes = true
+	c.Producer.Return.Errors = true
+	c.Producer.Partitioner = sarama.NewManualPartitioner
+	c.Producer.Compression = cfg.Outputs[0].CompressionCodec
+	c.Producer.MaxMessageBytes = max(c.Producer.MaxMessageBytes, cfg.Outputs[0].FlushBytes*2)
+	c.Producer.Retry.Max = 5
+	c.Producer.Flush.Messages = 1
+	return c
+}
+
+// Start checks the output topic, connects the writers' producers and spawns the actors. It
+// returns an error, and starts nothing, when the output cannot be used.
+func (p *Pipeline) Start(ctx context.Context) error {
+	var err error
+	p.startOnce.Do(func() { err = p.start(ctx) })
+	return err
+}
+
+func (p *Pipeline) start(_ context.Context) error {
+	d, cfg := p.d, p.d.cfg
+	out := cfg.Outputs[0]
+	pc := producerConfig(cfg)
+	client, err := sarama.NewClient(cfg.Kafka.Brokers, pc)
+	if err != nil {
+		return fmt.Errorf("connecting to Kafka %v: %w", cfg.Kafka.Brokers, err)
+	}
+	parts, err := client.Partitions(out.Topic)
+	client.Close()
+	if err != nil {
+		return fmt.Errorf("output %q: topic %q: %w", out.Name, out.Topic, err)
+	}
+	if len(parts) < d.shards {
+		return fmt.Errorf("output %q: topic %q has %d partitions, but sharding.shards = %d needs at least %d (one partition per shard): add partitions or lower shards",
+			out.Name, out.Topic, len(parts), d.shards, d.shards)
+	}
+	for i := 0; i < d.writers; i++ {
+		prod, err := sarama.NewAsyncProducer(cfg.Kafka.Brokers, pc)
+		if err != nil {
+			for _, l := range d.outputs {
+				l.close()
+			}
+			return fmt.Errorf("output %q: producer: %w", out.Name, err)
+		}
+		d.outputs = append(d.outputs, newOutputLink(prod, out.Topic, d.shards))
+	}
+
+	log := p.log
+	d.system = actor.NewActorSystemWithConfig(actor.Configure(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+			return slog.New(NewSlogHandler(log.Named("protoactor")))
+		})))
+	// Messages to an actor that is gone become dead letters; give their batches back.
+	d.system.EventStream.Subscribe(func(evt any) {
+		if dl, ok := evt.(*actor.DeadLetterEvent); ok {
+			switch b := dl.Message.(type) {
+			case *messages.RawBatch:
+				b.Release()
+			case *messages.ShardBatch:
+				b.Release()
+			}
+		}
+	})
+	rootProps := actor.PropsFromProducer(newPipelineActor(d),
+		actor.WithSupervisor(supervisorStrategy(d)), actor.WithReceiverMiddleware(logPanics(log)))
+	// The root's children are spawned from its Started handler; writers' PIDs are fixed names,
+	// so the output goroutines can be started with them first.
+	for i, l := range d.outputs {
+		l.start(d.system.Root, actor.NewPID(d.system.Address(), RootName+"/"+childName("writer", i)))
+	}
+	root, err := d.system.Root.SpawnNamed(rootProps, RootName)
+	if err != nil {
+		return err
+	}
+	p.root = root
+	p.started = true
+	return nil
+}
+
+// Stop shuts the pipeline down in order within ctx's deadline: readers stop fetching and wait for
+// what they sent to be acknowledged (committing it), then workers, writers and the tracker stop.
+// Whatever ctx's deadline cut short stays uncommitted and is reported in the summary.
+func (p *Pipeline) Stop(ctx context.Context) Summary {
+	p.stopOnce.Do(func() { p.summary = p.stop(ctx) })
+	return p.summary
+}
+
+func (p *Pipeline) stop(ctx context.Context) Summary {
+	d := p.d
+	if !p.started {
+		return Summary{Drained: true}
+	}
+	d.stopping.Store(true)
+	root := d.system.Root
+	root.Send(p.root, beginShutdown{})
+	for _, r := range d.readerPIDs {
+		root.Send(r, StopFetching{})
+	}
+	readersDone := make(chan struct{})
+	go func() { d.readersWG.Wait(); close(readersDone) }()
+	drained := true
+	select {
+	case <-readersDone:
+	case <-ctx.Done():
+		drained = false
+		p.log.Warn("shutdown timeout: readers still draining")
+	}
+	// Readers first, then workers, then writers; each Poison is queued behind what the actor
+	// already holds, so mailboxes drain in order.
+	for _, group := range [][]*actor.PID{d.readerPIDs, d.workerPIDs, d.writerPIDs, {d.trackerPID}, {p.root}} {
+		var futures []*actor.Future
+		for _, pid := range group {
+			futures = append(futures, root.PoisonFuture(pid))
+		}
+		for _, f := range futures {
+			if err := f.Wait(); err != nil && !errors.Is(err, actor.ErrTimeout) {
+				p.log.Warn("stopping actor", "error", err)
+			}
+		}
+	}
+	for _, l := range d.outputs {
+		if err := l.close(); err != nil {
+			p.log.Warn("closing the output producer", "error", err)
+		}
+	}
+	d.system.Shutdown()
+	raw, _, sb, _ := p.PoolsInUse()
+	s := Summary{Snapshot: d.stats.Snapshot(), Drained: drained && d.stats.BatchesLeft.Load() == 0, RawInUse: raw, ShardInUse: sb}
+	return s
+}
+
+// Alive counts the pipeline's live actors by kind ("reader", "worker", "writer", "tracker").
+func (p *Pipeline) Alive() map[string]int {
+	out := map[string]int{}
+	d := p.d
+	if d.system == nil {
+		return out
+	}
+	for _, group := range [][]*actor.PID{d.readerPIDs, d.workerPIDs, d.writerPIDs, {d.trackerPID}} {
+		for _, pid := range group {
+			if pid == nil {
+				continue
+			}
+			// A stopped actor is removed from the registry.
+			if _, ok := d.system.ProcessRegistry.GetLocal(pid.Id); ok {
+				kind, _, _ := strings.Cut(strings.TrimPrefix(pid.Id, RootName+"/"), "-")
+				out[kind]++
+			}
+		}
+	}
+	return out
+}

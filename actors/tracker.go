@@ -1,0 +1,115 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/hashicorp/go-hclog"
+)
+
+// trackEntry is one in-flight RawBatch.
+type trackEntry struct {
+	id       uint64
+	claim    *Claim
+	last     int64
+	expected int
+	acked    int
+	decoded  bool
+	done     bool
+}
+
+// tracker is the offset tracker: per partition it keeps the in-flight batches in offset order and
+// how many output acks each still waits for, and marks the offset below which every batch is
+// fully acknowledged. sarama commits marked offsets on an interval and when a session ends, so
+// an input offset is committed only after every datapoint before it reached the output.
+type tracker struct {
+	d       *deps
+	log     hclog.Logger
+	entries map[uint64]*trackEntry
+	free    []*trackEntry
+}
+
+func newTracker(d *deps) actor.Producer {
+	return func() actor.Actor {
+		return &tracker{d: d, log: d.log.Named("tracker"), entries: map[uint64]*trackEntry{}}
+	}
+}
+
+func (t *tracker) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+	case *actor.Restarting:
+		// The entries are lost with this instance: batches already tracked are never marked, so
+		// their offsets stay uncommitted and are consumed again after the next rebalance or
+		// restart. At-least-once holds.
+		t.log.Warn("offset tracker restarting; in-flight batches stay uncommitted", "in_flight", len(t.entries))
+	case *actor.Stopping:
+		if n := len(t.entries); n > 0 {
+			t.d.stats.BatchesLeft.Add(int64(n))
+			t.log.Warn("stopping with batches not fully acknowledged; their offsets stay uncommitted", "batches", n)
+		}
+	case *actor.Stopped:
+
+	case *Track:
+		e := t.get()
+		e.id, e.claim, e.last = m.ID, m.Claim, m.Last
+		t.entries[m.ID] = e
+		m.Claim.queue = append(m.Claim.queue, e)
+	case *Expect:
+		if e := t.entries[m.ID]; e != nil {
+			e.expected++
+		}
+	case *Acked:
+		if e := t.entries[m.ID]; e != nil {
+			e.acked++
+			t.check(e)
+		}
+	case *Decoded:
+		if e := t.entries[m.ID]; e != nil {
+			e.decoded = true
+			t.check(e)
+		}
+	default:
+		t.log.Warn("unexpected message", "type", typeName(m))
+	}
+}
+
+func (t *tracker) get() *trackEntry {
+	if n := len(t.free); n > 0 {
+		e := t.free[n-1]
+		t.free = t.free[:n-1]
+		return e
+	}
+	return &trackEntry{}
+}
+
+// check completes e when it is decoded and every part it expects is acked, then moves the
+// partition's watermark over the completed batches at the front of its queue.
+func (t *tracker) check(e *trackEntry) {
+	if !e.decoded || e.acked < e.expected || e.done {
+		return
+	}
+	e.done = true
+	c := e.claim
+	delete(t.entries, e.id)
+	if c.inflight.Add(-1) == 0 {
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
+	}
+	next := int64(-1)
+	q := c.queue
+	for len(q) > 0 && q[0].done {
+		next = q[0].last + 1
+		*q[0] = trackEntry{}
+		t.free = append(t.free, q[0])
+		q[0] = nil
+		q = q[1:]
+	}
+	if len(q) == 0 {
+		q = c.queue[:0]
+	}
+	c.queue = q
+	if next >= 0 {
+		c.mark(next)
+	}
+}

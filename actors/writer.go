@@ -1,0 +1,192 @@
+package actors
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/remotewrite"
+	"github.com/sluicehq/sluice/messages/shard"
+)
+
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 10 * time.Second
+)
+
+// writer owns a contiguous range of shards. It holds the ShardBatches workers send it and flushes
+// them when they reach the output's flush_bytes or after its linger: for every shard it joins the
+// shard's segments into one remote-write WriteRequest, snappy-compresses it into that shard's
+// reused buffer and produces it as one record to partition = shard. Only when the output has
+// acknowledged every record of a flush does it ack the flush's batches to the offset tracker and
+// release them; holding them until then bounds what a slow output can make Sluice buffer.
+type writer struct {
+	d     *deps
+	index int
+	log   hclog.Logger
+	link  *outputLink
+
+	lo, hi int
+
+	held      []*messages.ShardBatch
+	heldBytes int
+	lingering bool
+
+	flushing []*messages.ShardBatch // the flush in flight
+	flushID  uint64
+	pending  []bool // per shard of the range: record not yet acknowledged
+	waiting  int
+	attempts []int
+	due      bool // flush again as soon as the one in flight completes
+
+	scratch []byte
+	out     [][]byte // per shard: the compressed record being produced
+	cursor  []int
+}
+
+func newWriter(d *deps, index int) actor.Producer {
+	return func() actor.Actor {
+		lo, hi := shard.Range(index, d.shards, d.writers)
+		n := hi - lo
+		return &writer{d: d, index: index, log: d.log.Named("writer").With("writer", index), link: d.outputs[index],
+			lo: lo, hi: hi, pending: make([]bool, n), attempts: make([]int, n), out: make([][]byte, n)}
+	}
+}
+
+func (w *writer) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+	case *actor.Restarting:
+		// Hand everything held to the next instance through the mailbox; a flush in flight is
+		// produced again (at-least-once), its late answers are ignored by flush id.
+		for _, b := range w.flushing {
+			ctx.Send(ctx.Self(), b)
+		}
+		for _, b := range w.held {
+			ctx.Send(ctx.Self(), b)
+		}
+		w.flushing, w.held = nil, nil
+	case *actor.Stopping:
+		w.releaseAll()
+	case *actor.Stopped:
+
+	case *messages.ShardBatch:
+		w.held = append(w.held, m)
+		w.heldBytes += m.Bytes()
+		if w.heldBytes >= w.d.cfg.Outputs[0].FlushBytes {
+			w.flush(ctx)
+		} else if !w.lingering {
+			w.lingering = true
+			w.after(ctx, w.d.cfg.Outputs[0].Linger, lingerTick{})
+		}
+	case lingerTick:
+		w.lingering = false
+		w.flush(ctx)
+	case Flush:
+		w.flush(ctx)
+	case *produced:
+		w.onProduced(ctx, m)
+	case *retryShard:
+		if m.flush == w.flushID && w.pending[int(m.shard)-w.lo] {
+			w.link.enqueue(m.flush, m.shard, w.out[int(m.shard)-w.lo])
+		}
+	default:
+		w.log.Warn("unexpected message", "type", typeName(m))
+	}
+}
+
+// after sends msg to this actor after d: timers are messages to self.
+func (w *writer) after(ctx actor.Context, d time.Duration, msg any) {
+	self, root := ctx.Self(), w.d.system.Root
+	time.AfterFunc(d, func() { root.Send(self, msg) })
+}
+
+func (w *writer) flush(ctx actor.Context) {
+	if len(w.held) == 0 {
+		return
+	}
+	if w.waiting > 0 {
+		w.due = true
+		return
+	}
+	w.due = false
+	w.flushing, w.held = w.held, w.flushing[:0]
+	w.heldBytes = 0
+	w.flushID = w.d.nextFlushID.Add(1)
+	w.cursor = append(w.cursor[:0], make([]int, len(w.flushing))...)
+	for s := w.lo; s < w.hi; s++ {
+		w.scratch = w.scratch[:0]
+		for i, b := range w.flushing {
+			segs := b.Segments
+			for w.cursor[i] < len(segs) && segs[w.cursor[i]].Shard == uint32(s) {
+				w.scratch = append(w.scratch, b.Data(segs[w.cursor[i]])...)
+				w.cursor[i]++
+			}
+		}
+		if len(w.scratch) == 0 {
+			continue
+		}
+		k := s - w.lo
+		w.out[k] = remotewrite.Compress(w.out[k][:0], w.scratch)
+		w.pending[k] = true
+		w.attempts[k] = 0
+		w.waiting++
+		w.link.enqueue(w.flushID, int32(s), w.out[k])
+	}
+	if w.waiting == 0 { // only empty batches
+		w.complete(ctx)
+	}
+}
+
+func (w *writer) onProduced(ctx actor.Context, m *produced) {
+	k := int(m.shard) - w.lo
+	if m.flush != w.flushID || k < 0 || k >= len(w.pending) || !w.pending[k] {
+		return // an answer for a flush a failed instance made
+	}
+	if m.err != nil {
+		w.d.stats.OutputErrors.Add(1)
+		w.attempts[k]++
+		backoff := minBackoff << min(w.attempts[k]-1, 10)
+		backoff = min(backoff, maxBackoff)
+		backoff = backoff/2 + rand.N(backoff/2+1) // jitter
+		w.log.Warn("output write failed; retrying", "shard", m.shard, "attempt", w.attempts[k], "backoff", backoff, "error", m.err)
+		w.after(ctx, backoff, &retryShard{flush: m.flush, shard: m.shard})
+		return
+	}
+	w.pending[k] = false
+	w.waiting--
+	if w.waiting == 0 {
+		w.complete(ctx)
+	}
+}
+
+// complete acks a finished flush's batches to the tracker and releases them.
+func (w *writer) complete(ctx actor.Context) {
+	var out int64
+	for i, b := range w.flushing {
+		out += int64(b.Samples())
+		ctx.Send(w.d.trackerPID, &Acked{ID: b.Source})
+		b.Release()
+		w.flushing[i] = nil
+	}
+	w.flushing = w.flushing[:0]
+	w.d.stats.DatapointsOut.Add(out)
+	if w.due || w.heldBytes >= w.d.cfg.Outputs[0].FlushBytes {
+		w.flush(ctx)
+	}
+}
+
+// releaseAll returns held batches to their pool when the pipeline stops before draining; they
+// were never acknowledged, so their input offsets stay uncommitted.
+func (w *writer) releaseAll() {
+	for _, b := range w.flushing {
+		b.Release()
+	}
+	for _, b := range w.held {
+		b.Release()
+	}
+	w.flushing, w.held = nil, nil
+}

@@ -1,0 +1,317 @@
+// Package kafkatest runs a real Kafka-protocol broker (kfake) in the test process and gives tests
+// what they need around a Sluice pipeline: produce OpenTSDB lines with sarama, read and decode the
+// shard topic, and read the group's committed offsets. No part of Kafka is mocked.
+package kafkatest
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/hashicorp/go-hclog"
+	"github.com/klauspost/compress/snappy"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/shard"
+	"github.com/sluicehq/sluice/proto/prompb"
+)
+
+// Version is the Kafka protocol version the tests speak.
+var Version = sarama.V3_6_0_0
+
+// Cluster is a kfake cluster with an input and an output topic.
+type Cluster struct {
+	*kfake.Cluster
+	Addrs []string
+}
+
+// Start runs a cluster with topic in (inParts partitions) and out (outParts partitions).
+func Start(t testing.TB, in string, inParts int, out string, outParts int) *Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	kc := &Cluster{Cluster: c, Addrs: c.ListenAddrs()}
+	adm, err := sarama.NewClusterAdmin(kc.Addrs, kc.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	for topic, n := range map[string]int{in: inParts, out: outParts} {
+		if err := adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: int32(n), ReplicationFactor: 1}, false); err != nil {
+			t.Fatalf("create topic %s: %v", topic, err)
+		}
+	}
+	return kc
+}
+
+func (c *Cluster) config() *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.Version = Version
+	return cfg
+}
+
+// Config returns a valid Sluice config for this cluster, adjusted by hcl snippets appended to the
+// base (later blocks of the same kind are not allowed, so pass whole blocks the base lacks).
+func (c *Cluster) Config(t testing.TB, in, out string, shards int, extra string) *config.Config {
+	t.Helper()
+	src := fmt.Sprintf(`
+log { level = "warn" }
+kafka {
+  brokers = [%q]
+  version = "3.6.0"
+}
+input "opentsdb" {
+  topics = [%q]
+  group  = "sluice-test"
+}
+sharding { shards = %d }
+output "kafka" "tsdb" {
+  topic  = %q
+  linger = "20ms"
+}
+validation {
+  max_age    = "24h"
+  max_future = "10m"
+}
+denylist { globs = ["test.**"] }
+%s`, c.Addrs[0], in, shards, out, extra)
+	cfg, err := config.Load("test.hcl", []byte(src))
+	if err != nil {
+		t.Fatalf("test config: %v", err)
+	}
+	return cfg
+}
+
+// Logger returns a logger that writes through t.
+func Logger(t testing.TB, level string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "sluice", Level: hclog.LevelFromString(level), Output: testWriter{t}})
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// Expected describes generated input: what must arrive and what must be dropped.
+type Expected struct {
+	Lines int
+	// Valid maps a datapoint's value (unique per line) to its line.
+	Valid      map[int64]string
+	Unparsable int
+	InvalidNm  int
+	Denylisted int
+}
+
+// Generate makes n OpenTSDB lines: one in 50 unparseable, one in 50 with an invalid name, one in
+// 50 denylisted, the rest valid with unique values (the line number) over a few hundred series.
+func Generate(n int) ([]string, *Expected) {
+	base := time.Now().Add(-time.Hour).UnixMilli()
+	exp := &Expected{Lines: n, Valid: make(map[int64]string, n)}
+	lines := make([]string, n)
+	for i := 0; i < n; i++ {
+		switch i % 50 {
+		case 7:
+			lines[i] = "put broken.line " + strconv.Itoa(i)
+			exp.Unparsable++
+		case 13:
+			lines[i] = fmt.Sprintf("put bad?name %d %d host=h1", base+int64(i), i)
+			exp.InvalidNm++
+		case 21:
+			lines[i] = fmt.Sprintf("put test.debug.m%d %d %d host=h1", i%3, base+int64(i), i)
+			exp.Denylisted++
+		default:
+			lines[i] = fmt.Sprintf("put app.metric%d %d %d host=web%d dc=us-east-1", i%20, base+int64(i), i, i%17)
+			exp.Valid[int64(i)] = lines[i]
+		}
+	}
+	return lines, exp
+}
+
+// Produce writes lines to topic, perRecord lines per Kafka record, spread over partitions.
+func (c *Cluster) Produce(t testing.TB, topic string, lines []string, perRecord int) int {
+	t.Helper()
+	cfg := c.config()
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Partitioner = sarama.NewRoundRobinPartitioner
+	p, err := sarama.NewSyncProducer(c.Addrs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var batch []*sarama.ProducerMessage
+	records := 0
+	for i := 0; i < len(lines); i += perRecord {
+		end := min(i+perRecord, len(lines))
+		batch = append(batch, &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(strings.Join(lines[i:end], "\n") + "\n")})
+		records++
+		if len(batch) == 200 || end == len(lines) {
+			if err := p.SendMessages(batch); err != nil {
+				t.Fatalf("produce: %v", err)
+			}
+			batch = batch[:0]
+		}
+	}
+	return records
+}
+
+// Point is one sample read back from the shard topic.
+type Point struct {
+	Partition int32
+	Metric    string
+	Labels    map[string]string
+	Value     float64
+	Timestamp int64
+}
+
+// ReadOutput reads every record of topic up to its current end, decodes each as a
+// snappy-compressed remote-write WriteRequest and returns the samples. It fails the test on any
+// record that does not decode, or whose key is not its partition number.
+func (c *Cluster) ReadOutput(t testing.TB, topic string) []Point {
+	t.Helper()
+	client, err := sarama.NewClient(c.Addrs, c.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	cons, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Point
+	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end == 0 {
+			continue
+		}
+		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range pc.Messages() {
+			if string(m.Key) != strconv.Itoa(int(p)) {
+				t.Fatalf("record on partition %d has key %q", p, m.Key)
+			}
+			raw, err := snappy.Decode(nil, m.Value)
+			if err != nil {
+				t.Fatalf("partition %d offset %d: snappy: %v", p, m.Offset, err)
+			}
+			var wr prompb.WriteRequest
+			if err := proto.Unmarshal(raw, &wr); err != nil {
+				t.Fatalf("partition %d offset %d: protobuf: %v", p, m.Offset, err)
+			}
+			for _, ts := range wr.Timeseries {
+				labels := map[string]string{}
+				for i, l := range ts.Labels {
+					if i > 0 && ts.Labels[i-1].Name >= l.Name {
+						t.Fatalf("labels not sorted: %v", ts.Labels)
+					}
+					labels[l.Name] = l.Value
+				}
+				for _, s := range ts.Samples {
+					out = append(out, Point{Partition: p, Metric: labels["__name__"], Labels: labels, Value: s.Value, Timestamp: s.Timestamp})
+				}
+			}
+			if m.Offset == end-1 {
+				break
+			}
+		}
+		pc.Close()
+	}
+	return out
+}
+
+// ShardOf computes the shard a read-back point belongs to, from its labels, independently of the
+// pipeline's own key-building code path.
+func ShardOf(p Point, shards int) int32 {
+	dp := messages.Datapoint{Metric: []byte(p.Metric)}
+	var keys []string
+	for k := range p.Labels {
+		if k != "__name__" {
+			keys = append(keys, k)
+		}
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		dp.Tags = append(dp.Tags, messages.Tag{Key: []byte(k), Value: []byte(p.Labels[k])})
+	}
+	return int32(shard.Jump(shard.Hash(shard.AppendSeriesKey(nil, &dp)), shards))
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// Offsets returns, per partition of topic, the group's committed offset and the end offset.
+func (c *Cluster) Offsets(t testing.TB, group, topic string) (committed, end map[int32]int64) {
+	t.Helper()
+	adm, err := sarama.NewClusterAdmin(c.Addrs, c.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	resp, err := adm.ListConsumerGroupOffsets(group, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := sarama.NewClient(c.Addrs, c.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed, end = map[int32]int64{}, map[int32]int64{}
+	for _, p := range parts {
+		committed[p] = -1
+		if b := resp.GetBlock(topic, p); b != nil {
+			committed[p] = b.Offset
+		}
+		if end[p], err = client.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return committed, end
+}
+
+// WaitFor polls cond every 50 ms until it holds or timeout passes.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		case <-tick.C:
+		}
+	}
+}
