@@ -1,0 +1,85 @@
+// Command sluice is the Sluice metrics ingestion daemon and its tools.
+//
+//	sluice run -config FILE        run the pipeline
+//	sluice run -dev [-dev-rate N]  run it against an embedded Kafka-protocol broker
+//	sluice validate -config FILE   check a config exactly as start-up does
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/mattn/go-isatty"
+
+	"github.com/sluicehq/sluice/config"
+)
+
+// Exit statuses.
+const (
+	exitOK        = 0
+	exitError     = 1 // bad config, bad flags, cannot start
+	exitEscalated = 3 // an actor exhausted its restart budget: let the orchestrator replace us
+)
+
+const usage = `usage: sluice <command> [flags]
+
+commands:
+  run        run the pipeline (-config FILE, or -dev for an embedded broker)
+  validate   check a config file exactly as start-up does (-config FILE)
+
+Run "sluice <command> -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(mainErr(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func mainErr(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError
+	}
+	switch args[0] {
+	case "run":
+		return runCmd(args[1:], stdout, stderr)
+	case "validate":
+		return validateCmd(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "sluice: unknown command %q\n\n%s", args[0], usage)
+		return exitError
+	}
+}
+
+// loadConfig loads path and prints every diagnostic on failure.
+func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
+	cfg, err := config.LoadFile(path)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			ce.Write(stderr)
+			fmt.Fprintf(stderr, "%s: %d error(s)\n", path, len(ce.Diags.Errs()))
+		} else {
+			fmt.Fprintf(stderr, "sluice: %v\n", err)
+		}
+		return nil, false
+	}
+	return cfg, true
+}
+
+// newLogger logs JSON when stdout is not a terminal (containers) or when the config asks for it.
+func newLogger(cfg *config.Config, out io.Writer) hclog.Logger {
+	json := cfg.Log.Format == "json"
+	if cfg.Log.Format == "auto" {
+		f, ok := out.(*os.File)
+		json = !ok || !isatty.IsTerminal(f.Fd())
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name: "sluice", Level: hclog.LevelFromString(cfg.Log.Level), Output: out, JSONFormat: json,
+	})
+}

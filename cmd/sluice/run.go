@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluicehq/sluice/actors"
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/messages"
+)
+
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (optional with -dev)")
+	dev := fs.Bool("dev", false, "start an embedded Kafka-protocol broker, create the topics and run against it")
+	devBroker := fs.String("dev-broker", "127.0.0.1:9092", "with -dev: the embedded broker's listen address")
+	devRate := fs.Int("dev-rate", 0, "with -dev: datapoints per second to generate into the input topic (0: none)")
+	devPartitions := fs.Int("dev-partitions", 8, "with -dev: partitions of each input topic")
+	progress := fs.Duration("progress", 0, "log a progress line at this interval (default 5s with -dev, off otherwise)")
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	if *path == "" && !*dev {
+		fmt.Fprintln(stderr, "sluice run: -config FILE is required (or -dev for a self-contained run)")
+		return exitError
+	}
+	if *dev && *progress == 0 {
+		*progress = 5 * time.Second
+	}
+
+	var cfg *config.Config
+	var broker *devBrokerT
+	if *dev {
+		var err error
+		if broker, err = startDevBroker(*devBroker); err != nil {
+			fmt.Fprintf(stderr, "sluice run -dev: %v\n", err)
+			return exitError
+		}
+		defer broker.Close()
+		if *path != "" {
+			// The file's settings, with the embedded broker as the only broker.
+			var ok bool
+			if cfg, ok = loadConfig(*path, stderr); !ok {
+				return exitError
+			}
+			cfg.Kafka.Brokers = []string{*devBroker}
+		} else if cfg, err = config.Load("-dev", []byte(devConfig(*devBroker))); err != nil {
+			fmt.Fprintf(stderr, "sluice run -dev: built-in config: %v\n", err)
+			return exitError
+		}
+	} else {
+		var ok bool
+		if cfg, ok = loadConfig(*path, stderr); !ok {
+			return exitError
+		}
+	}
+	return runPipeline(cfg, broker, *devRate, *devPartitions, *progress, stdout)
+}
+
+func runPipeline(cfg *config.Config, broker *devBrokerT, rate, partitions int, progress time.Duration, stdout io.Writer) int {
+	log := newLogger(cfg, stdout)
+	if broker != nil {
+		if err := broker.createTopics(cfg, partitions); err != nil {
+			log.Error("creating dev topics", "error", err)
+			return exitError
+		}
+		log.Info("embedded Kafka-protocol broker listening; any Kafka client can produce to it",
+			"address", cfg.Kafka.Brokers[0], "input_topics", strings.Join(cfg.Inputs[0].Topics, ","),
+			"output_topic", cfg.Outputs[0].Topic)
+	}
+	p, err := actors.New(cfg, log, nil)
+	if err != nil {
+		log.Error("cannot build the pipeline", "error", err)
+		return exitError
+	}
+	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = p.Start(startCtx)
+	cancel()
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return exitError
+	}
+	var gen *generator
+	if broker != nil && rate > 0 {
+		gen = startGenerator(cfg, rate, log)
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	var tick <-chan time.Time
+	if progress > 0 {
+		t := time.NewTicker(progress)
+		defer t.Stop()
+		tick = t.C
+	}
+	code := exitOK
+	pr := newProgress(p)
+loop:
+	for {
+		select {
+		case s := <-sigs:
+			log.Info("shutting down", "signal", s.String(), "timeout", cfg.Pipeline.ShutdownTimeout.String())
+			break loop
+		case err := <-p.Fatal():
+			log.Error("escalating: shutting down so the orchestrator replaces this task", "error", err)
+			code = exitEscalated
+			break loop
+		case <-tick:
+			pr.log(log)
+		}
+	}
+	if gen != nil {
+		gen.stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Pipeline.ShutdownTimeout)
+	defer cancel()
+	s := p.Stop(ctx)
+	fields := []any{"datapoints_in", s.DatapointsIn, "datapoints_out", s.DatapointsOut,
+		"dropped", s.Dropped.Total(), "records_in", s.RecordsIn, "drained", s.Drained,
+		"batches_left", s.BatchesLeft, "restarts", s.Restarts}
+	fields = append(fields, dropFields(s.Dropped)...)
+	log.Info("sluice stopped", fields...)
+	return code
+}
+
+func dropFields(d messages.DropCounts) []any {
+	var out []any
+	for r, n := range d {
+		if n > 0 {
+			out = append(out, "dropped_"+messages.Reason(r).String(), n)
+		}
+	}
+	return out
+}
+
+// progressT turns counter snapshots into rates.
+type progressT struct {
+	p        *actors.Pipeline
+	last     actors.Snapshot
+	lastAt   time.Time
+	lastGCNs uint64
+}
+
+func newProgress(p *actors.Pipeline) *progressT {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return &progressT{p: p, lastAt: time.Now(), lastGCNs: ms.PauseTotalNs}
+}
+
+func (pr *progressT) log(log hclog.Logger) {
+	now, s := time.Now(), pr.p.Stats()
+	secs := now.Sub(pr.lastAt).Seconds()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	raw, rawN, sb, sbN := pr.p.PoolsInUse()
+	var drops messages.DropCounts
+	for i := range drops {
+		drops[i] = s.Dropped[i] - pr.last.Dropped[i]
+	}
+	fields := []any{
+		"in_dp_per_s", int64(float64(s.DatapointsIn-pr.last.DatapointsIn) / secs),
+		"out_dp_per_s", int64(float64(s.DatapointsOut-pr.last.DatapointsOut) / secs),
+		"dropped", drops.Total(), "lag", pr.p.Lag(),
+		"raw_pool", fmt.Sprintf("%d/%d", raw, rawN), "shard_pool", fmt.Sprintf("%d/%d", sb, sbN),
+		"gc_pause", time.Duration(ms.PauseTotalNs - pr.lastGCNs).String(), "heap_mib", ms.HeapInuse >> 20,
+	}
+	fields = append(fields, dropFields(drops)...)
+	log.Info("progress", fields...)
+	pr.last, pr.lastAt, pr.lastGCNs = s, now, ms.PauseTotalNs
+}
