@@ -1,43 +1,18 @@
 package actors
 
 import (
-	"bytes"
-	"cmp"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/remotewrite"
-	"github.com/sluicehq/sluice/messages/shard"
 )
 
-// entry is one valid datapoint on its way out: where it goes and how it sorts.
-type entry struct {
-	shard uint32
-	row   int32
-	hash  uint64
-	ts    int64
-}
-
-func compareEntries(a, b entry) int {
-	if c := cmp.Compare(a.shard, b.shard); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.hash, b.hash); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.ts, b.ts); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.row, b.row)
-}
-
 // worker decodes RawBatches, validates, applies the denylist, shards and sorts the datapoints,
-// and encodes them as remote-write series into ShardBatches for the writers that own the shards.
+// and encodes them as remote-write series into ShardBatches for the writers that own the shards
+// (the batchEncoder does the work; the actor moves batches).
 //
 // It never blocks: when the ShardBatch pool is empty it asks the pool for a poolReady message and
 // resumes where it stopped. RawBatches that arrive meanwhile wait in its queue (the RawBatch pool
@@ -46,24 +21,19 @@ type worker struct {
 	d     *deps
 	index int
 	log   hclog.Logger
-
-	rows    messages.Rows
-	entries []entry
-	key     []byte
+	enc   batchEncoder
 
 	current *messages.RawBatch
 	queue   []*messages.RawBatch
-	cursor  int
 	out     *messages.ShardBatch
 	outW    int
 	waiting bool
-	drops   messages.DropCounts
-	in      int64
 }
 
 func newWorker(d *deps, index int) actor.Producer {
 	return func() actor.Actor {
-		return &worker{d: d, index: index, log: d.log.Named("worker").With("worker", index)}
+		return &worker{d: d, index: index, log: d.log.Named("worker").With("worker", index),
+			enc: batchEncoder{decode: d.decode, validator: d.validator, denylist: d.denylist, shards: d.shards, writers: d.writers}}
 	}
 }
 
@@ -113,7 +83,7 @@ func (w *worker) handBack(ctx actor.Context) {
 		ctx.Send(ctx.Self(), b)
 	}
 	w.queue = nil
-	w.rows.Reset()
+	w.enc.reset()
 }
 
 // releaseAll returns every batch this worker holds to its pool. Reached only when the pipeline is
@@ -131,66 +101,20 @@ func (w *worker) releaseAll() {
 		b.Release()
 	}
 	w.queue = nil
-	w.rows.Reset()
+	w.enc.reset()
 }
 
 func (w *worker) start(ctx actor.Context, b *messages.RawBatch) {
 	w.current = b
-	w.rows.Reset()
-	w.entries = w.entries[:0]
-	w.cursor = 0
-	w.drops = messages.DropCounts{}
-	w.drops[messages.ReasonRecordTooLarge] = int64(b.Oversized)
-	for i := 0; i < b.Len(); i++ {
-		w.d.decode(&w.rows, b.Value(i), b.Records[i].Timestamp)
-	}
-	for _, bad := range w.rows.Bad {
-		w.drops[bad.Reason]++
-	}
-	w.in = int64(len(w.rows.Points) + len(w.rows.Bad))
-	now := time.Now().UnixMilli()
-	for i := range w.rows.Points {
-		dp := &w.rows.Points[i]
-		if reason, ok := w.d.validator.Check(dp, now); !ok {
-			w.drops[reason]++
-			continue
-		}
-		if w.d.denylist.Match(dp.Metric) {
-			w.drops[messages.ReasonDenylisted]++
-			continue
-		}
-		w.key = shard.AppendSeriesKey(w.key[:0], dp)
-		h := shard.Hash(w.key)
-		w.entries = append(w.entries, entry{shard: uint32(shard.Jump(h, w.d.shards)), row: int32(i), hash: h, ts: dp.Timestamp})
-	}
-	slices.SortFunc(w.entries, compareEntries)
+	w.enc.load(b, time.Now().UnixMilli())
 	w.emit(ctx)
 }
 
-// sameSeries reports whether two datapoints belong to one series (hashes are compared first).
-func sameSeries(a, b *messages.Datapoint) bool {
-	if !bytes.Equal(a.Metric, b.Metric) || len(a.Tags) != len(b.Tags) {
-		return false
-	}
-	for i := range a.Tags {
-		if !bytes.Equal(a.Tags[i].Key, b.Tags[i].Key) || !bytes.Equal(a.Tags[i].Value, b.Tags[i].Value) {
-			return false
-		}
-	}
-	return true
-}
-
-// emit encodes entries from the cursor on. Each run of one series becomes one TimeSeries (split
-// when it does not fit a ShardBatch); a ShardBatch is sent when full or when the next entry
-// belongs to another writer.
+// emit fills ShardBatches from the encoder and sends each to its writer; a batch goes out when
+// full or when the next entry belongs to another writer.
 func (w *worker) emit(ctx actor.Context) {
-	pts := w.rows.Points
-	for w.cursor < len(w.entries) {
-		e := w.entries[w.cursor]
-		owner := shard.Owner(int(e.shard), w.d.shards, w.d.writers)
-		if w.out != nil && w.outW != owner {
-			w.send(ctx)
-		}
+	for !w.enc.done() {
+		owner := w.enc.nextOwner()
 		if w.out == nil {
 			sb, ok := w.d.shardPool.GetOrNotify(w.notify(ctx))
 			if !ok {
@@ -199,39 +123,7 @@ func (w *worker) emit(ctx actor.Context) {
 			}
 			w.out, w.outW = sb, owner
 		}
-		first := &pts[e.row]
-		labels := remotewrite.LabelsSize(first.Metric, first.Tags)
-		body := labels
-		free := w.out.Free()
-		end := w.cursor
-		for end < len(w.entries) {
-			n := w.entries[end]
-			if n.shard != e.shard || n.hash != e.hash || !sameSeries(first, &pts[n.row]) {
-				break
-			}
-			sz := remotewrite.SampleSize(pts[n.row].Timestamp)
-			if remotewrite.SeriesSize(body+sz) > free {
-				break
-			}
-			body += sz
-			end++
-		}
-		if end == w.cursor { // not even one sample fits
-			if w.out.Bytes() == 0 {
-				panic(fmt.Sprintf("worker: one series (%d label bytes) does not fit an empty %d-byte shard batch", labels, w.out.Capacity()))
-			}
-			w.send(ctx)
-			continue
-		}
-		buf := remotewrite.AppendSeriesHeader(w.out.Arena(), body, first.Metric, first.Tags)
-		for i := w.cursor; i < end; i++ {
-			p := &pts[w.entries[i].row]
-			buf = remotewrite.AppendSample(buf, p.Value, p.Timestamp)
-		}
-		w.out.AddSegment(e.shard, buf, end-w.cursor)
-		w.cursor = end
-	}
-	if w.out != nil {
+		w.enc.fill(w.out, w.outW)
 		w.send(ctx)
 	}
 	w.finish(ctx)
@@ -245,9 +137,9 @@ func (w *worker) notify(ctx actor.Context) func() {
 // send hands the current ShardBatch to its writer, telling the tracker to expect one more part
 // first.
 func (w *worker) send(ctx actor.Context) {
-	b := w.current
-	w.out.Source = b.ID
-	ctx.Send(w.d.trackerPID, &Expect{ID: b.ID})
+	id := w.current.ID
+	w.out.Source = id
+	ctx.Send(w.d.trackerPID, &Expect{ID: id})
 	ctx.Send(w.d.writerPIDs[w.outW], w.out)
 	w.out = nil
 }
@@ -256,19 +148,19 @@ func (w *worker) send(ctx actor.Context) {
 func (w *worker) finish(ctx actor.Context) {
 	b := w.current
 	ctx.Send(w.d.trackerPID, &Decoded{ID: b.ID})
-	s := w.d.stats
+	s, e := w.d.stats, &w.enc
 	s.RecordsIn.Add(int64(b.Len() + b.Oversized))
-	s.DatapointsIn.Add(w.in + int64(b.Oversized))
-	for r, n := range w.drops {
+	s.DatapointsIn.Add(e.in)
+	for r, n := range e.drops {
 		if n != 0 {
 			s.Dropped[r].Add(n)
 		}
 	}
-	if n := len(w.rows.Bad); n > 0 && w.log.IsDebug() {
+	if n := len(e.rows.Bad); n > 0 && w.log.IsDebug() {
 		w.log.Debug("unparseable lines", "topic", b.Topic, "partition", b.Partition, "count", n,
-			"first", string(w.rows.Bad[0].Line), "reason", w.rows.Bad[0].Detail)
+			"first", string(e.rows.Bad[0].Line), "reason", e.rows.Bad[0].Detail)
 	}
-	w.rows.Reset()
+	e.reset()
 	w.current = nil
 	b.Release()
 	for w.current == nil && len(w.queue) > 0 {

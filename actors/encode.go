@@ -1,0 +1,156 @@
+package actors
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/denylist"
+	"github.com/sluicehq/sluice/messages/remotewrite"
+	"github.com/sluicehq/sluice/messages/shard"
+	"github.com/sluicehq/sluice/messages/validate"
+)
+
+// entry is one valid datapoint on its way out: where it goes and how it sorts.
+type entry struct {
+	shard uint32
+	row   int32
+	hash  uint64
+	ts    int64
+}
+
+func compareEntries(a, b entry) int {
+	if c := cmp.Compare(a.shard, b.shard); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.hash, b.hash); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.ts, b.ts); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.row, b.row)
+}
+
+// batchEncoder is the worker's hot path, kept apart from the actor so that it can be measured
+// and its allocations asserted: decode a RawBatch, validate, apply the denylist, shard, sort by
+// (shard, series, timestamp) and encode remote-write series into ShardBatches. All its storage is
+// reused from batch to batch.
+type batchEncoder struct {
+	decode    DecodeFunc
+	validator *validate.Validator
+	denylist  *denylist.Matcher
+	shards    int
+	writers   int
+
+	rows    messages.Rows
+	entries []entry
+	key     []byte
+	cursor  int
+	// drops and in count the loaded batch's drops by reason and its datapoints (lines) read.
+	drops messages.DropCounts
+	in    int64
+}
+
+// load decodes, checks, shards and sorts every record of b. nowMs bounds the timestamp window.
+func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
+	e.rows.Reset()
+	e.entries = e.entries[:0]
+	e.cursor = 0
+	e.drops = messages.DropCounts{}
+	e.drops[messages.ReasonRecordTooLarge] = int64(b.Oversized)
+	for i := 0; i < b.Len(); i++ {
+		e.decode(&e.rows, b.Value(i), b.Records[i].Timestamp)
+	}
+	for _, bad := range e.rows.Bad {
+		e.drops[bad.Reason]++
+	}
+	e.in = int64(len(e.rows.Points)+len(e.rows.Bad)) + int64(b.Oversized)
+	for i := range e.rows.Points {
+		dp := &e.rows.Points[i]
+		if reason, ok := e.validator.Check(dp, nowMs); !ok {
+			e.drops[reason]++
+			continue
+		}
+		if e.denylist.Match(dp.Metric) {
+			e.drops[messages.ReasonDenylisted]++
+			continue
+		}
+		e.key = shard.AppendSeriesKey(e.key[:0], dp)
+		h := shard.Hash(e.key)
+		e.entries = append(e.entries, entry{shard: uint32(shard.Jump(h, e.shards)), row: int32(i), hash: h, ts: dp.Timestamp})
+	}
+	slices.SortFunc(e.entries, compareEntries)
+}
+
+// done reports whether every loaded entry has been encoded.
+func (e *batchEncoder) done() bool { return e.cursor >= len(e.entries) }
+
+// nextOwner is the writer that owns the next entry's shard.
+func (e *batchEncoder) nextOwner() int {
+	return shard.Owner(int(e.entries[e.cursor].shard), e.shards, e.writers)
+}
+
+// fill encodes entries from the cursor into out while they belong to writer owner and fit. Each
+// run of one series becomes one TimeSeries, split when it does not fit.
+func (e *batchEncoder) fill(out *messages.ShardBatch, owner int) {
+	pts := e.rows.Points
+	for e.cursor < len(e.entries) {
+		en := e.entries[e.cursor]
+		if shard.Owner(int(en.shard), e.shards, e.writers) != owner {
+			return
+		}
+		first := &pts[en.row]
+		labels := remotewrite.LabelsSize(first.Metric, first.Tags)
+		body := labels
+		free := out.Free()
+		end := e.cursor
+		for end < len(e.entries) {
+			n := e.entries[end]
+			if n.shard != en.shard || n.hash != en.hash || !sameSeries(first, &pts[n.row]) {
+				break
+			}
+			sz := remotewrite.SampleSize(pts[n.row].Timestamp)
+			if remotewrite.SeriesSize(body+sz) > free {
+				break
+			}
+			body += sz
+			end++
+		}
+		if end == e.cursor { // not even one sample fits
+			if out.Bytes() == 0 {
+				panic(fmt.Sprintf("worker: one series (%d label bytes) does not fit an empty %d-byte shard batch", labels, out.Capacity()))
+			}
+			return
+		}
+		buf := remotewrite.AppendSeriesHeader(out.Arena(), body, first.Metric, first.Tags)
+		for i := e.cursor; i < end; i++ {
+			p := &pts[e.entries[i].row]
+			buf = remotewrite.AppendSample(buf, p.Value, p.Timestamp)
+		}
+		out.AddSegment(en.shard, buf, end-e.cursor)
+		e.cursor = end
+	}
+}
+
+// reset drops references to the loaded batch.
+func (e *batchEncoder) reset() {
+	e.rows.Reset()
+	e.entries = e.entries[:0]
+	e.cursor = 0
+}
+
+// sameSeries reports whether two datapoints belong to one series (hashes are compared first).
+func sameSeries(a, b *messages.Datapoint) bool {
+	if !bytes.Equal(a.Metric, b.Metric) || len(a.Tags) != len(b.Tags) {
+		return false
+	}
+	for i := range a.Tags {
+		if !bytes.Equal(a.Tags[i].Key, b.Tags[i].Key) || !bytes.Equal(a.Tags[i].Value, b.Tags[i].Value) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,157 @@
+package actors
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/denylist"
+	"github.com/sluicehq/sluice/messages/shard"
+	"github.com/sluicehq/sluice/messages/validate"
+	"github.com/sluicehq/sluice/proto/prompb"
+)
+
+const encShards, encWriters = 16, 3
+
+// testBatch fills a RawBatch with records of realistic OpenTSDB lines: valid ones over a few
+// hundred series, plus one unparseable, one denylisted and one too-old line per record.
+func testBatch(t testing.TB, records, linesPerRecord int) (*messages.RawBatch, int) {
+	pool := messages.NewRawBatchPool(1, 4<<20, records)
+	b, _ := pool.TryGet()
+	now := time.Now().Unix()
+	valid := 0
+	for r := 0; r < records; r++ {
+		var sb strings.Builder
+		for i := 0; i < linesPerRecord; i++ {
+			n := r*linesPerRecord + i
+			sb.WriteString("put sys.cpu." + strconv.Itoa(n%7) + " " + strconv.FormatInt(now-int64(n%50), 10) + " " +
+				strconv.Itoa(n) + " host=web" + strconv.Itoa(n%53) + " dc=us-east-1 cpu=" + strconv.Itoa(n%4) + "\n")
+			valid++
+		}
+		sb.WriteString("put broken\nput test.debug.x " + strconv.FormatInt(now, 10) + " 1 a=b\n")
+		sb.WriteString("put sys.cpu.0 1000 1 a=b\n")
+		if !b.Append(int64(r), now*1000, []byte(sb.String())) {
+			t.Fatal("test batch too small")
+		}
+	}
+	return b, valid
+}
+
+func testEncoder(t testing.TB) *batchEncoder {
+	dl, err := denylist.Compile([]string{"test.**"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &batchEncoder{
+		decode: DecodeOpenTSDB,
+		validator: validate.New(validate.Limits{MaxMetricLength: 256, MaxTagKeyLength: 128, MaxTagValueLength: 256,
+			MaxTags: 16, MaxAge: 24 * time.Hour, MaxFuture: 10 * time.Minute}),
+		denylist: dl, shards: encShards, writers: encWriters,
+	}
+}
+
+// encodeAll runs the encoder over b the way a worker does, giving each filled ShardBatch to sink.
+func encodeAll(e *batchEncoder, pool *messages.Pool[*messages.ShardBatch], b *messages.RawBatch, now int64, sink func(int, *messages.ShardBatch)) {
+	e.load(b, now)
+	for !e.done() {
+		owner := e.nextOwner()
+		out, ok := pool.TryGet()
+		if !ok {
+			panic("shard pool empty in test")
+		}
+		e.fill(out, owner)
+		sink(owner, out)
+	}
+}
+
+func TestBatchEncoderOutput(t *testing.T) {
+	b, valid := testBatch(t, 20, 100)
+	e := testEncoder(t)
+	pool := messages.NewShardBatchPool(64, 16<<10) // small batches: series get split across them
+	samples := 0
+	seen := map[int]bool{}
+	encodeAll(e, pool, b, time.Now().UnixMilli(), func(owner int, sb *messages.ShardBatch) {
+		defer sb.Release()
+		prev := uint32(0)
+		for _, seg := range sb.Segments {
+			if shard.Owner(int(seg.Shard), encShards, encWriters) != owner {
+				t.Fatalf("segment for shard %d in a batch for writer %d", seg.Shard, owner)
+			}
+			if seg.Shard < prev {
+				t.Fatalf("segments not sorted by shard: %d after %d", seg.Shard, prev)
+			}
+			prev = seg.Shard
+			var wr prompb.WriteRequest
+			if err := proto.Unmarshal(sb.Data(seg), &wr); err != nil {
+				t.Fatalf("segment does not decode: %v", err)
+			}
+			for _, ts := range wr.Timeseries {
+				var name string
+				var tags []messages.Tag
+				for _, l := range ts.Labels {
+					if l.Name == "__name__" {
+						name = l.Value
+					} else {
+						tags = append(tags, messages.Tag{Key: []byte(l.Name), Value: []byte(l.Value)})
+					}
+				}
+				dp := messages.Datapoint{Metric: []byte(name), Tags: tags}
+				if got := uint32(shard.Jump(shard.Hash(shard.AppendSeriesKey(nil, &dp)), encShards)); got != seg.Shard {
+					t.Fatalf("series %s%v in segment for shard %d, belongs to %d", name, tags, seg.Shard, got)
+				}
+				for i, s := range ts.Samples {
+					if i > 0 && s.Timestamp < ts.Samples[i-1].Timestamp {
+						t.Fatalf("samples of %s not in time order", name)
+					}
+					seen[int(s.Value)] = true
+					samples++
+				}
+			}
+		}
+	})
+	if samples != valid || len(seen) != valid {
+		t.Fatalf("encoded %d samples (%d distinct), want %d", samples, len(seen), valid)
+	}
+	if e.drops[messages.ReasonUnparseable] != 20 || e.drops[messages.ReasonDenylisted] != 20 || e.drops[messages.ReasonTooOld] != 20 {
+		t.Fatalf("drops %v", e.drops)
+	}
+	if e.in != int64(valid+60) {
+		t.Fatalf("in = %d, want %d", e.in, valid+60)
+	}
+	if pool.InUse() != 0 {
+		t.Fatal("test leaked shard batches")
+	}
+}
+
+// TestBatchEncoderAllocatesNothing asserts the design's rule: in steady state the worker's hot
+// path (decode, validate, denylist, shard, sort, encode) makes no heap allocation at all.
+func TestBatchEncoderAllocatesNothing(t *testing.T) {
+	b, _ := testBatch(t, 20, 100)
+	e := testEncoder(t)
+	pool := messages.NewShardBatchPool(64, 64<<10)
+	now := time.Now().UnixMilli()
+	release := func(_ int, sb *messages.ShardBatch) { sb.Release() }
+	encodeAll(e, pool, b, now, release) // grow the reusable storage once
+	if n := testing.AllocsPerRun(20, func() { encodeAll(e, pool, b, now, release) }); n != 0 {
+		t.Fatalf("encoding a 2000-line batch allocates %.1f times; want 0", n)
+	}
+}
+
+func BenchmarkBatchEncoder(b *testing.B) {
+	const records, lines = 20, 100
+	raw, valid := testBatch(b, records, lines)
+	e := testEncoder(b)
+	pool := messages.NewShardBatchPool(64, 64<<10)
+	now := time.Now().UnixMilli()
+	release := func(_ int, sb *messages.ShardBatch) { sb.Release() }
+	b.SetBytes(int64(raw.Bytes()))
+	b.ReportAllocs()
+	for b.Loop() {
+		encodeAll(e, pool, raw, now, release)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*valid), "ns/datapoint")
+}
