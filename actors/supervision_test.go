@@ -3,6 +3,7 @@ package actors_test
 import (
 	"bytes"
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,7 +40,8 @@ func TestWorkerPanicIsRestartedAndBatchRedelivered(t *testing.T) {
   batch_bytes = "16KiB"
   shard_batch_bytes = "16KiB"
 }`)
-	p, err := actors.New(cfg, kafkatest.Logger(t, "error"), decode)
+	log, logs := kafkatest.RecordingLogger(t, "error")
+	p, err := actors.New(cfg, log, decode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +54,11 @@ func TestWorkerPanicIsRestartedAndBatchRedelivered(t *testing.T) {
 	})
 	if panics.Load() < 1 {
 		t.Fatal("the injected failure never fired; the test proves nothing")
+	}
+	logged := logs.String()
+	if !strings.Contains(logged, "actor panicked") || !strings.Contains(logged, "injected failure while decoding") ||
+		!strings.Contains(logged, "goroutine ") || !strings.Contains(logged, "actors.(*batchEncoder).load") {
+		t.Fatalf("the panic was not logged with its stack trace:\n%s", logged)
 	}
 	alive := p.Alive()
 	if alive["worker"] != 3 || alive["reader"] != 1 || alive["writer"] != 2 || alive["tracker"] != 1 {

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,4 +187,22 @@ func TestPipelineStopHalfwayAndResume(t *testing.T) {
 	// Counters may count a line twice when a batch was read again; the drop checks then need
 	// exactly-once reading, which a drained stop gives.
 	checkOutput(t, c, exp, total, false)
+}
+
+// TestStartRejectsOutputWithTooFewPartitions: every shard needs its own output partition, and a
+// pipeline that would write some shards nowhere must refuse to start, saying why.
+func TestStartRejectsOutputWithTooFewPartitions(t *testing.T) {
+	c := kafkatest.Start(t, inTopic, 2, outTopic, 4)
+	p, err := actors.New(c.Config(t, inTopic, outTopic, 8, ""), kafkatest.Logger(t, "warn"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Start(context.Background())
+	if err == nil {
+		p.Stop(context.Background())
+		t.Fatal("started with 8 shards on a 4-partition output topic")
+	}
+	if !strings.Contains(err.Error(), `topic "metrics.shards" has 4 partitions, but sharding.shards = 8`) {
+		t.Fatalf("unclear error: %v", err)
+	}
 }

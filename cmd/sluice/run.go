@@ -173,6 +173,7 @@ func (pr *progressT) log(log hclog.Logger) {
 		"in_dp_per_s", int64(float64(s.DatapointsIn-pr.last.DatapointsIn) / secs),
 		"out_dp_per_s", int64(float64(s.DatapointsOut-pr.last.DatapointsOut) / secs),
 		"dropped", drops.Total(), "lag", pr.p.Lag(),
+		"in_total", s.DatapointsIn, "out_total", s.DatapointsOut, "dropped_total", s.Dropped.Total(),
 		"raw_pool", fmt.Sprintf("%d/%d", raw, rawN), "shard_pool", fmt.Sprintf("%d/%d", sb, sbN),
 		"gc_pause", time.Duration(ms.PauseTotalNs - pr.lastGCNs).String(), "heap_mib", ms.HeapInuse >> 20,
 	}

@@ -4,10 +4,13 @@
 package kafkatest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,6 +105,32 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// RecordingLogger is Logger that also keeps everything it logs, for assertions on log output.
+func RecordingLogger(t testing.TB, level string) (hclog.Logger, *Recorder) {
+	r := &Recorder{}
+	return hclog.New(&hclog.LoggerOptions{Name: "sluice", Level: hclog.LevelFromString(level),
+		Output: io.MultiWriter(testWriter{t}, r)}), r
+}
+
+// Recorder is a goroutine-safe log sink.
+type Recorder struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (r *Recorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (r *Recorder) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.String()
 }
 
 // Expected describes generated input: what must arrive and what must be dropped.
