@@ -66,6 +66,7 @@ type deps struct {
 	decode    DecodeFunc
 	stats     *Stats
 	outputs   []*outputLink // one per writer
+	tracker   *trackerState
 
 	shards, workers, writers int
 

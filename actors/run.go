@@ -67,7 +67,8 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 		decode:   decode,
 		stats:    &Stats{},
 		shards:   cfg.Sharding.Shards, workers: p.Workers, writers: min(p.Writers, cfg.Sharding.Shards),
-		claims: map[*Claim]struct{}{},
+		claims:  map[*Claim]struct{}{},
+		tracker: newTrackerState(),
 	}
 	if d.writers < p.Writers {
 		log.Warn("more writers than shards; the extra writers would own nothing", "writers", p.Writers, "shards", d.shards)

@@ -21,15 +21,24 @@ type trackEntry struct {
 // fully acknowledged. sarama commits marked offsets on an interval and when a session ends, so
 // an input offset is committed only after every datapoint before it reached the output.
 type tracker struct {
-	d       *deps
-	log     hclog.Logger
+	d   *deps
+	log hclog.Logger
+	*trackerState
+}
+
+// trackerState outlives a tracker instance: the claims' queues point into it, so a restarted
+// tracker must carry on with the same entries or the partitions they block would never commit
+// again. Only one tracker instance runs at a time, so it needs no lock.
+type trackerState struct {
 	entries map[uint64]*trackEntry
 	free    []*trackEntry
 }
 
+func newTrackerState() *trackerState { return &trackerState{entries: map[uint64]*trackEntry{}} }
+
 func newTracker(d *deps) actor.Producer {
 	return func() actor.Actor {
-		return &tracker{d: d, log: d.log.Named("tracker"), entries: map[uint64]*trackEntry{}}
+		return &tracker{d: d, log: d.log.Named("tracker"), trackerState: d.tracker}
 	}
 }
 
@@ -37,10 +46,10 @@ func (t *tracker) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 	case *actor.Restarting:
-		// The entries are lost with this instance: batches already tracked are never marked, so
-		// their offsets stay uncommitted and are consumed again after the next rebalance or
-		// restart. At-least-once holds.
-		t.log.Warn("offset tracker restarting; in-flight batches stay uncommitted", "in_flight", len(t.entries))
+		// The message that failed is lost (an Expect, Acked or Decoded): the batch it concerned
+		// cannot complete any more, so its partition's commits stop there until the partition
+		// is reassigned, when the batch is consumed again. Everything else carries on.
+		t.log.Warn("offset tracker restarting; its state is kept", "in_flight", len(t.entries))
 	case *actor.Stopping:
 		if n := len(t.entries); n > 0 {
 			t.d.stats.BatchesLeft.Add(int64(n))
@@ -51,8 +60,8 @@ func (t *tracker) Receive(ctx actor.Context) {
 	case *Track:
 		e := t.get()
 		e.id, e.claim, e.last = m.ID, m.Claim, m.Last
-		t.entries[m.ID] = e
 		m.Claim.queue = append(m.Claim.queue, e)
+		t.entries[m.ID] = e
 	case *Expect:
 		if e := t.entries[m.ID]; e != nil {
 			e.expected++
