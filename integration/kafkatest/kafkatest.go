@@ -329,6 +329,20 @@ func (c *Cluster) Offsets(t testing.TB, group, topic string) (committed, end map
 	return committed, end
 }
 
+// Uncommitted lists the partitions of topic whose committed offset (for group) is not the end
+// offset, as "partition: committed/end"; empty means everything is committed.
+func (c *Cluster) Uncommitted(t testing.TB, group, topic string) []string {
+	t.Helper()
+	committed, end := c.Offsets(t, group, topic)
+	var out []string
+	for p, e := range end {
+		if committed[p] != e {
+			out = append(out, fmt.Sprintf("%d: %d/%d", p, committed[p], e))
+		}
+	}
+	return out
+}
+
 // WaitFor polls cond every 50 ms until it holds or timeout passes.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
