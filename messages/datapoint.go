@@ -31,6 +31,28 @@ type Rows struct {
 	Bad    []BadLine
 
 	tagsPool []Tag
+	// buf holds bytes a decoder had to build (unescaped values, joined names). When it grows,
+	// slices into its old storage stay valid, so earlier rows are never invalidated; after the
+	// first few records it stops growing and nothing is allocated.
+	buf []byte
+}
+
+// Append copies parts, concatenated, into the rows' byte arena and returns them.
+func (rs *Rows) Append(parts ...[]byte) []byte {
+	start := len(rs.buf)
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if len(rs.buf)+n > cap(rs.buf) {
+		// A new array: the old one stays alive for the rows that point into it.
+		nb := make([]byte, 0, max(2*cap(rs.buf), n, 4096))
+		rs.buf, start = nb, 0
+	}
+	for _, p := range parts {
+		rs.buf = append(rs.buf, p...)
+	}
+	return rs.buf[start:len(rs.buf):len(rs.buf)]
 }
 
 // Reset forgets the rows while keeping their storage. It drops references to the input so that
@@ -42,6 +64,7 @@ func (rs *Rows) Reset() {
 	rs.Bad = rs.Bad[:0]
 	clear(rs.tagsPool)
 	rs.tagsPool = rs.tagsPool[:0]
+	rs.buf = rs.buf[:0]
 }
 
 // NextPoint returns a zeroed datapoint appended to rs.Points.

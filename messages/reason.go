@@ -15,6 +15,7 @@ const (
 	ReasonNonFinite
 	ReasonDenylisted
 	ReasonRecordTooLarge
+	ReasonStringField
 	NumReasons
 )
 
@@ -29,6 +30,7 @@ var reasonNames = [NumReasons]string{
 	ReasonNonFinite:      "non_finite",
 	ReasonDenylisted:     "denylisted",
 	ReasonRecordTooLarge: "record_too_large",
+	ReasonStringField:    "string_field",
 }
 
 // String returns the reason's label as used in logs and metrics.

@@ -22,21 +22,25 @@ func ParseInt64(b []byte) (int64, error) {
 	case '+':
 		i = 1
 	}
-	if i == len(b) || len(b)-i > 18 {
+	if i == len(b) || len(b)-i > 19 {
 		return 0, errSyntax
 	}
-	var n int64
+	var n uint64
 	for ; i < len(b); i++ {
 		c := b[i] - '0'
 		if c > 9 {
 			return 0, errSyntax
 		}
-		n = n*10 + int64(c)
+		n = n*10 + uint64(c)
+	}
+	// 19 digits fit in a uint64; beyond int64's range is an error.
+	if n > 1<<63-1 && !(neg && n == 1<<63) {
+		return 0, errSyntax
 	}
 	if neg {
-		n = -n
+		return -int64(n), nil
 	}
-	return n, nil
+	return int64(n), nil
 }
 
 // float64pow10 holds the powers of ten that float64 represents exactly.

@@ -47,7 +47,12 @@ func TestParseInt64(t *testing.T) {
 	f("-", 0, false)
 	f("12a", 0, false)
 	f("1.5", 0, false)
-	f("1234567890123456789", 0, false) // could overflow: rejected
+	f("1700000000000000000", 1700000000000000000, true) // nanoseconds
+	f("9223372036854775807", 9223372036854775807, true)
+	f("-9223372036854775808", -9223372036854775808, true)
+	f("9223372036854775808", 0, false)
+	f("9999999999999999999", 0, false)
+	f("12345678901234567890", 0, false)
 }
 
 func FuzzParseFloat64(f *testing.F) {

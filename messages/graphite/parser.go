@@ -1,0 +1,152 @@
+// Package graphite decodes the Graphite plaintext protocol:
+//
+//	<path> <value> [<timestamp>]
+//	<path>;<tag1>=<v1>;<tag2>=<v2> <value> [<timestamp>]    (Graphite 1.1 tags)
+//
+// The timestamp is in seconds (a fraction is allowed); when it is missing or -1 the record's
+// Kafka timestamp is used. Fields are separated by spaces or tabs. Parsing slices the input and
+// allocates nothing in steady state.
+package graphite
+
+import (
+	"bytes"
+
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/fastnum"
+)
+
+// Parse appends every datapoint in s to dst and every bad line to dst.Bad. defaultTsMs is used
+// for lines without a timestamp.
+func Parse(dst *messages.Rows, s []byte, defaultTsMs int64) {
+	for len(s) > 0 {
+		var line []byte
+		if n := bytes.IndexByte(s, '\n'); n >= 0 {
+			line, s = s[:n], s[n+1:]
+		} else {
+			line, s = s, nil
+		}
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		parseLine(dst, line, defaultTsMs)
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' }
+
+// field returns the leading non-space run of s and the rest after the following spaces.
+func field(s []byte) (f, rest []byte) {
+	i := 0
+	for i < len(s) && !isSpace(s[i]) {
+		i++
+	}
+	f, rest = s[:i], s[i:]
+	for len(rest) > 0 && isSpace(rest[0]) {
+		rest = rest[1:]
+	}
+	return f, rest
+}
+
+func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
+	s := line
+	for len(s) > 0 && isSpace(s[0]) {
+		s = s[1:]
+	}
+	if len(s) == 0 {
+		return
+	}
+	path, s := field(s)
+	valField, s := field(s)
+	if len(valField) == 0 {
+		dst.AddBad(line, messages.ReasonUnparseable, "missing value")
+		return
+	}
+	v, err := fastnum.ParseFloat64(valField)
+	if err != nil {
+		dst.AddBad(line, messages.ReasonUnparseable, "invalid value")
+		return
+	}
+	ts := defaultTsMs
+	if len(s) > 0 {
+		var tsField []byte
+		tsField, s = field(s)
+		if len(s) > 0 {
+			dst.AddBad(line, messages.ReasonUnparseable, "unexpected field after the timestamp")
+			return
+		}
+		if !(len(tsField) == 2 && tsField[0] == '-' && tsField[1] == '1') {
+			t, ok := parseSeconds(tsField)
+			if !ok {
+				dst.AddBad(line, messages.ReasonUnparseable, "invalid timestamp")
+				return
+			}
+			ts = t
+		}
+	}
+	metric := path
+	mark := dst.TagsMark()
+	if n := bytes.IndexByte(path, ';'); n >= 0 {
+		metric = path[:n]
+		tags := path[n+1:]
+		for len(tags) > 0 {
+			var tag []byte
+			if m := bytes.IndexByte(tags, ';'); m >= 0 {
+				tag, tags = tags[:m], tags[m+1:]
+			} else {
+				tag, tags = tags, nil
+			}
+			eq := bytes.IndexByte(tag, '=')
+			if eq <= 0 || eq == len(tag)-1 {
+				dst.DropTagsTo(mark)
+				dst.AddBad(line, messages.ReasonUnparseable, "invalid tag: want key=value")
+				return
+			}
+			dst.AddTag(tag[:eq], tag[eq+1:])
+		}
+	}
+	if len(metric) == 0 {
+		dst.DropTagsTo(mark)
+		dst.AddBad(line, messages.ReasonUnparseable, "missing metric path")
+		return
+	}
+	dp := dst.NextPoint()
+	dp.Metric = metric
+	dp.Tags = dst.TagsSince(mark)
+	dp.Timestamp = ts
+	dp.Value = v
+}
+
+// parseSeconds parses seconds with an optional fraction (to millisecond precision) into ms.
+func parseSeconds(b []byte) (int64, bool) {
+	intPart, frac := b, []byte(nil)
+	if n := bytes.IndexByte(b, '.'); n >= 0 {
+		intPart, frac = b[:n], b[n+1:]
+	}
+	if len(intPart) == 0 || intPart[0] == '-' || intPart[0] == '+' {
+		return 0, false
+	}
+	n, err := fastnum.ParseInt64(intPart)
+	if err != nil || n > 1<<40 {
+		return 0, false
+	}
+	ms := n * 1000
+	if frac != nil {
+		if len(frac) == 0 {
+			return 0, false
+		}
+		var f int64
+		for i, c := range frac {
+			if c-'0' > 9 {
+				return 0, false
+			}
+			if i < 3 {
+				f = f*10 + int64(c-'0')
+			}
+		}
+		for i := len(frac); i < 3; i++ {
+			f *= 10
+		}
+		ms += f
+	}
+	return ms, true
+}

@@ -1,0 +1,104 @@
+package graphite
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/sluicehq/sluice/messages"
+)
+
+const recTs = int64(1_700_000_999_000)
+
+func dp(metric string, ts int64, v float64, kv ...string) messages.Datapoint {
+	d := messages.Datapoint{Metric: []byte(metric), Timestamp: ts, Value: v}
+	for i := 0; i+1 < len(kv); i += 2 {
+		d.Tags = append(d.Tags, messages.Tag{Key: []byte(kv[i]), Value: []byte(kv[i+1])})
+	}
+	return d
+}
+
+func bad(line, detail string) messages.BadLine {
+	return messages.BadLine{Line: []byte(line), Reason: messages.ReasonUnparseable, Detail: detail}
+}
+
+func TestParse(t *testing.T) {
+	var rows messages.Rows
+	f := func(s string, wantPoints []messages.Datapoint, wantBad []messages.BadLine) {
+		t.Helper()
+		for pass := 0; pass < 2; pass++ {
+			rows.Reset()
+			Parse(&rows, []byte(s), recTs)
+			var got []messages.Datapoint
+			for _, p := range rows.Points {
+				if len(p.Tags) == 0 {
+					p.Tags = nil
+				}
+				got = append(got, p)
+			}
+			if !reflect.DeepEqual(got, wantPoints) {
+				t.Fatalf("pass %d, %q: points\n got %+v\nwant %+v", pass, s, got, wantPoints)
+			}
+			if gotBad := append([]messages.BadLine(nil), rows.Bad...); !reflect.DeepEqual(gotBad, wantBad) {
+				t.Fatalf("pass %d, %q: bad\n got %+v\nwant %+v", pass, s, gotBad, wantBad)
+			}
+		}
+	}
+	f("", nil, nil)
+	f("\n \r\n", nil, nil)
+	f("servers.web01.cpu.user 42.5 1700000000", []messages.Datapoint{dp("servers.web01.cpu.user", 1700000000000, 42.5)}, nil)
+	// Missing timestamp or -1: the record's timestamp.
+	f("a.b 1", []messages.Datapoint{dp("a.b", recTs, 1)}, nil)
+	f("a.b 1 -1", []messages.Datapoint{dp("a.b", recTs, 1)}, nil)
+	// Fractional seconds, tabs, several spaces, CRLF, several lines.
+	f("a.b\t2   1700000000.25\r\nc.d 3 1700000001\n", []messages.Datapoint{dp("a.b", 1700000000250, 2), dp("c.d", 1700000001000, 3)}, nil)
+	// Tagged.
+	f("disk.used;host=web01;dc=us-east-1 7 1700000000",
+		[]messages.Datapoint{dp("disk.used", 1700000000000, 7, "host", "web01", "dc", "us-east-1")}, nil)
+	f("disk.used;k=a=b 7 1700000000", []messages.Datapoint{dp("disk.used", 1700000000000, 7, "k", "a=b")}, nil)
+	f("n -1.5e3", []messages.Datapoint{dp("n", recTs, -1500)}, nil)
+	// Bad lines never stop the rest.
+	f("a.b\nc.d 1 1700000000", []messages.Datapoint{dp("c.d", 1700000000000, 1)}, []messages.BadLine{bad("a.b", "missing value")})
+	f("a.b x 1700000000", nil, []messages.BadLine{bad("a.b x 1700000000", "invalid value")})
+	f("a.b 1 17x", nil, []messages.BadLine{bad("a.b 1 17x", "invalid timestamp")})
+	f("a.b 1 -5", nil, []messages.BadLine{bad("a.b 1 -5", "invalid timestamp")})
+	f("a.b 1 1700000000 extra", nil, []messages.BadLine{bad("a.b 1 1700000000 extra", "unexpected field after the timestamp")})
+	f("a.b;novalue 1", nil, []messages.BadLine{bad("a.b;novalue 1", "invalid tag: want key=value")})
+	f("a.b;k= 1", nil, []messages.BadLine{bad("a.b;k= 1", "invalid tag: want key=value")})
+	f(";k=v 1", nil, []messages.BadLine{bad(";k=v 1", "missing metric path")})
+	// A bad tagged line leaves no tags behind for the next row.
+	f("a;k=v;bad 1\nb;x=y 2", []messages.Datapoint{dp("b", recTs, 2, "x", "y")}, []messages.BadLine{bad("a;k=v;bad 1", "invalid tag: want key=value")})
+}
+
+func TestParseAllocatesNothing(t *testing.T) {
+	for name, input := range map[string][]byte{"plain": benchInput(1000, false), "tagged": benchInput(1000, true)} {
+		var rows messages.Rows
+		Parse(&rows, input, recTs)
+		n := testing.AllocsPerRun(100, func() {
+			rows.Reset()
+			Parse(&rows, input, recTs)
+		})
+		if n != 0 || len(rows.Points) != 1000 || len(rows.Bad) != 0 {
+			t.Fatalf("%s: %.1f allocs, %d points, %d bad; want 0, 1000, 0", name, n, len(rows.Points), len(rows.Bad))
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("servers.web01.cpu.user 42.5 1700000000\n")
+	f.Add("disk.used;host=web01;dc=us-east-1 7 1700000000.5\r\na.b 1 -1\n")
+	f.Add("a;k=v;bad 1\n\t x 2")
+	f.Fuzz(func(t *testing.T, s string) {
+		var rows messages.Rows
+		Parse(&rows, []byte(s), recTs)
+		for _, p := range rows.Points {
+			if len(p.Metric) == 0 {
+				t.Fatalf("empty metric from %q", s)
+			}
+			for _, tg := range p.Tags {
+				if len(tg.Key) == 0 || len(tg.Value) == 0 {
+					t.Fatalf("empty tag from %q", s)
+				}
+			}
+		}
+	})
+}

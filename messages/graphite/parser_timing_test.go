@@ -1,0 +1,50 @@
+package graphite
+
+import (
+	"bytes"
+	"strconv"
+	"testing"
+
+	"github.com/sluicehq/sluice/messages"
+)
+
+// benchInput builds n realistic lines; tagged lines carry 3 tags.
+func benchInput(n int, tagged bool) []byte {
+	var b bytes.Buffer
+	metrics := []string{"cpu.user", "cpu.system", "mem.used", "net.bytes_in", "app.requests.p99"}
+	for i := 0; i < n; i++ {
+		if tagged {
+			b.WriteString(metrics[i%len(metrics)])
+			b.WriteString(";host=web")
+			b.WriteString(strconv.Itoa(i % 97))
+			b.WriteString(";dc=us-east-1;env=prod")
+		} else {
+			b.WriteString("servers.web")
+			b.WriteString(strconv.Itoa(i % 97))
+			b.WriteString(".")
+			b.WriteString(metrics[i%len(metrics)])
+		}
+		b.WriteString(" ")
+		b.WriteString(strconv.FormatFloat(float64(i%1000)*1.25, 'f', -1, 64))
+		b.WriteString(" ")
+		b.WriteString(strconv.Itoa(1700000000 + i))
+		b.WriteString("\n")
+	}
+	return b.Bytes()
+}
+
+func benchParse(b *testing.B, tagged bool) {
+	const lines = 1000
+	input := benchInput(lines, tagged)
+	b.SetBytes(int64(len(input)))
+	b.ReportAllocs()
+	var rows messages.Rows
+	for b.Loop() {
+		rows.Reset()
+		Parse(&rows, input, recTs)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
+}
+
+func BenchmarkParsePlain(b *testing.B)  { benchParse(b, false) }
+func BenchmarkParseTagged(b *testing.B) { benchParse(b, true) }

@@ -1,0 +1,193 @@
+// Package prometheus decodes the Prometheus text exposition format 0.0.4:
+//
+//	# HELP http_requests_total The total number of HTTP requests.
+//	# TYPE http_requests_total counter
+//	http_requests_total{method="post",code="200"} 1027 1395066363000
+//	http_requests_total{method="post",code="400"}    3 1395066363000
+//	metric_without_labels 12.47
+//
+// Comments and blank lines are skipped. Label values may escape \\, \" and \n; values may be
+// NaN, +Inf or -Inf; the timestamp (milliseconds) is optional and defaults to the record's Kafka
+// timestamp. Values without escapes are sub-slices of the input; escaped ones are unescaped into
+// the Rows' arena, so steady-state parsing allocates nothing.
+package prometheus
+
+import (
+	"bytes"
+
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/fastnum"
+)
+
+// Parse appends every sample in s to dst and every bad line to dst.Bad.
+func Parse(dst *messages.Rows, s []byte, defaultTsMs int64) {
+	for len(s) > 0 {
+		var line []byte
+		if n := bytes.IndexByte(s, '\n'); n >= 0 {
+			line, s = s[:n], s[n+1:]
+		} else {
+			line, s = s, nil
+		}
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		parseLine(dst, line, defaultTsMs)
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' }
+
+func skipSpace(s []byte) []byte {
+	for len(s) > 0 && isSpace(s[0]) {
+		s = s[1:]
+	}
+	return s
+}
+
+func isNameStart(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == ':'
+}
+
+func isNameChar(c byte) bool { return isNameStart(c) || c >= '0' && c <= '9' }
+
+func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
+	s := skipSpace(line)
+	if len(s) == 0 || s[0] == '#' {
+		return
+	}
+	i := 0
+	if !isNameStart(s[0]) {
+		dst.AddBad(line, messages.ReasonUnparseable, "invalid metric name")
+		return
+	}
+	for i < len(s) && isNameChar(s[i]) {
+		i++
+	}
+	metric := s[:i]
+	s = s[i:]
+	mark := dst.TagsMark()
+	if len(s) > 0 && s[0] == '{' {
+		var detail string
+		if s, detail = parseLabels(dst, s[1:]); detail != "" {
+			dst.DropTagsTo(mark)
+			dst.AddBad(line, messages.ReasonUnparseable, detail)
+			return
+		}
+	}
+	if len(s) == 0 || !isSpace(s[0]) {
+		dst.DropTagsTo(mark)
+		dst.AddBad(line, messages.ReasonUnparseable, "missing value")
+		return
+	}
+	s = skipSpace(s)
+	j := 0
+	for j < len(s) && !isSpace(s[j]) {
+		j++
+	}
+	v, err := fastnum.ParseFloat64(s[:j])
+	if err != nil {
+		dst.DropTagsTo(mark)
+		dst.AddBad(line, messages.ReasonUnparseable, "invalid value")
+		return
+	}
+	ts := defaultTsMs
+	if s = skipSpace(s[j:]); len(s) > 0 {
+		t, err := fastnum.ParseInt64(s)
+		if err != nil {
+			dst.DropTagsTo(mark)
+			dst.AddBad(line, messages.ReasonUnparseable, "invalid timestamp")
+			return
+		}
+		ts = t
+	}
+	dp := dst.NextPoint()
+	dp.Metric = metric
+	dp.Tags = dst.TagsSince(mark)
+	dp.Timestamp = ts
+	dp.Value = v
+}
+
+// parseLabels parses `name="value",...}` (after the opening brace) and returns what follows the
+// closing brace, or a non-empty detail on error.
+func parseLabels(dst *messages.Rows, s []byte) ([]byte, string) {
+	for {
+		s = skipSpace(s)
+		if len(s) == 0 {
+			return nil, "unterminated label set"
+		}
+		if s[0] == '}' {
+			return s[1:], ""
+		}
+		if !isNameStart(s[0]) {
+			return nil, "invalid label name"
+		}
+		i := 1
+		for i < len(s) && isNameChar(s[i]) {
+			i++
+		}
+		name := s[:i]
+		s = skipSpace(s[i:])
+		if len(s) < 2 || s[0] != '=' {
+			return nil, "missing = after label name"
+		}
+		s = skipSpace(s[1:])
+		if len(s) == 0 || s[0] != '"' {
+			return nil, "label value must be quoted"
+		}
+		s = s[1:]
+		// Find the closing quote, noting escapes.
+		escaped := false
+		j := 0
+		for ; j < len(s); j++ {
+			if s[j] == '\\' {
+				escaped = true
+				j++
+				continue
+			}
+			if s[j] == '"' {
+				break
+			}
+		}
+		if j >= len(s) {
+			return nil, "unterminated label value"
+		}
+		value := s[:j]
+		if escaped {
+			var ok bool
+			if value, ok = unescape(dst, value); !ok {
+				return nil, "invalid escape in label value"
+			}
+		}
+		dst.AddTag(name, value)
+		s = skipSpace(s[j+1:])
+		if len(s) > 0 && s[0] == ',' {
+			s = s[1:]
+		} else if len(s) == 0 || s[0] != '}' {
+			return nil, "expected , or } after label value"
+		}
+	}
+}
+
+// unescape resolves \\, \" and \n into the rows' arena.
+func unescape(dst *messages.Rows, v []byte) ([]byte, bool) {
+	out := dst.Append(v)[:0] // reserve len(v) bytes; the unescaped value is never longer
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == '\\' {
+			if i+1 >= len(v) {
+				return nil, false
+			}
+			i++
+			switch v[i] {
+			case '\\', '"':
+				c = v[i]
+			case 'n':
+				c = '\n'
+			default:
+				return nil, false
+			}
+		}
+		out = append(out, c)
+	}
+	return out, true
+}

@@ -1,0 +1,122 @@
+package prometheus
+
+import (
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/sluicehq/sluice/messages"
+)
+
+const recTs = int64(1_700_000_999_000)
+
+func dp(metric string, ts int64, v float64, kv ...string) messages.Datapoint {
+	d := messages.Datapoint{Metric: []byte(metric), Timestamp: ts, Value: v}
+	for i := 0; i+1 < len(kv); i += 2 {
+		d.Tags = append(d.Tags, messages.Tag{Key: []byte(kv[i]), Value: []byte(kv[i+1])})
+	}
+	return d
+}
+
+func bad(line, detail string) messages.BadLine {
+	return messages.BadLine{Line: []byte(line), Reason: messages.ReasonUnparseable, Detail: detail}
+}
+
+func TestParse(t *testing.T) {
+	var rows messages.Rows
+	f := func(s string, wantPoints []messages.Datapoint, wantBad []messages.BadLine) {
+		t.Helper()
+		for pass := 0; pass < 2; pass++ {
+			rows.Reset()
+			Parse(&rows, []byte(s), recTs)
+			var got []messages.Datapoint
+			for _, p := range rows.Points {
+				if len(p.Tags) == 0 {
+					p.Tags = nil
+				}
+				if math.IsNaN(p.Value) {
+					p.Value = -12345 // NaN != NaN; compare a stand-in
+				}
+				got = append(got, p)
+			}
+			if !reflect.DeepEqual(got, wantPoints) {
+				t.Fatalf("pass %d, %q: points\n got %+v\nwant %+v", pass, s, got, wantPoints)
+			}
+			if gotBad := append([]messages.BadLine(nil), rows.Bad...); !reflect.DeepEqual(gotBad, wantBad) {
+				t.Fatalf("pass %d, %q: bad\n got %+v\nwant %+v", pass, s, gotBad, wantBad)
+			}
+		}
+	}
+	f("", nil, nil)
+	f("# HELP x Some help.\n# TYPE x counter\n\n  # indented comment\n", nil, nil)
+	f(`http_requests_total{method="post",code="200"} 1027 1395066363000`,
+		[]messages.Datapoint{dp("http_requests_total", 1395066363000, 1027, "method", "post", "code", "200")}, nil)
+	f("metric_without_labels 12.47", []messages.Datapoint{dp("metric_without_labels", recTs, 12.47)}, nil)
+	f("m{} 1", []messages.Datapoint{dp("m", recTs, 1)}, nil)
+	// Trailing comma, spaces inside braces, tabs, CRLF.
+	f("m{ a = \"1\" , b=\"2\", }\t3\t42\r\n", []messages.Datapoint{dp("m", 42, 3, "a", "1", "b", "2")}, nil)
+	// Escapes.
+	f(`msdos_file_access_time_seconds{path="C:\\DIR\\FILE.TXT",error="Cannot find file:\n\"FILE.TXT\""} 1.458255915e9`,
+		[]messages.Datapoint{dp("msdos_file_access_time_seconds", recTs, 1.458255915e9, "path", `C:\DIR\FILE.TXT`, "error", "Cannot find file:\n\"FILE.TXT\"")}, nil)
+	// Special values.
+	f("a NaN\nb +Inf\nc -Inf", []messages.Datapoint{dp("a", recTs, -12345), dp("b", recTs, math.Inf(1)), dp("c", recTs, math.Inf(-1))}, nil)
+	f(`m{le="+Inf"} 5`, []messages.Datapoint{dp("m", recTs, 5, "le", "+Inf")}, nil)
+	f("ns:metric_name:rate5m 1", []messages.Datapoint{dp("ns:metric_name:rate5m", recTs, 1)}, nil)
+	// Bad lines.
+	f("9lives 1", nil, []messages.BadLine{bad("9lives 1", "invalid metric name")})
+	f("m", nil, []messages.BadLine{bad("m", "missing value")})
+	f("m x", nil, []messages.BadLine{bad("m x", "invalid value")})
+	f("m 1 1.5", nil, []messages.BadLine{bad("m 1 1.5", "invalid timestamp")})
+	f(`m{a="1" 1`, nil, []messages.BadLine{bad(`m{a="1" 1`, "expected , or } after label value")})
+	f(`m{a="1`, nil, []messages.BadLine{bad(`m{a="1`, "unterminated label value")})
+	f(`m{a=1} 1`, nil, []messages.BadLine{bad(`m{a=1} 1`, "label value must be quoted")})
+	f(`m{a="\q"} 1`, nil, []messages.BadLine{bad(`m{a="\q"} 1`, "invalid escape in label value")})
+	f(`m{"a"="1"} 1`, nil, []messages.BadLine{bad(`m{"a"="1"} 1`, "invalid label name")})
+	f(`m{a} 1`, nil, []messages.BadLine{bad(`m{a} 1`, "missing = after label name")})
+	f(`m{a="1"}1`, nil, []messages.BadLine{bad(`m{a="1"}1`, "missing value")})
+	// A bad line leaves no labels behind for the next.
+	f("m{a=\"1\",b} 1\nn{c=\"2\"} 2", []messages.Datapoint{dp("n", recTs, 2, "c", "2")},
+		[]messages.BadLine{bad(`m{a="1",b} 1`, "missing = after label name")})
+}
+
+func TestUnescapedValuesDoNotOverlap(t *testing.T) {
+	var rows messages.Rows
+	Parse(&rows, []byte("m{a=\"x\\\"1\",b=\"y\\\\2\"} 1\nn{c=\"z\\n3\"} 2\n"), recTs)
+	got := []string{string(rows.Points[0].Tags[0].Value), string(rows.Points[0].Tags[1].Value), string(rows.Points[1].Tags[0].Value)}
+	if want := []string{`x"1`, `y\2`, "z\n3"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestParseAllocatesNothing(t *testing.T) {
+	input := benchInput(1000)
+	var rows messages.Rows
+	Parse(&rows, input, recTs)
+	n := testing.AllocsPerRun(100, func() {
+		rows.Reset()
+		Parse(&rows, input, recTs)
+	})
+	if n != 0 || len(rows.Points) != 1000 || len(rows.Bad) != 0 {
+		t.Fatalf("%.1f allocs, %d points, %d bad; want 0, 1000, 0", n, len(rows.Points), len(rows.Bad))
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("# TYPE x counter\nhttp_requests_total{method=\"post\",code=\"200\"} 1027 1395066363000\n")
+	f.Add("m{a=\"x\\\"1\",b=\"y\\\\2\",} NaN\nn +Inf 5\n")
+	f.Add("m{a=\"1\",b} 1\n9x 2")
+	f.Fuzz(func(t *testing.T, s string) {
+		var rows messages.Rows
+		Parse(&rows, []byte(s), recTs)
+		for _, p := range rows.Points {
+			if len(p.Metric) == 0 || !isNameStart(p.Metric[0]) {
+				t.Fatalf("invalid metric %q from %q", p.Metric, s)
+			}
+			for _, tg := range p.Tags {
+				if len(tg.Key) == 0 {
+					t.Fatalf("empty label name from %q", s)
+				}
+			}
+		}
+	})
+}
