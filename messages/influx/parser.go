@@ -180,7 +180,7 @@ func (p *Parser) parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
 			fail("invalid timestamp")
 			return
 		}
-		ts = t/p.div*p.mul
+		ts = t / p.div * p.mul
 	}
 	// Emit one datapoint per numeric field.
 	for len(fields) > 0 {
