@@ -39,20 +39,27 @@ type Rows struct {
 
 // Append copies parts, concatenated, into the rows' byte arena and returns them.
 func (rs *Rows) Append(parts ...[]byte) []byte {
-	start := len(rs.buf)
 	n := 0
 	for _, p := range parts {
 		n += len(p)
 	}
+	out := rs.Reserve(n)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// Reserve takes n bytes of the rows' byte arena and returns them as an empty slice with capacity
+// n, for the caller to append to.
+func (rs *Rows) Reserve(n int) []byte {
 	if len(rs.buf)+n > cap(rs.buf) {
 		// A new array: the old one stays alive for the rows that point into it.
-		nb := make([]byte, 0, max(2*cap(rs.buf), n, 4096))
-		rs.buf, start = nb, 0
+		rs.buf = make([]byte, 0, max(2*cap(rs.buf), n, 4096))
 	}
-	for _, p := range parts {
-		rs.buf = append(rs.buf, p...)
-	}
-	return rs.buf[start:len(rs.buf):len(rs.buf)]
+	start := len(rs.buf)
+	rs.buf = rs.buf[:start+n]
+	return rs.buf[start:start:start+n]
 }
 
 // Reset forgets the rows while keeping their storage. It drops references to the input so that

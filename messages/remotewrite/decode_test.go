@@ -1,0 +1,134 @@
+package remotewrite
+
+import (
+	"reflect"
+	"strconv"
+	"testing"
+
+	"github.com/klauspost/compress/snappy"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/proto/prompb"
+)
+
+func writeRequest(series int, compressed bool) []byte {
+	var wr prompb.WriteRequest
+	for i := 0; i < series; i++ {
+		wr.Timeseries = append(wr.Timeseries, &prompb.TimeSeries{
+			Labels: []*prompb.Label{{Name: "__name__", Value: "http_requests_total"}, {Name: "code", Value: "200"},
+				{Name: "instance", Value: "web" + strconv.Itoa(i%97)}, {Name: "job", Value: "api"}},
+			Samples: []*prompb.Sample{{Value: float64(i), Timestamp: 1700000000000 + int64(i)}, {Value: float64(i) + 0.5, Timestamp: 1700000015000 + int64(i)}},
+		})
+	}
+	b, err := proto.Marshal(&wr)
+	if err != nil {
+		panic(err)
+	}
+	if compressed {
+		return snappy.Encode(nil, b)
+	}
+	return b
+}
+
+type flat struct {
+	Metric string
+	Tags   string
+	Ts     int64
+	V      float64
+}
+
+func flatten(rs *messages.Rows) []flat {
+	var out []flat
+	for _, p := range rs.Points {
+		tags := ""
+		for _, t := range p.Tags {
+			tags += string(t.Key) + "=" + string(t.Value) + ","
+		}
+		out = append(out, flat{string(p.Metric), tags, p.Timestamp, p.Value})
+	}
+	return out
+}
+
+func TestParseRoundTrip(t *testing.T) {
+	var want []flat
+	for i := 0; i < 3; i++ {
+		tags := "code=200,instance=web" + strconv.Itoa(i) + ",job=api,"
+		want = append(want, flat{"http_requests_total", tags, 1700000000000 + int64(i), float64(i)},
+			flat{"http_requests_total", tags, 1700000015000 + int64(i), float64(i) + 0.5})
+	}
+	var rows messages.Rows
+	for _, compressed := range []bool{true, false} {
+		for pass := 0; pass < 2; pass++ {
+			rows.Reset()
+			Parse(&rows, writeRequest(3, compressed))
+			if got := flatten(&rows); !reflect.DeepEqual(got, want) || len(rows.Bad) != 0 {
+				t.Fatalf("compressed=%v pass %d:\n got %+v (bad %v)\nwant %+v", compressed, pass, got, rows.Bad, want)
+			}
+		}
+	}
+}
+
+func TestParseBadInput(t *testing.T) {
+	f := func(record []byte, wantPoints int, wantDetail string) {
+		t.Helper()
+		var rows messages.Rows
+		Parse(&rows, record)
+		if len(rows.Points) != wantPoints || len(rows.Bad) != 1 || rows.Bad[0].Detail != wantDetail {
+			t.Fatalf("%q: %d points, bad %+v; want %d points and %q", record, len(rows.Points), rows.Bad, wantPoints, wantDetail)
+		}
+	}
+	f([]byte("not a protobuf at all, not snappy either"), 0, "neither a WriteRequest nor a snappy-compressed one")
+	good := writeRequest(2, false)
+	f(good[:len(good)-3], 0, "neither a WriteRequest nor a snappy-compressed one") // truncated: nothing half-decoded
+	noName, _ := proto.Marshal(&prompb.WriteRequest{Timeseries: []*prompb.TimeSeries{
+		{Labels: []*prompb.Label{{Name: "job", Value: "x"}}, Samples: []*prompb.Sample{{Value: 1, Timestamp: 1}}},
+		{Labels: []*prompb.Label{{Name: "__name__", Value: "up"}}, Samples: []*prompb.Sample{{Value: 1, Timestamp: 2}}},
+	}})
+	f(snappy.Encode(nil, noName), 1, "series without a __name__ label")
+	var rows messages.Rows
+	Parse(&rows, nil)
+	if len(rows.Points)+len(rows.Bad) != 0 {
+		t.Fatal("an empty record produced rows")
+	}
+}
+
+func TestParseAllocatesNothing(t *testing.T) {
+	input := writeRequest(500, true)
+	var rows messages.Rows
+	Parse(&rows, input)
+	n := testing.AllocsPerRun(100, func() {
+		rows.Reset()
+		Parse(&rows, input)
+	})
+	if n != 0 || len(rows.Points) != 1000 {
+		t.Fatalf("%.1f allocs, %d points; want 0, 1000", n, len(rows.Points))
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(writeRequest(2, true))
+	f.Add(writeRequest(2, false))
+	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var rows messages.Rows
+		Parse(&rows, b)
+		for _, p := range rows.Points {
+			if len(p.Metric) == 0 {
+				t.Fatalf("datapoint without a name from %x", b)
+			}
+		}
+	})
+}
+
+func BenchmarkParse(b *testing.B) {
+	input := writeRequest(500, true)
+	b.SetBytes(int64(len(input)))
+	b.ReportAllocs()
+	var rows messages.Rows
+	for b.Loop() {
+		rows.Reset()
+		Parse(&rows, input)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/sample")
+}
