@@ -59,7 +59,7 @@ func (rs *Rows) Reserve(n int) []byte {
 	}
 	start := len(rs.buf)
 	rs.buf = rs.buf[:start+n]
-	return rs.buf[start:start:start+n]
+	return rs.buf[start : start : start+n]
 }
 
 // Reset forgets the rows while keeping their storage. It drops references to the input so that
