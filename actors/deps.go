@@ -10,6 +10,7 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/denylist"
+	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/messages/validate"
 )
 
@@ -17,16 +18,26 @@ import (
 // timestamp, for formats whose lines may omit theirs.
 type DecodeFunc func(dst *messages.Rows, record []byte, recordTimestampMs int64)
 
+// topicDecoder is how a worker decodes the records of one topic.
+type topicDecoder struct {
+	format    string
+	decode    DecodeFunc
+	lineBased bool
+	drops     *[messages.NumReasons]atomic.Int64 // of the topic's format
+}
+
 // Stats are the pipeline's counters. Actors add to them once per batch, never per datapoint.
 type Stats struct {
 	RecordsIn     atomic.Int64
 	DatapointsIn  atomic.Int64
 	DatapointsOut atomic.Int64
 	Dropped       [messages.NumReasons]atomic.Int64
-	Redelivered   atomic.Int64
-	Restarts      atomic.Int64
-	Respawns      atomic.Int64
-	OutputErrors  atomic.Int64
+	// DroppedByFormat splits Dropped by input format; its keys are fixed at start-up.
+	DroppedByFormat map[string]*[messages.NumReasons]atomic.Int64
+	Redelivered     atomic.Int64
+	Restarts        atomic.Int64
+	Respawns        atomic.Int64
+	OutputErrors    atomic.Int64
 	// BatchesLeft counts batches a stop left uncompleted (and so uncommitted).
 	BatchesLeft atomic.Int64
 }
@@ -35,6 +46,7 @@ type Stats struct {
 type Snapshot struct {
 	RecordsIn, DatapointsIn, DatapointsOut int64
 	Dropped                                messages.DropCounts
+	DroppedByFormat                        map[string]messages.DropCounts
 	Redelivered, Restarts, Respawns        int64
 	OutputErrors, BatchesLeft              int64
 }
@@ -48,6 +60,14 @@ func (s *Stats) Snapshot() Snapshot {
 	}
 	for i := range s.Dropped {
 		out.Dropped[i] = s.Dropped[i].Load()
+	}
+	out.DroppedByFormat = map[string]messages.DropCounts{}
+	for f, d := range s.DroppedByFormat {
+		var c messages.DropCounts
+		for i := range d {
+			c[i] = d[i].Load()
+		}
+		out.DroppedByFormat[f] = c
 	}
 	return out
 }
@@ -63,7 +83,8 @@ type deps struct {
 	shardPool *messages.Pool[*messages.ShardBatch]
 	validator *validate.Validator
 	denylist  *denylist.Matcher
-	decode    DecodeFunc
+	decoders  map[string]*topicDecoder // by topic
+	mapping   formats.NameMapping
 	stats     *Stats
 	outputs   []*outputLink // one per writer
 	tracker   *trackerState

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/denylist"
+	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/messages/remotewrite"
 	"github.com/sluicehq/sluice/messages/shard"
 	"github.com/sluicehq/sluice/messages/validate"
@@ -39,7 +40,8 @@ func compareEntries(a, b entry) int {
 // (shard, series, timestamp) and encode remote-write series into ShardBatches. All its storage is
 // reused from batch to batch.
 type batchEncoder struct {
-	decode    DecodeFunc
+	decoders  map[string]*topicDecoder
+	mapping   formats.NameMapping
 	validator *validate.Validator
 	denylist  *denylist.Matcher
 	shards    int
@@ -61,13 +63,15 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 	e.cursor = 0
 	e.drops = messages.DropCounts{}
 	e.drops[messages.ReasonRecordTooLarge] = int64(b.Oversized)
+	e.drops[messages.ReasonLineTooLong] = int64(b.LongLines)
+	dec := e.decoders[b.Topic]
 	for i := 0; i < b.Len(); i++ {
-		e.decode(&e.rows, b.Value(i), b.Records[i].Timestamp)
+		dec.decode(&e.rows, b.Value(i), b.Records[i].Timestamp)
 	}
 	for _, bad := range e.rows.Bad {
 		e.drops[bad.Reason]++
 	}
-	e.in = int64(len(e.rows.Points)+len(e.rows.Bad)) + int64(b.Oversized)
+	e.in = int64(len(e.rows.Points)+len(e.rows.Bad)) + int64(b.Oversized+b.LongLines)
 	for i := range e.rows.Points {
 		dp := &e.rows.Points[i]
 		if reason, ok := e.validator.Check(dp, nowMs); !ok {
@@ -78,6 +82,7 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 			e.drops[messages.ReasonDenylisted]++
 			continue
 		}
+		e.mapping.Apply(dp)
 		e.key = shard.AppendSeriesKey(e.key[:0], dp)
 		h := shard.Hash(e.key)
 		e.entries = append(e.entries, entry{shard: uint32(shard.Jump(h, e.shards)), row: int32(i), hash: h, ts: dp.Timestamp})

@@ -22,6 +22,7 @@ const encShards, encWriters = 16, 3
 func testBatch(t testing.TB, records, linesPerRecord int) (*messages.RawBatch, int) {
 	pool := messages.NewRawBatchPool(1, 4<<20, records)
 	b, _ := pool.TryGet()
+	b.Topic = "in"
 	now := time.Now().Unix()
 	valid := 0
 	for r := 0; r < records; r++ {
@@ -47,7 +48,7 @@ func testEncoder(t testing.TB) *batchEncoder {
 		t.Fatal(err)
 	}
 	return &batchEncoder{
-		decode: DecodeOpenTSDB,
+		decoders: map[string]*topicDecoder{"in": {format: "opentsdb", decode: DecodeOpenTSDB, lineBased: true}},
 		validator: validate.New(validate.Limits{MaxMetricLength: 256, MaxTagKeyLength: 128, MaxTagValueLength: 256,
 			MaxTags: 16, MaxAge: 24 * time.Hour, MaxFuture: 10 * time.Minute}),
 		denylist: dl, shards: encShards, writers: encWriters,

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
 )
 
@@ -40,8 +42,11 @@ func (r *reader) Receive(ctx actor.Context) {
 		}
 		c, cancel := context.WithCancel(context.Background())
 		r.cancel = cancel
-		r.d.readersWG.Add(1)
-		go r.run(c)
+		// One consumer-group member per input: each input has its own group and topics.
+		for _, in := range r.d.cfg.Inputs {
+			r.d.readersWG.Add(1)
+			go r.run(c, in)
+		}
 	case *actor.Restarting, *actor.Stopping:
 		r.stop()
 	case *actor.Stopped:
@@ -73,11 +78,10 @@ func saramaConsumerConfig(d *deps) *sarama.Config {
 	return c
 }
 
-// run is the reader's Kafka loop. It joins the group, consumes until ctx is cancelled, then
-// leaves the group (sarama commits the marked offsets as the session ends).
-func (r *reader) run(ctx context.Context) {
+// run is the reader's Kafka loop for one input. It joins the input's group, consumes until ctx
+// is cancelled, then leaves the group (sarama commits the marked offsets as the session ends).
+func (r *reader) run(ctx context.Context, in *config.Input) {
 	defer r.d.readersWG.Done()
-	in := r.d.cfg.Inputs[0]
 	backoff := minBackoff
 	var group sarama.ConsumerGroup
 	for group == nil {
@@ -139,32 +143,13 @@ func (h *claimHandler) Cleanup(s sarama.ConsumerGroupSession) error {
 // (up to the shutdown timeout) until every batch it sent is acknowledged, so that the partition's
 // final offset is committed before another member takes it over.
 func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, kc sarama.ConsumerGroupClaim) error {
-	d, log := h.r.d, h.r.log
+	d := h.r.d
 	c := newClaim(sess, kc.Topic(), kc.Partition())
 	d.addClaim(c)
 	defer d.removeClaim(c)
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
-	defer linger.Stop()
-
-	var b *messages.RawBatch
-	flush := func() {
-		linger.Stop()
-		if b == nil {
-			return
-		}
-		if b.Empty() {
-			b.Release()
-			b = nil
-			return
-		}
-		b.ID = d.nextBatchID.Add(1)
-		b.Topic, b.Partition = c.Topic, c.Partition
-		c.inflight.Add(1)
-		h.r.send(d.trackerPID, &Track{ID: b.ID, Claim: c, First: b.FirstOffset, Last: b.LastOffset})
-		h.r.send(d.workerFor(c.Topic, c.Partition), b)
-		b = nil
-	}
+	l := &claimLoop{r: h.r, c: c, sess: sess, lineBased: d.decoders[c.Topic].lineBased, linger: time.NewTimer(time.Hour)}
+	l.linger.Stop()
+	defer l.linger.Stop()
 	done := sess.Context().Done()
 loop:
 	for {
@@ -174,40 +159,136 @@ loop:
 				break loop
 			}
 			c.lag.Store(kc.HighWaterMarkOffset() - m.Offset - 1)
-			if b == nil {
-				var err error
-				if b, err = d.rawPool.Get(sess.Context()); err != nil {
-					break loop // the session ended while waiting; m is consumed again later
-				}
-				linger.Reset(d.cfg.Pipeline.BatchLinger)
+			if !l.add(m) {
+				break loop // the session ended while waiting for a batch; m is consumed again later
 			}
-			ts := m.Timestamp.UnixMilli()
-			switch {
-			case !b.FitsEmpty(len(m.Value)):
-				log.Warn("record larger than a whole batch; dropped", "topic", m.Topic, "partition", m.Partition,
-					"offset", m.Offset, "bytes", len(m.Value), "batch_bytes", d.cfg.Pipeline.BatchBytes)
-				b.SkipOversized(m.Offset)
-			case !b.Append(m.Offset, ts, m.Value):
-				flush()
-				var err error
-				if b, err = d.rawPool.Get(sess.Context()); err != nil {
-					break loop
-				}
-				linger.Reset(d.cfg.Pipeline.BatchLinger)
-				b.Append(m.Offset, ts, m.Value)
-			}
-			if b.Full() {
-				flush()
-			}
-		case <-linger.C:
-			flush()
+		case <-l.linger.C:
+			l.flush()
 		case <-done:
 			break loop
 		}
 	}
-	flush()
+	l.flush()
 	h.drain(c)
 	return nil
+}
+
+// claimLoop is the state of one partition's fetch loop: the batch being filled and its timer.
+type claimLoop struct {
+	r         *reader
+	c         *Claim
+	sess      sarama.ConsumerGroupSession
+	lineBased bool
+	b         *messages.RawBatch
+	linger    *time.Timer
+}
+
+// batch makes sure a batch is being filled, waiting for the pool when it is empty (this wait is
+// the pipeline's backpressure on Kafka). It reports false when the session ended meanwhile.
+func (l *claimLoop) batch() bool {
+	if l.b != nil {
+		return true
+	}
+	b, err := l.r.d.rawPool.Get(l.sess.Context())
+	if err != nil {
+		return false
+	}
+	l.b = b
+	l.linger.Reset(l.r.d.cfg.Pipeline.BatchLinger)
+	return true
+}
+
+// add puts one record into batches, flushing them as they fill.
+func (l *claimLoop) add(m *sarama.ConsumerMessage) bool {
+	if !l.batch() {
+		return false
+	}
+	ts := m.Timestamp.UnixMilli()
+	switch {
+	case l.b.Append(m.Offset, ts, m.Value):
+	case !l.b.FitsEmpty(len(m.Value)) && l.lineBased:
+		return l.split(m.Offset, ts, m.Value)
+	case !l.b.FitsEmpty(len(m.Value)):
+		l.r.log.Warn("record larger than a whole batch; dropped", "topic", m.Topic, "partition", m.Partition,
+			"offset", m.Offset, "bytes", len(m.Value), "batch_bytes", l.b.Capacity())
+		l.b.SkipOversized(m.Offset)
+	default: // fits an empty batch, not this one
+		l.flush()
+		if !l.batch() {
+			return false
+		}
+		l.b.Append(m.Offset, ts, m.Value)
+	}
+	if l.b.Full() {
+		l.flush()
+	}
+	return true
+}
+
+// split spreads a record of a line-based format that is larger than a batch over several
+// batches, cut at line boundaries. A single line longer than a whole batch is dropped and
+// counted (line_too_long); the record's other lines are kept.
+func (l *claimLoop) split(offset, ts int64, v []byte) bool {
+	skipped := 0
+	for len(v) > 0 {
+		if !l.batch() {
+			return false
+		}
+		room := l.b.Room()
+		if len(v) <= room {
+			l.b.AppendChunk(offset, ts, v, true)
+			v = nil
+			break
+		}
+		if cut := bytes.LastIndexByte(v[:room], '\n'); cut >= 0 {
+			l.b.AppendChunk(offset, ts, v[:cut+1], false)
+			v = v[cut+1:]
+			l.flush()
+			continue
+		}
+		if !l.b.Empty() {
+			l.flush() // the next line may fit an empty batch
+			continue
+		}
+		// One line longer than an empty batch.
+		n := bytes.IndexByte(v, '\n')
+		if n < 0 {
+			v = nil
+		} else {
+			v = v[n+1:]
+		}
+		l.b.SkipLongLine(offset, len(v) == 0)
+		skipped++
+	}
+	if skipped > 0 {
+		l.r.log.Warn("lines longer than a whole batch; dropped, the record's other lines kept", "topic", l.c.Topic,
+			"partition", l.c.Partition, "offset", offset, "lines", skipped, "batch_bytes", l.b.Capacity())
+	}
+	if l.b.Full() {
+		l.flush()
+	}
+	return true
+}
+
+// flush sends the batch being filled: Track to the offset tracker first, then the batch to the
+// worker that the routing table names for the partition.
+func (l *claimLoop) flush() {
+	l.linger.Stop()
+	b := l.b
+	if b == nil {
+		return
+	}
+	l.b = nil
+	if b.Empty() {
+		b.Release()
+		return
+	}
+	d, c := l.r.d, l.c
+	b.ID = d.nextBatchID.Add(1)
+	b.Topic, b.Partition = c.Topic, c.Partition
+	c.inflight.Add(1)
+	l.r.send(d.trackerPID, &Track{ID: b.ID, Claim: c, First: b.FirstOffset, Last: b.LastOffset})
+	l.r.send(d.workerFor(c.Topic, c.Partition), b)
 }
 
 // drain waits until every batch of c is acknowledged (the tracker then marked its last offset),

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/IBM/sarama"
 	"github.com/asynkron/protoactor-go/actor"
@@ -15,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/denylist"
+	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/messages/opentsdb"
 	"github.com/sluicehq/sluice/messages/validate"
 )
@@ -44,15 +46,29 @@ type Summary struct {
 // DecodeOpenTSDB decodes OpenTSDB lines (the record timestamp is unused: lines carry their own).
 func DecodeOpenTSDB(dst *messages.Rows, record []byte, _ int64) { opentsdb.Parse(dst, record) }
 
-// New prepares a pipeline for cfg, which must come from config.Load. decode may be nil for the
-// input's own format; tests pass a decoder that fails on purpose.
+// New prepares a pipeline for cfg, which must come from config.Load. decode, when not nil,
+// replaces every input's decoder: tests pass one that fails on purpose.
 func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, error) {
 	dl, err := denylist.Compile(cfg.Denylist.Globs)
 	if err != nil {
 		return nil, err
 	}
-	if decode == nil {
-		decode = DecodeOpenTSDB
+	stats := &Stats{DroppedByFormat: map[string]*[messages.NumReasons]atomic.Int64{}}
+	decoders := map[string]*topicDecoder{}
+	for _, in := range cfg.Inputs {
+		dec, err := formats.New(in.Format, in.FormatOptions())
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", in.Format, err)
+		}
+		drops := &[messages.NumReasons]atomic.Int64{}
+		stats.DroppedByFormat[in.Format] = drops
+		fn := decode
+		if fn == nil {
+			fn = dec.Decode
+		}
+		for _, t := range in.Topics {
+			decoders[t] = &topicDecoder{format: in.Format, decode: fn, lineBased: formats.LineBased(in.Format), drops: drops}
+		}
 	}
 	p := cfg.Pipeline
 	v := cfg.Validation
@@ -64,8 +80,9 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 			MaxTagValueLength: v.MaxTagValueLength, MaxTags: v.MaxTags, MaxAge: v.MaxAge, MaxFuture: v.MaxFuture,
 			AllowNonFinite: v.AllowNonFinite}),
 		denylist: dl,
-		decode:   decode,
-		stats:    &Stats{},
+		decoders: decoders,
+		mapping:  cfg.Outputs[0].NameMapping,
+		stats:    stats,
 		shards:   cfg.Sharding.Shards, workers: p.Workers, writers: min(p.Writers, cfg.Sharding.Shards),
 		claims:  map[*Claim]struct{}{},
 		tracker: newTrackerState(),

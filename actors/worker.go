@@ -33,7 +33,8 @@ type worker struct {
 func newWorker(d *deps, index int) actor.Producer {
 	return func() actor.Actor {
 		return &worker{d: d, index: index, log: d.log.Named("worker").With("worker", index),
-			enc: batchEncoder{decode: d.decode, validator: d.validator, denylist: d.denylist, shards: d.shards, writers: d.writers}}
+			enc: batchEncoder{decoders: d.decoders, mapping: d.mapping, validator: d.validator, denylist: d.denylist,
+				shards: d.shards, writers: d.writers}}
 	}
 }
 
@@ -151,9 +152,11 @@ func (w *worker) finish(ctx actor.Context) {
 	s, e := w.d.stats, &w.enc
 	s.RecordsIn.Add(int64(b.Len() + b.Oversized))
 	s.DatapointsIn.Add(e.in)
+	byFormat := w.d.decoders[b.Topic].drops
 	for r, n := range e.drops {
 		if n != 0 {
 			s.Dropped[r].Add(n)
+			byFormat[r].Add(n)
 		}
 	}
 	if n := len(e.rows.Bad); n > 0 && w.log.IsDebug() {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/sluicehq/sluice/messages/formats"
 )
 
 // Config is the whole configuration. Fields tagged `hcl` are decoded from the file; untagged
@@ -55,8 +57,23 @@ type Input struct {
 	Format string   `hcl:"format,label"`
 	Topics []string `hcl:"topics"`
 	Group  string   `hcl:"group,optional"`
+	// DefaultTags are added to every datapoint that lacks the key.
+	DefaultTags map[string]string `hcl:"default_tags,optional"`
+	// MetricPrefix is prepended to every metric name.
+	MetricPrefix string `hcl:"metric_prefix,optional"`
+	// Influx only: timestamp precision (ns, us, ms, s), the separator between measurement and
+	// field names, and whether a field named "value" maps to the bare measurement name.
+	Precision      string `hcl:"precision,optional"`
+	FieldSeparator string `hcl:"field_separator,optional"`
+	ValueFieldBare bool   `hcl:"value_field_bare,optional"`
 
 	DefRange hcl.Range `hcl:",def_range"`
+}
+
+// FormatOptions returns the input's decoding settings.
+func (in *Input) FormatOptions() formats.Options {
+	return formats.Options{DefaultTags: in.DefaultTags, MetricPrefix: in.MetricPrefix,
+		InfluxPrecision: in.Precision, InfluxSeparator: in.FieldSeparator, InfluxBareValueField: in.ValueFieldBare}
 }
 
 // Pipeline sizes the actors and the batch pools.
@@ -125,10 +142,14 @@ type Output struct {
 	// A writer flushes when it holds FlushBytes of encoded series or after Linger.
 	FlushBytesRaw string `hcl:"flush_bytes,optional"`
 	LingerRaw     string `hcl:"linger,optional"`
+	// NameMapping is "keep" (names pass through) or "prometheus" (characters a Prometheus name
+	// cannot hold become '_').
+	NameMappingRaw string `hcl:"name_mapping,optional"`
 
 	FlushBytes       int
 	Linger           time.Duration
 	CompressionCodec sarama.CompressionCodec
+	NameMapping      formats.NameMapping
 	DefRange         hcl.Range `hcl:",def_range"`
 }
 
@@ -160,8 +181,10 @@ const DefaultInputGroup = "sluice"
 
 // defaultOutput fills an output block's defaults before it is decoded.
 func defaultOutput() *Output {
-	return &Output{Compression: "none", FlushBytesRaw: "1MiB", LingerRaw: "200ms"}
+	return &Output{Compression: "none", FlushBytesRaw: "1MiB", LingerRaw: "200ms", NameMappingRaw: "keep"}
 }
 
 // defaultInput fills an input block's defaults before it is decoded.
-func defaultInput() *Input { return &Input{Group: DefaultInputGroup} }
+func defaultInput() *Input {
+	return &Input{Group: DefaultInputGroup, Precision: "ns", FieldSeparator: "_"}
+}

@@ -130,6 +130,23 @@ func TestValidationErrors(t *testing.T) {
 	f(ok+`output "kafka" "p" { topic = "p" }`, "Several outputs")
 	f(`output "kafka" "o" { topic = "o" }`, "No input")
 	f(`input "csv" { topics = ["x"] }`+"\n"+`output "kafka" "o" { topic = "o" }`, "Unsupported input format")
+	f(ok+`input "graphite" { topics = ["in"] }`, "Topic in two inputs")
+	f(ok+`input "graphite" {
+  topics = ["g"]
+  precision = "s"
+}`, "Setting for another format")
+	f(ok+`input "influx" {
+  topics = ["i"]
+  precision = "minutes"
+}`, "Invalid input setting")
+	f(ok+`input "json" {
+  topics = ["j"]
+  default_tags = { source = "" }
+}`, "Empty default tag")
+	f(`input "opentsdb" { topics = ["in"] }`+"\n"+`output "kafka" "o" {
+  topic = "o"
+  name_mapping = "lower"
+}`, "Invalid name_mapping")
 	f(ok+`input "opentsdb" { topics = ["x"] }`, "Duplicate input")
 	f(`input "opentsdb" { topics = ["in"] }`, "No output")
 	f(ok+`pipeline { readers = "many" }`, "Unsuitable value type")

@@ -10,10 +10,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluicehq/sluice/messages/denylist"
+	"github.com/sluicehq/sluice/messages/formats"
 )
-
-// Formats lists the input formats this build decodes.
-var Formats = []string{"opentsdb"}
 
 // OutputTypes lists the output types this build writes.
 var OutputTypes = []string{"kafka"}
@@ -54,10 +52,12 @@ func (c *Config) validate(v *validator) {
 		v.errorf("", "", "No input", `Add an input block, such as: input "opentsdb" { topics = ["metrics"] }.`)
 	}
 	seenFormat := map[string]bool{}
+	topicFormat := map[string]string{}
 	for _, in := range c.Inputs {
 		key := "input." + in.Format
-		if !contains(Formats, in.Format) {
-			v.errorf(key, "", "Unsupported input format", "%q is not a format this build decodes: use one of %s.", in.Format, strings.Join(Formats, ", "))
+		if !contains(formats.Names, in.Format) {
+			v.errorf(key, "", "Unsupported input format", "%q is not a format this build decodes: use one of %s.", in.Format, strings.Join(formats.Names, ", "))
+			continue
 		}
 		if seenFormat[in.Format] {
 			v.errorf(key, "", "Duplicate input", "There is already an input %q; list all its topics in one block.", in.Format)
@@ -66,8 +66,29 @@ func (c *Config) validate(v *validator) {
 		if len(in.Topics) == 0 {
 			v.errorf(key, "topics", "No topics", "An input needs at least one topic.")
 		}
+		for _, t := range in.Topics {
+			if other, ok := topicFormat[t]; ok {
+				v.errorf(key, "topics", "Topic in two inputs", "Topic %q is already read as %s; a topic carries one format.", t, other)
+			}
+			topicFormat[t] = in.Format
+		}
 		if in.Group == "" {
 			v.errorf(key, "group", "Empty group", "Set a consumer group name.")
+		}
+		for k, val := range in.DefaultTags {
+			if k == "" || val == "" {
+				v.errorf(key, "default_tags", "Empty default tag", "Default tags need a non-empty key and value.")
+			}
+		}
+		if in.Format != "influx" {
+			for _, attr := range []string{"precision", "field_separator", "value_field_bare"} {
+				if _, ok := v.pos[key+"."+attr]; ok {
+					v.errorf(key, attr, "Setting for another format", "%s applies to influx inputs only.", attr)
+				}
+			}
+		}
+		if _, err := formats.New(in.Format, in.FormatOptions()); err != nil {
+			v.errorf(key, "precision", "Invalid input setting", "%v.", err)
 		}
 	}
 
@@ -136,6 +157,11 @@ func (c *Config) validate(v *validator) {
 			o.CompressionCodec = codec
 		} else {
 			v.errorf(key, "compression", "Invalid compression", "%q: use none, gzip, snappy, lz4 or zstd. Payloads are already snappy-compressed remote-write requests, so none is usual.", o.Compression)
+		}
+		if m, ok := formats.ParseNameMapping(o.NameMappingRaw); ok {
+			o.NameMapping = m
+		} else {
+			v.errorf(key, "name_mapping", "Invalid name_mapping", "%q: use keep (names pass through) or prometheus (characters outside [a-zA-Z0-9_:] become _).", o.NameMappingRaw)
 		}
 		o.FlushBytes = v.size(key, "flush_bytes", o.FlushBytesRaw, 1<<10, 64<<20)
 		o.Linger = v.duration(key, "linger", o.LingerRaw, time.Millisecond)

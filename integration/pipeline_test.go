@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ func stop(t *testing.T, p *actors.Pipeline) actors.Summary {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s := p.Stop(ctx)
-	if again := p.Stop(ctx); again != s {
+	if again := p.Stop(ctx); !reflect.DeepEqual(again, s) {
 		t.Fatalf("a second Stop returned %+v, the first %+v", again, s)
 	}
 	return s

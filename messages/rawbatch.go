@@ -21,6 +21,9 @@ type RawBatch struct {
 	// Oversized counts records larger than the whole arena; they are accounted for (committed)
 	// and counted as dropped with ReasonRecordTooLarge.
 	Oversized int
+	// LongLines counts lines longer than the whole arena, cut out of records of line-based
+	// formats (ReasonLineTooLong).
+	LongLines int
 
 	Records []RawRecord
 	arena   []byte
@@ -45,7 +48,18 @@ func NewRawBatchPool(n, arenaBytes, maxRecords int) *Pool[*RawBatch] {
 }
 
 // Empty reports whether the batch accounts for no record yet.
-func (b *RawBatch) Empty() bool { return len(b.Records) == 0 && b.Oversized == 0 }
+func (b *RawBatch) Empty() bool { return len(b.Records) == 0 && b.Oversized == 0 && b.LongLines == 0 }
+
+// Room is how many more bytes one more record may have.
+func (b *RawBatch) Room() int {
+	if len(b.Records) == cap(b.Records) {
+		return 0
+	}
+	return cap(b.arena) - len(b.arena)
+}
+
+// Capacity is the arena's size: the largest record a batch can hold.
+func (b *RawBatch) Capacity() int { return cap(b.arena) }
 
 // Len is the number of records stored in the arena.
 func (b *RawBatch) Len() int { return len(b.Records) }
@@ -72,7 +86,17 @@ func (b *RawBatch) Append(offset, timestampMs int64, value []byte) bool {
 	if !b.Fits(len(value)) {
 		return false
 	}
-	b.account(offset)
+	return b.AppendChunk(offset, timestampMs, value, true)
+}
+
+// AppendChunk copies one piece of record offset (a run of whole lines, for records too large for
+// one batch). Unless final, the batch's range ends before the record, so that the record is not
+// committed until the batch holding its last piece is done.
+func (b *RawBatch) AppendChunk(offset, timestampMs int64, value []byte, final bool) bool {
+	if !b.Fits(len(value)) {
+		return false
+	}
+	b.account(offset, final)
 	start := len(b.arena)
 	b.arena = append(b.arena, value...)
 	b.Records = append(b.Records, RawRecord{Offset: offset, Timestamp: timestampMs, Start: uint32(start), End: uint32(len(b.arena))})
@@ -81,15 +105,26 @@ func (b *RawBatch) Append(offset, timestampMs int64, value []byte) bool {
 
 // SkipOversized accounts for a record whose value is larger than any arena.
 func (b *RawBatch) SkipOversized(offset int64) {
-	b.account(offset)
+	b.account(offset, true)
 	b.Oversized++
 }
 
-func (b *RawBatch) account(offset int64) {
+// SkipLongLine accounts for a line of record offset longer than any arena; final as in
+// AppendChunk.
+func (b *RawBatch) SkipLongLine(offset int64, final bool) {
+	b.account(offset, final)
+	b.LongLines++
+}
+
+func (b *RawBatch) account(offset int64, final bool) {
 	if b.Empty() {
 		b.FirstOffset = offset
 	}
-	b.LastOffset = offset
+	if final {
+		b.LastOffset = offset
+	} else {
+		b.LastOffset = offset - 1
+	}
 }
 
 // Value returns record i's bytes.
@@ -101,7 +136,7 @@ func (b *RawBatch) Value(i int) []byte {
 // Reset empties the batch for reuse.
 func (b *RawBatch) Reset() {
 	b.ID, b.Topic, b.Partition = 0, "", 0
-	b.FirstOffset, b.LastOffset, b.Attempts, b.Oversized = 0, 0, 0, 0
+	b.FirstOffset, b.LastOffset, b.Attempts, b.Oversized, b.LongLines = 0, 0, 0, 0, 0
 	b.Records = b.Records[:0]
 	b.arena = b.arena[:0]
 }

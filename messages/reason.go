@@ -16,6 +16,7 @@ const (
 	ReasonDenylisted
 	ReasonRecordTooLarge
 	ReasonStringField
+	ReasonLineTooLong
 	NumReasons
 )
 
@@ -31,6 +32,7 @@ var reasonNames = [NumReasons]string{
 	ReasonDenylisted:     "denylisted",
 	ReasonRecordTooLarge: "record_too_large",
 	ReasonStringField:    "string_field",
+	ReasonLineTooLong:    "line_too_long",
 }
 
 // String returns the reason's label as used in logs and metrics.
