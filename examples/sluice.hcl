@@ -53,7 +53,7 @@ supervisor {
 validation {
   max_metric_length    = 256
   max_tag_key_length   = 128
-  max_tag_value_length = 256
+  max_tag_value_length = 256 # values may be any valid UTF-8; names and tag keys: letters, digits, - _ . / :
   max_tags             = 16
   max_age              = "24h"  # older datapoints are dropped (too_old); "0s" keeps any age
   max_future           = "10m"  # datapoints further ahead are dropped (too_new)

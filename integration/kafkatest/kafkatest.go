@@ -44,17 +44,49 @@ func Start(t testing.TB, in string, inParts int, out string, outParts int) *Clus
 	}
 	t.Cleanup(c.Close)
 	kc := &Cluster{Cluster: c, Addrs: c.ListenAddrs()}
-	adm, err := sarama.NewClusterAdmin(kc.Addrs, kc.config())
+	for topic, n := range map[string]int{in: inParts, out: outParts} {
+		kc.CreateTopic(t, topic, n)
+	}
+	return kc
+}
+
+// MaxRecordBytes is the largest record the test topics accept (garbage tests send 10 MB lines).
+const MaxRecordBytes = 32 << 20
+
+// CreateTopic creates a topic that accepts records up to MaxRecordBytes.
+func (c *Cluster) CreateTopic(t testing.TB, topic string, partitions int) {
+	t.Helper()
+	adm, err := sarama.NewClusterAdmin(c.Addrs, c.config())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer adm.Close()
-	for topic, n := range map[string]int{in: inParts, out: outParts} {
-		if err := adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: int32(n), ReplicationFactor: 1}, false); err != nil {
-			t.Fatalf("create topic %s: %v", topic, err)
+	maxBytes := strconv.Itoa(MaxRecordBytes)
+	if err := adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: 1,
+		ConfigEntries: map[string]*string{"max.message.bytes": &maxBytes}}, false); err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
+// ProduceRecords writes each value as one record with Kafka timestamp ts, spread over the
+// topic's partitions.
+func (c *Cluster) ProduceRecords(t testing.TB, topic string, values [][]byte, ts time.Time) {
+	t.Helper()
+	cfg := c.config()
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Partitioner = sarama.NewRoundRobinPartitioner
+	cfg.Producer.MaxMessageBytes = MaxRecordBytes
+	p, err := sarama.NewSyncProducer(c.Addrs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, v := range values {
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(v), Timestamp: ts}); err != nil {
+			t.Fatalf("produce %d bytes: %v", len(v), err)
 		}
 	}
-	return kc
 }
 
 func (c *Cluster) config() *sarama.Config {
@@ -63,9 +95,16 @@ func (c *Cluster) config() *sarama.Config {
 	return cfg
 }
 
-// Config returns a valid Sluice config for this cluster, adjusted by hcl snippets appended to the
-// base (later blocks of the same kind are not allowed, so pass whole blocks the base lacks).
+// Config returns a valid Sluice config for this cluster that reads OpenTSDB from in, adjusted by
+// hcl snippets appended to the base (later blocks of the same kind are not allowed, so pass
+// whole blocks the base lacks).
 func (c *Cluster) Config(t testing.TB, in, out string, shards int, extra string) *config.Config {
+	t.Helper()
+	return c.ConfigFor(t, fmt.Sprintf("input \"opentsdb\" {\n  topics = [%q]\n  group = \"sluice-test\"\n}\n", in), out, shards, "", extra)
+}
+
+// ConfigFor is Config with the input block(s) and output settings given.
+func (c *Cluster) ConfigFor(t testing.TB, inputs, out string, shards int, outputExtra, extra string) *config.Config {
 	t.Helper()
 	src := fmt.Sprintf(`
 log { level = "warn" }
@@ -73,21 +112,19 @@ kafka {
   brokers = [%q]
   version = "3.6.0"
 }
-input "opentsdb" {
-  topics = [%q]
-  group  = "sluice-test"
-}
+%s
 sharding { shards = %d }
 output "kafka" "tsdb" {
   topic  = %q
   linger = "20ms"
+  %s
 }
 validation {
   max_age    = "24h"
   max_future = "10m"
 }
 denylist { globs = ["test.**"] }
-%s`, c.Addrs[0], in, shards, out, extra)
+%s`, c.Addrs[0], inputs, shards, out, outputExtra, extra)
 	cfg, err := config.Load("test.hcl", []byte(src))
 	if err != nil {
 		t.Fatalf("test config: %v", err)

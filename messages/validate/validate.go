@@ -33,8 +33,9 @@ func New(l Limits) *Validator {
 	return &Validator{l: l, maxAgeMs: l.MaxAge.Milliseconds(), maxFutureMs: l.MaxFuture.Milliseconds()}
 }
 
-// allowed is the OpenTSDB character set for names, tag keys and tag values (ASCII letters, digits,
-// '-', '_', '.', '/', ':'); bytes ≥ 0x80 are allowed when the string is valid UTF-8.
+// allowed is the OpenTSDB character set for metric names and tag keys (ASCII letters, digits,
+// '-', '_', '.', '/', ':'); bytes ≥ 0x80 are allowed when the string is valid UTF-8. Tag values
+// may be any valid UTF-8.
 var allowed = func() (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c] = true
@@ -68,6 +69,20 @@ func validChars(b []byte) bool {
 	return !high || utf8.Valid(b)
 }
 
+// validValue accepts any non-empty valid UTF-8, as Prometheus-style TSDBs do for label values
+// (spaces, quotes and punctuation are common there: paths, URLs, region names).
+func validValue(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return utf8.Valid(b)
+		}
+	}
+	return true
+}
+
 // Check sorts dp's tags by key (in place, without allocating) and reports why dp must be dropped,
 // if it must. nowMs is the current time in milliseconds, read once per batch.
 func (v *Validator) Check(dp *messages.Datapoint, nowMs int64) (messages.Reason, bool) {
@@ -80,7 +95,7 @@ func (v *Validator) Check(dp *messages.Datapoint, nowMs int64) (messages.Reason,
 	for i := range dp.Tags {
 		t := &dp.Tags[i]
 		if len(t.Key) > v.l.MaxTagKeyLength || len(t.Value) > v.l.MaxTagValueLength ||
-			!validChars(t.Key) || !validChars(t.Value) {
+			!validChars(t.Key) || !validValue(t.Value) {
 			return messages.ReasonInvalidTag, false
 		}
 	}

@@ -43,7 +43,11 @@ func TestCheck(t *testing.T) {
 	f(point("m", now, 1, "a", "1", "b", "2", "c", "3"), 0, true)
 	f(point("m", now, 1, "toolongkey", "1"), messages.ReasonInvalidTag, false)
 	f(point("m", now, 1, "k", "toolongval"), messages.ReasonInvalidTag, false)
-	f(point("m", now, 1, "k", "a\"b"), messages.ReasonInvalidTag, false)
+	f(point("m", now, 1, "k", "a \"b\"/c"), 0, true) // values: any valid UTF-8
+	f(point("m", now, 1, "k", "a\xffb"), messages.ReasonInvalidTag, false)
+	f(point("m", now, 1, "k", ""), messages.ReasonInvalidTag, false)
+	f(point("m", now, 1, "k\"", "v"), messages.ReasonInvalidTag, false) // keys: the strict set
+	f(point("m", now, 1, "a key", "v"), messages.ReasonInvalidTag, false)
 	f(point("m", now, 1, "k", "1", "j", "2", "k", "3"), messages.ReasonDuplicateTag, false)
 	f(point("m", now-time.Hour.Milliseconds()-1, 1), messages.ReasonTooOld, false)
 	f(point("m", now-time.Hour.Milliseconds(), 1), 0, true)
