@@ -87,3 +87,30 @@ func TestShardBatchMergesAdjacentSegments(t *testing.T) {
 		t.Fatalf("segments %+v", b.Segments)
 	}
 }
+
+// TestChunkedRecordOffsets pins what lets a record larger than a batch be spread over batches
+// safely: a batch holding a non-final piece of record R ends its range at R-1, so the tracker
+// (which commits LastOffset+1) never commits R before its last piece is done.
+func TestChunkedRecordOffsets(t *testing.T) {
+	p := NewRawBatchPool(3, 64, 8)
+	a, _ := p.TryGet()
+	a.Append(10, 0, []byte("whole\n"))
+	a.AppendChunk(11, 0, []byte("first piece\n"), false)
+	if a.FirstOffset != 10 || a.LastOffset != 10 {
+		t.Fatalf("batch with a non-final piece of 11 covers %d..%d, want 10..10", a.FirstOffset, a.LastOffset)
+	}
+	b, _ := p.TryGet()
+	b.AppendChunk(11, 0, []byte("middle piece\n"), false)
+	if b.Empty() || b.LastOffset != 10 {
+		t.Fatalf("middle-piece batch: empty=%v last=%d, want non-empty, 10", b.Empty(), b.LastOffset)
+	}
+	c, _ := p.TryGet()
+	c.SkipLongLine(11, false)
+	c.AppendChunk(11, 0, []byte("last piece\n"), true)
+	if c.LastOffset != 11 || c.LongLines != 1 || c.FirstOffset != 11 {
+		t.Fatalf("last-piece batch covers %d..%d with %d long lines", c.FirstOffset, c.LastOffset, c.LongLines)
+	}
+	a.Release()
+	b.Release()
+	c.Release()
+}
