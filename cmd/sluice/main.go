@@ -3,6 +3,7 @@
 //	sluice run -config FILE        run the pipeline
 //	sluice run -dev [-dev-rate N]  run it against an embedded Kafka-protocol broker
 //	sluice validate -config FILE   check a config exactly as start-up does
+//	sluice decode -format FORMAT   show what Sluice makes of an agent's output
 package main
 
 import (
@@ -29,6 +30,7 @@ const usage = `usage: sluice <command> [flags]
 commands:
   run        run the pipeline (-config FILE, or -dev for an embedded broker)
   validate   check a config file exactly as start-up does (-config FILE)
+  decode     print what Sluice makes of some input (-format FORMAT [-input FILE] [-config FILE])
 
 Run "sluice <command> -h" for a command's flags.
 `
@@ -47,6 +49,8 @@ func mainErr(args []string, stdout, stderr io.Writer) int {
 		return runCmd(args[1:], stdout, stderr)
 	case "validate":
 		return validateCmd(args[1:], stdout, stderr)
+	case "decode":
+		return decodeCmd(args[1:], os.Stdin, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func run(args ...string) (int, string, string) {
@@ -45,5 +47,77 @@ func TestUsageErrors(t *testing.T) {
 		if code, _, errs := run(args...); code != 1 || errs == "" {
 			t.Fatalf("%v: exit %d, stderr %q; want 1 and a message", args, code, errs)
 		}
+	}
+}
+
+func runWithStdin(stdin string, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := decodeCmd(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestDecodePrintsCanonicalDatapoints(t *testing.T) {
+	ts := time.Now().Add(-time.Minute).Unix()
+	in := fmt.Sprintf("put sys.cpu.user %d 42.5 zone=b host=web01\nput bad\nsys.mem %d 1e3\nput m.x %d NaN a=b\nput old 1000 1 a=b\n", ts, ts, ts)
+	code, out, errs := runWithStdin(in, "-format", "opentsdb")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	want := fmt.Sprintf("sys.cpu.user{host=\"web01\",zone=\"b\"} 42.5 %d000\nsys.mem 1000 %d000\n", ts, ts)
+	if out != want {
+		t.Fatalf("stdout\n%s\nwant\n%s", out, want)
+	}
+	for _, s := range []string{"invalid: unparseable (missing timestamp): put bad", "invalid: non_finite: m.x{a=\"b\"} NaN",
+		"invalid: too_old: old{a=\"b\"} 1 1000000", "decoded 2 datapoints, 3 invalid"} {
+		if !strings.Contains(errs, s) {
+			t.Fatalf("stderr lacks %q:\n%s", s, errs)
+		}
+	}
+	if !strings.HasSuffix(errs, "decoded 2 datapoints, 3 invalid\n") {
+		t.Fatalf("stderr does not end with the summary:\n%s", errs)
+	}
+}
+
+func TestDecodeUsesTheConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.hcl")
+	src := `input "influx" {
+  topics = ["i"]
+  precision = "s"
+  default_tags = { source = "telegraf" }
+}
+output "kafka" "o" {
+  topic = "o"
+  name_mapping = "prometheus"
+}
+validation { max_age = "0s" }
+`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	input := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(input, []byte("disk.io,host=a read-bytes=5i,name=\"sda\" 1000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runWithStdin("", "-format", "influx", "-config", path, "-input", input)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if want := "disk_io_read_bytes{host=\"a\",source=\"telegraf\"} 5 1000000\n"; out != want {
+		t.Fatalf("stdout %q, want %q\nstderr: %s", out, want, errs)
+	}
+	if !strings.Contains(errs, "string_field") || !strings.Contains(errs, "decoded 1 datapoints, 1 invalid") {
+		t.Fatalf("stderr: %s", errs)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	if code, _, errs := runWithStdin("", "-format", "csv"); code != 1 || !strings.Contains(errs, "unknown format") {
+		t.Fatalf("unknown format: exit %d, %q", code, errs)
+	}
+	if code, _, _ := runWithStdin("", "-format", "graphite", "-input", "/nonexistent"); code != 1 {
+		t.Fatalf("unreadable input: exit %d, want 1", code)
+	}
+	if code, _, errs := runWithStdin("x 1\n", "-format", "graphite"); code != 0 || !strings.Contains(errs, "decoded 1 datapoints, 0 invalid") {
+		t.Fatalf("graphite: exit %d, %q", code, errs)
 	}
 }

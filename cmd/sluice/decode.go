@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/formats"
+	"github.com/sluicehq/sluice/messages/validate"
+)
+
+// maxListedInvalid is how many invalid lines `sluice decode` lists on stderr.
+const maxListedInvalid = 10
+
+// decodeCmd runs the pipeline's decoder, validation and name mapping over a file or stdin and
+// prints one canonical datapoint per line: what Sluice makes of an agent's output.
+func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	format := fs.String("format", "", "input format: "+strings.Join(formats.Names, ", "))
+	input := fs.String("input", "", "file to decode (default: standard input)")
+	path := fs.String("config", "", "config whose validation limits, input settings and name_mapping apply (default: the defaults)")
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	if *format == "" {
+		fmt.Fprintf(stderr, "sluice decode: -format is required (%s)\n", strings.Join(formats.Names, ", "))
+		return exitError
+	}
+	cfg, opts, mapping, ok := decodeSettings(*path, *format, stderr)
+	if !ok {
+		return exitError
+	}
+	dec, err := formats.New(*format, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice decode: %v\n", err)
+		return exitError
+	}
+	var data []byte
+	if *input == "" {
+		data, err = io.ReadAll(stdin)
+	} else {
+		data, err = os.ReadFile(*input)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice decode: reading input: %v\n", err)
+		return exitError
+	}
+
+	v := cfg.Validation
+	validator := validate.New(validate.Limits{MaxMetricLength: v.MaxMetricLength, MaxTagKeyLength: v.MaxTagKeyLength,
+		MaxTagValueLength: v.MaxTagValueLength, MaxTags: v.MaxTags, MaxAge: v.MaxAge, MaxFuture: v.MaxFuture,
+		AllowNonFinite: v.AllowNonFinite})
+	now := time.Now().UnixMilli()
+	var rows messages.Rows
+	dec.Decode(&rows, data, now)
+
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	var invalid []string
+	var line []byte
+	good := 0
+	for i := range rows.Points {
+		dp := &rows.Points[i]
+		reason, ok := validator.Check(dp, now)
+		if !ok {
+			invalid = append(invalid, reason.String()+": "+string(appendCanonical(line[:0], dp)))
+			continue
+		}
+		mapping.Apply(dp)
+		line = appendCanonical(line[:0], dp)
+		line = append(line, '\n')
+		out.Write(line)
+		good++
+	}
+	for _, b := range rows.Bad {
+		invalid = append(invalid, fmt.Sprintf("%s (%s): %s", b.Reason, b.Detail, truncate(b.Line, 200)))
+	}
+	out.Flush()
+	for i, s := range invalid {
+		if i == maxListedInvalid {
+			fmt.Fprintf(stderr, "... and %d more invalid\n", len(invalid)-maxListedInvalid)
+			break
+		}
+		fmt.Fprintf(stderr, "invalid: %s\n", s)
+	}
+	fmt.Fprintf(stderr, "decoded %d datapoints, %d invalid\n", good, len(invalid))
+	return exitOK
+}
+
+// decodeSettings takes limits, the format's input settings and the name mapping from the config
+// when one is given, and the defaults otherwise.
+func decodeSettings(path, format string, stderr io.Writer) (*config.Config, formats.Options, formats.NameMapping, bool) {
+	opts := formats.Options{InfluxPrecision: "ns", InfluxSeparator: "_"}
+	if path == "" {
+		cfg, err := config.Load("defaults", []byte(`
+input "opentsdb" { topics = ["x"] }
+output "kafka" "x" { topic = "x" }`))
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice decode: %v\n", err)
+			return nil, opts, 0, false
+		}
+		return cfg, opts, formats.MappingKeep, true
+	}
+	cfg, ok := loadConfig(path, stderr)
+	if !ok {
+		return nil, opts, 0, false
+	}
+	for _, in := range cfg.Inputs {
+		if in.Format == format {
+			opts = in.FormatOptions()
+		}
+	}
+	return cfg, opts, cfg.Outputs[0].NameMapping, true
+}
+
+// appendCanonical appends dp as `metric{a="1",b="2"} value timestampMs` (tags sorted by key, values
+// quoted with strconv.Quote, no braces without tags).
+func appendCanonical(b []byte, dp *messages.Datapoint) []byte {
+	b = append(b, dp.Metric...)
+	if len(dp.Tags) > 0 {
+		b = append(b, '{')
+		for i, t := range dp.Tags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, t.Key...)
+			b = append(b, '=')
+			b = strconv.AppendQuote(b, string(t.Value))
+		}
+		b = append(b, '}')
+	}
+	b = append(b, ' ')
+	b = strconv.AppendFloat(b, dp.Value, 'g', -1, 64)
+	b = append(b, ' ')
+	return strconv.AppendInt(b, dp.Timestamp, 10)
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…"
+}
