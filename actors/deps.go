@@ -35,9 +35,11 @@ type Stats struct {
 	// DroppedByFormat splits Dropped by input format; its keys are fixed at start-up.
 	DroppedByFormat map[string]*[messages.NumReasons]atomic.Int64
 	Redelivered     atomic.Int64
-	Restarts        atomic.Int64
-	Respawns        atomic.Int64
-	OutputErrors    atomic.Int64
+	// DeadLettered counts lines written to the dead-letter topic.
+	DeadLettered atomic.Int64
+	Restarts     atomic.Int64
+	Respawns     atomic.Int64
+	OutputErrors atomic.Int64
 	// BatchesLeft counts batches a stop left uncompleted (and so uncommitted).
 	BatchesLeft atomic.Int64
 }
@@ -48,6 +50,7 @@ type Snapshot struct {
 	Dropped                                messages.DropCounts
 	DroppedByFormat                        map[string]messages.DropCounts
 	Redelivered, Restarts, Respawns        int64
+	DeadLettered                           int64
 	OutputErrors, BatchesLeft              int64
 }
 
@@ -56,6 +59,7 @@ func (s *Stats) Snapshot() Snapshot {
 	out := Snapshot{
 		RecordsIn: s.RecordsIn.Load(), DatapointsIn: s.DatapointsIn.Load(), DatapointsOut: s.DatapointsOut.Load(),
 		Redelivered: s.Redelivered.Load(), Restarts: s.Restarts.Load(), Respawns: s.Respawns.Load(),
+		DeadLettered: s.DeadLettered.Load(),
 		OutputErrors: s.OutputErrors.Load(), BatchesLeft: s.BatchesLeft.Load(),
 	}
 	for i := range s.Dropped {
@@ -87,13 +91,16 @@ type deps struct {
 	mapping   formats.NameMapping
 	stats     *Stats
 	outputs   []*outputLink // one per writer
-	tracker   *trackerState
+	// deadLetter and deadLetterPool are nil without a dead_letter block.
+	deadLetter     *outputLink
+	deadLetterPool *messages.Pool[*messages.DeadLetterBatch]
+	tracker        *trackerState
 
 	shards, workers, writers int
 
 	// PIDs are fixed names under the root, so they stay valid when an actor is respawned.
 	writerPIDs, workerPIDs, readerPIDs []*actor.PID
-	trackerPID                         *actor.PID
+	trackerPID, deadLetterPID          *actor.PID
 
 	readersWG   sync.WaitGroup
 	stopping    atomic.Bool

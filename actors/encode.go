@@ -48,6 +48,7 @@ type batchEncoder struct {
 	writers   int
 
 	rows    messages.Rows
+	badAt   []int64 // the source record offset of each rows.Bad entry
 	entries []entry
 	key     []byte
 	cursor  int
@@ -65,8 +66,12 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 	e.drops[messages.ReasonRecordTooLarge] = int64(b.Oversized)
 	e.drops[messages.ReasonLineTooLong] = int64(b.LongLines)
 	dec := e.decoders[b.Topic]
+	e.badAt = e.badAt[:0]
 	for i := 0; i < b.Len(); i++ {
 		dec.decode(&e.rows, b.Value(i), b.Records[i].Timestamp)
+		for len(e.badAt) < len(e.rows.Bad) {
+			e.badAt = append(e.badAt, b.Records[i].Offset)
+		}
 	}
 	for _, bad := range e.rows.Bad {
 		e.drops[bad.Reason]++

@@ -1,39 +1,31 @@
 package actors
 
 import (
-	"strconv"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// outputLink connects one writer to the Kafka output: an idempotent sarama AsyncProducer, a
-// goroutine that feeds it (so that a writer's Receive never blocks on sarama's input channel) and
-// one that turns its answers into produced messages for the writer.
+// outputLink connects one actor to a Kafka producer: an idempotent sarama AsyncProducer, a
+// goroutine that feeds it (so that the actor's Receive never blocks on sarama's input channel)
+// and one that turns its answers into produced messages for the actor.
 type outputLink struct {
 	producer sarama.AsyncProducer
-	topic    string
-	keys     []sarama.ByteEncoder // the record key of each shard: its id in decimal
 	in       chan *sarama.ProducerMessage
 	wg       sync.WaitGroup
 }
 
-type produceRef struct {
-	flush uint64
-	shard int32
+// newOutputLink wraps p. window is the most records the actor may have enqueued and not yet
+// answered; the actor keeps to it, so enqueue never blocks.
+func newOutputLink(p sarama.AsyncProducer, window int) *outputLink {
+	return &outputLink{producer: p, in: make(chan *sarama.ProducerMessage, window)}
 }
 
-func newOutputLink(p sarama.AsyncProducer, topic string, shards int) *outputLink {
-	l := &outputLink{producer: p, topic: topic, in: make(chan *sarama.ProducerMessage, shards+1)}
-	for s := 0; s < shards; s++ {
-		l.keys = append(l.keys, sarama.ByteEncoder(strconv.Itoa(s)))
-	}
-	return l
-}
-
-// start runs the feeding and answering goroutines; answers go to writer through root.
-func (l *outputLink) start(root *actor.RootContext, writer *actor.PID) {
+// start runs the feeding and answering goroutines; answers go to owner through root.
+func (l *outputLink) start(root *actor.RootContext, owner *actor.PID) {
 	l.wg.Add(2)
 	go func() {
 		defer l.wg.Done()
@@ -51,26 +43,20 @@ func (l *outputLink) start(root *actor.RootContext, writer *actor.PID) {
 					succ = nil
 					continue
 				}
-				ref := m.Metadata.(produceRef)
-				root.Send(writer, &produced{flush: ref.flush, shard: ref.shard})
+				root.Send(owner, &produced{meta: m.Metadata})
 			case e, ok := <-errs:
 				if !ok {
 					errs = nil
 					continue
 				}
-				ref := e.Msg.Metadata.(produceRef)
-				root.Send(writer, &produced{flush: ref.flush, shard: ref.shard, err: e.Err})
+				root.Send(owner, &produced{meta: e.Msg.Metadata, err: e.Err})
 			}
 		}
 	}()
 }
 
-// enqueue hands a record to the feeding goroutine. The channel holds a whole flush, and a writer
-// has at most one flush in flight, so this never blocks.
-func (l *outputLink) enqueue(flush uint64, shard int32, value []byte) {
-	l.in <- &sarama.ProducerMessage{Topic: l.topic, Partition: shard, Key: l.keys[shard],
-		Value: sarama.ByteEncoder(value), Metadata: produceRef{flush: flush, shard: shard}}
-}
+// enqueue hands a record to the feeding goroutine.
+func (l *outputLink) enqueue(m *sarama.ProducerMessage) { l.in <- m }
 
 // close stops the producer after its in-flight records are answered.
 func (l *outputLink) close() error {
@@ -78,4 +64,10 @@ func (l *outputLink) close() error {
 	err := l.producer.Close()
 	l.wg.Wait()
 	return err
+}
+
+// backoff is exponential from minBackoff to maxBackoff with jitter.
+func backoff(attempt int) time.Duration {
+	b := min(minBackoff<<min(attempt-1, 10), maxBackoff)
+	return b/2 + rand.N(b/2+1)
 }

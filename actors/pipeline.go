@@ -46,6 +46,9 @@ func (p *pipelineActor) Receive(ctx actor.Context) {
 		for i := 0; i < d.writers; i++ {
 			d.writerPIDs[i] = p.spawn(ctx, "writer", i)
 		}
+		if d.deadLetter != nil {
+			d.deadLetterPID = p.spawn(ctx, "deadletter", -1)
+		}
 		for i := 0; i < d.workers; i++ {
 			d.workerPIDs[i] = p.spawn(ctx, "worker", i)
 		}
@@ -78,6 +81,8 @@ func (p *pipelineActor) props(kind string, index int) *actor.Props {
 		producer = newWorker(d, index)
 	case "tracker":
 		producer = newTracker(d)
+	case "deadletter":
+		producer = newDeadLetterWriter(d)
 	case "reader":
 		producer = newReader(d, index)
 	}

@@ -39,11 +39,10 @@ type poolReady struct{}
 // lingerTick is a writer's linger timer firing.
 type lingerTick struct{}
 
-// produced is the output's answer for one shard record of a writer's flush.
+// produced is the output's answer for one record; meta is the record's Metadata.
 type produced struct {
-	flush uint64
-	shard int32
-	err   error
+	meta any
+	err  error
 }
 
 // retryShard re-sends one shard record of a flush after a backoff.
@@ -51,6 +50,9 @@ type retryShard struct {
 	flush uint64
 	shard int32
 }
+
+// retryDeadLetter re-sends one dead-letter record after a backoff.
+type retryDeadLetter struct{ ref deadLetterRef }
 
 // beginShutdown tells the root actor that terminations from now on are expected.
 type beginShutdown struct{}

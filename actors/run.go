@@ -38,9 +38,9 @@ type Summary struct {
 	Snapshot
 	// Drained is false when the shutdown timeout passed before every batch was acknowledged.
 	Drained bool
-	// RawInUse and ShardInUse are the batches not back in their pools after the stop: non-zero
-	// only when the pipeline did not drain.
-	RawInUse, ShardInUse int
+	// RawInUse, ShardInUse and DeadLetterInUse are the batches not back in their pools after the
+	// stop: non-zero only when the pipeline did not drain.
+	RawInUse, ShardInUse, DeadLetterInUse int
 }
 
 // DecodeOpenTSDB decodes OpenTSDB lines (the record timestamp is unused: lines carry their own).
@@ -160,15 +160,25 @@ func (p *Pipeline) start(_ context.Context) error {
 		return fmt.Errorf("output %q: topic %q has %d partitions, but sharding.shards = %d needs at least %d (one partition per shard): add partitions or lower shards",
 			out.Name, out.Topic, len(parts), d.shards, d.shards)
 	}
+	closeLinks := func() {
+		for _, l := range d.outputs {
+			l.close()
+		}
+		d.outputs = nil
+	}
 	for i := 0; i < d.writers; i++ {
 		prod, err := sarama.NewAsyncProducer(cfg.Kafka.Brokers, pc)
 		if err != nil {
-			for _, l := range d.outputs {
-				l.close()
-			}
+			closeLinks()
 			return fmt.Errorf("output %q: producer: %w", out.Name, err)
 		}
-		d.outputs = append(d.outputs, newOutputLink(prod, out.Topic, d.shards))
+		d.outputs = append(d.outputs, newOutputLink(prod, d.shards))
+	}
+	if dl := cfg.DeadLetter; dl != nil {
+		if err := p.startDeadLetter(dl.Topic); err != nil {
+			closeLinks()
+			return err
+		}
 	}
 
 	log := p.log
@@ -184,6 +194,8 @@ func (p *Pipeline) start(_ context.Context) error {
 				b.Release()
 			case *messages.ShardBatch:
 				b.Release()
+			case *messages.DeadLetterBatch:
+				b.Release()
 			}
 		}
 	})
@@ -193,6 +205,9 @@ func (p *Pipeline) start(_ context.Context) error {
 	// so the output goroutines can be started with them first.
 	for i, l := range d.outputs {
 		l.start(d.system.Root, actor.NewPID(d.system.Address(), RootName+"/"+childName("writer", i)))
+	}
+	if d.deadLetter != nil {
+		d.deadLetter.start(d.system.Root, actor.NewPID(d.system.Address(), RootName+"/"+childName("deadletter", -1)))
 	}
 	root, err := d.system.Root.SpawnNamed(rootProps, RootName)
 	if err != nil {
@@ -233,7 +248,11 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 	}
 	// Readers first, then workers, then writers; each Poison is queued behind what the actor
 	// already holds, so mailboxes drain in order.
-	for _, group := range [][]*actor.PID{d.readerPIDs, d.workerPIDs, d.writerPIDs, {d.trackerPID}, {p.root}} {
+	sinks := d.writerPIDs
+	if d.deadLetterPID != nil {
+		sinks = append(append([]*actor.PID(nil), sinks...), d.deadLetterPID)
+	}
+	for _, group := range [][]*actor.PID{d.readerPIDs, d.workerPIDs, sinks, {d.trackerPID}, {p.root}} {
 		var futures []*actor.Future
 		for _, pid := range group {
 			futures = append(futures, root.PoisonFuture(pid))
@@ -244,14 +263,20 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 			}
 		}
 	}
-	for _, l := range d.outputs {
+	for _, l := range append(d.outputs, d.deadLetter) {
+		if l == nil {
+			continue
+		}
 		if err := l.close(); err != nil {
-			p.log.Warn("closing the output producer", "error", err)
+			p.log.Warn("closing a producer", "error", err)
 		}
 	}
 	d.system.Shutdown()
 	raw, _, sb, _ := p.PoolsInUse()
 	s := Summary{Snapshot: d.stats.Snapshot(), Drained: drained && d.stats.BatchesLeft.Load() == 0, RawInUse: raw, ShardInUse: sb}
+	if d.deadLetterPool != nil {
+		s.DeadLetterInUse = d.deadLetterPool.InUse()
+	}
 	return s
 }
 
@@ -262,7 +287,7 @@ func (p *Pipeline) Alive() map[string]int {
 	if d.system == nil {
 		return out
 	}
-	for _, group := range [][]*actor.PID{d.readerPIDs, d.workerPIDs, d.writerPIDs, {d.trackerPID}} {
+	for _, group := range [][]*actor.PID{d.readerPIDs, d.workerPIDs, d.writerPIDs, {d.trackerPID}, {d.deadLetterPID}} {
 		for _, pid := range group {
 			if pid == nil {
 				continue
@@ -275,4 +300,29 @@ func (p *Pipeline) Alive() map[string]int {
 		}
 	}
 	return out
+}
+
+// startDeadLetter checks the dead-letter topic and connects its producer. Records are keyed by
+// source topic and partition, so one partition's dead letters stay in order.
+func (p *Pipeline) startDeadLetter(topic string) error {
+	d, cfg := p.d, p.d.cfg
+	pc := producerConfig(cfg)
+	pc.Producer.Partitioner = sarama.NewHashPartitioner
+	pc.Producer.Compression = sarama.CompressionNone
+	client, err := sarama.NewClient(cfg.Kafka.Brokers, pc)
+	if err != nil {
+		return fmt.Errorf("dead_letter: %w", err)
+	}
+	_, err = client.Partitions(topic)
+	client.Close()
+	if err != nil {
+		return fmt.Errorf("dead_letter: topic %q: %w", topic, err)
+	}
+	prod, err := sarama.NewAsyncProducer(cfg.Kafka.Brokers, pc)
+	if err != nil {
+		return fmt.Errorf("dead_letter: producer: %w", err)
+	}
+	d.deadLetter = newOutputLink(prod, deadLetterWindow)
+	d.deadLetterPool = messages.NewDeadLetterPool(d.workers*2, cfg.Pipeline.BatchBytes)
+	return nil
 }

@@ -27,6 +27,8 @@ type worker struct {
 	queue   []*messages.RawBatch
 	out     *messages.ShardBatch
 	outW    int
+	dl      *messages.DeadLetterBatch
+	badNext int // the next bad line to dead-letter
 	waiting bool
 }
 
@@ -67,10 +69,7 @@ func (w *worker) Receive(ctx actor.Context) {
 // handler panicked, so the batch being processed is redelivered here, to the next worker; the
 // batches still queued go back to this worker's own mailbox for the new instance.
 func (w *worker) handBack(ctx actor.Context) {
-	if w.out != nil {
-		w.out.Release() // never sent: its datapoints are produced again from the batch
-		w.out = nil
-	}
+	w.releaseUnsent()
 	if b := w.current; b != nil {
 		b.Attempts++
 		w.d.stats.Redelivered.Add(1)
@@ -90,10 +89,7 @@ func (w *worker) handBack(ctx actor.Context) {
 // releaseAll returns every batch this worker holds to its pool. Reached only when the pipeline is
 // stopped before it drained: those batches were never acknowledged, so they are not committed.
 func (w *worker) releaseAll() {
-	if w.out != nil {
-		w.out.Release()
-		w.out = nil
-	}
+	w.releaseUnsent()
 	if w.current != nil {
 		w.current.Release()
 		w.current = nil
@@ -105,8 +101,22 @@ func (w *worker) releaseAll() {
 	w.enc.reset()
 }
 
+// releaseUnsent returns the output batches being filled: never sent, their contents are produced
+// again from the RawBatch if it is redelivered.
+func (w *worker) releaseUnsent() {
+	if w.out != nil {
+		w.out.Release()
+		w.out = nil
+	}
+	if w.dl != nil {
+		w.dl.Release()
+		w.dl = nil
+	}
+}
+
 func (w *worker) start(ctx actor.Context, b *messages.RawBatch) {
 	w.current = b
+	w.badNext = 0
 	w.enc.load(b, time.Now().UnixMilli())
 	w.emit(ctx)
 }
@@ -127,7 +137,48 @@ func (w *worker) emit(ctx actor.Context) {
 		w.enc.fill(w.out, w.outW)
 		w.send(ctx)
 	}
+	if w.d.deadLetterPool != nil && !w.emitDeadLetters(ctx) {
+		return // waiting for a DeadLetterBatch
+	}
 	w.finish(ctx)
+}
+
+// emitDeadLetters copies the batch's unparseable lines into DeadLetterBatches for the
+// dead-letter writer. It reports false when it must wait for the pool.
+func (w *worker) emitDeadLetters(ctx actor.Context) bool {
+	bad := w.enc.rows.Bad
+	for w.badNext < len(bad) {
+		bl := bad[w.badNext]
+		if bl.Reason != messages.ReasonUnparseable {
+			w.badNext++ // counted, but not a line to repair (e.g. an influx string field)
+			continue
+		}
+		if w.dl == nil {
+			dl, ok := w.d.deadLetterPool.GetOrNotify(w.notify(ctx))
+			if !ok {
+				w.waiting = true
+				return false
+			}
+			w.dl = dl
+		}
+		if !w.dl.Add(w.enc.badAt[w.badNext], bl.Reason, bl.Detail, bl.Line) {
+			w.sendDeadLetters(ctx)
+			continue
+		}
+		w.badNext++
+	}
+	if w.dl != nil {
+		w.sendDeadLetters(ctx)
+	}
+	return true
+}
+
+func (w *worker) sendDeadLetters(ctx actor.Context) {
+	b := w.current
+	w.dl.Source, w.dl.Topic, w.dl.Partition = b.ID, b.Topic, b.Partition
+	ctx.Send(w.d.trackerPID, &Expect{ID: b.ID})
+	ctx.Send(w.d.deadLetterPID, w.dl)
+	w.dl = nil
 }
 
 func (w *worker) notify(ctx actor.Context) func() {

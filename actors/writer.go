@@ -1,9 +1,10 @@
 package actors
 
 import (
-	"math/rand/v2"
+	"strconv"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/go-hclog"
 
@@ -45,14 +46,25 @@ type writer struct {
 	scratch []byte
 	out     [][]byte // per shard: the compressed record being produced
 	cursor  []int
+	keys    []sarama.ByteEncoder // per shard: the record key, its id in decimal
+}
+
+// produceRef identifies one shard record of a flush in the producer's answers.
+type produceRef struct {
+	flush uint64
+	shard int32
 }
 
 func newWriter(d *deps, index int) actor.Producer {
 	return func() actor.Actor {
 		lo, hi := shard.Range(index, d.shards, d.writers)
 		n := hi - lo
-		return &writer{d: d, index: index, log: d.log.Named("writer").With("writer", index), link: d.outputs[index],
+		w := &writer{d: d, index: index, log: d.log.Named("writer").With("writer", index), link: d.outputs[index],
 			lo: lo, hi: hi, pending: make([]bool, n), attempts: make([]int, n), out: make([][]byte, n)}
+		for s := lo; s < hi; s++ {
+			w.keys = append(w.keys, sarama.ByteEncoder(strconv.Itoa(s)))
+		}
+		return w
 	}
 }
 
@@ -91,7 +103,7 @@ func (w *writer) Receive(ctx actor.Context) {
 		w.onProduced(ctx, m)
 	case *retryShard:
 		if m.flush == w.flushID && w.pending[int(m.shard)-w.lo] {
-			w.link.enqueue(m.flush, m.shard, w.out[int(m.shard)-w.lo])
+			w.produce(int(m.shard))
 		}
 	default:
 		w.log.Warn("unexpected message", "type", typeName(m))
@@ -134,26 +146,32 @@ func (w *writer) flush(ctx actor.Context) {
 		w.pending[k] = true
 		w.attempts[k] = 0
 		w.waiting++
-		w.link.enqueue(w.flushID, int32(s), w.out[k])
+		w.produce(s)
 	}
 	if w.waiting == 0 { // only empty batches
 		w.complete(ctx)
 	}
 }
 
-func (w *writer) onProduced(ctx actor.Context, m *produced) {
+// produce sends shard s's record of the current flush (the writer has at most one record per
+// shard in flight, within the link's window).
+func (w *writer) produce(s int) {
+	w.link.enqueue(&sarama.ProducerMessage{Topic: w.d.cfg.Outputs[0].Topic, Partition: int32(s), Key: w.keys[s-w.lo],
+		Value: sarama.ByteEncoder(w.out[s-w.lo]), Metadata: produceRef{flush: w.flushID, shard: int32(s)}})
+}
+
+func (w *writer) onProduced(ctx actor.Context, p *produced) {
+	m, ok := p.meta.(produceRef)
 	k := int(m.shard) - w.lo
-	if m.flush != w.flushID || k < 0 || k >= len(w.pending) || !w.pending[k] {
+	if !ok || m.flush != w.flushID || k < 0 || k >= len(w.pending) || !w.pending[k] {
 		return // an answer for a flush a failed instance made
 	}
-	if m.err != nil {
+	if p.err != nil {
 		w.d.stats.OutputErrors.Add(1)
 		w.attempts[k]++
-		backoff := minBackoff << min(w.attempts[k]-1, 10)
-		backoff = min(backoff, maxBackoff)
-		backoff = backoff/2 + rand.N(backoff/2+1) // jitter
-		w.log.Warn("output write failed; retrying", "shard", m.shard, "attempt", w.attempts[k], "backoff", backoff, "error", m.err)
-		w.after(ctx, backoff, &retryShard{flush: m.flush, shard: m.shard})
+		b := backoff(w.attempts[k])
+		w.log.Warn("output write failed; retrying", "shard", m.shard, "attempt", w.attempts[k], "backoff", b, "error", p.err)
+		w.after(ctx, b, &retryShard{flush: m.flush, shard: m.shard})
 		return
 	}
 	w.pending[k] = false

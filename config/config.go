@@ -27,6 +27,7 @@ type Config struct {
 	Denylist   *Denylist   `hcl:"denylist,block"`
 	Sharding   *Sharding   `hcl:"sharding,block"`
 	Outputs    []*Output   `hcl:"output,block"`
+	DeadLetter *DeadLetter `hcl:"dead_letter,block"`
 
 	// Filename is the file the config came from ("" for Default()).
 	Filename string
@@ -151,6 +152,12 @@ type Output struct {
 	CompressionCodec sarama.CompressionCodec
 	NameMapping      formats.NameMapping
 	DefRange         hcl.Range `hcl:",def_range"`
+}
+
+// DeadLetter names the topic unparseable lines are written to, with headers saying where each
+// came from and why it was rejected. Without it they are counted and logged only.
+type DeadLetter struct {
+	Topic string `hcl:"topic"`
 }
 
 // Default returns the configuration with every default filled in. It is the only place that

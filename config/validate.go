@@ -166,6 +166,20 @@ func (c *Config) validate(v *validator) {
 		o.FlushBytes = v.size(key, "flush_bytes", o.FlushBytesRaw, 1<<10, 64<<20)
 		o.Linger = v.duration(key, "linger", o.LingerRaw, time.Millisecond)
 	}
+	if c.DeadLetter != nil {
+		for _, o := range c.Outputs {
+			if o.Topic == c.DeadLetter.Topic {
+				v.errorf("dead_letter", "topic", "Dead-letter topic is an output", "Topic %q is also output %q's topic.", o.Topic, o.Name)
+			}
+		}
+		for _, in := range c.Inputs {
+			for _, t := range in.Topics {
+				if t == c.DeadLetter.Topic {
+					v.errorf("dead_letter", "topic", "Dead-letter topic is an input", "Topic %q is read by input %q.", t, in.Format)
+				}
+			}
+		}
+	}
 	if p.ShardBatchBytes > 0 && p.BatchBytes > p.ShardBatchBytes*4 {
 		v.errorf("pipeline", "shard_batch_bytes", "Shard batches too small", "shard_batch_bytes (%d) must be at least a quarter of batch_bytes (%d), or a raw batch needs too many shard batches.", p.ShardBatchBytes, p.BatchBytes)
 	}

@@ -242,12 +242,12 @@ type Point struct {
 	Timestamp int64
 }
 
-// ReadOutput reads every record of topic up to its current end, decodes each as a
-// snappy-compressed remote-write WriteRequest and returns the samples. It fails the test on any
-// record that does not decode, or whose key is not its partition number.
-func (c *Cluster) ReadOutput(t testing.TB, topic string) []Point {
+// ReadRecords reads every record of topic up to its current end.
+func (c *Cluster) ReadRecords(t testing.TB, topic string) []*sarama.ConsumerMessage {
 	t.Helper()
-	client, err := sarama.NewClient(c.Addrs, c.config())
+	cfg := c.config()
+	cfg.Consumer.Fetch.Default = MaxRecordBytes
+	client, err := sarama.NewClient(c.Addrs, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func (c *Cluster) ReadOutput(t testing.TB, topic string) []Point {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []Point
+	var out []*sarama.ConsumerMessage
 	for _, p := range parts {
 		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
@@ -275,34 +275,47 @@ func (c *Cluster) ReadOutput(t testing.TB, topic string) []Point {
 			t.Fatal(err)
 		}
 		for m := range pc.Messages() {
-			if string(m.Key) != strconv.Itoa(int(p)) {
-				t.Fatalf("record on partition %d has key %q", p, m.Key)
-			}
-			raw, err := snappy.Decode(nil, m.Value)
-			if err != nil {
-				t.Fatalf("partition %d offset %d: snappy: %v", p, m.Offset, err)
-			}
-			var wr prompb.WriteRequest
-			if err := proto.Unmarshal(raw, &wr); err != nil {
-				t.Fatalf("partition %d offset %d: protobuf: %v", p, m.Offset, err)
-			}
-			for _, ts := range wr.Timeseries {
-				labels := map[string]string{}
-				for i, l := range ts.Labels {
-					if i > 0 && ts.Labels[i-1].Name >= l.Name {
-						t.Fatalf("labels not sorted: %v", ts.Labels)
-					}
-					labels[l.Name] = l.Value
-				}
-				for _, s := range ts.Samples {
-					out = append(out, Point{Partition: p, Metric: labels["__name__"], Labels: labels, Value: s.Value, Timestamp: s.Timestamp})
-				}
-			}
+			out = append(out, m)
 			if m.Offset == end-1 {
 				break
 			}
 		}
 		pc.Close()
+	}
+	return out
+}
+
+// ReadOutput reads every record of topic up to its current end, decodes each as a
+// snappy-compressed remote-write WriteRequest and returns the samples. It fails the test on any
+// record that does not decode, or whose key is not its partition number.
+func (c *Cluster) ReadOutput(t testing.TB, topic string) []Point {
+	t.Helper()
+	var out []Point
+	for _, m := range c.ReadRecords(t, topic) {
+		p := m.Partition
+		if string(m.Key) != strconv.Itoa(int(p)) {
+			t.Fatalf("record on partition %d has key %q", p, m.Key)
+		}
+		raw, err := snappy.Decode(nil, m.Value)
+		if err != nil {
+			t.Fatalf("partition %d offset %d: snappy: %v", p, m.Offset, err)
+		}
+		var wr prompb.WriteRequest
+		if err := proto.Unmarshal(raw, &wr); err != nil {
+			t.Fatalf("partition %d offset %d: protobuf: %v", p, m.Offset, err)
+		}
+		for _, ts := range wr.Timeseries {
+			labels := map[string]string{}
+			for i, l := range ts.Labels {
+				if i > 0 && ts.Labels[i-1].Name >= l.Name {
+					t.Fatalf("labels not sorted: %v", ts.Labels)
+				}
+				labels[l.Name] = l.Value
+			}
+			for _, s := range ts.Samples {
+				out = append(out, Point{Partition: p, Metric: labels["__name__"], Labels: labels, Value: s.Value, Timestamp: s.Timestamp})
+			}
+		}
 	}
 	return out
 }
