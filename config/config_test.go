@@ -28,6 +28,27 @@ func TestExampleValidates(t *testing.T) {
 	}
 }
 
+func TestAllInputsExampleValidates(t *testing.T) {
+	cfg, err := LoadFile("../examples/all-inputs.hcl")
+	if err != nil {
+		var b bytes.Buffer
+		if e, ok := err.(*Error); ok {
+			e.Write(&b)
+		}
+		t.Fatalf("examples/all-inputs.hcl: %v\n%s", err, b.String())
+	}
+	var got []string
+	for _, in := range cfg.Inputs {
+		got = append(got, in.Format)
+	}
+	if strings.Join(got, ",") != "opentsdb,graphite,influx,prometheus,json,remote_write" {
+		t.Fatalf("inputs %v", got)
+	}
+	if cfg.DeadLetter == nil || cfg.DeadLetter.Topic != "metrics.dead_letter" {
+		t.Fatalf("dead_letter %+v", cfg.DeadLetter)
+	}
+}
+
 func TestDefaultsApplyToOmittedSettings(t *testing.T) {
 	cfg, err := Load("min.hcl", []byte(`
 input "opentsdb" { topics = ["in"] }
@@ -147,6 +168,8 @@ func TestValidationErrors(t *testing.T) {
   topic = "o"
   name_mapping = "lower"
 }`, "Invalid name_mapping")
+	f(ok+`dead_letter { topic = "in" }`, "Dead-letter topic is an input")
+	f(ok+`dead_letter { topic = "o" }`, "Dead-letter topic is an output")
 	f(ok+`input "opentsdb" { topics = ["x"] }`, "Duplicate input")
 	f(`input "opentsdb" { topics = ["in"] }`, "No output")
 	f(ok+`pipeline { readers = "many" }`, "Unsuitable value type")

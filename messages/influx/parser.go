@@ -149,27 +149,55 @@ func (p *Parser) parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
 		s = s[1:]
 	}
 	tags := dst.TagsSince(mark)
-	// Fields: parse them all before adding any datapoint, so that a bad field rejects the line.
-	fieldsStart := s
+	// Fields, in one pass: a datapoint per numeric field; the timestamp, which comes last, is
+	// filled in afterwards. A bad field rejects the whole line: what it added is rolled back.
+	points, bad := len(dst.Points), len(dst.Bad)
+	rollback := func(detail string) {
+		clear(dst.Points[points:])
+		dst.Points = dst.Points[:points]
+		dst.Bad = dst.Bad[:bad]
+		fail(detail)
+	}
 	for {
-		n, _ := scan(s, '=', ',', ' ')
+		n, esc := scan(s, '=', ',', ' ')
 		if n == 0 || n == len(s) || s[n] != '=' {
-			fail("invalid field: want key=value")
+			rollback("invalid field: want key=value")
 			return
 		}
+		key := s[:n]
 		s = s[n+1:]
 		end, ok := valueEnd(s)
 		if !ok {
-			fail("invalid field value")
+			rollback("invalid field value")
 			return
 		}
+		raw := s[:end]
 		s = s[end:]
+		if raw[0] == '"' {
+			dst.AddBad(raw, messages.ReasonStringField, "string field skipped")
+		} else {
+			v, ok := parseValue(raw)
+			if !ok {
+				rollback("invalid field value")
+				return
+			}
+			if esc {
+				key = unescape(dst, key)
+			}
+			dp := dst.NextPoint()
+			if p.bareValue && string(key) == "value" {
+				dp.Metric = measurement
+			} else {
+				dp.Metric = dst.Append(measurement, p.separator, key)
+			}
+			dp.Tags = tags
+			dp.Value = v
+		}
 		if len(s) == 0 || s[0] == ' ' {
 			break
 		}
 		s = s[1:] // ','
 	}
-	fields := fieldsStart[:len(fieldsStart)-len(s)]
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
 	}
@@ -177,43 +205,13 @@ func (p *Parser) parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
 	if len(s) > 0 {
 		t, err := fastnum.ParseInt64(s)
 		if err != nil {
-			fail("invalid timestamp")
+			rollback("invalid timestamp")
 			return
 		}
 		ts = t / p.div * p.mul
 	}
-	// Emit one datapoint per numeric field.
-	for len(fields) > 0 {
-		n, esc := scan(fields, '=', '=', '=')
-		key := fields[:n]
-		fields = fields[n+1:]
-		end, _ := valueEnd(fields)
-		raw := fields[:end]
-		fields = fields[end:]
-		if len(fields) > 0 {
-			fields = fields[1:]
-		}
-		if raw[0] == '"' {
-			dst.AddBad(raw, messages.ReasonStringField, "string field skipped")
-			continue
-		}
-		v, ok := parseValue(raw)
-		if !ok {
-			dst.AddBad(line, messages.ReasonUnparseable, "invalid field value")
-			continue
-		}
-		if esc {
-			key = unescape(dst, key)
-		}
-		dp := dst.NextPoint()
-		if p.bareValue && len(key) == 5 && string(key) == "value" {
-			dp.Metric = measurement
-		} else {
-			dp.Metric = dst.Append(measurement, p.separator, key)
-		}
-		dp.Tags = tags
-		dp.Timestamp = ts
-		dp.Value = v
+	for i := points; i < len(dst.Points); i++ {
+		dst.Points[i].Timestamp = ts
 	}
 }
 
