@@ -47,6 +47,23 @@ func field(s []byte) (f, rest []byte) {
 	return f, rest
 }
 
+// pathField is field for the path, which is long (tagged paths especially): one vectorised
+// search for the space instead of a byte loop, and one for a tab, which is rare.
+func pathField(s []byte) (f, rest []byte) {
+	n := bytes.IndexByte(s, ' ')
+	if n < 0 {
+		n = len(s)
+	}
+	if t := bytes.IndexByte(s[:n], '\t'); t >= 0 {
+		n = t
+	}
+	f, rest = s[:n], s[n:]
+	for len(rest) > 0 && isSpace(rest[0]) {
+		rest = rest[1:]
+	}
+	return f, rest
+}
+
 func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
 	s := line
 	for len(s) > 0 && isSpace(s[0]) {
@@ -55,7 +72,7 @@ func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
 	if len(s) == 0 {
 		return
 	}
-	path, s := field(s)
+	path, s := pathField(s)
 	valField, s := field(s)
 	if len(valField) == 0 {
 		dst.AddBad(line, messages.ReasonUnparseable, "missing value")
