@@ -1,5 +1,7 @@
 package messages
 
+import "bytes"
+
 // Tag is one key=value pair of a datapoint. Both fields are sub-slices of the decoded input.
 type Tag struct {
 	Key   []byte
@@ -118,4 +120,17 @@ func (rs *Rows) TagsSince(mark int) []Tag {
 // AddBad records an unparseable line.
 func (rs *Rows) AddBad(line []byte, reason Reason, detail string) {
 	rs.Bad = append(rs.Bad, BadLine{Line: line, Reason: reason, Detail: detail})
+}
+
+// NextLine cuts the first line off s (without its LF or CRLF) for line-based decoders.
+func NextLine(s []byte) (line, rest []byte) {
+	if n := bytes.IndexByte(s, '\n'); n >= 0 {
+		line, rest = s[:n], s[n+1:]
+	} else {
+		line, rest = s, nil
+	}
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	return line, rest
 }

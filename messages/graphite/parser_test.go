@@ -1,47 +1,26 @@
 package graphite
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
 const recTs = int64(1_700_000_999_000)
 
-func dp(metric string, ts int64, v float64, kv ...string) messages.Datapoint {
-	d := messages.Datapoint{Metric: []byte(metric), Timestamp: ts, Value: v}
-	for i := 0; i+1 < len(kv); i += 2 {
-		d.Tags = append(d.Tags, messages.Tag{Key: []byte(kv[i]), Value: []byte(kv[i+1])})
-	}
-	return d
-}
+var (
+	dp  = parsertest.DP
+	bad = parsertest.Bad
+)
 
-func bad(line, detail string) messages.BadLine {
-	return messages.BadLine{Line: []byte(line), Reason: messages.ReasonUnparseable, Detail: detail}
-}
+func parse(dst *messages.Rows, s []byte) { Parse(dst, s, recTs) }
 
 func TestParse(t *testing.T) {
 	var rows messages.Rows
 	f := func(s string, wantPoints []messages.Datapoint, wantBad []messages.BadLine) {
 		t.Helper()
-		for pass := 0; pass < 2; pass++ {
-			rows.Reset()
-			Parse(&rows, []byte(s), recTs)
-			var got []messages.Datapoint
-			for _, p := range rows.Points {
-				if len(p.Tags) == 0 {
-					p.Tags = nil
-				}
-				got = append(got, p)
-			}
-			if !reflect.DeepEqual(got, wantPoints) {
-				t.Fatalf("pass %d, %q: points\n got %+v\nwant %+v", pass, s, got, wantPoints)
-			}
-			if gotBad := append([]messages.BadLine(nil), rows.Bad...); !reflect.DeepEqual(gotBad, wantBad) {
-				t.Fatalf("pass %d, %q: bad\n got %+v\nwant %+v", pass, s, gotBad, wantBad)
-			}
-		}
+		parsertest.Check(t, &rows, parse, s, wantPoints, wantBad)
 	}
 	f("", nil, nil)
 	f("\n \r\n", nil, nil)
@@ -70,17 +49,8 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseAllocatesNothing(t *testing.T) {
-	for name, input := range map[string][]byte{"plain": benchInput(1000, false), "tagged": benchInput(1000, true)} {
-		var rows messages.Rows
-		Parse(&rows, input, recTs)
-		n := testing.AllocsPerRun(100, func() {
-			rows.Reset()
-			Parse(&rows, input, recTs)
-		})
-		if n != 0 || len(rows.Points) != 1000 || len(rows.Bad) != 0 {
-			t.Fatalf("%s: %.1f allocs, %d points, %d bad; want 0, 1000, 0", name, n, len(rows.Points), len(rows.Bad))
-		}
-	}
+	parsertest.NoAllocs(t, parse, benchInput(1000, false), 1000)
+	parsertest.NoAllocs(t, parse, benchInput(1000, true), 1000)
 }
 
 func FuzzParse(f *testing.F) {

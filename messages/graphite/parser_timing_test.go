@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
 // benchInput builds n realistic lines; tagged lines carry 3 tags.
@@ -34,16 +34,7 @@ func benchInput(n int, tagged bool) []byte {
 }
 
 func benchParse(b *testing.B, tagged bool) {
-	const lines = 1000
-	input := benchInput(lines, tagged)
-	b.SetBytes(int64(len(input)))
-	b.ReportAllocs()
-	var rows messages.Rows
-	for b.Loop() {
-		rows.Reset()
-		Parse(&rows, input, recTs)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
+	parsertest.Bench(b, parse, benchInput(1000, tagged), 1000, "ns/line")
 }
 
 func BenchmarkParsePlain(b *testing.B)  { benchParse(b, false) }
@@ -59,13 +50,5 @@ func BenchmarkParsePlainVMShape(b *testing.B) {
 		buf.WriteString(names[i%4] + " " + strconv.Itoa(i%100) + "." + strconv.Itoa(i%997) + " " +
 			strconv.Itoa(1234556768+i%3) + "\n")
 	}
-	input := buf.Bytes()
-	b.SetBytes(int64(len(input)))
-	b.ReportAllocs()
-	var rows messages.Rows
-	for b.Loop() {
-		rows.Reset()
-		Parse(&rows, input, recTs)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
+	parsertest.Bench(b, parse, buf.Bytes(), lines, "ns/line")
 }

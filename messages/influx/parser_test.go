@@ -1,50 +1,27 @@
 package influx
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
 const recTs = int64(1_700_000_999_000)
 
-func dp(metric string, ts int64, v float64, kv ...string) messages.Datapoint {
-	d := messages.Datapoint{Metric: []byte(metric), Timestamp: ts, Value: v}
-	for i := 0; i+1 < len(kv); i += 2 {
-		d.Tags = append(d.Tags, messages.Tag{Key: []byte(kv[i]), Value: []byte(kv[i+1])})
-	}
-	return d
-}
-
-func bad(line, detail string) messages.BadLine {
-	return messages.BadLine{Line: []byte(line), Reason: messages.ReasonUnparseable, Detail: detail}
-}
+var (
+	dp  = parsertest.DP
+	bad = parsertest.Bad
+)
 
 func str(field string) messages.BadLine {
-	return messages.BadLine{Line: []byte(field), Reason: messages.ReasonStringField, Detail: "string field skipped"}
+	return parsertest.BadWith(field, messages.ReasonStringField, "string field skipped")
 }
 
 func check(t *testing.T, p *Parser, s string, wantPoints []messages.Datapoint, wantBad []messages.BadLine) {
 	t.Helper()
 	var rows messages.Rows
-	for pass := 0; pass < 2; pass++ {
-		rows.Reset()
-		p.Parse(&rows, []byte(s), recTs)
-		var got []messages.Datapoint
-		for _, pt := range rows.Points {
-			if len(pt.Tags) == 0 {
-				pt.Tags = nil
-			}
-			got = append(got, pt)
-		}
-		if !reflect.DeepEqual(got, wantPoints) {
-			t.Fatalf("pass %d, %q: points\n got %+v\nwant %+v", pass, s, got, wantPoints)
-		}
-		if gotBad := append([]messages.BadLine(nil), rows.Bad...); !reflect.DeepEqual(gotBad, wantBad) {
-			t.Fatalf("pass %d, %q: bad\n got %+v\nwant %+v", pass, s, gotBad, wantBad)
-		}
-	}
+	parsertest.Check(t, &rows, func(dst *messages.Rows, b []byte) { p.Parse(dst, b, recTs) }, s, wantPoints, wantBad)
 }
 
 func TestParse(t *testing.T) {
@@ -103,16 +80,7 @@ func TestOptions(t *testing.T) {
 
 func TestParseAllocatesNothing(t *testing.T) {
 	p, _ := New("ns", "_", false)
-	input := benchInput(1000)
-	var rows messages.Rows
-	p.Parse(&rows, input, recTs)
-	n := testing.AllocsPerRun(100, func() {
-		rows.Reset()
-		p.Parse(&rows, input, recTs)
-	})
-	if n != 0 || len(rows.Points) != 3000 || len(rows.Bad) != 0 {
-		t.Fatalf("%.1f allocs, %d points, %d bad; want 0, 3000, 0", n, len(rows.Points), len(rows.Bad))
-	}
+	parsertest.NoAllocs(t, func(dst *messages.Rows, b []byte) { p.Parse(dst, b, recTs) }, benchInput(1000), 3000)
 }
 
 func FuzzParse(f *testing.F) {

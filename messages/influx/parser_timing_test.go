@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
 // benchInput builds n lines with 4 tags and 3 fields each (Telegraf's cpu plugin shape).
@@ -30,15 +31,6 @@ func benchInput(n int) []byte {
 }
 
 func BenchmarkParse(b *testing.B) {
-	const lines = 1000
 	p, _ := New("ns", "_", false)
-	input := benchInput(lines)
-	b.SetBytes(int64(len(input)))
-	b.ReportAllocs()
-	var rows messages.Rows
-	for b.Loop() {
-		rows.Reset()
-		p.Parse(&rows, input, recTs)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
+	parsertest.Bench(b, func(dst *messages.Rows, s []byte) { p.Parse(dst, s, recTs) }, benchInput(1000), 1000, "ns/line")
 }

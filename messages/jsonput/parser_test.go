@@ -2,45 +2,22 @@ package jsonput
 
 import (
 	"encoding/json"
-	"reflect"
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
-func dp(metric string, ts int64, v float64, kv ...string) messages.Datapoint {
-	d := messages.Datapoint{Metric: []byte(metric), Timestamp: ts, Value: v}
-	for i := 0; i+1 < len(kv); i += 2 {
-		d.Tags = append(d.Tags, messages.Tag{Key: []byte(kv[i]), Value: []byte(kv[i+1])})
-	}
-	return d
-}
-
-func bad(elem, detail string) messages.BadLine {
-	return messages.BadLine{Line: []byte(elem), Reason: messages.ReasonUnparseable, Detail: detail}
-}
+var (
+	dp  = parsertest.DP
+	bad = parsertest.Bad
+)
 
 func TestParse(t *testing.T) {
 	var rows messages.Rows
 	f := func(s string, wantPoints []messages.Datapoint, wantBad []messages.BadLine) {
 		t.Helper()
-		for pass := 0; pass < 2; pass++ {
-			rows.Reset()
-			Parse(&rows, []byte(s))
-			var got []messages.Datapoint
-			for _, p := range rows.Points {
-				if len(p.Tags) == 0 {
-					p.Tags = nil
-				}
-				got = append(got, p)
-			}
-			if !reflect.DeepEqual(got, wantPoints) {
-				t.Fatalf("pass %d, %q: points\n got %+v\nwant %+v", pass, s, got, wantPoints)
-			}
-			if gotBad := append([]messages.BadLine(nil), rows.Bad...); !reflect.DeepEqual(gotBad, wantBad) {
-				t.Fatalf("pass %d, %q: bad\n got %+v\nwant %+v", pass, s, gotBad, wantBad)
-			}
-		}
+		parsertest.Check(t, &rows, Parse, s, wantPoints, wantBad)
 	}
 	f("", nil, nil)
 	f("  [ ] ", nil, nil)
@@ -106,16 +83,7 @@ func TestMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestParseAllocatesNothing(t *testing.T) {
-	input := benchInput(1000)
-	var rows messages.Rows
-	Parse(&rows, input)
-	n := testing.AllocsPerRun(100, func() {
-		rows.Reset()
-		Parse(&rows, input)
-	})
-	if n != 0 || len(rows.Points) != 1000 || len(rows.Bad) != 0 {
-		t.Fatalf("%.1f allocs, %d points, %d bad; want 0, 1000, 0", n, len(rows.Points), len(rows.Bad))
-	}
+	parsertest.NoAllocs(t, Parse, benchInput(1000), 1000)
 }
 
 func FuzzParse(f *testing.F) {

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
 // benchInput builds an /api/put array of n datapoints with 3 tags each.
@@ -31,14 +31,5 @@ func benchInput(n int) []byte {
 }
 
 func BenchmarkParse(b *testing.B) {
-	const lines = 1000
-	input := benchInput(lines)
-	b.SetBytes(int64(len(input)))
-	b.ReportAllocs()
-	var rows messages.Rows
-	for b.Loop() {
-		rows.Reset()
-		Parse(&rows, input)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
+	parsertest.Bench(b, Parse, benchInput(1000), 1000, "ns/line")
 }

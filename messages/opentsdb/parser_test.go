@@ -2,56 +2,24 @@ package opentsdb
 
 import (
 	"math"
-	"reflect"
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
-func tags(kv ...string) []messages.Tag {
-	var ts []messages.Tag
-	for i := 0; i+1 < len(kv); i += 2 {
-		ts = append(ts, messages.Tag{Key: []byte(kv[i]), Value: []byte(kv[i+1])})
-	}
-	return ts
-}
+var (
+	dp  = parsertest.DP
+	bad = parsertest.Bad
+)
 
-func dp(metric string, ts int64, v float64, kv ...string) messages.Datapoint {
-	return messages.Datapoint{Metric: []byte(metric), Tags: tags(kv...), Timestamp: ts, Value: v}
-}
-
-func bad(line, detail string) messages.BadLine {
-	return messages.BadLine{Line: []byte(line), Reason: messages.ReasonUnparseable, Detail: detail}
-}
-
-// normalize makes nil and empty slices compare equal.
-func normalize(rs *messages.Rows) ([]messages.Datapoint, []messages.BadLine) {
-	var pts []messages.Datapoint
-	for _, p := range rs.Points {
-		if len(p.Tags) == 0 {
-			p.Tags = nil
-		}
-		pts = append(pts, p)
-	}
-	return pts, append([]messages.BadLine(nil), rs.Bad...)
-}
+func parse(dst *messages.Rows, s []byte) { Parse(dst, s) }
 
 func TestParse(t *testing.T) {
 	var rows messages.Rows
 	f := func(s string, wantPoints []messages.Datapoint, wantBad []messages.BadLine) {
 		t.Helper()
-		// Parse twice into the same Rows: the second pass proves that Reset leaves nothing behind.
-		for pass := 0; pass < 2; pass++ {
-			rows.Reset()
-			Parse(&rows, []byte(s))
-			gotP, gotB := normalize(&rows)
-			if !reflect.DeepEqual(gotP, wantPoints) {
-				t.Fatalf("pass %d, %q: points\n got %+v\nwant %+v", pass, s, gotP, wantPoints)
-			}
-			if !reflect.DeepEqual(gotB, wantBad) {
-				t.Fatalf("pass %d, %q: bad lines\n got %+v\nwant %+v", pass, s, gotB, wantBad)
-			}
-		}
+		parsertest.Check(t, &rows, parse, s, wantPoints, wantBad)
 	}
 	f("", nil, nil)
 	f("\n\r\n  \n", nil, nil)
@@ -104,19 +72,7 @@ func TestRowTagsAreCapped(t *testing.T) {
 }
 
 func TestParseAllocatesNothing(t *testing.T) {
-	input := benchInput(1000)
-	var rows messages.Rows
-	Parse(&rows, input) // grow the storage once
-	allocs := testing.AllocsPerRun(100, func() {
-		rows.Reset()
-		Parse(&rows, input)
-	})
-	if allocs != 0 {
-		t.Fatalf("Parse allocates %.1f times per 1000-line record; want 0", allocs)
-	}
-	if len(rows.Points) != 1000 || len(rows.Bad) != 0 {
-		t.Fatalf("parsed %d points, %d bad; want 1000, 0", len(rows.Points), len(rows.Bad))
-	}
+	parsertest.NoAllocs(t, parse, benchInput(1000), 1000)
 }
 
 func FuzzParse(f *testing.F) {

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
 // benchInput builds n realistic lines: a few hundred series over web hosts, 4 tags each.
@@ -29,16 +29,7 @@ func benchInput(n int) []byte {
 }
 
 func BenchmarkParse(b *testing.B) {
-	const lines = 1000
-	input := benchInput(lines)
-	b.SetBytes(int64(len(input)))
-	b.ReportAllocs()
-	var rows messages.Rows
-	for b.Loop() {
-		rows.Reset()
-		Parse(&rows, input)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
+	parsertest.Bench(b, parse, benchInput(1000), 1000, "ns/line")
 }
 
 // BenchmarkParseVMShape uses the line shape of VictoriaMetrics' own OpenTSDB benchmark
@@ -52,13 +43,5 @@ func BenchmarkParseVMShape(b *testing.B) {
 		buf.WriteString("put " + names[i%4] + " " + strconv.Itoa(1234556768+i%3) + " " +
 			strconv.Itoa(i%100) + "." + strconv.Itoa(i%997) + " a=b\n")
 	}
-	input := buf.Bytes()
-	b.SetBytes(int64(len(input)))
-	b.ReportAllocs()
-	var rows messages.Rows
-	for b.Loop() {
-		rows.Reset()
-		Parse(&rows, input)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
+	parsertest.Bench(b, parse, buf.Bytes(), lines, "ns/line")
 }

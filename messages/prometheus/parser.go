@@ -13,8 +13,6 @@
 package prometheus
 
 import (
-	"bytes"
-
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/fastnum"
 )
@@ -23,14 +21,7 @@ import (
 func Parse(dst *messages.Rows, s []byte, defaultTsMs int64) {
 	for len(s) > 0 {
 		var line []byte
-		if n := bytes.IndexByte(s, '\n'); n >= 0 {
-			line, s = s[:n], s[n+1:]
-		} else {
-			line, s = s, nil
-		}
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
+		line, s = messages.NextLine(s)
 		parseLine(dst, line, defaultTsMs)
 	}
 }

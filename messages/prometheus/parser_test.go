@@ -6,46 +6,23 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
 const recTs = int64(1_700_000_999_000)
 
-func dp(metric string, ts int64, v float64, kv ...string) messages.Datapoint {
-	d := messages.Datapoint{Metric: []byte(metric), Timestamp: ts, Value: v}
-	for i := 0; i+1 < len(kv); i += 2 {
-		d.Tags = append(d.Tags, messages.Tag{Key: []byte(kv[i]), Value: []byte(kv[i+1])})
-	}
-	return d
-}
+var (
+	dp  = parsertest.DP
+	bad = parsertest.Bad
+)
 
-func bad(line, detail string) messages.BadLine {
-	return messages.BadLine{Line: []byte(line), Reason: messages.ReasonUnparseable, Detail: detail}
-}
+func parse(dst *messages.Rows, s []byte) { Parse(dst, s, recTs) }
 
 func TestParse(t *testing.T) {
 	var rows messages.Rows
 	f := func(s string, wantPoints []messages.Datapoint, wantBad []messages.BadLine) {
 		t.Helper()
-		for pass := 0; pass < 2; pass++ {
-			rows.Reset()
-			Parse(&rows, []byte(s), recTs)
-			var got []messages.Datapoint
-			for _, p := range rows.Points {
-				if len(p.Tags) == 0 {
-					p.Tags = nil
-				}
-				if math.IsNaN(p.Value) {
-					p.Value = -12345 // NaN != NaN; compare a stand-in
-				}
-				got = append(got, p)
-			}
-			if !reflect.DeepEqual(got, wantPoints) {
-				t.Fatalf("pass %d, %q: points\n got %+v\nwant %+v", pass, s, got, wantPoints)
-			}
-			if gotBad := append([]messages.BadLine(nil), rows.Bad...); !reflect.DeepEqual(gotBad, wantBad) {
-				t.Fatalf("pass %d, %q: bad\n got %+v\nwant %+v", pass, s, gotBad, wantBad)
-			}
-		}
+		parsertest.Check(t, &rows, parse, s, wantPoints, wantBad)
 	}
 	f("", nil, nil)
 	f("# HELP x Some help.\n# TYPE x counter\n\n  # indented comment\n", nil, nil)
@@ -59,7 +36,7 @@ func TestParse(t *testing.T) {
 	f(`msdos_file_access_time_seconds{path="C:\\DIR\\FILE.TXT",error="Cannot find file:\n\"FILE.TXT\""} 1.458255915e9`,
 		[]messages.Datapoint{dp("msdos_file_access_time_seconds", recTs, 1.458255915e9, "path", `C:\DIR\FILE.TXT`, "error", "Cannot find file:\n\"FILE.TXT\"")}, nil)
 	// Special values.
-	f("a NaN\nb +Inf\nc -Inf", []messages.Datapoint{dp("a", recTs, -12345), dp("b", recTs, math.Inf(1)), dp("c", recTs, math.Inf(-1))}, nil)
+	f("a NaN\nb +Inf\nc -Inf", []messages.Datapoint{dp("a", recTs, math.NaN()), dp("b", recTs, math.Inf(1)), dp("c", recTs, math.Inf(-1))}, nil)
 	f(`m{le="+Inf"} 5`, []messages.Datapoint{dp("m", recTs, 5, "le", "+Inf")}, nil)
 	f("ns:metric_name:rate5m 1", []messages.Datapoint{dp("ns:metric_name:rate5m", recTs, 1)}, nil)
 	// Bad lines.
@@ -89,16 +66,7 @@ func TestUnescapedValuesDoNotOverlap(t *testing.T) {
 }
 
 func TestParseAllocatesNothing(t *testing.T) {
-	input := benchInput(1000)
-	var rows messages.Rows
-	Parse(&rows, input, recTs)
-	n := testing.AllocsPerRun(100, func() {
-		rows.Reset()
-		Parse(&rows, input, recTs)
-	})
-	if n != 0 || len(rows.Points) != 1000 || len(rows.Bad) != 0 {
-		t.Fatalf("%.1f allocs, %d points, %d bad; want 0, 1000, 0", n, len(rows.Points), len(rows.Bad))
-	}
+	parsertest.NoAllocs(t, parse, benchInput(1000), 1000)
 }
 
 func FuzzParse(f *testing.F) {

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
 // benchInput builds n samples with 5 labels each, with a HELP and TYPE line every 50 samples.
@@ -27,14 +27,5 @@ func benchInput(n int) []byte {
 }
 
 func BenchmarkParse(b *testing.B) {
-	const lines = 1000
-	input := benchInput(lines)
-	b.SetBytes(int64(len(input)))
-	b.ReportAllocs()
-	var rows messages.Rows
-	for b.Loop() {
-		rows.Reset()
-		Parse(&rows, input, recTs)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
+	parsertest.Bench(b, parse, benchInput(1000), 1000, "ns/line")
 }
