@@ -29,14 +29,58 @@ type deadLetterRef struct {
 	idx int
 }
 
+// deadLetterJob is what one message to the dead-letter writer asks for: the unparseable lines of a
+// batch (b), or every record of a poison batch (poison).
 type deadLetterJob struct {
 	b        *messages.DeadLetterBatch
+	poison   *PoisonBatch
 	pending  int
 	attempts []int
 }
 
-// deadLetterWriter produces the unparseable lines of each DeadLetterBatch to the dead-letter
-// topic, one record per line, with headers naming where the line came from and why it was
+func (j *deadLetterJob) len() int {
+	if j.poison != nil {
+		return j.poison.Batch.Len()
+	}
+	return len(j.b.Entries)
+}
+
+func (j *deadLetterJob) source() (id uint64, topic string, partition int32) {
+	if j.poison != nil {
+		b := j.poison.Batch
+		return b.ID, b.Topic, b.Partition
+	}
+	return j.b.Source, j.b.Topic, j.b.Partition
+}
+
+// record returns entry i's bytes, source offset, reason and detail.
+func (j *deadLetterJob) record(i int) ([]byte, int64, messages.Reason, string) {
+	if j.poison != nil {
+		b := j.poison.Batch
+		return b.Value(i), b.Records[i].Offset, messages.ReasonPoison, j.poison.Error
+	}
+	e := j.b.Entries[i]
+	return j.b.Line(i), e.Offset, e.Reason, e.Detail
+}
+
+func (j *deadLetterJob) release() {
+	if j.poison != nil {
+		j.poison.Batch.Release()
+		return
+	}
+	j.b.Release()
+}
+
+func (j *deadLetterJob) resend(ctx actor.Context) {
+	if j.poison != nil {
+		ctx.Send(ctx.Self(), j.poison)
+		return
+	}
+	ctx.Send(ctx.Self(), j.b)
+}
+
+// deadLetterWriter produces the unparseable lines of each DeadLetterBatch, and every record of
+// each PoisonBatch, to the dead-letter topic, one record each, with headers naming where the line came from and why it was
 // rejected. When every record of a batch is acknowledged it acks the batch to the offset tracker,
 // so the source offsets commit only once the lines are safe.
 type deadLetterWriter struct {
@@ -61,24 +105,20 @@ func (w *deadLetterWriter) Receive(ctx actor.Context) {
 	case *actor.Restarting:
 		// Hand the batches to the next incarnation; records in flight are produced again.
 		for _, j := range w.jobs {
-			ctx.Send(ctx.Self(), j.b)
+			j.resend(ctx)
 		}
 		w.jobs = nil
 	case *actor.Stopping:
 		for _, j := range w.jobs {
-			j.b.Release()
+			j.release()
 		}
 		w.jobs = nil
 	case *actor.Stopped:
 
 	case *messages.DeadLetterBatch:
-		// Unique across incarnations, so a late answer never lands on another batch.
-		seq := w.d.nextFlushID.Add(1)
-		w.jobs[seq] = &deadLetterJob{b: m, pending: len(m.Entries), attempts: make([]int, len(m.Entries))}
-		for i := range m.Entries {
-			w.queue = append(w.queue, deadLetterRef{seq: seq, idx: i})
-		}
-		w.pump()
+		w.add(&deadLetterJob{b: m})
+	case *PoisonBatch:
+		w.add(&deadLetterJob{poison: m})
 	case *produced:
 		w.onProduced(ctx, m)
 	case *retryDeadLetter:
@@ -91,6 +131,22 @@ func (w *deadLetterWriter) Receive(ctx actor.Context) {
 	}
 }
 
+// add queues every record of a job.
+func (w *deadLetterWriter) add(j *deadLetterJob) {
+	// Unique across incarnations, so a late answer never lands on another batch.
+	seq := w.d.nextFlushID.Add(1)
+	n := j.len()
+	j.pending, j.attempts = n, make([]int, n)
+	w.jobs[seq] = j
+	for i := 0; i < n; i++ {
+		w.queue = append(w.queue, deadLetterRef{seq: seq, idx: i})
+	}
+	if n == 0 {
+		w.done(seq, j)
+	}
+	w.pump()
+}
+
 // pump sends queued records while the window has room.
 func (w *deadLetterWriter) pump() {
 	for len(w.queue) > 0 && w.inFlight < deadLetterWindow {
@@ -100,17 +156,18 @@ func (w *deadLetterWriter) pump() {
 		if j == nil {
 			continue
 		}
-		b, e := j.b, j.b.Entries[ref.idx]
+		_, topic, partition := j.source()
+		value, offset, reason, detail := j.record(ref.idx)
 		w.link.enqueue(&sarama.ProducerMessage{
 			Topic: w.d.cfg.DeadLetter.Topic,
-			Key:   sarama.StringEncoder(b.Topic + "/" + strconv.Itoa(int(b.Partition))),
-			Value: sarama.ByteEncoder(b.Line(ref.idx)),
+			Key:   sarama.StringEncoder(topic + "/" + strconv.Itoa(int(partition))),
+			Value: sarama.ByteEncoder(value),
 			Headers: []sarama.RecordHeader{
-				{Key: []byte(HeaderSourceTopic), Value: []byte(b.Topic)},
-				{Key: []byte(HeaderSourcePartition), Value: []byte(strconv.Itoa(int(b.Partition)))},
-				{Key: []byte(HeaderSourceOffset), Value: []byte(strconv.FormatInt(e.Offset, 10))},
-				{Key: []byte(HeaderReason), Value: []byte(e.Reason.String())},
-				{Key: []byte(HeaderDetail), Value: []byte(e.Detail)},
+				{Key: []byte(HeaderSourceTopic), Value: []byte(topic)},
+				{Key: []byte(HeaderSourcePartition), Value: []byte(strconv.Itoa(int(partition)))},
+				{Key: []byte(HeaderSourceOffset), Value: []byte(strconv.FormatInt(offset, 10))},
+				{Key: []byte(HeaderReason), Value: []byte(reason.String())},
+				{Key: []byte(HeaderDetail), Value: []byte(detail)},
 			},
 			Metadata: ref,
 		})
@@ -143,9 +200,15 @@ func (w *deadLetterWriter) onProduced(ctx actor.Context, p *produced) {
 	}
 	j.pending--
 	if j.pending == 0 {
-		w.d.stats.DeadLettered.Add(int64(len(j.b.Entries)))
-		ctx.Send(w.d.trackerPID, &Acked{ID: j.b.Source})
-		j.b.Release()
-		delete(w.jobs, ref.seq)
+		w.done(ref.seq, j)
 	}
+}
+
+// done acks a job's batch to the tracker once every record is written, and releases it.
+func (w *deadLetterWriter) done(seq uint64, j *deadLetterJob) {
+	id, _, _ := j.source()
+	w.d.stats.DeadLettered.Add(int64(j.len()))
+	w.d.system.Root.Send(w.d.trackerPID, &Acked{ID: id})
+	j.release()
+	delete(w.jobs, seq)
 }

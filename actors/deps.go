@@ -111,6 +111,8 @@ type deps struct {
 	claims   map[*Claim]struct{}
 
 	fatal func(error)
+	// lastFailure holds each child's last failure; only the root's mailbox touches it.
+	lastFailure map[string]string
 }
 
 func (d *deps) addClaim(c *Claim) {

@@ -47,11 +47,13 @@ type batchEncoder struct {
 	shards    int
 	writers   int
 
-	rows    messages.Rows
-	badAt   []int64 // the source record offset of each rows.Bad entry
-	entries []entry
-	key     []byte
-	cursor  int
+	rows  messages.Rows
+	badAt []int64 // the source record offset of each rows.Bad entry
+	// decoding is the index of the record being decoded, -1 outside decoding.
+	decoding int
+	entries  []entry
+	key      []byte
+	cursor   int
 	// drops and in count the loaded batch's drops by reason and its datapoints (lines) read.
 	drops messages.DropCounts
 	in    int64
@@ -68,11 +70,17 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 	dec := e.decoders[b.Topic]
 	e.badAt = e.badAt[:0]
 	for i := 0; i < b.Len(); i++ {
-		dec.decode(&e.rows, b.Value(i), b.Records[i].Timestamp)
+		if len(b.Poisoned) > 0 && b.IsPoisoned(i) {
+			e.rows.AddBad(b.Value(i), messages.ReasonPoison, b.PoisonError)
+		} else {
+			e.decoding = i // if decoding panics, the worker knows which record did it
+			dec.decode(&e.rows, b.Value(i), b.Records[i].Timestamp)
+		}
 		for len(e.badAt) < len(e.rows.Bad) {
 			e.badAt = append(e.badAt, b.Records[i].Offset)
 		}
 	}
+	e.decoding = -1
 	for _, bad := range e.rows.Bad {
 		e.drops[bad.Reason]++
 	}

@@ -88,6 +88,9 @@ func logPanics(log hclog.Logger) actor.ReceiverMiddleware {
 				if r := recover(); r != nil {
 					log.Error("actor panicked; its supervisor restarts it", "actor", c.Self().Id,
 						"panic", fmt.Sprint(r), "message", fmt.Sprintf("%T", env.Message), "stack", string(debug.Stack()))
+					if pr, ok := c.Actor().(panicRecorder); ok {
+						pr.recordPanic(r)
+					}
 					panic(r)
 				}
 			}()
@@ -95,3 +98,6 @@ func logPanics(log hclog.Logger) actor.ReceiverMiddleware {
 		}
 	}
 }
+
+// panicRecorder is an actor that wants to know why it failed (its Restarting handler runs next).
+type panicRecorder interface{ recordPanic(reason any) }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/go-hclog"
@@ -22,7 +21,6 @@ type pipelineActor struct {
 	d        *deps
 	log      hclog.Logger
 	stopping bool
-	respawns []time.Time
 }
 
 func newPipelineActor(d *deps) actor.Producer {
@@ -30,13 +28,26 @@ func newPipelineActor(d *deps) actor.Producer {
 }
 
 // supervisorStrategy restarts a failed child; more than max_restarts failures of one child within
-// `within` stop it, which the root sees as a termination.
+// `within` stop it, which the root sees as a termination. It remembers each child's last failure
+// for the escalation message.
 func supervisorStrategy(d *deps) actor.SupervisorStrategy {
 	s := d.cfg.Supervisor
-	return actor.NewOneForOneStrategy(s.MaxRestarts, s.Within, func(reason any) actor.Directive {
+	return &recordingStrategy{d: d, inner: actor.NewOneForOneStrategy(s.MaxRestarts, s.Within, func(reason any) actor.Directive {
 		d.stats.Restarts.Add(1)
 		return actor.RestartDirective
-	})
+	})}
+}
+
+type recordingStrategy struct {
+	d     *deps
+	inner actor.SupervisorStrategy
+}
+
+// HandleFailure runs on the root's mailbox, like its Receive, so lastFailure needs no lock.
+func (s *recordingStrategy) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
+	rs *actor.RestartStatistics, reason any, message any) {
+	s.d.lastFailure[child.Id] = fmt.Sprint(reason)
+	s.inner.HandleFailure(sys, sup, child, rs, reason, message)
 }
 
 func (p *pipelineActor) Receive(ctx actor.Context) {
@@ -105,8 +116,9 @@ func (p *pipelineActor) spawn(ctx actor.Context, kind string, index int) *actor.
 	return pid
 }
 
-// respawn replaces a terminated child under the same name and escalates when children terminate
-// more often than the restart budget allows.
+// respawn replaces a terminated child under the same name, so the counts hold while the process
+// shuts down, and escalates: a child only terminates when it exhausted its restart budget, and
+// then the process must stop gracefully and exit non-zero for the orchestrator to replace it.
 func (p *pipelineActor) respawn(ctx actor.Context, who *actor.PID) {
 	name := strings.TrimPrefix(who.Id, ctx.Self().Id+"/")
 	kind, idx, _ := strings.Cut(name, "-")
@@ -115,20 +127,12 @@ func (p *pipelineActor) respawn(ctx actor.Context, who *actor.PID) {
 		index, _ = strconv.Atoi(idx)
 	}
 	p.d.stats.Respawns.Add(1)
-	now := time.Now()
 	s := p.d.cfg.Supervisor
-	kept := p.respawns[:0]
-	for _, t := range p.respawns {
-		if now.Sub(t) < s.Within {
-			kept = append(kept, t)
-		}
-	}
-	p.respawns = append(kept, now)
-	p.log.Error("actor terminated after exhausting its restart budget; respawning it", "actor", name,
-		"max_restarts", s.MaxRestarts, "within", s.Within)
+	last := p.d.lastFailure[who.Id]
+	err := fmt.Errorf("%s actor %s failed more than %d times within %s; last failure: %s",
+		kind, name, s.MaxRestarts, s.Within, last)
+	p.log.Error("escalating: an actor exhausted its restart budget; shutting down", "kind", kind, "actor", name,
+		"max_restarts", s.MaxRestarts, "within", s.Within, "last_failure", last)
 	p.spawn(ctx, kind, index)
-	if len(p.respawns) > 1 {
-		p.d.fatal(fmt.Errorf("actor %s exhausted its restart budget (%d restarts within %s) again within %s",
-			name, s.MaxRestarts, s.Within, s.Within))
-	}
+	p.d.fatal(err)
 }

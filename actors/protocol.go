@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/IBM/sarama"
+
+	"github.com/sluicehq/sluice/messages"
 )
 
 // Messages between actors, besides the batches of package messages. Batches move ownership when
@@ -26,6 +28,13 @@ type Decoded struct{ ID uint64 }
 
 // Acked tells the offset tracker that the output acknowledged one part of batch ID.
 type Acked struct{ ID uint64 }
+
+// PoisonBatch hands a RawBatch that failed its worker too often to the dead-letter writer, which
+// writes each record to the dead-letter topic and then acks the batch.
+type PoisonBatch struct {
+	Batch *messages.RawBatch
+	Error string
+}
 
 // StopFetching asks a reader to stop consuming, drain what it sent and leave the group.
 type StopFetching struct{}

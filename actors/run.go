@@ -84,8 +84,9 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 		mapping:  cfg.Outputs[0].NameMapping,
 		stats:    stats,
 		shards:   cfg.Sharding.Shards, workers: p.Workers, writers: min(p.Writers, cfg.Sharding.Shards),
-		claims:  map[*Claim]struct{}{},
-		tracker: newTrackerState(),
+		claims:      map[*Claim]struct{}{},
+		tracker:     newTrackerState(),
+		lastFailure: map[string]string{},
 	}
 	if d.writers < p.Writers {
 		log.Warn("more writers than shards; the extra writers would own nothing", "writers", p.Writers, "shards", d.shards)
@@ -103,8 +104,8 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 	return pl, nil
 }
 
-// Fatal delivers an error when the pipeline cannot go on (an actor exhausted its restart budget
-// twice): the process should stop and exit non-zero.
+// Fatal delivers an error when the pipeline cannot go on (an actor exhausted its restart
+// budget): the process should stop gracefully and exit non-zero.
 func (p *Pipeline) Fatal() <-chan error { return p.fatal }
 
 // Stats returns the current counters.
@@ -196,6 +197,8 @@ func (p *Pipeline) start(_ context.Context) error {
 				b.Release()
 			case *messages.DeadLetterBatch:
 				b.Release()
+			case *PoisonBatch:
+				b.Batch.Release()
 			}
 		}
 	})

@@ -30,13 +30,16 @@ type worker struct {
 	dl      *messages.DeadLetterBatch
 	badNext int // the next bad line to dead-letter
 	waiting bool
+	failure string // why this instance failed, for the batch it hands back
 }
+
+func (w *worker) recordPanic(reason any) { w.failure = fmt.Sprint(reason) }
 
 func newWorker(d *deps, index int) actor.Producer {
 	return func() actor.Actor {
 		return &worker{d: d, index: index, log: d.log.Named("worker").With("worker", index),
 			enc: batchEncoder{decoders: d.decoders, mapping: d.mapping, validator: d.validator, denylist: d.denylist,
-				shards: d.shards, writers: d.writers}}
+				shards: d.shards, writers: d.writers, decoding: -1}}
 	}
 }
 
@@ -72,11 +75,26 @@ func (w *worker) handBack(ctx actor.Context) {
 	w.releaseUnsent()
 	if b := w.current; b != nil {
 		b.Attempts++
-		w.d.stats.Redelivered.Add(1)
-		next := w.d.workerPIDs[(w.index+1)%w.d.workers]
-		w.log.Warn("redelivering the batch this worker held when it failed", "batch", b.ID,
-			"topic", b.Topic, "partition", b.Partition, "first_offset", b.FirstOffset, "attempt", b.Attempts, "to", next.Id)
-		ctx.Send(next, b)
+		at := w.enc.decoding
+		switch {
+		case b.Attempts > w.d.cfg.Supervisor.Redeliveries && at >= 0:
+			// The failure is in one record's decoding: isolate that record and deliver the rest.
+			b.Poisoned = append(b.Poisoned, int32(at))
+			b.PoisonError = w.failure
+			b.Attempts = 0
+			w.log.Error("record failed every attempt; it will be dead-lettered and the rest of its batch delivered",
+				"topic", b.Topic, "partition", b.Partition, "offset", b.Records[at].Offset, "error", w.failure,
+				"first_bytes", truncate(b.Value(at), 120))
+			ctx.Send(w.d.workerPIDs[(w.index+1)%w.d.workers], b)
+		case b.Attempts > w.d.cfg.Supervisor.Redeliveries:
+			w.poison(ctx, b)
+		default:
+			w.d.stats.Redelivered.Add(1)
+			next := w.d.workerPIDs[(w.index+1)%w.d.workers]
+			w.log.Warn("redelivering the batch this worker held when it failed", "batch", b.ID,
+				"topic", b.Topic, "partition", b.Partition, "first_offset", b.FirstOffset, "attempt", b.Attempts, "to", next.Id)
+			ctx.Send(next, b)
+		}
 		w.current = nil
 	}
 	for _, b := range w.queue {
@@ -84,6 +102,44 @@ func (w *worker) handBack(ctx actor.Context) {
 	}
 	w.queue = nil
 	w.enc.reset()
+}
+
+// poison gives up on a batch that failed every worker it was given to: its records go to the
+// dead-letter topic (the dead-letter writer acks the batch once they are written) or, without one,
+// are logged and counted as poison. Either way the partition's commits move on.
+func (w *worker) poison(ctx actor.Context, b *messages.RawBatch) {
+	n := int64(b.Len() + b.Oversized)
+	s := w.d.stats
+	s.RecordsIn.Add(n)
+	s.DatapointsIn.Add(n)
+	s.Dropped[messages.ReasonPoison].Add(n)
+	w.d.decoders[b.Topic].drops[messages.ReasonPoison].Add(n)
+	w.log.Error("batch failed every attempt; giving up on it", "batch", b.ID, "topic", b.Topic, "partition", b.Partition,
+		"first_offset", b.FirstOffset, "last_offset", b.LastOffset, "attempts", b.Attempts, "error", w.failure,
+		"dead_letter", w.d.deadLetterPID != nil)
+	if w.d.deadLetterPID != nil {
+		ctx.Send(w.d.trackerPID, &Expect{ID: b.ID})
+		ctx.Send(w.d.deadLetterPID, &PoisonBatch{Batch: b, Error: w.failure})
+		ctx.Send(w.d.trackerPID, &Decoded{ID: b.ID})
+		return
+	}
+	for i := 0; i < b.Len() && i < 5; i++ {
+		v := b.Value(i)
+		w.log.Error("poison record dropped (no dead_letter topic)", "topic", b.Topic, "partition", b.Partition,
+			"offset", b.Records[i].Offset, "bytes", len(v), "first_bytes", truncate(v, 120))
+	}
+	if b.Len() > 5 {
+		w.log.Error("more poison records dropped", "count", b.Len()-5)
+	}
+	ctx.Send(w.d.trackerPID, &Decoded{ID: b.ID})
+	b.Release()
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return string(b)
 }
 
 // releaseAll returns every batch this worker holds to its pool. Reached only when the pipeline is
@@ -149,7 +205,7 @@ func (w *worker) emitDeadLetters(ctx actor.Context) bool {
 	bad := w.enc.rows.Bad
 	for w.badNext < len(bad) {
 		bl := bad[w.badNext]
-		if bl.Reason != messages.ReasonUnparseable {
+		if bl.Reason != messages.ReasonUnparseable && bl.Reason != messages.ReasonPoison {
 			w.badNext++ // counted, but not a line to repair (e.g. an influx string field)
 			continue
 		}

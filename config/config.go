@@ -106,6 +106,10 @@ type Pipeline struct {
 type Supervisor struct {
 	MaxRestarts int    `hcl:"max_restarts,optional"`
 	WithinRaw   string `hcl:"within,optional"`
+	// Redeliveries is how often a batch whose worker failed is handed to another worker before
+	// its records are dead-lettered (or, without a dead_letter topic, logged and counted as
+	// poison) and acknowledged, so that one poison record never stalls a partition.
+	Redeliveries int `hcl:"redeliveries,optional"`
 
 	Within time.Duration
 }
@@ -173,7 +177,7 @@ func Default() *Config {
 			ShardBatchBytesRaw: "1MiB",
 			ShutdownTimeoutRaw: "20s",
 		},
-		Supervisor: &Supervisor{MaxRestarts: 10, WithinRaw: "1m"},
+		Supervisor: &Supervisor{MaxRestarts: 10, WithinRaw: "1m", Redeliveries: 3},
 		Validation: &Validation{
 			MaxMetricLength: 256, MaxTagKeyLength: 128, MaxTagValueLength: 256, MaxTags: 16,
 			MaxAgeRaw: "24h", MaxFutureRaw: "10m",

@@ -122,6 +122,9 @@ func (c *Config) validate(v *validator) {
 		v.errorf("supervisor", "max_restarts", "Negative max_restarts", "max_restarts is %d; use 0 or more.", s.MaxRestarts)
 	}
 	s.Within = v.duration("supervisor", "within", s.WithinRaw, time.Second)
+	if s.Redeliveries < 0 {
+		v.errorf("supervisor", "redeliveries", "Negative redeliveries", "redeliveries is %d; use 0 (dead-letter at the first failure) or more.", s.Redeliveries)
+	}
 
 	val := c.Validation
 	positive("validation", "max_metric_length", val.MaxMetricLength)

@@ -44,10 +44,13 @@ pipeline {
 }
 
 # Restart budget of the root actor: an actor that fails more than max_restarts times within
-# `within` is not restarted again.
+# `within` is not restarted again; the process then shuts down gracefully and exits with status 3.
 supervisor {
   max_restarts = 10
   within       = "1m"
+  # A batch whose worker failed is retried by another worker this many times; then the record
+  # that fails is dead-lettered (or logged and counted as poison) and the rest delivered.
+  redeliveries = 3
 }
 
 validation {

@@ -24,6 +24,10 @@ type RawBatch struct {
 	// LongLines counts lines longer than the whole arena, cut out of records of line-based
 	// formats (ReasonLineTooLong).
 	LongLines int
+	// Poisoned lists records (by index) that made a worker fail on every attempt; workers skip
+	// them and dead-letter them with PoisonError, so the rest of the batch is still delivered.
+	Poisoned    []int32
+	PoisonError string
 
 	Records []RawRecord
 	arena   []byte
@@ -137,6 +141,7 @@ func (b *RawBatch) Value(i int) []byte {
 func (b *RawBatch) Reset() {
 	b.ID, b.Topic, b.Partition = 0, "", 0
 	b.FirstOffset, b.LastOffset, b.Attempts, b.Oversized, b.LongLines = 0, 0, 0, 0, 0
+	b.Poisoned, b.PoisonError = b.Poisoned[:0], ""
 	b.Records = b.Records[:0]
 	b.arena = b.arena[:0]
 }
@@ -145,4 +150,14 @@ func (b *RawBatch) Reset() {
 func (b *RawBatch) Release() {
 	b.Reset()
 	b.pool.Put(b)
+}
+
+// IsPoisoned reports whether record i is marked poisoned.
+func (b *RawBatch) IsPoisoned(i int) bool {
+	for _, p := range b.Poisoned {
+		if int(p) == i {
+			return true
+		}
+	}
+	return false
 }

@@ -17,6 +17,7 @@ const (
 	ReasonRecordTooLarge
 	ReasonStringField
 	ReasonLineTooLong
+	ReasonPoison
 	NumReasons
 )
 
@@ -33,6 +34,7 @@ var reasonNames = [NumReasons]string{
 	ReasonRecordTooLarge: "record_too_large",
 	ReasonStringField:    "string_field",
 	ReasonLineTooLong:    "line_too_long",
+	ReasonPoison:         "poison",
 }
 
 // String returns the reason's label as used in logs and metrics.
