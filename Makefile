@@ -21,3 +21,15 @@ run-dev:
 # Regenerates proto/prompb from proto/remote.proto (needs protoc and protoc-gen-go).
 proto:
 	protoc --go_out=. --go_opt=module=github.com/sluicehq/sluice proto/remote.proto
+
+# Nightly-style fuzzing: every fuzz target for FUZZTIME (5 minutes by default). A crasher lands in
+# the package's testdata/fuzz/<Target>/ directory: commit it as a regression case.
+FUZZTIME ?= 5m
+fuzz:
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' actors messages config cmd integration); do \
+	  dir=$$(dirname $$f); \
+	  for fn in $$(grep -h '^func Fuzz' $$f | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "fuzz ./$$dir $$fn for $(FUZZTIME)"; \
+	    go test ./$$dir -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	  done; \
+	done
