@@ -74,6 +74,7 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 			e.rows.AddBad(b.Value(i), messages.ReasonPoison, b.PoisonError)
 		} else {
 			e.decoding = i // if decoding panics, the worker knows which record did it
+			faultRecord(b.Value(i))
 			dec.decode(&e.rows, b.Value(i), b.Records[i].Timestamp)
 		}
 		for len(e.badAt) < len(e.rows.Bad) {

@@ -74,7 +74,11 @@ func saramaConsumerConfig(d *deps) *sarama.Config {
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = true
 	c.Consumer.Offsets.AutoCommit.Interval = time.Second
-	c.Consumer.Group.Rebalance.Timeout = d.cfg.Pipeline.ShutdownTimeout + 10*time.Second
+	// A member needs the rebalance timeout to drain its claims, which takes at most the shutdown
+	// timeout. More only makes the group wait longer for a member that died.
+	c.Consumer.Group.Rebalance.Timeout = d.cfg.Pipeline.ShutdownTimeout + 2*time.Second
+	c.Consumer.Group.Session.Timeout = d.cfg.Kafka.SessionTimeout
+	c.Consumer.Group.Heartbeat.Interval = d.cfg.Kafka.HeartbeatInterval
 	return c
 }
 

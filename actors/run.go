@@ -218,6 +218,9 @@ func (p *Pipeline) start(_ context.Context) error {
 	}
 	p.root = root
 	p.started = true
+	if f := faultsDescription(); f != "" {
+		p.log.Warn("FAULT INJECTION ENABLED (a faultinject test build)", "faults", f)
+	}
 	return nil
 }
 

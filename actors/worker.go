@@ -173,6 +173,7 @@ func (w *worker) releaseUnsent() {
 func (w *worker) start(ctx actor.Context, b *messages.RawBatch) {
 	w.current = b
 	w.badNext = 0
+	faultWorkerBatch()
 	w.enc.load(b, time.Now().UnixMilli())
 	w.emit(ctx)
 }

@@ -87,6 +87,7 @@ func (w *writer) Receive(ctx actor.Context) {
 
 	case *messages.ShardBatch:
 		w.held = append(w.held, m)
+		faultWriterBatch() // after taking it: a failure hands it to the next incarnation
 		w.heldBytes += m.Bytes()
 		if w.heldBytes >= w.d.cfg.Outputs[0].FlushBytes {
 			w.flush(ctx)

@@ -49,8 +49,14 @@ type Kafka struct {
 	Brokers  []string `hcl:"brokers,optional"`
 	ClientID string   `hcl:"client_id,optional"`
 	Version  string   `hcl:"version,optional"`
+	// SessionTimeout is how long the group waits for a member that stopped heartbeating (one that
+	// was killed) before giving its partitions to others; HeartbeatInterval must be well below it.
+	SessionTimeoutRaw    string `hcl:"session_timeout,optional"`
+	HeartbeatIntervalRaw string `hcl:"heartbeat_interval,optional"`
 
-	KafkaVersion sarama.KafkaVersion
+	KafkaVersion      sarama.KafkaVersion
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
 }
 
 // Input is one `input "<format>"` block.
@@ -168,9 +174,10 @@ type DeadLetter struct {
 // holds defaults: Load decodes the file over it.
 func Default() *Config {
 	return &Config{
-		Log:   &Log{Level: "info", Format: "auto"},
-		HTTP:  &HTTP{Address: "127.0.0.1:9464"},
-		Kafka: &Kafka{Brokers: []string{"127.0.0.1:9092"}, ClientID: "sluice", Version: "3.6.0"},
+		Log:  &Log{Level: "info", Format: "auto"},
+		HTTP: &HTTP{Address: "127.0.0.1:9464"},
+		Kafka: &Kafka{Brokers: []string{"127.0.0.1:9092"}, ClientID: "sluice", Version: "3.6.0",
+			SessionTimeoutRaw: "10s", HeartbeatIntervalRaw: "3s"},
 		Pipeline: &Pipeline{
 			Readers: 2, Workers: 4, Writers: 2,
 			BatchBytesRaw: "1MiB", BatchRecords: 8192, BatchLingerRaw: "50ms",

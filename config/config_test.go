@@ -146,6 +146,10 @@ func TestValidationErrors(t *testing.T) {
 	f(ok+`log { level = "loud" }`, "Invalid log level")
 	f(ok+`kafka { version = "0.10.2.0" }`, "Kafka version too old")
 	f(ok+`kafka { brokers = ["nohost"] }`, "Invalid broker address")
+	f(ok+`kafka {
+  session_timeout = "1s"
+  heartbeat_interval = "500ms"
+}`, "Heartbeat too slow")
 	f(ok+`denylist { globs = ["a..b"] }`, "Invalid glob")
 	f(ok+`pipeline { batch_bytes = "1 potato" }`, "Invalid size")
 	f(ok+`output "kafka" "p" { topic = "p" }`, "Several outputs")

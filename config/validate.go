@@ -48,6 +48,13 @@ func (c *Config) validate(v *validator) {
 		c.Kafka.KafkaVersion = ver
 	}
 
+	c.Kafka.SessionTimeout = v.duration("kafka", "session_timeout", c.Kafka.SessionTimeoutRaw, 100*time.Millisecond)
+	c.Kafka.HeartbeatInterval = v.duration("kafka", "heartbeat_interval", c.Kafka.HeartbeatIntervalRaw, 10*time.Millisecond)
+	if c.Kafka.HeartbeatInterval > 0 && c.Kafka.HeartbeatInterval*3 > c.Kafka.SessionTimeout {
+		v.errorf("kafka", "heartbeat_interval", "Heartbeat too slow", "heartbeat_interval (%s) must be at most a third of session_timeout (%s).",
+			c.Kafka.HeartbeatInterval, c.Kafka.SessionTimeout)
+	}
+
 	if len(c.Inputs) == 0 {
 		v.errorf("", "", "No input", `Add an input block, such as: input "opentsdb" { topics = ["metrics"] }.`)
 	}

@@ -16,6 +16,10 @@ kafka {
   brokers   = [env("SLUICE_KAFKA_BROKER", "127.0.0.1:9092")]
   client_id = "sluice"
   version   = "3.6.0" # the oldest broker version in the cluster; at least 0.11.0
+
+  # A member that stops heartbeating (a killed task) keeps its partitions this long.
+  session_timeout    = "10s"
+  heartbeat_interval = "3s" # at most a third of session_timeout
 }
 
 # One input block per format. Kafka's group protocol spreads the topics' partitions over every

@@ -17,31 +17,40 @@ import (
 	"time"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+var builds sync.Map // build tags -> *build
 
-// sluiceBinary builds cmd/sluice once per test run.
-func sluiceBinary(t *testing.T) string {
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// sluiceBinary builds cmd/sluice once per test run (per set of build tags).
+func sluiceBinary(t *testing.T, tags ...string) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	key := strings.Join(tags, ",")
+	v, _ := builds.LoadOrStore(key, &build{})
+	b := v.(*build)
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "sluice-bin")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "sluice")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/sluice").CombinedOutput()
+		b.path = filepath.Join(dir, "sluice")
+		args := []string{"build", "-o", b.path}
+		if key != "" {
+			args = append(args, "-tags", key)
+		}
+		out, err := exec.Command("go", append(args, "../cmd/sluice")...).CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
 }
 
 func freeAddr(t *testing.T) string {
@@ -64,7 +73,14 @@ type proc struct {
 
 func startSluice(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(sluiceBinary(t), args...)
+	return startBinary(t, sluiceBinary(t), nil, args...)
+}
+
+// startBinary runs bin with extra environment variables env ("K=V").
+func startBinary(t *testing.T, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ package kafkatest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -38,7 +39,8 @@ type Cluster struct {
 // Start runs a cluster with topic in (inParts partitions) and out (outParts partitions).
 func Start(t testing.TB, in string, inParts int, out string, outParts int) *Cluster {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	// Short group timeouts let tests replace a killed member in a second, not Kafka's six.
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,6 +356,9 @@ func (c *Cluster) Offsets(t testing.TB, group, topic string) (committed, end map
 	}
 	defer adm.Close()
 	resp, err := adm.ListConsumerGroupOffsets(group, nil)
+	if errors.Is(err, sarama.ErrGroupIDNotFound) {
+		resp, err = &sarama.OffsetFetchResponse{}, nil // no member has joined yet: nothing committed
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,4 +412,43 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		case <-tick.C:
 		}
 	}
+}
+
+// Tally counts, per datapoint value in [0, n), how often it arrived on topic (values outside
+// that range are counted in stray), and how many series sat on a partition other than their
+// shard. It decodes without building per-point maps, for tests with a million datapoints.
+func (c *Cluster) Tally(t testing.TB, topic string, shards, n int) (counts []uint16, stray, misplaced int) {
+	t.Helper()
+	counts = make([]uint16, n)
+	for _, m := range c.ReadRecords(t, topic) {
+		raw, err := snappy.Decode(nil, m.Value)
+		if err != nil {
+			t.Fatalf("partition %d offset %d: snappy: %v", m.Partition, m.Offset, err)
+		}
+		var wr prompb.WriteRequest
+		if err := proto.Unmarshal(raw, &wr); err != nil {
+			t.Fatalf("partition %d offset %d: protobuf: %v", m.Partition, m.Offset, err)
+		}
+		for _, ts := range wr.Timeseries {
+			dp := messages.Datapoint{}
+			for _, l := range ts.Labels { // sorted by name, so tags come out sorted by key
+				if l.Name == "__name__" {
+					dp.Metric = []byte(l.Value)
+				} else {
+					dp.Tags = append(dp.Tags, messages.Tag{Key: []byte(l.Name), Value: []byte(l.Value)})
+				}
+			}
+			if int32(shard.Jump(shard.Hash(shard.AppendSeriesKey(nil, &dp)), shards)) != m.Partition {
+				misplaced++
+			}
+			for _, s := range ts.Samples {
+				if v := int(s.Value); v >= 0 && v < n && float64(v) == s.Value {
+					counts[v]++
+				} else {
+					stray++
+				}
+			}
+		}
+	}
+	return counts, stray, misplaced
 }

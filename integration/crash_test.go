@@ -1,0 +1,230 @@
+package integration
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/integration/kafkatest"
+)
+
+// Crash tests run the built binary against a kfake broker in the test process, kill or fault it,
+// and check what reached the shard topic: every valid datapoint at least once on its shard's
+// partition, the input committed to its end. Duplicates are allowed (at-least-once) and logged.
+
+const crashLines = 1_000_000
+
+// crashConfig writes a config for the binary: short group timeouts so that a killed member is
+// replaced quickly, and a shutdown timeout the tests can wait for.
+func crashConfig(t *testing.T, c *kafkatest.Cluster, topic, extra string) string {
+	t.Helper()
+	src := fmt.Sprintf(`
+log { level = "info" }
+kafka {
+  brokers = [%q]
+  session_timeout = "1s"
+  heartbeat_interval = "200ms"
+}
+input "opentsdb" {
+  topics = [%q]
+  group  = %q
+}
+sharding { shards = %d }
+output "kafka" "tsdb" {
+  topic  = %q
+  linger = "50ms"
+}
+denylist { globs = ["test.**"] }
+%s
+`, c.Addrs[0], topic, group, shards, outTopic, extra)
+	if !strings.Contains(extra, "pipeline {") {
+		src += "pipeline { shutdown_timeout = \"3s\" }\n"
+	}
+	path := filepath.Join(t.TempDir(), "sluice.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// checkZeroLoss asserts every valid datapoint arrived on its shard and returns the duplicates.
+func checkZeroLoss(t *testing.T, c *kafkatest.Cluster, exp *kafkatest.Expected, topic string) (checked, dups int) {
+	t.Helper()
+	counts, stray, misplaced := c.Tally(t, outTopic, shards, exp.Lines)
+	if misplaced > 0 {
+		t.Fatalf("%d series on a partition other than their shard", misplaced)
+	}
+	for v, n := range counts {
+		_, valid := exp.Valid[int64(v)]
+		switch {
+		case valid && n == 0:
+			t.Fatalf("datapoint %d (%s) was lost", v, exp.Valid[int64(v)])
+		case !valid && n > 0:
+			t.Fatalf("datapoint %d should have been dropped but arrived", v)
+		case n > 1:
+			dups += int(n) - 1
+		}
+	}
+	if stray > 0 {
+		t.Fatalf("%d datapoints with values that were never produced", stray)
+	}
+	if u := c.Uncommitted(t, group, topic); len(u) > 0 {
+		t.Fatalf("input not committed to its end: %v", u)
+	}
+	return len(exp.Valid), dups
+}
+
+// finish runs sluice until the input is committed, stops it with SIGTERM and returns its summary.
+func finish(t *testing.T, bin string, env []string, c *kafkatest.Cluster, topic, cfg string) map[string]any {
+	t.Helper()
+	p := startBinary(t, bin, env, "run", "-config", cfg)
+	kafkatest.WaitFor(t, time.Minute, "the pipeline started", func() bool { return p.last("pipeline started") != nil })
+	kafkatest.WaitFor(t, 2*time.Minute, "the input committed to its end", func() bool {
+		return len(c.Uncommitted(t, group, topic)) == 0
+	})
+	code, last := p.stop(t)
+	if code != 0 || last["@message"] != "sluice stopped" {
+		t.Fatalf("exit %d, last line %v", code, last)
+	}
+	return last
+}
+
+func TestCrashKill9Loop(t *testing.T) {
+	const topic = "in.kill9"
+	t0 := time.Now()
+	c := kafkatest.Start(t, topic, 4, outTopic, shards)
+	lines, exp := kafkatest.Generate(crashLines)
+	c.Produce(t, topic, lines, 200)
+	t.Logf("%s: input ready", time.Since(t0).Round(time.Millisecond))
+	cfg := crashConfig(t, c, topic, "")
+	bin := sluiceBinary(t)
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
+	for i := 0; i < 10; i++ {
+		p := startBinary(t, bin, nil, "run", "-config", cfg)
+		time.Sleep(time.Duration(300+r.IntN(3500)) * time.Millisecond) // a random moment
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-p.done
+		p.cmd.Wait()
+	}
+	committed, end := c.Offsets(t, group, topic)
+	var done, total int64
+	for part, e := range end {
+		done += max(committed[part], 0)
+		total += e
+	}
+	t.Logf("%s: after 10 kills, %d of %d records committed", time.Since(t0).Round(time.Millisecond), done, total)
+	finish(t, bin, nil, c, topic, cfg)
+	t.Logf("%s: last run finished", time.Since(t0).Round(time.Millisecond))
+	checked, dups := checkZeroLoss(t, c, exp, topic)
+	t.Logf("%s: output checked", time.Since(t0).Round(time.Millisecond))
+	t.Logf("kill -9 loop: %d valid datapoints checked, all present; %d duplicates (%.2f%%)", checked, dups, 100*float64(dups)/float64(checked))
+}
+
+func TestCrashSIGTERMUnderLoad(t *testing.T) {
+	const topic = "in.sigterm"
+	c := kafkatest.Start(t, topic, 4, outTopic, shards)
+	lines, exp := kafkatest.Generate(crashLines)
+	c.Produce(t, topic, lines, 200)
+	// A throttled pipeline (one small batch at a time) is still behind on the input when SIGTERM
+	// comes; the run after it has the normal settings.
+	throttled := crashConfig(t, c, topic, `pipeline {
+  readers = 1
+  workers = 1
+  writers = 1
+  batch_bytes = "16KiB"
+  shard_batch_bytes = "16KiB"
+  raw_batches = 2
+  shard_batches = 4
+  shutdown_timeout = "10s"
+}`)
+	cfg := crashConfig(t, c, topic, "")
+	bin := sluiceBinary(t)
+	p := startBinary(t, bin, nil, "run", "-config", throttled, "-progress", "100ms")
+	kafkatest.WaitFor(t, time.Minute, "datapoints flowing", func() bool {
+		pr := p.last("progress")
+		return pr != nil && num(pr, "out_total") > 0
+	})
+	start := time.Now()
+	code, last := p.stop(t)
+	took := time.Since(start)
+	if code != 0 {
+		t.Fatalf("exit %d after SIGTERM", code)
+	}
+	if took > 10*time.Second+2*time.Second {
+		t.Fatalf("SIGTERM took %s; shutdown_timeout is 10s", took)
+	}
+	if _, ok := last["batches_left"]; !ok || last["@message"] != "sluice stopped" {
+		t.Fatalf("last line is not the summary: %v", last)
+	}
+	if num(last, "datapoints_in") >= crashLines {
+		t.Fatalf("the first run read everything before SIGTERM; the test proves nothing")
+	}
+	t.Logf("SIGTERM under load: stopped in %s with %d of %d datapoints read, %d batches left", took.Round(time.Millisecond),
+		num(last, "datapoints_in"), crashLines, num(last, "batches_left"))
+	finish(t, bin, nil, c, topic, cfg)
+	checked, dups := checkZeroLoss(t, c, exp, topic)
+	t.Logf("SIGTERM under load: %d valid datapoints checked, all present; %d duplicates", checked, dups)
+}
+
+func TestCrashInjectedPanics(t *testing.T) {
+	const topic = "in.panics"
+	c := kafkatest.Start(t, topic, 4, outTopic, shards)
+	lines, exp := kafkatest.Generate(200_000)
+	c.Produce(t, topic, lines, 100)
+	// Small batches: ~1000 worker and writer batches each, so at 1 % a run without any fault
+	// has a probability of about 1e-9.
+	cfg := crashConfig(t, c, topic, `supervisor {
+  max_restarts = 1000
+  within = "1m"
+}
+pipeline {
+  batch_bytes = "16KiB"
+  shard_batch_bytes = "16KiB"
+  shutdown_timeout = "3s"
+}`)
+	bin := sluiceBinary(t, "faultinject")
+	last := finish(t, bin, []string{"SLUICE_FAULTS=worker=0.01,writer=0.01"}, c, topic, cfg)
+	if num(last, "restarts") == 0 {
+		t.Fatalf("no restarts with 1%% of batches failing: %v", last)
+	}
+	checked, dups := checkZeroLoss(t, c, exp, topic)
+	t.Logf("injected panics: %d valid datapoints checked, all present; %d duplicates; %d restarts", checked, dups, num(last, "restarts"))
+}
+
+func TestCrashEscalationExits3(t *testing.T) {
+	const topic = "in.escalate3"
+	c := kafkatest.Start(t, topic, 2, outTopic, shards)
+	lines, _ := kafkatest.Generate(20_000)
+	c.Produce(t, topic, lines, 100)
+	cfg := crashConfig(t, c, topic, `supervisor {
+  max_restarts = 2
+  within = "1m"
+  redeliveries = 1000
+}`)
+	p := startBinary(t, sluiceBinary(t, "faultinject"), []string{"SLUICE_FAULTS=worker=1"}, "run", "-config", cfg)
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		t.Fatal("no exit within the restart window")
+	}
+	p.cmd.Wait()
+	if code := p.cmd.ProcessState.ExitCode(); code != 3 {
+		t.Fatalf("exit status %d, want 3", code)
+	}
+	if p.last("escalating: an actor exhausted its restart budget; shutting down") == nil {
+		t.Fatal("no escalation log line")
+	}
+	committed, _ := c.Offsets(t, group, topic)
+	for part, off := range committed {
+		if off > 0 {
+			t.Fatalf("partition %d committed %d although every batch failed", part, off)
+		}
+	}
+}
