@@ -206,3 +206,9 @@ func defaultOutput() *Output {
 func defaultInput() *Input {
 	return &Input{Group: DefaultInputGroup, Precision: "ns", FieldSeparator: "_"}
 }
+
+// PoolBudget is the memory the batch pools hold: raw_batches × batch_bytes +
+// shard_batches × shard_batch_bytes. The process's memory is bounded by it, not by the input.
+func (p *Pipeline) PoolBudget() int64 {
+	return int64(p.RawBatches)*int64(p.BatchBytes) + int64(p.ShardBatches)*int64(p.ShardBatchBytes)
+}

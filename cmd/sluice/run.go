@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -70,6 +71,13 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 
 func runPipeline(cfg *config.Config, broker *devBrokerT, rate, partitions int, progress time.Duration, stdout io.Writer) int {
 	log := newLogger(cfg, stdout)
+	// Tell the garbage collector the memory budget, so that its headroom stays within it: twice
+	// the pools plus 64 MiB for the runtime, sarama's buffers and the rest. GOMEMLIMIT wins.
+	if os.Getenv("GOMEMLIMIT") == "" && broker == nil {
+		limit := 2*cfg.Pipeline.PoolBudget() + 64<<20
+		debug.SetMemoryLimit(limit)
+		log.Info("memory limit set from the pool budget", "pool_budget_mib", cfg.Pipeline.PoolBudget()>>20, "limit_mib", limit>>20)
+	}
 	if broker != nil {
 		if err := broker.createTopics(cfg, partitions); err != nil {
 			log.Error("creating dev topics", "error", err)
