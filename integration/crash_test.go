@@ -228,3 +228,36 @@ func TestCrashEscalationExits3(t *testing.T) {
 		}
 	}
 }
+
+// TestCrashPoisonRecord: the built binary with a record that always fails its worker (the fault
+// hook) dead-letters that record, with the right headers, after `redeliveries` attempts, and
+// delivers every other record of the topic.
+func TestCrashPoisonRecord(t *testing.T) {
+	const topic, dlq = "in.poisonbin", "sluice.dead"
+	c := kafkatest.Start(t, topic, 2, outTopic, shards)
+	c.CreateTopic(t, dlq, 1)
+	records, valid, poison := poisonInput()
+	c.ProduceRecords(t, topic, records, time.Now())
+	cfg := crashConfig(t, c, topic, fmt.Sprintf(`supervisor {
+  max_restarts = 50
+  within = "1m"
+  redeliveries = 2
+}
+dead_letter { topic = %q }`, dlq))
+	last := finish(t, sluiceBinary(t, "faultinject"), []string{"SLUICE_FAULTS=poison=" + poisonMarker}, c, topic, cfg)
+	if num(last, "restarts") < 3 || num(last, "datapoints_out") != int64(valid) || num(last, "dropped_poison") != 1 {
+		t.Fatalf("summary %v; want ≥3 restarts, %d out, 1 poison", last, valid)
+	}
+	dead := c.ReadRecords(t, dlq)
+	if len(dead) != 1 || string(dead[0].Value) != poison {
+		t.Fatalf("dead-letter topic holds %d records, want exactly the poison record", len(dead))
+	}
+	h := map[string]string{}
+	for _, rh := range dead[0].Headers {
+		h[string(rh.Key)] = string(rh.Value)
+	}
+	if h["sluice-reason"] != "poison" || h["sluice-detail"] != "injected fault: poison record" || h["sluice-source-topic"] != topic {
+		t.Fatalf("dead letter headers %v", h)
+	}
+	t.Logf("poison record: %d valid datapoints delivered, 1 record dead-lettered after %d restarts", valid, num(last, "restarts"))
+}
