@@ -34,11 +34,15 @@ type deadLetterRef struct {
 type deadLetterJob struct {
 	b        *messages.DeadLetterBatch
 	poison   *PoisonBatch
+	rejected *rejectedRecord
 	pending  int
 	attempts []int
 }
 
 func (j *deadLetterJob) len() int {
+	if j.rejected != nil {
+		return 1
+	}
 	if j.poison != nil {
 		return j.poison.Batch.Len()
 	}
@@ -46,6 +50,9 @@ func (j *deadLetterJob) len() int {
 }
 
 func (j *deadLetterJob) source() (id uint64, topic string, partition int32) {
+	if r := j.rejected; r != nil {
+		return 0, r.topic, r.shard
+	}
 	if j.poison != nil {
 		b := j.poison.Batch
 		return b.ID, b.Topic, b.Partition
@@ -55,6 +62,9 @@ func (j *deadLetterJob) source() (id uint64, topic string, partition int32) {
 
 // record returns entry i's bytes, source offset, reason and detail.
 func (j *deadLetterJob) record(i int) ([]byte, int64, messages.Reason, string) {
+	if r := j.rejected; r != nil {
+		return r.value, -1, messages.ReasonOutputRejected, r.reason
+	}
 	if j.poison != nil {
 		b := j.poison.Batch
 		return b.Value(i), b.Records[i].Offset, messages.ReasonPoison, j.poison.Error
@@ -64,6 +74,9 @@ func (j *deadLetterJob) record(i int) ([]byte, int64, messages.Reason, string) {
 }
 
 func (j *deadLetterJob) release() {
+	if j.rejected != nil {
+		return // a copy: nothing to give back
+	}
 	if j.poison != nil {
 		j.poison.Batch.Release()
 		return
@@ -72,6 +85,10 @@ func (j *deadLetterJob) release() {
 }
 
 func (j *deadLetterJob) resend(ctx actor.Context) {
+	if j.rejected != nil {
+		ctx.Send(ctx.Self(), j.rejected)
+		return
+	}
 	if j.poison != nil {
 		ctx.Send(ctx.Self(), j.poison)
 		return
@@ -119,6 +136,8 @@ func (w *deadLetterWriter) Receive(ctx actor.Context) {
 		w.add(&deadLetterJob{b: m})
 	case *PoisonBatch:
 		w.add(&deadLetterJob{poison: m})
+	case *rejectedRecord:
+		w.add(&deadLetterJob{rejected: m})
 	case *produced:
 		w.onProduced(ctx, m)
 	case *retryDeadLetter:
@@ -206,9 +225,13 @@ func (w *deadLetterWriter) onProduced(ctx actor.Context, p *produced) {
 
 // done acks a job's batch to the tracker once every record is written, and releases it.
 func (w *deadLetterWriter) done(seq uint64, j *deadLetterJob) {
-	id, _, _ := j.source()
 	w.d.stats.DeadLettered.Add(int64(j.len()))
-	w.d.system.Root.Send(w.d.trackerPID, &Acked{ID: id})
+	if r := j.rejected; r != nil {
+		w.d.system.Root.Send(r.writer, &rejectedDone{flush: r.flush, shard: r.shard})
+	} else {
+		id, _, _ := j.source()
+		w.d.system.Root.Send(w.d.trackerPID, &Acked{ID: id})
+	}
 	j.release()
 	delete(w.jobs, seq)
 }

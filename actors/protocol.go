@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/IBM/sarama"
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sluicehq/sluice/messages"
 )
@@ -34,6 +35,24 @@ type Acked struct{ ID uint64 }
 type PoisonBatch struct {
 	Batch *messages.RawBatch
 	Error string
+}
+
+// rejectedRecord hands the dead-letter writer a shard record the output refused for good (too
+// large, not authorized). Value is a copy; the writer waits for rejectedDone before it counts the
+// shard as done, so the input is committed only once the record is safe.
+type rejectedRecord struct {
+	writer *actor.PID
+	flush  uint64
+	shard  int32
+	topic  string
+	value  []byte
+	reason string
+}
+
+// rejectedDone tells a writer its rejected record is on the dead-letter topic.
+type rejectedDone struct {
+	flush uint64
+	shard int32
 }
 
 // StopFetching asks a reader to stop consuming, drain what it sent and leave the group.

@@ -11,7 +11,7 @@ import (
 func TestNoMessageIsABatch(t *testing.T) {
 	type batchLike interface{ GetMessages() []any }
 	for _, m := range []any{&messages.RawBatch{}, &messages.ShardBatch{}, &Track{}, &Expect{}, &Decoded{},
-		&Acked{}, StopFetching{}, Flush{}, poolReady{}, lingerTick{}, &produced{}, &retryShard{}, &retryDeadLetter{}, beginShutdown{}, &messages.DeadLetterBatch{}, &PoisonBatch{}} {
+		&Acked{}, StopFetching{}, Flush{}, poolReady{}, lingerTick{}, &produced{}, &retryShard{}, &retryDeadLetter{}, beginShutdown{}, &messages.DeadLetterBatch{}, &PoisonBatch{}, &rejectedRecord{}, &rejectedDone{}} {
 		if _, ok := m.(batchLike); ok {
 			t.Errorf("%T has a GetMessages method; protoactor would deliver it twice", m)
 		}

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -47,6 +48,9 @@ type writer struct {
 	out     [][]byte // per shard: the compressed record being produced
 	cursor  []int
 	keys    []sarama.ByteEncoder // per shard: the record key, its id in decimal
+	samples []int64              // per shard: datapoints in the record being produced
+	// rejected counts the current flush's datapoints the output refused for good.
+	rejected int64
 }
 
 // produceRef identifies one shard record of a flush in the producer's answers.
@@ -60,7 +64,7 @@ func newWriter(d *deps, index int) actor.Producer {
 		lo, hi := shard.Range(index, d.shards, d.writers)
 		n := hi - lo
 		w := &writer{d: d, index: index, log: d.log.Named("writer").With("writer", index), link: d.outputs[index],
-			lo: lo, hi: hi, pending: make([]bool, n), attempts: make([]int, n), out: make([][]byte, n)}
+			lo: lo, hi: hi, pending: make([]bool, n), attempts: make([]int, n), out: make([][]byte, n), samples: make([]int64, n)}
 		for s := lo; s < hi; s++ {
 			w.keys = append(w.keys, sarama.ByteEncoder(strconv.Itoa(s)))
 		}
@@ -102,6 +106,10 @@ func (w *writer) Receive(ctx actor.Context) {
 		w.flush(ctx)
 	case *produced:
 		w.onProduced(ctx, m)
+	case *rejectedDone:
+		if k := int(m.shard) - w.lo; m.flush == w.flushID && k >= 0 && k < len(w.pending) && w.pending[k] {
+			w.shardDone(ctx, k)
+		}
 	case *retryShard:
 		if m.flush == w.flushID && w.pending[int(m.shard)-w.lo] {
 			w.produce(int(m.shard))
@@ -130,15 +138,19 @@ func (w *writer) flush(ctx actor.Context) {
 	w.heldBytes = 0
 	w.flushID = w.d.nextFlushID.Add(1)
 	w.cursor = append(w.cursor[:0], make([]int, len(w.flushing))...)
+	w.rejected = 0
 	for s := w.lo; s < w.hi; s++ {
 		w.scratch = w.scratch[:0]
+		var samples int64
 		for i, b := range w.flushing {
 			segs := b.Segments
 			for w.cursor[i] < len(segs) && segs[w.cursor[i]].Shard == uint32(s) {
 				w.scratch = append(w.scratch, b.Data(segs[w.cursor[i]])...)
+				samples += int64(segs[w.cursor[i]].Samples)
 				w.cursor[i]++
 			}
 		}
+		w.samples[s-w.lo] = samples
 		if len(w.scratch) == 0 {
 			continue
 		}
@@ -169,17 +181,52 @@ func (w *writer) onProduced(ctx actor.Context, p *produced) {
 	}
 	if p.err != nil {
 		w.d.stats.OutputErrors.Add(1)
+		if permanentOutputError(p.err) {
+			w.reject(ctx, int(m.shard), p.err)
+			return
+		}
 		w.attempts[k]++
 		b := backoff(w.attempts[k])
 		w.log.Warn("output write failed; retrying", "shard", m.shard, "attempt", w.attempts[k], "backoff", b, "error", p.err)
 		w.after(ctx, b, &retryShard{flush: m.flush, shard: m.shard})
 		return
 	}
+	w.shardDone(ctx, k)
+}
+
+func (w *writer) shardDone(ctx actor.Context, k int) {
 	w.pending[k] = false
 	w.waiting--
 	if w.waiting == 0 {
 		w.complete(ctx)
 	}
+}
+
+// permanentOutputError reports errors that retrying cannot fix.
+func permanentOutputError(err error) bool {
+	var ce sarama.ConfigurationError
+	return errors.As(err, &ce) || errors.Is(err, sarama.ErrMessageSizeTooLarge) ||
+		errors.Is(err, sarama.ErrInvalidMessageSize) ||
+		errors.Is(err, sarama.ErrTopicAuthorizationFailed) || errors.Is(err, sarama.ErrClusterAuthorizationFailed) ||
+		errors.Is(err, sarama.ErrInvalidRecord)
+}
+
+// reject gives up on shard s's record of the current flush: it goes to the dead-letter topic
+// (the shard counts as done when the dead letter is written) or, without one, its samples are
+// logged and counted as output_rejected. Retrying would stall the input forever.
+func (w *writer) reject(ctx actor.Context, s int, err error) {
+	k := s - w.lo
+	samples := w.samples[k]
+	w.rejected += samples
+	w.d.stats.Dropped[messages.ReasonOutputRejected].Add(samples)
+	w.log.Error("output refused a shard record for good", "shard", s, "bytes", len(w.out[k]), "samples", samples,
+		"error", err, "dead_letter", w.d.deadLetterPID != nil)
+	if w.d.deadLetterPID != nil {
+		ctx.Send(w.d.deadLetterPID, &rejectedRecord{writer: ctx.Self(), flush: w.flushID, shard: int32(s),
+			topic: w.d.cfg.Outputs[0].Topic, value: append([]byte(nil), w.out[k]...), reason: err.Error()})
+		return
+	}
+	w.shardDone(ctx, k)
 }
 
 // complete acks a finished flush's batches to the tracker and releases them.
@@ -192,7 +239,8 @@ func (w *writer) complete(ctx actor.Context) {
 		w.flushing[i] = nil
 	}
 	w.flushing = w.flushing[:0]
-	w.d.stats.DatapointsOut.Add(out)
+	w.d.stats.DatapointsOut.Add(out - w.rejected)
+	w.rejected = 0
 	if w.due || w.heldBytes >= w.d.cfg.Outputs[0].FlushBytes {
 		w.flush(ctx)
 	}

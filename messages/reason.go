@@ -18,6 +18,7 @@ const (
 	ReasonStringField
 	ReasonLineTooLong
 	ReasonPoison
+	ReasonOutputRejected
 	NumReasons
 )
 
@@ -35,6 +36,7 @@ var reasonNames = [NumReasons]string{
 	ReasonStringField:    "string_field",
 	ReasonLineTooLong:    "line_too_long",
 	ReasonPoison:         "poison",
+	ReasonOutputRejected: "output_rejected",
 }
 
 // String returns the reason's label as used in logs and metrics.

@@ -58,12 +58,18 @@ const MaxRecordBytes = 32 << 20
 // CreateTopic creates a topic that accepts records up to MaxRecordBytes.
 func (c *Cluster) CreateTopic(t testing.TB, topic string, partitions int) {
 	t.Helper()
+	c.CreateTopicMax(t, topic, partitions, MaxRecordBytes)
+}
+
+// CreateTopicMax creates a topic that accepts records up to maxRecordBytes.
+func (c *Cluster) CreateTopicMax(t testing.TB, topic string, partitions, maxRecordBytes int) {
+	t.Helper()
 	adm, err := sarama.NewClusterAdmin(c.Addrs, c.config())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer adm.Close()
-	maxBytes := strconv.Itoa(MaxRecordBytes)
+	maxBytes := strconv.Itoa(maxRecordBytes)
 	if err := adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: 1,
 		ConfigEntries: map[string]*string{"max.message.bytes": &maxBytes}}, false); err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
