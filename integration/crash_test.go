@@ -194,6 +194,10 @@ pipeline {
 	if num(last, "restarts") == 0 {
 		t.Fatalf("no restarts with 1%% of batches failing: %v", last)
 	}
+	// The default counts: 2 readers, 4 workers, 2 writers.
+	if num(last, "readers_alive") != 2 || num(last, "workers_alive") != 4 || num(last, "writers_alive") != 2 {
+		t.Fatalf("actor counts did not hold: %v", last)
+	}
 	checked, dups := checkZeroLoss(t, c, exp, topic)
 	t.Logf("injected panics: %d valid datapoints checked, all present; %d duplicates; %d restarts", checked, dups, num(last, "restarts"))
 }

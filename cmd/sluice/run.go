@@ -132,12 +132,14 @@ loop:
 	if gen != nil {
 		gen.stop()
 	}
+	alive := p.Alive() // before stopping: the counts the supervisors kept
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Pipeline.ShutdownTimeout)
 	defer cancel()
 	s := p.Stop(ctx)
 	fields := []any{"datapoints_in", s.DatapointsIn, "datapoints_out", s.DatapointsOut,
 		"dropped", s.Dropped.Total(), "records_in", s.RecordsIn, "drained", s.Drained,
-		"batches_left", s.BatchesLeft, "restarts", s.Restarts}
+		"batches_left", s.BatchesLeft, "restarts", s.Restarts, "dead_lettered", s.DeadLettered,
+		"readers_alive", alive["reader"], "workers_alive", alive["worker"], "writers_alive", alive["writer"]}
 	fields = append(fields, dropFields(s.Dropped)...)
 	log.Info("sluice stopped", fields...)
 	return code
