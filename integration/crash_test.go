@@ -19,16 +19,29 @@ import (
 
 const crashLines = 1_000_000
 
-// crashConfig writes a config for the binary: short group timeouts so that a killed member is
-// replaced quickly, and a shutdown timeout the tests can wait for.
+// crashConfig writes a config for the binary with a shutdown timeout the tests can wait for and
+// a production-like group session timeout; killConfig's is short.
 func crashConfig(t *testing.T, c *kafkatest.Cluster, topic, extra string) string {
+	t.Helper()
+	return writeCrashConfig(t, c, topic, "6s", "1s", extra)
+}
+
+// killConfig is crashConfig with a 1 s session timeout, so that a killed member is replaced
+// quickly. Only for tests that kill: under load on two cores, heartbeats that late cost
+// rebalances (at-least-once holds, but work is repeated).
+func killConfig(t *testing.T, c *kafkatest.Cluster, topic, extra string) string {
+	t.Helper()
+	return writeCrashConfig(t, c, topic, "1s", "200ms", extra)
+}
+
+func writeCrashConfig(t *testing.T, c *kafkatest.Cluster, topic, session, heartbeat, extra string) string {
 	t.Helper()
 	src := fmt.Sprintf(`
 log { level = "info" }
 kafka {
   brokers = [%q]
-  session_timeout = "1s"
-  heartbeat_interval = "200ms"
+  session_timeout = %q
+  heartbeat_interval = %q
 }
 input "opentsdb" {
   topics = [%q]
@@ -41,7 +54,7 @@ output "kafka" "tsdb" {
 }
 denylist { globs = ["test.**"] }
 %s
-`, c.Addrs[0], topic, group, shards, outTopic, extra)
+`, c.Addrs[0], session, heartbeat, topic, group, shards, outTopic, extra)
 	if !strings.Contains(extra, "pipeline {") {
 		src += "pipeline { shutdown_timeout = \"3s\" }\n"
 	}
@@ -101,7 +114,7 @@ func TestCrashKill9Loop(t *testing.T) {
 	lines, exp := kafkatest.Generate(crashLines)
 	c.Produce(t, topic, lines, 200)
 	t.Logf("%s: input ready", time.Since(t0).Round(time.Millisecond))
-	cfg := crashConfig(t, c, topic, "")
+	cfg := killConfig(t, c, topic, "")
 	bin := sluiceBinary(t)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	for i := 0; i < 10; i++ {
@@ -249,19 +262,31 @@ func TestCrashPoisonRecord(t *testing.T) {
 }
 dead_letter { topic = %q }`, dlq))
 	last := finish(t, sluiceBinary(t, "faultinject"), []string{"SLUICE_FAULTS=poison=" + poisonMarker}, c, topic, cfg)
-	if num(last, "restarts") < 3 || num(last, "datapoints_out") != int64(valid) || num(last, "dropped_poison") != 1 {
-		t.Fatalf("summary %v; want ≥3 restarts, %d out, 1 poison", last, valid)
+	if num(last, "restarts") < 3 || num(last, "dropped_poison") < 1 {
+		t.Fatalf("summary %v; want ≥3 restarts and the poison record dropped", last)
+	}
+	// At-least-once: a rebalance may make the pipeline read a record again, so count presence.
+	seen := map[float64]bool{}
+	for _, pt := range c.ReadOutput(t, outTopic) {
+		seen[pt.Value] = true
+	}
+	if len(seen) != valid {
+		t.Fatalf("%d of %d valid datapoints delivered", len(seen), valid)
 	}
 	dead := c.ReadRecords(t, dlq)
-	if len(dead) != 1 || string(dead[0].Value) != poison {
-		t.Fatalf("dead-letter topic holds %d records, want exactly the poison record", len(dead))
+	if len(dead) == 0 {
+		t.Fatal("nothing on the dead-letter topic")
 	}
-	h := map[string]string{}
-	for _, rh := range dead[0].Headers {
-		h[string(rh.Key)] = string(rh.Value)
+	for _, d := range dead {
+		h := map[string]string{}
+		for _, rh := range d.Headers {
+			h[string(rh.Key)] = string(rh.Value)
+		}
+		if string(d.Value) != poison || h["sluice-reason"] != "poison" || h["sluice-detail"] != "injected fault: poison record" ||
+			h["sluice-source-topic"] != topic {
+			t.Fatalf("dead letter %q with headers %v; want only the poison record", d.Value, h)
+		}
 	}
-	if h["sluice-reason"] != "poison" || h["sluice-detail"] != "injected fault: poison record" || h["sluice-source-topic"] != topic {
-		t.Fatalf("dead letter headers %v", h)
-	}
-	t.Logf("poison record: %d valid datapoints delivered, 1 record dead-lettered after %d restarts", valid, num(last, "restarts"))
+	t.Logf("poison record: %d valid datapoints delivered, the poison record dead-lettered (%d time(s)) after %d restarts",
+		valid, len(dead), num(last, "restarts"))
 }

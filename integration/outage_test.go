@@ -43,15 +43,6 @@ func TestCrashOutputOutage(t *testing.T) {
 	lines, exp := kafkatest.Generate(300_000)
 	c.Produce(t, topic, lines, 100)
 	cfg := crashConfig(t, c, topic, "")
-	// No member is killed here, so a production-like session timeout: with the crash tests' 1 s,
-	// heartbeats starved by the retry storm on two cores cost rebalances (and duplicates).
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), `session_timeout = "1s"`, `session_timeout = "6s"`, 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	budget := cfg0(t, c, topic).Pipeline.PoolBudget()
 
 	var refused atomic.Int64
