@@ -65,7 +65,7 @@ func (r *reader) stop() {
 	}
 }
 
-// saramaConfig is the consumer configuration shared by every reader.
+// saramaConsumerConfig is the consumer configuration shared by every reader.
 func saramaConsumerConfig(d *deps) *sarama.Config {
 	c := sarama.NewConfig()
 	c.Version = d.cfg.Kafka.KafkaVersion

@@ -31,6 +31,7 @@ type worker struct {
 	badNext int // the next bad line to dead-letter
 	waiting bool
 	failure string // why this instance failed, for the batch it hands back
+	wake    func() // sends this worker poolReady; made once, as pools keep it while waiting
 }
 
 func (w *worker) recordPanic(reason any) { w.failure = fmt.Sprint(reason) }
@@ -46,6 +47,8 @@ func newWorker(d *deps, index int) actor.Producer {
 func (w *worker) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		self, root := ctx.Self(), w.d.system.Root
+		w.wake = func() { root.Send(self, poolReady{}) }
 	case *actor.Restarting:
 		w.handBack(ctx)
 	case *actor.Stopping:
@@ -184,7 +187,7 @@ func (w *worker) emit(ctx actor.Context) {
 	for !w.enc.done() {
 		owner := w.enc.nextOwner()
 		if w.out == nil {
-			sb, ok := w.d.shardPool.GetOrNotify(w.notify(ctx))
+			sb, ok := w.d.shardPool.GetOrNotify(w.wake)
 			if !ok {
 				w.waiting = true
 				return
@@ -211,7 +214,7 @@ func (w *worker) emitDeadLetters(ctx actor.Context) bool {
 			continue
 		}
 		if w.dl == nil {
-			dl, ok := w.d.deadLetterPool.GetOrNotify(w.notify(ctx))
+			dl, ok := w.d.deadLetterPool.GetOrNotify(w.wake)
 			if !ok {
 				w.waiting = true
 				return false
@@ -236,11 +239,6 @@ func (w *worker) sendDeadLetters(ctx actor.Context) {
 	ctx.Send(w.d.trackerPID, &Expect{ID: b.ID})
 	ctx.Send(w.d.deadLetterPID, w.dl)
 	w.dl = nil
-}
-
-func (w *worker) notify(ctx actor.Context) func() {
-	self, root := ctx.Self(), w.d.system.Root
-	return func() { root.Send(self, poolReady{}) }
 }
 
 // send hands the current ShardBatch to its writer, telling the tracker to expect one more part

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/hashicorp/hcl/v2"
 
 	"github.com/sluicehq/sluice/messages/formats"
 )
@@ -73,8 +72,6 @@ type Input struct {
 	Precision      string `hcl:"precision,optional"`
 	FieldSeparator string `hcl:"field_separator,optional"`
 	ValueFieldBare bool   `hcl:"value_field_bare,optional"`
-
-	DefRange hcl.Range `hcl:",def_range"`
 }
 
 // FormatOptions returns the input's decoding settings.
@@ -161,7 +158,6 @@ type Output struct {
 	Linger           time.Duration
 	CompressionCodec sarama.CompressionCodec
 	NameMapping      formats.NameMapping
-	DefRange         hcl.Range `hcl:",def_range"`
 }
 
 // DeadLetter names the topic unparseable lines are written to, with headers saying where each

@@ -286,15 +286,18 @@ func (p *scanner) number() []byte {
 	return p.s[start:p.i]
 }
 
-func (p *scanner) value() (float64, bool) {
-	var b []byte
+// numeric returns the bytes of a number written as a JSON number or as a string holding one.
+func (p *scanner) numeric() ([]byte, bool) {
 	if p.s[p.i] == '"' {
-		var ok bool
-		if b, ok = p.str(); !ok {
-			return 0, false
-		}
-	} else {
-		b = p.number()
+		return p.str()
+	}
+	return p.number(), true
+}
+
+func (p *scanner) value() (float64, bool) {
+	b, ok := p.numeric()
+	if !ok {
+		return 0, false
 	}
 	v, err := fastnum.ParseFloat64(b)
 	return v, err == nil && len(b) > 0
@@ -302,16 +305,8 @@ func (p *scanner) value() (float64, bool) {
 
 // timestamp parses seconds (up to 10 digits) or milliseconds (11 to 13), as a number or string.
 func (p *scanner) timestamp() (int64, bool) {
-	var b []byte
-	if p.s[p.i] == '"' {
-		var ok bool
-		if b, ok = p.str(); !ok {
-			return 0, false
-		}
-	} else {
-		b = p.number()
-	}
-	if len(b) == 0 || len(b) > 13 || b[0] == '-' || b[0] == '+' {
+	b, ok := p.numeric()
+	if !ok || len(b) == 0 || len(b) > 13 || b[0] == '-' || b[0] == '+' {
 		return 0, false
 	}
 	n, err := fastnum.ParseInt64(b)
