@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/benchlines"
 	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
@@ -49,8 +50,8 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseAllocatesNothing(t *testing.T) {
-	parsertest.NoAllocs(t, parse, benchInput(1000, false), 1000)
-	parsertest.NoAllocs(t, parse, benchInput(1000, true), 1000)
+	parsertest.NoAllocs(t, parse, benchlines.Graphite(1000, false), 1000)
+	parsertest.NoAllocs(t, parse, benchlines.Graphite(1000, true), 1000)
 }
 
 func FuzzParse(f *testing.F) {

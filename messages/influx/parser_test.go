@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/benchlines"
 	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
@@ -80,7 +81,7 @@ func TestOptions(t *testing.T) {
 
 func TestParseAllocatesNothing(t *testing.T) {
 	p, _ := New("ns", "_", false)
-	parsertest.NoAllocs(t, func(dst *messages.Rows, b []byte) { p.Parse(dst, b, recTs) }, benchInput(1000), 3000)
+	parsertest.NoAllocs(t, func(dst *messages.Rows, b []byte) { p.Parse(dst, b, recTs) }, benchlines.Influx(1000), 3000)
 }
 
 func FuzzParse(f *testing.F) {

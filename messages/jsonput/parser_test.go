@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/benchlines"
 	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
@@ -54,7 +55,7 @@ func TestParse(t *testing.T) {
 
 // TestMatchesEncodingJSON cross-checks the scanner against encoding/json on valid bodies.
 func TestMatchesEncodingJSON(t *testing.T) {
-	body := benchInput(200)
+	body := benchlines.JSONPut(200)
 	var want []struct {
 		Metric    string            `json:"metric"`
 		Timestamp int64             `json:"timestamp"`
@@ -83,7 +84,7 @@ func TestMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestParseAllocatesNothing(t *testing.T) {
-	parsertest.NoAllocs(t, Parse, benchInput(1000), 1000)
+	parsertest.NoAllocs(t, Parse, benchlines.JSONPut(1000), 1000)
 }
 
 func FuzzParse(f *testing.F) {

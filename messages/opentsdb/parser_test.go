@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/benchlines"
 	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
@@ -72,7 +73,7 @@ func TestRowTagsAreCapped(t *testing.T) {
 }
 
 func TestParseAllocatesNothing(t *testing.T) {
-	parsertest.NoAllocs(t, parse, benchInput(1000), 1000)
+	parsertest.NoAllocs(t, parse, benchlines.OpenTSDB(1000), 1000)
 }
 
 func FuzzParse(f *testing.F) {

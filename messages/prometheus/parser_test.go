@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/benchlines"
 	"github.com/sluicehq/sluice/messages/internal/parsertest"
 )
 
@@ -66,7 +67,7 @@ func TestUnescapedValuesDoNotOverlap(t *testing.T) {
 }
 
 func TestParseAllocatesNothing(t *testing.T) {
-	parsertest.NoAllocs(t, parse, benchInput(1000), 1000)
+	parsertest.NoAllocs(t, parse, benchlines.Prometheus(1000), 1000)
 }
 
 func FuzzParse(f *testing.F) {
