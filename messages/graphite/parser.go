@@ -97,21 +97,10 @@ func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
 	mark := dst.TagsMark()
 	if n := bytes.IndexByte(path, ';'); n >= 0 {
 		metric = path[:n]
-		tags := path[n+1:]
-		for len(tags) > 0 {
-			var tag []byte
-			if m := bytes.IndexByte(tags, ';'); m >= 0 {
-				tag, tags = tags[:m], tags[m+1:]
-			} else {
-				tag, tags = tags, nil
-			}
-			eq := bytes.IndexByte(tag, '=')
-			if eq <= 0 || eq == len(tag)-1 {
-				dst.DropTagsTo(mark)
-				dst.AddBad(line, messages.ReasonUnparseable, "invalid tag: want key=value")
-				return
-			}
-			dst.AddTag(tag[:eq], tag[eq+1:])
+		if !addTags(dst, path[n+1:]) {
+			dst.DropTagsTo(mark)
+			dst.AddBad(line, messages.ReasonUnparseable, "invalid tag: want key=value")
+			return
 		}
 	}
 	if len(metric) == 0 {
@@ -126,37 +115,69 @@ func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
 	dp.Value = v
 }
 
-// parseSeconds parses seconds with an optional fraction (to millisecond precision) into ms.
+// addTags adds the `k=v;k=v` tags of a tagged path in one pass over its bytes. It reports false on
+// a tag without a key or value. One trailing ';' is allowed.
+func addTags(dst *messages.Rows, tags []byte) bool {
+	if len(tags) > 0 && tags[len(tags)-1] == ';' {
+		tags = tags[:len(tags)-1]
+	}
+	if len(tags) == 0 {
+		return true
+	}
+	start, eq := 0, -1
+	for i := 0; i <= len(tags); i++ {
+		if i < len(tags) && tags[i] != ';' {
+			if tags[i] == '=' && eq < 0 {
+				eq = i
+			}
+			continue
+		}
+		if eq <= start || eq == i-1 {
+			return false
+		}
+		dst.AddTag(tags[start:eq], tags[eq+1:i])
+		start, eq = i+1, -1
+	}
+	return true
+}
+
+// parseSeconds parses seconds with an optional fraction (to millisecond precision) into ms, in
+// one pass over the digits.
 func parseSeconds(b []byte) (int64, bool) {
-	intPart, frac := b, []byte(nil)
-	if n := bytes.IndexByte(b, '.'); n >= 0 {
-		intPart, frac = b[:n], b[n+1:]
+	var n int64
+	i := 0
+	for ; i < len(b); i++ {
+		d := b[i] - '0'
+		if d > 9 {
+			break
+		}
+		if n = n*10 + int64(d); n > 1<<40 {
+			return 0, false
+		}
 	}
-	if len(intPart) == 0 || intPart[0] == '-' || intPart[0] == '+' {
-		return 0, false
-	}
-	n, err := fastnum.ParseInt64(intPart)
-	if err != nil || n > 1<<40 {
+	if i == 0 {
 		return 0, false
 	}
 	ms := n * 1000
-	if frac != nil {
-		if len(frac) == 0 {
+	if i == len(b) {
+		return ms, true
+	}
+	frac := b[i+1:]
+	if b[i] != '.' || len(frac) == 0 {
+		return 0, false
+	}
+	var f int64
+	for k, c := range frac {
+		d := c - '0'
+		if d > 9 {
 			return 0, false
 		}
-		var f int64
-		for i, c := range frac {
-			if c-'0' > 9 {
-				return 0, false
-			}
-			if i < 3 {
-				f = f*10 + int64(c-'0')
-			}
+		if k < 3 {
+			f = f*10 + int64(d)
 		}
-		for i := len(frac); i < 3; i++ {
-			f *= 10
-		}
-		ms += f
 	}
-	return ms, true
+	for k := len(frac); k < 3; k++ {
+		f *= 10
+	}
+	return ms + f, true
 }

@@ -1,6 +1,7 @@
 package graphite
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
@@ -45,6 +46,15 @@ func TestParse(t *testing.T) {
 	f("a.b;novalue 1", nil, []messages.BadLine{bad("a.b;novalue 1", "invalid tag: want key=value")})
 	f("a.b;k= 1", nil, []messages.BadLine{bad("a.b;k= 1", "invalid tag: want key=value")})
 	f(";k=v 1", nil, []messages.BadLine{bad(";k=v 1", "missing metric path")})
+	f("a;=v 1", nil, []messages.BadLine{bad("a;=v 1", "invalid tag: want key=value")})
+	f("a;k=v;;x=y 1", nil, []messages.BadLine{bad("a;k=v;;x=y 1", "invalid tag: want key=value")})
+	// One trailing ';' (with or without tags before it) is tolerated.
+	f("a; 1\nb;k=v; 2", []messages.Datapoint{dp("a", recTs, 1), dp("b", recTs, 2, "k", "v")}, nil)
+	// Fractions are cut to milliseconds; anything but digits and one '.' is refused.
+	f("a 1 1700000000.1239", []messages.Datapoint{dp("a", 1700000000123, 1)}, nil)
+	for _, ts := range []string{"1700000000.", ".5", "1700000000.5x", "+1700000000", "1e9", "99999999999999"} {
+		f("a 1 "+ts, nil, []messages.BadLine{bad("a 1 "+ts, "invalid timestamp")})
+	}
 	// A bad tagged line leaves no tags behind for the next row.
 	f("a;k=v;bad 1\nb;x=y 2", []messages.Datapoint{dp("b", recTs, 2, "x", "y")}, []messages.BadLine{bad("a;k=v;bad 1", "invalid tag: want key=value")})
 }
@@ -69,6 +79,45 @@ func FuzzParse(f *testing.F) {
 				if len(tg.Key) == 0 || len(tg.Value) == 0 {
 					t.Fatalf("empty tag from %q", s)
 				}
+			}
+		}
+	})
+}
+
+// FuzzAddTags checks the one-pass tag scanner against the obvious split-based reading.
+func FuzzAddTags(f *testing.F) {
+	f.Add("host=web01;dc=us-east-1;env=prod")
+	f.Add("k=a=b;x=;;=y;")
+	f.Add("aaaaaaa=bbbbbbbb;cccccccc=d;")
+	f.Fuzz(func(t *testing.T, s string) {
+		var rows messages.Rows
+		ok := addTags(&rows, []byte(s))
+		got := rows.TagsSince(0)
+
+		var want []messages.Tag
+		wantOK := true
+		if rest := strings.TrimSuffix(s, ";"); rest != "" {
+			for _, seg := range strings.Split(rest, ";") {
+				k, v, found := strings.Cut(seg, "=")
+				if !found || k == "" || v == "" {
+					wantOK = false
+					break
+				}
+				want = append(want, messages.Tag{Key: []byte(k), Value: []byte(v)})
+			}
+		}
+		if ok != wantOK {
+			t.Fatalf("addTags(%q) ok = %v, want %v", s, ok, wantOK)
+		}
+		if !ok {
+			return
+		}
+		if len(got) != len(want) {
+			t.Fatalf("addTags(%q) = %d tags, want %d", s, len(got), len(want))
+		}
+		for i := range want {
+			if string(got[i].Key) != string(want[i].Key) || string(got[i].Value) != string(want[i].Value) {
+				t.Fatalf("addTags(%q) tag %d = %s=%s, want %s=%s", s, i, got[i].Key, got[i].Value, want[i].Key, want[i].Value)
 			}
 		}
 	})

@@ -105,38 +105,41 @@ func trimSpaces(s []byte) []byte {
 }
 
 // parseTimestamp returns milliseconds. Up to 10 integer digits are seconds (with an optional
-// fraction of at most 3 digits); 11 to 13 digits are milliseconds.
+// fraction of at most 3 digits); 11 to 13 digits are milliseconds. One pass over the digits: 13
+// of them cannot overflow an int64.
 func parseTimestamp(b []byte) (int64, bool) {
-	intPart, frac := b, []byte(nil)
-	if n := bytes.IndexByte(b, '.'); n >= 0 {
-		intPart, frac = b[:n], b[n+1:]
-		if len(frac) == 0 || len(frac) > 3 {
-			return 0, false
+	var n int64
+	i := 0
+	for ; i < len(b); i++ {
+		d := b[i] - '0'
+		if d > 9 {
+			break
 		}
+		n = n*10 + int64(d)
 	}
-	if len(intPart) == 0 || len(intPart) > 13 || intPart[0] == '-' || intPart[0] == '+' {
+	if i == 0 || i > 13 {
 		return 0, false
 	}
-	n, err := fastnum.ParseInt64(intPart)
-	if err != nil {
+	if i == len(b) {
+		if i > 10 {
+			return n, true
+		}
+		return n * 1000, true
+	}
+	frac := b[i+1:]
+	if b[i] != '.' || i > 10 || len(frac) == 0 || len(frac) > 3 {
 		return 0, false
 	}
-	if len(intPart) > 10 {
-		if frac != nil {
+	var f int64
+	for _, c := range frac {
+		d := c - '0'
+		if d > 9 {
 			return 0, false
 		}
-		return n, true
+		f = f*10 + int64(d)
 	}
-	ms := n * 1000
-	if frac != nil {
-		f, err := fastnum.ParseInt64(frac)
-		if err != nil || frac[0] == '-' || frac[0] == '+' {
-			return 0, false
-		}
-		for i := len(frac); i < 3; i++ {
-			f *= 10
-		}
-		ms += f
+	for k := len(frac); k < 3; k++ {
+		f *= 10
 	}
-	return ms, true
+	return n*1000 + f, true
 }

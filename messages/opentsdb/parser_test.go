@@ -51,6 +51,13 @@ func TestParse(t *testing.T) {
 	f("put m -1 1 a=b", nil, []messages.BadLine{bad("put m -1 1 a=b", "invalid timestamp")})
 	f("put m 1.2345 1 a=b", nil, []messages.BadLine{bad("put m 1.2345 1 a=b", "invalid timestamp")})
 	f("put m 12345678901234 1 a=b", nil, []messages.BadLine{bad("put m 12345678901234 1 a=b", "invalid timestamp")})
+	// Fractions: up to 3 digits, on seconds only, never empty, never alone.
+	f("put m 1700000000.123 1 a=b", []messages.Datapoint{dp("m", 1700000000123, 1, "a", "b")}, nil)
+	f("put m 1700000000.05 1 a=b", []messages.Datapoint{dp("m", 1700000000050, 1, "a", "b")}, nil)
+	for _, ts := range []string{"1700000000.", ".5", "17000000001.5", "1700000000.5x", "1700000000,5", "+1700000000", "1e9"} {
+		line := "put m " + ts + " 1 a=b"
+		f(line, nil, []messages.BadLine{bad(line, "invalid timestamp")})
+	}
 	f("put m 1700000000", nil, []messages.BadLine{bad("put m 1700000000", "missing value")})
 	f("put m 1700000000 abc a=b", nil, []messages.BadLine{bad("put m 1700000000 abc a=b", "invalid value")})
 	f("put m 1700000000 1 a=b novalue", nil, []messages.BadLine{bad("put m 1700000000 1 a=b novalue", "invalid tag: want key=value")})
