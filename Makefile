@@ -1,4 +1,4 @@
-.PHONY: build test race fuzz bench ci proto run-dev
+.PHONY: build test race fuzz bench vmcompare ci proto run-dev
 
 build:
 	go build -o bin/sluice ./cmd/sluice
@@ -11,6 +11,11 @@ race:
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./messages/...
+
+# Sluice's decoders and VictoriaMetrics' parsers on the same bytes (see docs/performance.md).
+vmcompare:
+	cd bench/vmcompare && go test -run '^$$' -bench . -benchmem -count 10 -benchtime 0.5s | tee /tmp/vmcompare.txt
+	benchstat -col /impl -filter '.unit:sec/line' /tmp/vmcompare.txt
 
 ci:
 	bash .ci/run
