@@ -16,17 +16,18 @@ import (
 // Config is the whole configuration. Fields tagged `hcl` are decoded from the file; untagged
 // fields are derived from them by validation (parsed durations and sizes).
 type Config struct {
-	Log        *Log        `hcl:"log,block"`
-	HTTP       *HTTP       `hcl:"http,block"`
-	Kafka      *Kafka      `hcl:"kafka,block"`
-	Inputs     []*Input    `hcl:"input,block"`
-	Pipeline   *Pipeline   `hcl:"pipeline,block"`
-	Supervisor *Supervisor `hcl:"supervisor,block"`
-	Validation *Validation `hcl:"validation,block"`
-	Denylist   *Denylist   `hcl:"denylist,block"`
-	Sharding   *Sharding   `hcl:"sharding,block"`
-	Outputs    []*Output   `hcl:"output,block"`
-	DeadLetter *DeadLetter `hcl:"dead_letter,block"`
+	Log         *Log         `hcl:"log,block"`
+	HTTP        *HTTP        `hcl:"http,block"`
+	Kafka       *Kafka       `hcl:"kafka,block"`
+	Inputs      []*Input     `hcl:"input,block"`
+	Pipeline    *Pipeline    `hcl:"pipeline,block"`
+	Supervisor  *Supervisor  `hcl:"supervisor,block"`
+	Coordinator *Coordinator `hcl:"coordinator,block"`
+	Validation  *Validation  `hcl:"validation,block"`
+	Denylist    *Denylist    `hcl:"denylist,block"`
+	Sharding    *Sharding    `hcl:"sharding,block"`
+	Outputs     []*Output    `hcl:"output,block"`
+	DeadLetter  *DeadLetter  `hcl:"dead_letter,block"`
 
 	// Filename is the file the config came from ("" for Default()).
 	Filename string
@@ -52,6 +53,10 @@ type Kafka struct {
 	// was killed) before giving its partitions to others; HeartbeatInterval must be well below it.
 	SessionTimeoutRaw    string `hcl:"session_timeout,optional"`
 	HeartbeatIntervalRaw string `hcl:"heartbeat_interval,optional"`
+	// Balance is how the consumer group divides input partitions among members: "load" (by the
+	// load each member measured, sticky where that does not hurt balance), "sticky", "range" or
+	// "roundrobin".
+	Balance string `hcl:"balance,optional"`
 
 	KafkaVersion      sarama.KafkaVersion
 	SessionTimeout    time.Duration
@@ -117,6 +122,19 @@ type Supervisor struct {
 	Within time.Duration
 }
 
+// Coordinator tunes the actor that routes input partitions to workers by measured load.
+type Coordinator struct {
+	// Enabled false routes each partition to a fixed worker by hash.
+	Enabled     bool   `hcl:"enabled,optional"`
+	IntervalRaw string `hcl:"interval,optional"`
+	// A partition whose load exceeds HotFactor × a worker's fair share (total load / workers) is
+	// spread over ⌈load / fair share⌉ workers, at most MaxSpread.
+	HotFactor float64 `hcl:"hot_factor,optional"`
+	MaxSpread int     `hcl:"max_spread,optional"`
+
+	Interval time.Duration
+}
+
 // Validation sets the limits a datapoint must meet.
 type Validation struct {
 	MaxMetricLength   int    `hcl:"max_metric_length,optional"`
@@ -173,14 +191,15 @@ func Default() *Config {
 		Log:  &Log{Level: "info", Format: "auto"},
 		HTTP: &HTTP{Address: "127.0.0.1:9464"},
 		Kafka: &Kafka{Brokers: []string{"127.0.0.1:9092"}, ClientID: "sluice", Version: "3.6.0",
-			SessionTimeoutRaw: "10s", HeartbeatIntervalRaw: "3s"},
+			SessionTimeoutRaw: "10s", HeartbeatIntervalRaw: "3s", Balance: "load"},
 		Pipeline: &Pipeline{
 			Readers: 2, Workers: 4, Writers: 2,
 			BatchBytesRaw: "1MiB", BatchRecords: 8192, BatchLingerRaw: "50ms",
 			ShardBatchBytesRaw: "1MiB",
 			ShutdownTimeoutRaw: "20s",
 		},
-		Supervisor: &Supervisor{MaxRestarts: 10, WithinRaw: "1m", Redeliveries: 3},
+		Supervisor:  &Supervisor{MaxRestarts: 10, WithinRaw: "1m", Redeliveries: 3},
+		Coordinator: &Coordinator{Enabled: true, IntervalRaw: "5s", HotFactor: 1.5, MaxSpread: 8},
 		Validation: &Validation{
 			MaxMetricLength: 256, MaxTagKeyLength: 128, MaxTagValueLength: 256, MaxTags: 16,
 			MaxAgeRaw: "24h", MaxFutureRaw: "10m",

@@ -54,6 +54,7 @@ func TestDefaultsApplyToOmittedSettings(t *testing.T) {
 input "opentsdb" { topics = ["in"] }
 output "kafka" "out" { topic = "out" }
 pipeline { workers = 7 }
+coordinator { hot_factor = 2 }
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +65,12 @@ pipeline { workers = 7 }
 	}
 	if cfg.Inputs[0].Group != DefaultInputGroup || cfg.Outputs[0].FlushBytes != 1<<20 {
 		t.Fatalf("block defaults not applied: %+v %+v", cfg.Inputs[0], cfg.Outputs[0])
+	}
+	if co := cfg.Coordinator; !co.Enabled || co.HotFactor != 2 || co.Interval != 5*time.Second || co.MaxSpread != d.Coordinator.MaxSpread {
+		t.Fatalf("coordinator defaults not kept beside a set value: %+v", co)
+	}
+	if cfg.Kafka.Balance != "load" {
+		t.Fatalf("kafka.balance default = %q", cfg.Kafka.Balance)
 	}
 	if cfg.Pipeline.RawBatches != 2*4+7*2 {
 		t.Fatalf("raw_batches auto size = %d", cfg.Pipeline.RawBatches)
@@ -178,6 +185,10 @@ func TestValidationErrors(t *testing.T) {
 	f(`input "opentsdb" { topics = ["in"] }`, "No output")
 	f(ok+`pipeline { readers = "many" }`, "Unsuitable value type")
 	f("pipeline {", "Unclosed configuration block")
+	f(ok+`kafka { balance = "random" }`, "Unknown balance strategy")
+	f(ok+`coordinator { hot_factor = 1 }`, "hot_factor too small")
+	f(ok+`coordinator { max_spread = 0 }`, "Must be at least 1")
+	f(ok+`coordinator { interval = "1ms" }`, "interval")
 }
 
 func TestParseSize(t *testing.T) {

@@ -13,6 +13,9 @@ import (
 	"github.com/sluicehq/sluice/messages/formats"
 )
 
+// BalanceStrategies are the values of kafka.balance.
+var BalanceStrategies = []string{"load", "sticky", "range", "roundrobin"}
+
 // OutputTypes lists the output types this build writes.
 var OutputTypes = []string{"kafka"}
 
@@ -53,6 +56,10 @@ func (c *Config) validate(v *validator) {
 	if c.Kafka.HeartbeatInterval > 0 && c.Kafka.HeartbeatInterval*3 > c.Kafka.SessionTimeout {
 		v.errorf("kafka", "heartbeat_interval", "Heartbeat too slow", "heartbeat_interval (%s) must be at most a third of session_timeout (%s).",
 			c.Kafka.HeartbeatInterval, c.Kafka.SessionTimeout)
+	}
+
+	if !contains(BalanceStrategies, c.Kafka.Balance) {
+		v.errorf("kafka", "balance", "Unknown balance strategy", "%q is not a strategy: use %s.", c.Kafka.Balance, strings.Join(BalanceStrategies, ", "))
 	}
 
 	if len(c.Inputs) == 0 {
@@ -132,6 +139,13 @@ func (c *Config) validate(v *validator) {
 	if s.Redeliveries < 0 {
 		v.errorf("supervisor", "redeliveries", "Negative redeliveries", "redeliveries is %d; use 0 (dead-letter at the first failure) or more.", s.Redeliveries)
 	}
+
+	co := c.Coordinator
+	co.Interval = v.duration("coordinator", "interval", co.IntervalRaw, 100*time.Millisecond)
+	if co.HotFactor <= 1 {
+		v.errorf("coordinator", "hot_factor", "hot_factor too small", "hot_factor is %g; it must be above 1 (1.5 spreads a partition that carries half again a worker's fair share).", co.HotFactor)
+	}
+	positive("coordinator", "max_spread", co.MaxSpread)
 
 	val := c.Validation
 	positive("validation", "max_metric_length", val.MaxMetricLength)

@@ -20,6 +20,11 @@ kafka {
   # A member that stops heartbeating (a killed task) keeps its partitions this long.
   session_timeout    = "10s"
   heartbeat_interval = "3s" # at most a third of session_timeout
+
+  # How the group divides input partitions among members (processes × readers):
+  # "load": by the load each member measured (sticky where that keeps the balance);
+  # "sticky", "range", "roundrobin": sarama's strategies.
+  balance = "load"
 }
 
 # One input block per format. Kafka's group protocol spreads the topics' partitions over every
@@ -55,6 +60,17 @@ supervisor {
   # A batch whose worker failed is retried by another worker this many times; then the record
   # that fails is dead-lettered (or logged and counted as poison) and the rest delivered.
   redeliveries = 3
+}
+
+# Routes each input partition's batches to workers by measured load. Cold partitions are pinned
+# to one worker each (order within a partition kept); a partition carrying more than hot_factor ×
+# a worker's fair share is spread over several workers (its batches may then reach the output
+# out of order; each series stays sorted within a batch).
+coordinator {
+  enabled    = true
+  interval   = "5s" # how often loads are measured and the routing table republished
+  hot_factor = 1.5  # above 1
+  max_spread = 8    # at most this many workers for one partition
 }
 
 validation {
