@@ -42,6 +42,10 @@ type Stats struct {
 	OutputErrors atomic.Int64
 	// BatchesLeft counts batches a stop left uncompleted (and so uncommitted).
 	BatchesLeft atomic.Int64
+	// RoutingChanges counts partitions the coordinator moved; HotPartitions is how many are
+	// spread over several workers now.
+	RoutingChanges atomic.Int64
+	HotPartitions  atomic.Int64
 }
 
 // Snapshot is a copy of Stats.
@@ -52,6 +56,7 @@ type Snapshot struct {
 	Redelivered, Restarts, Respawns        int64
 	DeadLettered                           int64
 	OutputErrors, BatchesLeft              int64
+	RoutingChanges, HotPartitions          int64
 }
 
 // Snapshot copies the counters.
@@ -61,6 +66,7 @@ func (s *Stats) Snapshot() Snapshot {
 		Redelivered: s.Redelivered.Load(), Restarts: s.Restarts.Load(), Respawns: s.Respawns.Load(),
 		DeadLettered: s.DeadLettered.Load(),
 		OutputErrors: s.OutputErrors.Load(), BatchesLeft: s.BatchesLeft.Load(),
+		RoutingChanges: s.RoutingChanges.Load(), HotPartitions: s.HotPartitions.Load(),
 	}
 	for i := range s.Dropped {
 		out.Dropped[i] = s.Dropped[i].Load()
@@ -101,6 +107,15 @@ type deps struct {
 	// PIDs are fixed names under the root, so they stay valid when an actor is respawned.
 	writerPIDs, workerPIDs, readerPIDs []*actor.PID
 	trackerPID, deadLetterPID          *actor.PID
+	coordinatorPID                     *actor.PID
+
+	// routing is the coordinator's current table (nil before its first one, or when it is off).
+	routing atomic.Pointer[routingTable]
+	// workerBusy is each worker's time spent on batches (ns); workerQueue the batches it holds
+	// (the one it works on and those waiting behind it).
+	workerBusy, workerQueue []atomic.Int64
+	// latency is the record latency from Kafka append to output acknowledgement.
+	latency latencyHist
 
 	readersWG   sync.WaitGroup
 	stopping    atomic.Bool
@@ -138,8 +153,15 @@ func (d *deps) lag() int64 {
 	return n
 }
 
-// workerFor is the routing table: the worker that handles a partition's batches.
-func (d *deps) workerFor(topic string, partition int32) *actor.PID {
+// workerFor returns the worker for a batch of a partition: the one the coordinator's table
+// names, or, before its first table, for a partition claimed since, or with the coordinator off,
+// a fixed worker by hash.
+func (d *deps) workerFor(topic string, partition int32, batchID uint64) *actor.PID {
+	if t := d.routing.Load(); t != nil {
+		if w, ok := t.worker(partitionKey{topic, partition}, batchID); ok {
+			return d.workerPIDs[w]
+		}
+	}
 	h := uint32(2166136261)
 	for i := 0; i < len(topic); i++ {
 		h = (h ^ uint32(topic[i])) * 16777619

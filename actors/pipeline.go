@@ -64,6 +64,9 @@ func (p *pipelineActor) Receive(ctx actor.Context) {
 			d.workerPIDs[i] = p.spawn(ctx, "worker", i)
 		}
 		d.trackerPID = p.spawn(ctx, "tracker", -1)
+		if d.cfg.Coordinator.Enabled {
+			d.coordinatorPID = p.spawn(ctx, "coordinator", -1)
+		}
 		for i := range d.readerPIDs {
 			d.readerPIDs[i] = p.spawn(ctx, "reader", i)
 		}
@@ -96,6 +99,8 @@ func (p *pipelineActor) props(kind string, index int) *actor.Props {
 		producer = newDeadLetterWriter(d)
 	case "reader":
 		producer = newReader(d, index)
+	case "coordinator":
+		producer = newCoordinator(d)
 	}
 	return actor.PropsFromProducer(producer, actor.WithReceiverMiddleware(logPanics(d.log)))
 }

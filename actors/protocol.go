@@ -17,6 +17,9 @@ type Track struct {
 	ID          uint64
 	Claim       *Claim
 	First, Last int64
+	// AppendedMs is the Kafka timestamp of the batch's first record; Records how many it holds.
+	AppendedMs int64
+	Records    int
 }
 
 // Expect tells the offset tracker that a worker is about to send one more part (ShardBatch) of
@@ -98,6 +101,8 @@ type Claim struct {
 	drained chan struct{}
 	// lag is the high watermark minus the next offset to consume.
 	lag atomic.Int64
+	// bytes and records count what was read from the partition, for the coordinator.
+	bytes, records atomic.Int64
 
 	// queue holds the tracker's in-flight entries in offset order. Only the tracker touches it.
 	queue []*trackEntry

@@ -73,7 +73,7 @@ func saramaConsumerConfig(d *deps) *sarama.Config {
 	c.Consumer.Return.Errors = true
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = true
-	c.Consumer.Offsets.AutoCommit.Interval = time.Second
+	c.Consumer.Offsets.AutoCommit.Interval = d.cfg.Kafka.CommitInterval
 	// A member needs the rebalance timeout to drain its claims, which takes at most the shutdown
 	// timeout. More only makes the group wait longer for a member that died.
 	c.Consumer.Group.Rebalance.Timeout = d.cfg.Pipeline.ShutdownTimeout + 2*time.Second
@@ -163,6 +163,8 @@ loop:
 				break loop
 			}
 			c.lag.Store(kc.HighWaterMarkOffset() - m.Offset - 1)
+			c.bytes.Add(int64(len(m.Value)))
+			c.records.Add(1)
 			if !l.add(m) {
 				break loop // the session ended while waiting for a batch; m is consumed again later
 			}
@@ -291,8 +293,12 @@ func (l *claimLoop) flush() {
 	b.ID = d.nextBatchID.Add(1)
 	b.Topic, b.Partition = c.Topic, c.Partition
 	c.inflight.Add(1)
-	l.r.send(d.trackerPID, &Track{ID: b.ID, Claim: c, First: b.FirstOffset, Last: b.LastOffset})
-	l.r.send(d.workerFor(c.Topic, c.Partition), b)
+	t := &Track{ID: b.ID, Claim: c, First: b.FirstOffset, Last: b.LastOffset, Records: len(b.Records)}
+	if len(b.Records) > 0 {
+		t.AppendedMs = b.Records[0].Timestamp
+	}
+	l.r.send(d.trackerPID, t)
+	l.r.send(d.workerFor(c.Topic, c.Partition, b.ID), b)
 }
 
 // drain waits until every batch of c is acknowledged (the tracker then marked its last offset),

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/asynkron/protoactor-go/actor"
@@ -93,6 +94,8 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 	}
 	d.writerPIDs = make([]*actor.PID, d.writers)
 	d.workerPIDs = make([]*actor.PID, d.workers)
+	d.workerBusy = make([]atomic.Int64, d.workers)
+	d.workerQueue = make([]atomic.Int64, d.workers)
 	d.readerPIDs = make([]*actor.PID, p.Readers)
 	pl := &Pipeline{d: d, log: log, fatal: make(chan error, 1)}
 	d.fatal = func(err error) {
@@ -115,6 +118,19 @@ func (p *Pipeline) Stats() Snapshot { return p.d.stats.Snapshot() }
 func (p *Pipeline) PoolsInUse() (raw, rawSize, shardB, shardSize int) {
 	return p.d.rawPool.InUse(), p.d.rawPool.Size(), p.d.shardPool.InUse(), p.d.shardPool.Size()
 }
+
+// WorkerBusy returns each worker's time spent on batches so far.
+func (p *Pipeline) WorkerBusy() []time.Duration {
+	out := make([]time.Duration, len(p.d.workerBusy))
+	for i := range p.d.workerBusy {
+		out[i] = time.Duration(p.d.workerBusy[i].Load())
+	}
+	return out
+}
+
+// LatencyQuantile returns the q-quantile of record latency, from a record's Kafka timestamp to
+// the output's acknowledgement of its batch (the upper bound of a histogram bucket, ≤ 25 % above).
+func (p *Pipeline) LatencyQuantile(q float64) time.Duration { return p.d.latency.quantile(q) }
 
 // Lag is the summed consumer lag of the partitions this process consumes.
 func (p *Pipeline) Lag() int64 { return p.d.lag() }
@@ -258,7 +274,11 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 	if d.deadLetterPID != nil {
 		sinks = append(append([]*actor.PID(nil), sinks...), d.deadLetterPID)
 	}
-	for _, group := range [][]*actor.PID{d.readerPIDs, d.workerPIDs, sinks, {d.trackerPID}, {p.root}} {
+	first := d.readerPIDs
+	if d.coordinatorPID != nil {
+		first = append(append([]*actor.PID(nil), first...), d.coordinatorPID)
+	}
+	for _, group := range [][]*actor.PID{first, d.workerPIDs, sinks, {d.trackerPID}, {p.root}} {
 		var futures []*actor.Future
 		for _, pid := range group {
 			futures = append(futures, root.PoisonFuture(pid))
@@ -286,14 +306,15 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 	return s
 }
 
-// Alive counts the pipeline's live actors by kind ("reader", "worker", "writer", "tracker").
+// Alive counts the pipeline's live actors by kind ("reader", "worker", "writer", "tracker",
+// "deadletter", "coordinator").
 func (p *Pipeline) Alive() map[string]int {
 	out := map[string]int{}
 	d := p.d
 	if d.system == nil {
 		return out
 	}
-	for _, group := range [][]*actor.PID{d.readerPIDs, d.workerPIDs, d.writerPIDs, {d.trackerPID}, {d.deadLetterPID}} {
+	for _, group := range [][]*actor.PID{d.readerPIDs, d.workerPIDs, d.writerPIDs, {d.trackerPID}, {d.deadLetterPID}, {d.coordinatorPID}} {
 		for _, pid := range group {
 			if pid == nil {
 				continue

@@ -1,19 +1,24 @@
 package actors
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/go-hclog"
 )
 
 // trackEntry is one in-flight RawBatch.
 type trackEntry struct {
-	id       uint64
-	claim    *Claim
-	last     int64
-	expected int
-	acked    int
-	decoded  bool
-	done     bool
+	id    uint64
+	claim *Claim
+	last  int64
+	// appendedMs and records feed the latency histogram when the batch completes.
+	appendedMs int64
+	records    int
+	expected   int
+	acked      int
+	decoded    bool
+	done       bool
 }
 
 // tracker is the offset tracker: per partition it keeps the in-flight batches in offset order and
@@ -60,6 +65,7 @@ func (t *tracker) Receive(ctx actor.Context) {
 	case *Track:
 		e := t.get()
 		e.id, e.claim, e.last = m.ID, m.Claim, m.Last
+		e.appendedMs, e.records = m.AppendedMs, m.Records
 		m.Claim.queue = append(m.Claim.queue, e)
 		t.entries[m.ID] = e
 	case *Expect:
@@ -97,6 +103,9 @@ func (t *tracker) check(e *trackEntry) {
 		return
 	}
 	e.done = true
+	if e.records > 0 && e.appendedMs > 0 {
+		t.d.latency.record(time.Now().UnixMilli()-e.appendedMs, e.records)
+	}
 	c := e.claim
 	delete(t.entries, e.id)
 	if c.inflight.Add(-1) == 0 {

@@ -36,6 +36,17 @@ type worker struct {
 
 func (w *worker) recordPanic(reason any) { w.failure = fmt.Sprint(reason) }
 
+// account adds the time since t0 to the worker's busy time and publishes its queue depth, for
+// the coordinator and `sluice bench`.
+func (w *worker) account(t0 time.Time) {
+	w.d.workerBusy[w.index].Add(int64(time.Since(t0)))
+	n := int64(len(w.queue))
+	if w.current != nil {
+		n++
+	}
+	w.d.workerQueue[w.index].Store(n)
+}
+
 func newWorker(d *deps, index int) actor.Producer {
 	return func() actor.Actor {
 		return &worker{d: d, index: index, log: d.log.Named("worker").With("worker", index),
@@ -56,16 +67,20 @@ func (w *worker) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 
 	case *messages.RawBatch:
+		t0 := time.Now()
 		if w.current != nil {
 			w.queue = append(w.queue, m)
-			return
+		} else {
+			w.start(ctx, m)
 		}
-		w.start(ctx, m)
+		w.account(t0)
 	case poolReady:
+		t0 := time.Now()
 		if w.waiting {
 			w.waiting = false
 			w.emit(ctx)
 		}
+		w.account(t0)
 	default:
 		w.log.Warn("unexpected message", "type", typeName(m))
 	}

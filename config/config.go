@@ -53,6 +53,9 @@ type Kafka struct {
 	// was killed) before giving its partitions to others; HeartbeatInterval must be well below it.
 	SessionTimeoutRaw    string `hcl:"session_timeout,optional"`
 	HeartbeatIntervalRaw string `hcl:"heartbeat_interval,optional"`
+	// CommitInterval is how often consumed offsets (only those fully acknowledged by the output)
+	// are committed.
+	CommitIntervalRaw string `hcl:"commit_interval,optional"`
 	// Balance is how the consumer group divides input partitions among members: "load" (by the
 	// load each member measured, sticky where that does not hurt balance), "sticky", "range" or
 	// "roundrobin".
@@ -61,6 +64,7 @@ type Kafka struct {
 	KafkaVersion      sarama.KafkaVersion
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
+	CommitInterval    time.Duration
 }
 
 // Input is one `input "<format>"` block.
@@ -191,7 +195,8 @@ func Default() *Config {
 		Log:  &Log{Level: "info", Format: "auto"},
 		HTTP: &HTTP{Address: "127.0.0.1:9464"},
 		Kafka: &Kafka{Brokers: []string{"127.0.0.1:9092"}, ClientID: "sluice", Version: "3.6.0",
-			SessionTimeoutRaw: "10s", HeartbeatIntervalRaw: "3s", Balance: "load"},
+			SessionTimeoutRaw: "10s", HeartbeatIntervalRaw: "3s", CommitIntervalRaw: "1s",
+			Balance: "load"},
 		Pipeline: &Pipeline{
 			Readers: 2, Workers: 4, Writers: 2,
 			BatchBytesRaw: "1MiB", BatchRecords: 8192, BatchLingerRaw: "50ms",

@@ -58,6 +58,7 @@ func (c *Config) validate(v *validator) {
 			c.Kafka.HeartbeatInterval, c.Kafka.SessionTimeout)
 	}
 
+	c.Kafka.CommitInterval = v.duration("kafka", "commit_interval", c.Kafka.CommitIntervalRaw, 10*time.Millisecond)
 	if !contains(BalanceStrategies, c.Kafka.Balance) {
 		v.errorf("kafka", "balance", "Unknown balance strategy", "%q is not a strategy: use %s.", c.Kafka.Balance, strings.Join(BalanceStrategies, ", "))
 	}

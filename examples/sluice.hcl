@@ -20,6 +20,7 @@ kafka {
   # A member that stops heartbeating (a killed task) keeps its partitions this long.
   session_timeout    = "10s"
   heartbeat_interval = "3s" # at most a third of session_timeout
+  commit_interval    = "1s" # offsets commit only once the output acknowledged everything before them
 
   # How the group divides input partitions among members (processes × readers):
   # "load": by the load each member measured (sticky where that keeps the balance);

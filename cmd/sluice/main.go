@@ -31,11 +31,15 @@ commands:
   run        run the pipeline (-config FILE, or -dev for an embedded broker)
   validate   check a config file exactly as start-up does (-config FILE)
   decode     print what Sluice makes of some input (-format FORMAT [-input FILE] [-config FILE])
+  bench      run the pipeline against an embedded broker on pre-produced records; print one JSON object
 
 Run "sluice <command> -h" for a command's flags.
 `
 
 func main() {
+	if os.Getenv(benchBrokerEnv) != "" {
+		os.Exit(benchBrokerMain())
+	}
 	os.Exit(mainErr(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -51,6 +55,8 @@ func mainErr(args []string, stdout, stderr io.Writer) int {
 		return validateCmd(args[1:], stdout, stderr)
 	case "decode":
 		return decodeCmd(args[1:], os.Stdin, stdout, stderr)
+	case "bench":
+		return benchCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -1,0 +1,184 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/hashicorp/go-hclog"
+)
+
+// coordinator measures each claimed partition's load and each worker's busy time from atomic
+// counters (readers and workers add to them; no message per batch), and every interval
+// publishes a new immutable, versioned routing table through an atomic pointer that readers
+// load for every batch (computeRoutes decides). Its only messages are its own timer ticks.
+//
+// A partition's load is the bytes per second it needs: the rate at which it was read plus what it
+// needs to drain its lag within one interval, so a backlog (a restart, a catch-up after an
+// outage) counts as load, not only the live rate.
+type coordinator struct {
+	d      *deps
+	log    hclog.Logger
+	timer  *time.Timer
+	params routeParams
+
+	last     time.Time
+	seen     map[*Claim]claimSample
+	load     map[partitionKey]float64 // smoothed
+	lastBusy []int64
+}
+
+// claimSample is what a claim's counters read at the previous tick.
+type claimSample struct{ bytes, records int64 }
+
+// coordinatorTick is the coordinator's timer message.
+type coordinatorTick struct{}
+
+// loadSmoothing is the weight of the newest measurement in a partition's smoothed load.
+const loadSmoothing = 0.5
+
+// claimCheckEvery is how often the coordinator looks for partitions claimed since its last table
+// (after a rebalance): those are routed by hash, which knows nothing of load, until a table names
+// them, so it computes one at once rather than waiting out the interval.
+const claimCheckEvery = time.Second
+
+func newCoordinator(d *deps) actor.Producer {
+	return func() actor.Actor {
+		co := d.cfg.Coordinator
+		return &coordinator{d: d, log: d.log.Named("coordinator"),
+			params: routeParams{workers: d.workers, hotFactor: co.HotFactor, maxSpread: co.MaxSpread},
+			seen:   map[*Claim]claimSample{}, load: map[partitionKey]float64{}, lastBusy: make([]int64, d.workers)}
+	}
+}
+
+func (c *coordinator) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c.last = time.Now()
+		c.schedule(ctx)
+	case *actor.Restarting, *actor.Stopping:
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+	case *actor.Stopped:
+
+	case coordinatorTick:
+		if time.Since(c.last) >= c.d.cfg.Coordinator.Interval || c.unrouted() {
+			c.tick()
+		}
+		c.schedule(ctx)
+	default:
+		c.log.Warn("unexpected message", "type", typeName(m))
+	}
+}
+
+// schedule sends the next tick to this actor: timers are messages to self.
+func (c *coordinator) schedule(ctx actor.Context) {
+	self, root := ctx.Self(), c.d.system.Root
+	d := min(claimCheckEvery, c.d.cfg.Coordinator.Interval)
+	c.timer = time.AfterFunc(d, func() { root.Send(self, coordinatorTick{}) })
+}
+
+// unrouted reports whether a claimed partition is missing from the current table.
+func (c *coordinator) unrouted() bool {
+	t := c.d.routing.Load()
+	c.d.claimsMu.Lock()
+	defer c.d.claimsMu.Unlock()
+	for cl := range c.d.claims {
+		if t == nil {
+			return true
+		}
+		if _, ok := t.routes[partitionKey{cl.Topic, cl.Partition}]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// tick measures, computes the next table and publishes it when it differs.
+func (c *coordinator) tick() {
+	now := time.Now()
+	secs := now.Sub(c.last).Seconds()
+	c.last = now
+	if secs <= 0 {
+		return
+	}
+	loads := c.measure(secs)
+	prevTable := c.d.routing.Load()
+	var prev routes
+	var version uint64
+	if prevTable != nil {
+		prev, version = prevTable.routes, prevTable.version
+	}
+	next := computeRoutes(prev, loads, c.params)
+	changes := diffRoutes(prev, next, loads)
+	if len(changes) == 0 && len(next) == len(prev) {
+		return
+	}
+	c.d.routing.Store(&routingTable{version: version + 1, routes: next})
+	c.d.stats.RoutingChanges.Add(int64(len(changes)))
+	hot := 0
+	for _, ws := range next {
+		if len(ws) > 1 {
+			hot++
+		}
+	}
+	c.d.stats.HotPartitions.Store(int64(hot))
+	for _, ch := range changes {
+		c.log.Info("partition routed", "partition", ch.key.String(), "from", ch.old, "to", ch.new,
+			"load_bytes_per_s", int64(ch.load), "table", version+1)
+	}
+	c.log.Debug("routing table published", "version", version+1, "partitions", len(next), "hot", hot,
+		"worker_busy_imbalance", c.busyImbalance(secs))
+}
+
+// measure reads every current claim's counters and returns the smoothed loads. Partitions no
+// longer claimed are forgotten.
+func (c *coordinator) measure(secs float64) []partitionLoad {
+	d := c.d
+	d.claimsMu.Lock()
+	claims := make([]*Claim, 0, len(d.claims))
+	for cl := range d.claims {
+		claims = append(claims, cl)
+	}
+	d.claimsMu.Unlock()
+
+	seen := make(map[*Claim]claimSample, len(claims))
+	load := make(map[partitionKey]float64, len(claims))
+	for _, cl := range claims {
+		s := claimSample{bytes: cl.bytes.Load(), records: cl.records.Load()}
+		prev := c.seen[cl] // zero for a claim new since the last tick
+		seen[cl] = s
+		rate := float64(s.bytes-prev.bytes) / secs
+		if s.records > 0 {
+			perRecord := float64(s.bytes) / float64(s.records)
+			rate += float64(cl.lag.Load()) * perRecord / c.d.cfg.Coordinator.Interval.Seconds()
+		}
+		k := partitionKey{cl.Topic, cl.Partition}
+		if old, ok := c.load[k]; ok {
+			rate = loadSmoothing*rate + (1-loadSmoothing)*old
+		}
+		load[k] += rate
+	}
+	c.seen, c.load = seen, load
+	out := make([]partitionLoad, 0, len(load))
+	for k, l := range load {
+		out = append(out, partitionLoad{key: k, load: l})
+	}
+	return out
+}
+
+// busyImbalance is max/mean of the workers' busy time since the last tick.
+func (c *coordinator) busyImbalance(secs float64) float64 {
+	var sum, mx float64
+	for i := range c.d.workerBusy {
+		b := c.d.workerBusy[i].Load()
+		delta := float64(b - c.lastBusy[i])
+		c.lastBusy[i] = b
+		sum += delta
+		mx = max(mx, delta)
+	}
+	if sum == 0 {
+		return 1
+	}
+	return mx / (sum / float64(len(c.d.workerBusy)))
+}
