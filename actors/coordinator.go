@@ -160,6 +160,7 @@ func (c *coordinator) measure(secs float64) []partitionLoad {
 		load[k] += rate
 	}
 	c.seen, c.load = seen, load
+	d.partLoad.Store(&load)
 	out := make([]partitionLoad, 0, len(load))
 	for k, l := range load {
 		out = append(out, partitionLoad{key: k, load: l})

@@ -114,6 +114,9 @@ type deps struct {
 	// workerBusy is each worker's time spent on batches (ns); workerQueue the batches it holds
 	// (the one it works on and those waiting behind it).
 	workerBusy, workerQueue []atomic.Int64
+	// partLoad is the coordinator's latest smoothed load per claimed partition, which the
+	// load-aware balance strategy reports to the group.
+	partLoad atomic.Pointer[map[partitionKey]float64]
 	// latency is the record latency from Kafka append to output acknowledgement.
 	latency latencyHist
 

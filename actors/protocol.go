@@ -94,6 +94,7 @@ type Claim struct {
 	Topic     string
 	Partition int32
 	sess      sarama.ConsumerGroupSession
+	reader    int // the reader whose group member owns the claim
 
 	// inflight counts batches sent and not yet fully acknowledged.
 	inflight atomic.Int64
@@ -108,8 +109,8 @@ type Claim struct {
 	queue []*trackEntry
 }
 
-func newClaim(sess sarama.ConsumerGroupSession, topic string, partition int32) *Claim {
-	return &Claim{Topic: topic, Partition: partition, sess: sess, drained: make(chan struct{}, 1)}
+func newClaim(sess sarama.ConsumerGroupSession, topic string, partition int32, reader int) *Claim {
+	return &Claim{Topic: topic, Partition: partition, sess: sess, reader: reader, drained: make(chan struct{}, 1)}
 }
 
 // mark records the next offset to consume; sarama commits marked offsets on its interval and

@@ -65,8 +65,8 @@ func (r *reader) stop() {
 	}
 }
 
-// saramaConsumerConfig is the consumer configuration shared by every reader.
-func saramaConsumerConfig(d *deps) *sarama.Config {
+// saramaConsumerConfig is the consumer configuration of reader's group members.
+func saramaConsumerConfig(d *deps, reader int) *sarama.Config {
 	c := sarama.NewConfig()
 	c.Version = d.cfg.Kafka.KafkaVersion
 	c.ClientID = d.cfg.Kafka.ClientID
@@ -79,6 +79,7 @@ func saramaConsumerConfig(d *deps) *sarama.Config {
 	c.Consumer.Group.Rebalance.Timeout = d.cfg.Pipeline.ShutdownTimeout + 2*time.Second
 	c.Consumer.Group.Session.Timeout = d.cfg.Kafka.SessionTimeout
 	c.Consumer.Group.Heartbeat.Interval = d.cfg.Kafka.HeartbeatInterval
+	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{balanceStrategy(d, reader)}
 	return c
 }
 
@@ -89,7 +90,7 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 	backoff := minBackoff
 	var group sarama.ConsumerGroup
 	for group == nil {
-		g, err := sarama.NewConsumerGroup(r.d.cfg.Kafka.Brokers, in.Group, saramaConsumerConfig(r.d))
+		g, err := sarama.NewConsumerGroup(r.d.cfg.Kafka.Brokers, in.Group, saramaConsumerConfig(r.d, r.index))
 		if err == nil {
 			group = g
 			break
@@ -148,7 +149,7 @@ func (h *claimHandler) Cleanup(s sarama.ConsumerGroupSession) error {
 // final offset is committed before another member takes it over.
 func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, kc sarama.ConsumerGroupClaim) error {
 	d := h.r.d
-	c := newClaim(sess, kc.Topic(), kc.Partition())
+	c := newClaim(sess, kc.Topic(), kc.Partition(), h.r.index)
 	d.addClaim(c)
 	defer d.removeClaim(c)
 	l := &claimLoop{r: h.r, c: c, sess: sess, lineBased: d.decoders[c.Topic].lineBased, linger: time.NewTimer(time.Hour)}

@@ -1,0 +1,183 @@
+package actors
+
+import (
+	"cmp"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/IBM/sarama"
+)
+
+// loadBalanceStrategy is the consumer group's load-aware assignor (kafka { balance = "load" }):
+// the fleet-level counterpart of the coordinator. Before every join each member reports, in its
+// subscription's user data, the partitions it owns with their measured load and its capacity
+// (the workers behind it); the leader assigns partitions longest first to the member with the
+// least load per capacity, keeping a partition on its owner while that owner stays within
+// stickySlack of its fair share. With no load reported yet every partition weighs the same, so it
+// behaves like a sticky assignor that balances partition counts.
+type loadBalanceStrategy struct {
+	d      *deps
+	reader int
+}
+
+// loadStrategyName is the protocol name members agree on.
+const loadStrategyName = "sluice-load"
+
+// memberReport is a member's subscription user data.
+type memberReport struct {
+	Capacity   float64             `json:"capacity"`
+	Partitions []reportedPartition `json:"partitions"`
+}
+
+type reportedPartition struct {
+	Topic     string  `json:"t"`
+	Partition int32   `json:"p"`
+	Load      float64 `json:"l"`
+}
+
+func (s *loadBalanceStrategy) Name() string { return loadStrategyName }
+
+// SubscriptionUserData reports this reader's claims and their loads; sarama calls it before
+// every JoinGroup, so the leader always plans with fresh figures.
+func (s *loadBalanceStrategy) SubscriptionUserData(topics []string) ([]byte, error) {
+	d := s.d
+	rep := memberReport{Capacity: float64(d.workers) / float64(max(1, len(d.readerPIDs)))}
+	loads := d.partLoad.Load()
+	d.claimsMu.Lock()
+	for c := range d.claims {
+		if c.reader != s.reader {
+			continue
+		}
+		p := reportedPartition{Topic: c.Topic, Partition: c.Partition}
+		if loads != nil {
+			p.Load = (*loads)[partitionKey{c.Topic, c.Partition}]
+		}
+		rep.Partitions = append(rep.Partitions, p)
+	}
+	d.claimsMu.Unlock()
+	return json.Marshal(rep)
+}
+
+func (s *loadBalanceStrategy) Plan(members map[string]sarama.ConsumerGroupMemberMetadata, topics map[string][]int32) (sarama.BalanceStrategyPlan, error) {
+	return planByLoad(members, topics), nil
+}
+
+func (s *loadBalanceStrategy) AssignmentData(string, map[string][]int32, int32) ([]byte, error) {
+	return nil, nil
+}
+
+// planByLoad is the leader's assignment, a pure function of the members' reports.
+func planByLoad(members map[string]sarama.ConsumerGroupMemberMetadata, topics map[string][]int32) sarama.BalanceStrategyPlan {
+	ids := make([]string, 0, len(members))
+	for id := range members {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	capacity := map[string]float64{}
+	owner := map[partitionKey]string{}
+	reported := map[partitionKey]float64{}
+	for _, id := range ids {
+		var rep memberReport
+		_ = json.Unmarshal(members[id].UserData, &rep) // a member without a report has capacity 1
+		capacity[id] = rep.Capacity
+		if capacity[id] <= 0 {
+			capacity[id] = 1
+		}
+		for _, p := range rep.Partitions {
+			k := partitionKey{p.Topic, p.Partition}
+			if _, taken := owner[k]; !taken {
+				owner[k] = id
+			}
+			reported[k] = max(reported[k], p.Load)
+		}
+	}
+	var parts []partitionLoad
+	var known, sum float64
+	for topic, ps := range topics {
+		for _, p := range ps {
+			k := partitionKey{topic, p}
+			if l := reported[k]; l > 0 {
+				known++
+				sum += l
+			}
+			parts = append(parts, partitionLoad{key: k})
+		}
+	}
+	// Partitions nobody measured yet weigh the mean of those measured (1 when none were).
+	unknown := 1.0
+	if known > 0 {
+		unknown = sum / known
+	}
+	var total float64
+	for i := range parts {
+		if l := reported[parts[i].key]; l > 0 {
+			parts[i].load = l
+		} else {
+			parts[i].load = unknown
+		}
+		total += parts[i].load
+	}
+	slices.SortFunc(parts, func(a, b partitionLoad) int {
+		if c := cmp.Compare(b.load, a.load); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.key.topic, b.key.topic); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.key.partition, b.key.partition)
+	})
+	var capSum float64
+	for _, id := range ids {
+		capSum += capacity[id]
+	}
+	assigned := map[string]float64{}
+	count := map[string]int{}
+	plan := sarama.BalanceStrategyPlan{}
+	for _, p := range parts {
+		var eligible []string
+		for _, id := range ids {
+			if slices.Contains(members[id].Topics, p.key.topic) {
+				eligible = append(eligible, id)
+			}
+		}
+		if len(eligible) == 0 {
+			continue
+		}
+		pick := ""
+		if o, ok := owner[p.key]; ok && slices.Contains(eligible, o) &&
+			assigned[o]+p.load <= total*capacity[o]/capSum*(1+stickySlack) {
+			pick = o
+		}
+		if pick == "" {
+			for _, id := range eligible {
+				if pick == "" {
+					pick = id
+					continue
+				}
+				a, b := (assigned[id]+p.load)/capacity[id], (assigned[pick]+p.load)/capacity[pick]
+				if a < b || (a == b && count[id] < count[pick]) {
+					pick = id
+				}
+			}
+		}
+		assigned[pick] += p.load
+		count[pick]++
+		plan.Add(pick, p.key.topic, p.key.partition)
+	}
+	return plan
+}
+
+// balanceStrategy returns the group strategy kafka.balance names.
+func balanceStrategy(d *deps, reader int) sarama.BalanceStrategy {
+	switch d.cfg.Kafka.Balance {
+	case "sticky":
+		return sarama.NewBalanceStrategySticky()
+	case "range":
+		return sarama.NewBalanceStrategyRange()
+	case "roundrobin":
+		return sarama.NewBalanceStrategyRoundRobin()
+	default:
+		return &loadBalanceStrategy{d: d, reader: reader}
+	}
+}
