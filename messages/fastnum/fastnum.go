@@ -115,3 +115,41 @@ func slow(b []byte) (float64, error) {
 	}
 	return f, nil
 }
+
+// LeadingDigits reads the run of decimal digits at the start of b. It returns their value and
+// how many there were, or ok false once the value exceeds limit.
+func LeadingDigits(b []byte, limit int64) (n int64, digits int, ok bool) {
+	for ; digits < len(b); digits++ {
+		d := b[digits] - '0'
+		if d > 9 {
+			break
+		}
+		if n = n*10 + int64(d); n > limit {
+			return 0, digits, false
+		}
+	}
+	return n, digits, true
+}
+
+// FractionMillis returns the milliseconds in the digits after a seconds value's '.': the first
+// three digits count, further ones must be digits and are cut off. An empty fraction or one with
+// a non-digit is refused.
+func FractionMillis(frac []byte) (int64, bool) {
+	if len(frac) == 0 {
+		return 0, false
+	}
+	var f int64
+	for k, c := range frac {
+		d := c - '0'
+		if d > 9 {
+			return 0, false
+		}
+		if k < 3 {
+			f = f*10 + int64(d)
+		}
+	}
+	for k := len(frac); k < 3; k++ {
+		f *= 10
+	}
+	return f, true
+}

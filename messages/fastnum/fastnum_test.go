@@ -75,3 +75,37 @@ func FuzzParseFloat64(f *testing.F) {
 		}
 	})
 }
+
+func TestLeadingDigits(t *testing.T) {
+	f := func(s string, limit, wantN int64, wantDigits int, wantOK bool) {
+		t.Helper()
+		n, d, ok := LeadingDigits([]byte(s), limit)
+		if ok != wantOK || (ok && (n != wantN || d != wantDigits)) {
+			t.Errorf("LeadingDigits(%q, %d) = %d, %d, %v; want %d, %d, %v", s, limit, n, d, ok, wantN, wantDigits, wantOK)
+		}
+	}
+	f("", 100, 0, 0, true)
+	f("x12", 100, 0, 0, true)
+	f("42", 100, 42, 2, true)
+	f("42.5", 100, 42, 2, true)
+	f("0007x", 100, 7, 4, true)
+	f("100", 100, 100, 3, true)
+	f("101", 100, 0, 0, false)
+	f("99999999999999999999999", 1<<40, 0, 0, false) // stops before an overflow
+}
+
+func TestFractionMillis(t *testing.T) {
+	f := func(s string, want int64, wantOK bool) {
+		t.Helper()
+		if got, ok := FractionMillis([]byte(s)); ok != wantOK || (ok && got != want) {
+			t.Errorf("FractionMillis(%q) = %d, %v; want %d, %v", s, got, ok, want, wantOK)
+		}
+	}
+	f("5", 500, true)
+	f("05", 50, true)
+	f("123", 123, true)
+	f("1239", 123, true) // cut, not rounded
+	f("", 0, false)
+	f("1x", 0, false)
+	f("123x", 0, false) // digits past the third are still checked
+}

@@ -144,40 +144,16 @@ func addTags(dst *messages.Rows, tags []byte) bool {
 // parseSeconds parses seconds with an optional fraction (to millisecond precision) into ms, in
 // one pass over the digits.
 func parseSeconds(b []byte) (int64, bool) {
-	var n int64
-	i := 0
-	for ; i < len(b); i++ {
-		d := b[i] - '0'
-		if d > 9 {
-			break
-		}
-		if n = n*10 + int64(d); n > 1<<40 {
-			return 0, false
-		}
-	}
-	if i == 0 {
+	n, i, ok := fastnum.LeadingDigits(b, 1<<40)
+	if !ok || i == 0 {
 		return 0, false
 	}
-	ms := n * 1000
 	if i == len(b) {
-		return ms, true
+		return n * 1000, true
 	}
-	frac := b[i+1:]
-	if b[i] != '.' || len(frac) == 0 {
+	if b[i] != '.' {
 		return 0, false
 	}
-	var f int64
-	for k, c := range frac {
-		d := c - '0'
-		if d > 9 {
-			return 0, false
-		}
-		if k < 3 {
-			f = f*10 + int64(d)
-		}
-	}
-	for k := len(frac); k < 3; k++ {
-		f *= 10
-	}
-	return ms + f, true
+	f, ok := fastnum.FractionMillis(b[i+1:])
+	return n*1000 + f, ok
 }

@@ -105,19 +105,10 @@ func trimSpaces(s []byte) []byte {
 }
 
 // parseTimestamp returns milliseconds. Up to 10 integer digits are seconds (with an optional
-// fraction of at most 3 digits); 11 to 13 digits are milliseconds. One pass over the digits: 13
-// of them cannot overflow an int64.
+// fraction of at most 3 digits); 11 to 13 digits are milliseconds.
 func parseTimestamp(b []byte) (int64, bool) {
-	var n int64
-	i := 0
-	for ; i < len(b); i++ {
-		d := b[i] - '0'
-		if d > 9 {
-			break
-		}
-		n = n*10 + int64(d)
-	}
-	if i == 0 || i > 13 {
+	n, i, ok := fastnum.LeadingDigits(b, 9_999_999_999_999)
+	if !ok || i == 0 || i > 13 {
 		return 0, false
 	}
 	if i == len(b) {
@@ -127,19 +118,9 @@ func parseTimestamp(b []byte) (int64, bool) {
 		return n * 1000, true
 	}
 	frac := b[i+1:]
-	if b[i] != '.' || i > 10 || len(frac) == 0 || len(frac) > 3 {
+	if b[i] != '.' || i > 10 || len(frac) > 3 {
 		return 0, false
 	}
-	var f int64
-	for _, c := range frac {
-		d := c - '0'
-		if d > 9 {
-			return 0, false
-		}
-		f = f*10 + int64(d)
-	}
-	for k := len(frac); k < 3; k++ {
-		f *= 10
-	}
-	return n*1000 + f, true
+	f, ok := fastnum.FractionMillis(frac)
+	return n*1000 + f, ok
 }
