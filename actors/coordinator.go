@@ -128,7 +128,7 @@ func (c *coordinator) tick() {
 			"load_bytes_per_s", int64(ch.load), "table", version+1)
 	}
 	c.log.Debug("routing table published", "version", version+1, "partitions", len(next), "hot", hot,
-		"worker_busy_imbalance", c.busyImbalance(secs))
+		"worker_busy_imbalance", c.busyImbalance(), "worker_queue_depths", c.queueDepths())
 }
 
 // measure reads every current claim's counters and returns the smoothed loads. Partitions no
@@ -169,17 +169,21 @@ func (c *coordinator) measure(secs float64) []partitionLoad {
 }
 
 // busyImbalance is max/mean of the workers' busy time since the last tick.
-func (c *coordinator) busyImbalance(secs float64) float64 {
-	var sum, mx float64
+func (c *coordinator) busyImbalance() float64 {
+	delta := make([]float64, len(c.d.workerBusy))
 	for i := range c.d.workerBusy {
 		b := c.d.workerBusy[i].Load()
-		delta := float64(b - c.lastBusy[i])
+		delta[i] = float64(b - c.lastBusy[i])
 		c.lastBusy[i] = b
-		sum += delta
-		mx = max(mx, delta)
 	}
-	if sum == 0 {
-		return 1
+	return imbalance(delta)
+}
+
+// queueDepths reads how many batches each worker holds.
+func (c *coordinator) queueDepths() []int64 {
+	out := make([]int64, len(c.d.workerQueue))
+	for i := range c.d.workerQueue {
+		out[i] = c.d.workerQueue[i].Load()
 	}
-	return mx / (sum / float64(len(c.d.workerBusy)))
+	return out
 }

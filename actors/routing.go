@@ -205,3 +205,17 @@ func diffRoutes(prev, next routes, loads []partitionLoad) []routeChange {
 	})
 	return out
 }
+
+// imbalance is max/mean of per-worker figures (load, busy time): 1 is perfect balance, and so is
+// no work at all.
+func imbalance(v []float64) float64 {
+	var sum, mx float64
+	for _, x := range v {
+		sum += x
+		mx = max(mx, x)
+	}
+	if sum == 0 {
+		return 1
+	}
+	return mx / (sum / float64(len(v)))
+}

@@ -29,18 +29,6 @@ func workerLoads(r routes, loads []partitionLoad, workers int) []float64 {
 	return out
 }
 
-func imbalance(wl []float64) float64 {
-	var sum, mx float64
-	for _, v := range wl {
-		sum += v
-		mx = max(mx, v)
-	}
-	if sum == 0 {
-		return 1
-	}
-	return mx / (sum / float64(len(wl)))
-}
-
 func TestComputeRoutes(t *testing.T) {
 	f := func(name string, prev routes, loads []partitionLoad, p routeParams, check func(t *testing.T, r routes)) {
 		t.Run(name, func(t *testing.T) {

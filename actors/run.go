@@ -119,13 +119,14 @@ func (p *Pipeline) PoolsInUse() (raw, rawSize, shardB, shardSize int) {
 	return p.d.rawPool.InUse(), p.d.rawPool.Size(), p.d.shardPool.InUse(), p.d.shardPool.Size()
 }
 
-// WorkerBusy returns each worker's time spent on batches so far.
-func (p *Pipeline) WorkerBusy() []time.Duration {
-	out := make([]time.Duration, len(p.d.workerBusy))
+// WorkerBusyImbalance is max/mean of the workers' time spent on batches so far (1 is perfect
+// balance).
+func (p *Pipeline) WorkerBusyImbalance() float64 {
+	busy := make([]float64, len(p.d.workerBusy))
 	for i := range p.d.workerBusy {
-		out[i] = time.Duration(p.d.workerBusy[i].Load())
+		busy[i] = float64(p.d.workerBusy[i].Load())
 	}
-	return out
+	return imbalance(busy)
 }
 
 // LatencyQuantile returns the q-quantile of record latency, from a record's Kafka timestamp to

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/metrics"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -196,7 +195,6 @@ func benchConfig(f benchFlags, broker string) (*config.Config, error) {
 	if f.coordinator != "" {
 		cfg.Coordinator.Enabled = f.coordinator == "on"
 	}
-	// Datapoints are generated with the current time; nothing should be dropped as too old.
 	return cfg, nil
 }
 
@@ -337,7 +335,7 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 	} else {
 		res.LatencyP50S = p.LatencyQuantile(0.5).Seconds()
 		res.LatencyP99S = p.LatencyQuantile(0.99).Seconds()
-		res.WorkerBusyImbalance = imbalanceOf(p.WorkerBusy())
+		res.WorkerBusyImbalance = p.WorkerBusyImbalance()
 		stopCtx, c2 := context.WithTimeout(context.Background(), 30*time.Second)
 		s := p.Stop(stopCtx)
 		c2()
@@ -586,21 +584,4 @@ func (s benchSample) fill(r *benchResult, before benchSample) {
 		r.GCCPUFraction = (s.gcCPU - before.gcCPU) / d
 	}
 	r.PeakRSSBytes = s.maxRSS
-}
-
-// imbalanceOf is max/mean of the workers' busy times (1 is perfect balance).
-func imbalanceOf(busy []time.Duration) float64 {
-	if len(busy) == 0 {
-		return 0
-	}
-	sorted := append([]time.Duration(nil), busy...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-	var sum time.Duration
-	for _, b := range sorted {
-		sum += b
-	}
-	if sum == 0 {
-		return 1
-	}
-	return float64(sorted[len(sorted)-1]) / (float64(sum) / float64(len(sorted)))
 }
