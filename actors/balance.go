@@ -38,22 +38,15 @@ type reportedPartition struct {
 
 func (s *loadBalanceStrategy) Name() string { return loadStrategyName }
 
-// SubscriptionUserData reports this reader's claims and their loads; sarama calls it before
-// every JoinGroup, so the leader always plans with fresh figures.
+// SubscriptionUserData reports the partitions of this reader's latest session with their last
+// measured loads; sarama calls it before every JoinGroup, when that session's claims have ended,
+// so the leader plans with the figures each member measured until the rebalance.
 func (s *loadBalanceStrategy) SubscriptionUserData(topics []string) ([]byte, error) {
 	d := s.d
 	rep := memberReport{Capacity: float64(d.workers) / float64(max(1, len(d.readerPIDs)))}
-	loads := d.partLoad.Load()
 	d.claimsMu.Lock()
-	for c := range d.claims {
-		if c.reader != s.reader {
-			continue
-		}
-		p := reportedPartition{Topic: c.Topic, Partition: c.Partition}
-		if loads != nil {
-			p.Load = (*loads)[partitionKey{c.Topic, c.Partition}]
-		}
-		rep.Partitions = append(rep.Partitions, p)
+	for k, l := range d.owned[s.reader] {
+		rep.Partitions = append(rep.Partitions, reportedPartition{Topic: k.topic, Partition: k.partition, Load: l})
 	}
 	d.claimsMu.Unlock()
 	return json.Marshal(rep)

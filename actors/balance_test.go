@@ -2,9 +2,11 @@ package actors
 
 import (
 	"encoding/json"
+	"maps"
 	"testing"
 
 	"github.com/IBM/sarama"
+	"github.com/asynkron/protoactor-go/actor"
 )
 
 func member(t *testing.T, topics []string, capacity float64, parts ...reportedPartition) sarama.ConsumerGroupMemberMetadata {
@@ -104,5 +106,54 @@ func TestPlanByLoad(t *testing.T) {
 		"a": {Topics: in, UserData: []byte("\x00junk")}, "b": {Topics: in}}, eight)
 	if c := count(plan); c["a"] != 4 || c["b"] != 4 {
 		t.Fatalf("with junk user data: %v", c)
+	}
+}
+
+// TestReportOutlivesSession: sarama asks for the subscription user data at the next JoinGroup,
+// after every claim of the old session has ended; the report must still name the partitions
+// that session owned, with the loads last measured for them, and forget those of older sessions.
+func TestReportOutlivesSession(t *testing.T) {
+	d := &deps{claims: map[*Claim]struct{}{}, owned: []map[partitionKey]float64{{}, {}}, workers: 4, readerPIDs: make([]*actor.PID, 2)}
+	s := &loadBalanceStrategy{d: d, reader: 1}
+	report := func() map[int32]float64 {
+		t.Helper()
+		raw, err := s.SubscriptionUserData([]string{"in"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep memberReport
+		if err := json.Unmarshal(raw, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Capacity != 2 {
+			t.Errorf("capacity = %v, want 4 workers / 2 readers", rep.Capacity)
+		}
+		out := map[int32]float64{}
+		for _, p := range rep.Partitions {
+			out[p.Partition] = p.Load
+		}
+		return out
+	}
+	if got := report(); len(got) != 0 {
+		t.Fatalf("a reader that never had a session reports %v", got)
+	}
+
+	d.sessionStarted(1, map[string][]int32{"in": {0, 3}})
+	d.sessionStarted(0, map[string][]int32{"in": {1}}) // the other reader's partitions are not ours
+	c0, c3 := newClaim(nil, "in", 0, 1), newClaim(nil, "in", 3, 1)
+	d.addClaim(c0)
+	d.addClaim(c3)
+	d.partLoad.Store(&map[partitionKey]float64{{"in", 0}: 500, {"in", 3}: 70})
+	d.removeClaim(c0)
+	d.removeClaim(c3)
+	d.partLoad.Store(&map[partitionKey]float64{}) // the coordinator forgot them at its next tick
+	if got, want := report(), map[int32]float64{0: 500, 3: 70}; !maps.Equal(got, want) {
+		t.Fatalf("after the session ended the report is %v, want %v", got, want)
+	}
+
+	// The next session owns 3 and 5: 3 keeps its last load until measured again, 0 is gone.
+	d.sessionStarted(1, map[string][]int32{"in": {3, 5}})
+	if got, want := report(), map[int32]float64{3: 70, 5: 0}; !maps.Equal(got, want) {
+		t.Fatalf("in the next session the report is %v, want %v", got, want)
 	}
 }

@@ -11,6 +11,8 @@ import (
 // counters (readers and workers add to them; no message per batch), and every interval
 // publishes a new immutable, versioned routing table through an atomic pointer that readers
 // load for every batch (computeRoutes decides). Its only messages are its own timer ticks.
+// With coordinator { enabled = false } and kafka { balance = "load" } it only measures, for the
+// balance strategy to report; workers are then picked by hash.
 //
 // A partition's load is the bytes per second it needs: the rate at which it was read plus what it
 // needs to drain its lag within one interval, so a backlog (a restart, a catch-up after an
@@ -20,6 +22,7 @@ type coordinator struct {
 	log    hclog.Logger
 	timer  *time.Timer
 	params routeParams
+	route  bool // publish routing tables (coordinator.enabled), not only measure
 
 	last     time.Time
 	seen     map[*Claim]claimSample
@@ -45,8 +48,8 @@ func newCoordinator(d *deps) actor.Producer {
 	return func() actor.Actor {
 		co := d.cfg.Coordinator
 		return &coordinator{d: d, log: d.log.Named("coordinator"),
-			params: routeParams{workers: d.workers, hotFactor: co.HotFactor, maxSpread: co.MaxSpread},
-			seen:   map[*Claim]claimSample{}, load: map[partitionKey]float64{}, lastBusy: make([]int64, d.workers)}
+			params: routeParams{workers: d.workers, hotFactor: co.HotFactor, maxSpread: co.MaxSpread}, route: co.Enabled,
+			seen: map[*Claim]claimSample{}, load: map[partitionKey]float64{}, lastBusy: make([]int64, d.workers)}
 	}
 }
 
@@ -62,7 +65,7 @@ func (c *coordinator) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 
 	case coordinatorTick:
-		if time.Since(c.last) >= c.d.cfg.Coordinator.Interval || c.unrouted() {
+		if time.Since(c.last) >= c.d.cfg.Coordinator.Interval || (c.route && c.unrouted()) {
 			c.tick()
 		}
 		c.schedule(ctx)
@@ -103,6 +106,9 @@ func (c *coordinator) tick() {
 		return
 	}
 	loads := c.measure(secs)
+	if !c.route {
+		return
+	}
 	prevTable := c.d.routing.Load()
 	var prev routes
 	var version uint64

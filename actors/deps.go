@@ -127,6 +127,10 @@ type deps struct {
 
 	claimsMu sync.Mutex
 	claims   map[*Claim]struct{}
+	// owned is, per reader, the partitions of its latest group session with their last measured
+	// load. Unlike claims it outlives the session, because the load-aware balance strategy
+	// reports it at the next JoinGroup, after every claim of the old session has ended.
+	owned []map[partitionKey]float64
 
 	fatal func(error)
 	// lastFailure holds each child's last failure; only the root's mailbox touches it.
@@ -140,9 +144,37 @@ func (d *deps) addClaim(c *Claim) {
 }
 
 func (d *deps) removeClaim(c *Claim) {
+	k := partitionKey{c.Topic, c.Partition}
 	d.claimsMu.Lock()
 	delete(d.claims, c)
+	if loads := d.partLoad.Load(); loads != nil {
+		if l, ok := (*loads)[k]; ok {
+			d.owned[c.reader][k] = l
+		}
+	}
 	d.claimsMu.Unlock()
+}
+
+// sessionStarted records the partitions a reader's new group session owns, keeping the last
+// load measured for those it owned before.
+func (d *deps) sessionStarted(reader int, claims map[string][]int32) {
+	d.claimsMu.Lock()
+	defer d.claimsMu.Unlock()
+	prev := d.owned[reader]
+	next := make(map[partitionKey]float64, len(prev))
+	for topic, ps := range claims {
+		for _, p := range ps {
+			k := partitionKey{topic, p}
+			next[k] = prev[k]
+		}
+	}
+	d.owned[reader] = next
+}
+
+// measuresLoad reports whether the coordinator runs: to route partitions, or to measure the
+// loads the load-aware balance strategy reports.
+func (d *deps) measuresLoad() bool {
+	return d.cfg.Coordinator.Enabled || d.cfg.Kafka.Balance == "load"
 }
 
 // Lag sums the consumer lag of the partitions this process consumes now.

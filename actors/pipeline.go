@@ -64,7 +64,7 @@ func (p *pipelineActor) Receive(ctx actor.Context) {
 			d.workerPIDs[i] = p.spawn(ctx, "worker", i)
 		}
 		d.trackerPID = p.spawn(ctx, "tracker", -1)
-		if d.cfg.Coordinator.Enabled {
+		if d.measuresLoad() {
 			d.coordinatorPID = p.spawn(ctx, "coordinator", -1)
 		}
 		for i := range d.readerPIDs {

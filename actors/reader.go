@@ -136,6 +136,7 @@ type claimHandler struct{ r *reader }
 
 func (h *claimHandler) Setup(s sarama.ConsumerGroupSession) error {
 	h.r.log.Info("partitions assigned", "claims", s.Claims(), "generation", s.GenerationID())
+	h.r.d.sessionStarted(h.r.index, s.Claims())
 	return nil
 }
 

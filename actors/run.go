@@ -1,10 +1,12 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,6 +99,10 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 	d.workerBusy = make([]atomic.Int64, d.workers)
 	d.workerQueue = make([]atomic.Int64, d.workers)
 	d.readerPIDs = make([]*actor.PID, p.Readers)
+	d.owned = make([]map[partitionKey]float64, p.Readers)
+	for i := range d.owned {
+		d.owned[i] = map[partitionKey]float64{}
+	}
 	pl := &Pipeline{d: d, log: log, fatal: make(chan error, 1)}
 	d.fatal = func(err error) {
 		select {
@@ -135,6 +141,31 @@ func (p *Pipeline) LatencyQuantile(q float64) time.Duration { return p.d.latency
 
 // Lag is the summed consumer lag of the partitions this process consumes.
 func (p *Pipeline) Lag() int64 { return p.d.lag() }
+
+// PartitionLoad is one claimed partition's load as the coordinator last measured it.
+type PartitionLoad struct {
+	Topic       string
+	Partition   int32
+	BytesPerSec float64
+}
+
+// Loads returns the coordinator's latest measured load of each partition this process consumes,
+// sorted by topic and partition (empty before its first measurement, or when it does not run:
+// coordinator off and a balance strategy other than load).
+func (p *Pipeline) Loads() []PartitionLoad {
+	m := p.d.partLoad.Load()
+	if m == nil {
+		return nil
+	}
+	out := make([]PartitionLoad, 0, len(*m))
+	for k, l := range *m {
+		out = append(out, PartitionLoad{Topic: k.topic, Partition: k.partition, BytesPerSec: l})
+	}
+	slices.SortFunc(out, func(a, b PartitionLoad) int {
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return out
+}
 
 func producerConfig(cfg *config.Config) *sarama.Config {
 	c := sarama.NewConfig()

@@ -192,26 +192,55 @@ type Expected struct {
 // 50 denylisted, the rest valid with unique values (the line number) over a few hundred series.
 func Generate(n int) ([]string, *Expected) {
 	base := time.Now().Add(-time.Hour).UnixMilli()
-	exp := &Expected{Lines: n, Valid: make(map[int64]string, n)}
 	lines := make([]string, n)
 	for i := 0; i < n; i++ {
-		switch i % 50 {
-		case 7:
+		switch lineKind(i) {
+		case messages.ReasonUnparseable:
 			lines[i] = "put broken.line " + strconv.Itoa(i)
-			exp.Unparsable++
-		case 13:
+		case messages.ReasonInvalidName:
 			lines[i] = fmt.Sprintf("put bad?name %d %d host=h1", base+int64(i), i)
-			exp.InvalidNm++
-		case 21:
+		case messages.ReasonDenylisted:
 			lines[i] = fmt.Sprintf("put test.debug.m%d %d %d host=h1", i%3, base+int64(i), i)
-			exp.Denylisted++
 		default:
 			lines[i] = fmt.Sprintf("put app.metric%d %d %d host=web%d dc=us-east-1", i%20, base+int64(i), i, i%17)
-			exp.Valid[int64(i)] = lines[i]
 		}
 	}
-	return lines, exp
+	return lines, expect(lines)
 }
+
+// lineKind is why Generate's line i is dropped, or messages.NumReasons for a valid line.
+func lineKind(i int) messages.Reason {
+	switch i % 50 {
+	case 7:
+		return messages.ReasonUnparseable
+	case 13:
+		return messages.ReasonInvalidName
+	case 21:
+		return messages.ReasonDenylisted
+	}
+	return messages.NumReasons
+}
+
+// expect describes Generate's lines.
+func expect(lines []string) *Expected {
+	exp := &Expected{Lines: len(lines), Valid: make(map[int64]string, len(lines))}
+	for i, l := range lines {
+		switch lineKind(i) {
+		case messages.ReasonUnparseable:
+			exp.Unparsable++
+		case messages.ReasonInvalidName:
+			exp.InvalidNm++
+		case messages.ReasonDenylisted:
+			exp.Denylisted++
+		default:
+			exp.Valid[int64(i)] = l
+		}
+	}
+	return exp
+}
+
+// Prefix describes the first n of Generate's lines, for a test that produced only those.
+func Prefix(lines []string, n int) *Expected { return expect(lines[:n]) }
 
 // Produce writes lines to topic, perRecord lines per Kafka record, spread over partitions.
 func (c *Cluster) Produce(t testing.TB, topic string, lines []string, perRecord int) int {
@@ -457,4 +486,38 @@ func (c *Cluster) Tally(t testing.TB, topic string, shards, n int) (counts []uin
 		}
 	}
 	return counts, stray, misplaced
+}
+
+// Assignment describes group as the broker sees it: its state and, per member (by member ID),
+// the partitions of topic assigned to it.
+func (c *Cluster) Assignment(t testing.TB, group, topic string) (state string, members map[string][]int32) {
+	t.Helper()
+	adm, err := sarama.NewClusterAdmin(c.Addrs, c.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	groups, err := adm.DescribeConsumerGroups([]string{group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	members = map[string][]int32{}
+	for _, g := range groups {
+		if g.GroupId != group {
+			continue
+		}
+		state = g.State
+		for id, m := range g.Members {
+			a, err := m.GetMemberAssignment()
+			if err != nil {
+				t.Fatalf("member %s: assignment: %v", id, err)
+			}
+			if a == nil {
+				members[id] = nil
+				continue
+			}
+			members[id] = a.Topics[topic]
+		}
+	}
+	return state, members
 }
