@@ -22,10 +22,8 @@ type entry struct {
 	ts    int64
 }
 
-func compareEntries(a, b entry) int {
-	if c := cmp.Compare(a.shard, b.shard); c != 0 {
-		return c
-	}
+// compareInShard orders the entries of one shard by series, then time, then arrival.
+func compareInShard(a, b entry) int {
 	if c := cmp.Compare(a.hash, b.hash); c != 0 {
 		return c
 	}
@@ -52,6 +50,8 @@ type batchEncoder struct {
 	// decoding is the index of the record being decoded, -1 outside decoding.
 	decoding int
 	entries  []entry
+	sorted   []entry // entries bucketed by shard, then sorted within each shard
+	start    []int   // where each shard's bucket starts in sorted (shards+1 bounds)
 	key      []byte
 	cursor   int
 	// drops and in count the loaded batch's drops by reason and its datapoints (lines) read.
@@ -101,7 +101,36 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 		h := shard.Hash(e.key)
 		e.entries = append(e.entries, entry{shard: uint32(shard.Jump(h, e.shards)), row: int32(i), hash: h, ts: dp.Timestamp})
 	}
-	slices.SortFunc(e.entries, compareEntries)
+	e.sortEntries()
+}
+
+// sortEntries orders the entries by (shard, series, timestamp): a counting sort into one bucket
+// per shard, then a comparison sort of each bucket, which is a shards-th of the batch and needs
+// no shard comparison.
+func (e *batchEncoder) sortEntries() {
+	if cap(e.start) < e.shards+1 {
+		e.start = make([]int, e.shards+1)
+	}
+	start := e.start[:e.shards+1]
+	clear(start)
+	for _, en := range e.entries {
+		start[en.shard+1]++
+	}
+	for s := 1; s <= e.shards; s++ {
+		start[s] += start[s-1]
+	}
+	e.sorted = slices.Grow(e.sorted[:0], len(e.entries))[:len(e.entries)]
+	for _, en := range e.entries {
+		e.sorted[start[en.shard]] = en
+		start[en.shard]++
+	}
+	// start[s] is now the end of bucket s, which is where bucket s+1 begins.
+	from := 0
+	for s := 0; s < e.shards; s++ {
+		slices.SortFunc(e.sorted[from:start[s]], compareInShard)
+		from = start[s]
+	}
+	e.entries, e.sorted = e.sorted, e.entries
 }
 
 // done reports whether every loaded entry has been encoded.

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,6 +85,7 @@ type benchFlags struct {
 	config                    string
 	progress                  bool
 	timeout                   time.Duration
+	cpuProfile                string
 }
 
 func benchCmd(args []string, stdout, stderr io.Writer) int {
@@ -105,6 +107,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.config, "config", "", "config file for every other setting (brokers, inputs and outputs are the benchmark's)")
 	fs.BoolVar(&f.progress, "progress", false, "a progress line a second on stderr")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up when the run takes longer")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed part of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
@@ -318,6 +321,10 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 			return nil, err
 		}
 	}
+	stopProfile, err := startCPUProfile(f.cpuProfile)
+	if err != nil {
+		return nil, err
+	}
 	before := takeSample(broker)
 	var stopBaseline func()
 	if f.baseline {
@@ -330,6 +337,7 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 	}
 	waitErr := waitCommitted(ctx, cfg, ends, f, p, stderr)
 	after := takeSample(broker)
+	stopProfile()
 	if f.baseline {
 		stopBaseline()
 	} else {
@@ -350,6 +358,26 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 	}
 	after.fill(res, before)
 	return res, nil
+}
+
+// startCPUProfile profiles this process (the pipeline, not the broker) into file, when one is
+// named, until the returned function is called.
+func startCPUProfile(file string) (stop func(), err error) {
+	if file == "" {
+		return func() {}, nil
+	}
+	out, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		out.Close()
+	}, nil
 }
 
 func createBenchTopics(cfg *config.Config, partitions int) error {
