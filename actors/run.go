@@ -125,12 +125,21 @@ func (p *Pipeline) PoolsInUse() (raw, rawSize, shardB, shardSize int) {
 	return p.d.rawPool.InUse(), p.d.rawPool.Size(), p.d.shardPool.InUse(), p.d.shardPool.Size()
 }
 
+// WorkerBusy is each worker's time spent on batches so far.
+func (p *Pipeline) WorkerBusy() []time.Duration {
+	busy := make([]time.Duration, len(p.d.workerBusy))
+	for i := range p.d.workerBusy {
+		busy[i] = time.Duration(p.d.workerBusy[i].Load())
+	}
+	return busy
+}
+
 // WorkerBusyImbalance is max/mean of the workers' time spent on batches so far (1 is perfect
 // balance).
 func (p *Pipeline) WorkerBusyImbalance() float64 {
 	busy := make([]float64, len(p.d.workerBusy))
-	for i := range p.d.workerBusy {
-		busy[i] = float64(p.d.workerBusy[i].Load())
+	for i, b := range p.WorkerBusy() {
+		busy[i] = float64(b)
 	}
 	return imbalance(busy)
 }

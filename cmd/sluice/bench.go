@@ -41,36 +41,37 @@ const (
 
 // benchResult is what `sluice bench` prints.
 type benchResult struct {
-	Format              string  `json:"format"`
-	Records             int     `json:"records"`
-	Datapoints          int64   `json:"datapoints"`
-	DatapointsOut       int64   `json:"datapoints_out"`
-	Dropped             int64   `json:"dropped"`
-	WallS               float64 `json:"wall_s"`
-	CPUS                float64 `json:"cpu_s"`
-	BrokerCPUS          float64 `json:"broker_cpu_s"`
-	DpPerS              float64 `json:"dp_per_s"`
-	DpPerCPUS           float64 `json:"dp_per_cpu_s"`
-	AllocBytesPerDp     float64 `json:"alloc_bytes_per_dp"`
-	AllocsPerDp         float64 `json:"allocs_per_dp"`
-	GCCycles            int64   `json:"gc_cycles"`
-	GCPauseTotalS       float64 `json:"gc_pause_total_s"`
-	GCPauseMaxS         float64 `json:"gc_pause_max_s"`
-	GCCPUFraction       float64 `json:"gc_cpu_fraction"`
-	PeakRSSBytes        int64   `json:"peak_rss_bytes"`
-	WorkerBusyImbalance float64 `json:"worker_busy_imbalance"`
-	LatencyP50S         float64 `json:"latency_p50_s"`
-	LatencyP99S         float64 `json:"latency_p99_s"`
-	Coordinator         string  `json:"coordinator"`
-	Baseline            bool    `json:"baseline"`
-	Partitions          int     `json:"partitions"`
-	Skew                string  `json:"skew"`
-	Readers             int     `json:"readers"`
-	Workers             int     `json:"workers"`
-	Writers             int     `json:"writers"`
-	Shards              int     `json:"shards"`
-	RoutingChanges      int64   `json:"routing_changes"`
-	HotPartitions       int64   `json:"hot_partitions"`
+	Format              string    `json:"format"`
+	Records             int       `json:"records"`
+	Datapoints          int64     `json:"datapoints"`
+	DatapointsOut       int64     `json:"datapoints_out"`
+	Dropped             int64     `json:"dropped"`
+	WallS               float64   `json:"wall_s"`
+	CPUS                float64   `json:"cpu_s"`
+	BrokerCPUS          float64   `json:"broker_cpu_s"`
+	DpPerS              float64   `json:"dp_per_s"`
+	DpPerCPUS           float64   `json:"dp_per_cpu_s"`
+	AllocBytesPerDp     float64   `json:"alloc_bytes_per_dp"`
+	AllocsPerDp         float64   `json:"allocs_per_dp"`
+	GCCycles            int64     `json:"gc_cycles"`
+	GCPauseTotalS       float64   `json:"gc_pause_total_s"`
+	GCPauseMaxS         float64   `json:"gc_pause_max_s"`
+	GCCPUFraction       float64   `json:"gc_cpu_fraction"`
+	PeakRSSBytes        int64     `json:"peak_rss_bytes"`
+	WorkerBusyImbalance float64   `json:"worker_busy_imbalance"`
+	WorkerBusyS         []float64 `json:"worker_busy_s"`
+	LatencyP50S         float64   `json:"latency_p50_s"`
+	LatencyP99S         float64   `json:"latency_p99_s"`
+	Coordinator         string    `json:"coordinator"`
+	Baseline            bool      `json:"baseline"`
+	Partitions          int       `json:"partitions"`
+	Skew                string    `json:"skew"`
+	Readers             int       `json:"readers"`
+	Workers             int       `json:"workers"`
+	Writers             int       `json:"writers"`
+	Shards              int       `json:"shards"`
+	RoutingChanges      int64     `json:"routing_changes"`
+	HotPartitions       int64     `json:"hot_partitions"`
 }
 
 type benchFlags struct {
@@ -344,6 +345,9 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 		res.LatencyP50S = p.LatencyQuantile(0.5).Seconds()
 		res.LatencyP99S = p.LatencyQuantile(0.99).Seconds()
 		res.WorkerBusyImbalance = p.WorkerBusyImbalance()
+		for _, b := range p.WorkerBusy() {
+			res.WorkerBusyS = append(res.WorkerBusyS, b.Seconds())
+		}
 		stopCtx, c2 := context.WithTimeout(context.Background(), 30*time.Second)
 		s := p.Stop(stopCtx)
 		c2()
