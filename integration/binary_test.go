@@ -182,6 +182,11 @@ func TestDevModeRunsAndStopsOnSIGTERM(t *testing.T) {
 	if in == 0 || in != out+dropped {
 		t.Fatalf("summary: datapoints_in %d != datapoints_out %d + dropped %d", in, out, dropped)
 	}
+	for _, k := range []string{"routing_changes", "hot_partitions"} {
+		if _, ok := last[k].(float64); !ok {
+			t.Errorf("summary lacks the coordinator's %s: %v", k, last)
+		}
+	}
 }
 
 // TestDevModeWithKcat produces into the embedded broker with kcat (librdkafka, an independent

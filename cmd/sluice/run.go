@@ -139,7 +139,8 @@ loop:
 	fields := []any{"datapoints_in", s.DatapointsIn, "datapoints_out", s.DatapointsOut,
 		"dropped", s.Dropped.Total(), "records_in", s.RecordsIn, "drained", s.Drained,
 		"batches_left", s.BatchesLeft, "restarts", s.Restarts, "dead_lettered", s.DeadLettered,
-		"readers_alive", alive["reader"], "workers_alive", alive["worker"], "writers_alive", alive["writer"]}
+		"readers_alive", alive["reader"], "workers_alive", alive["worker"], "writers_alive", alive["writer"],
+		"routing_changes", s.RoutingChanges, "hot_partitions", s.HotPartitions}
 	fields = append(fields, dropFields(s.Dropped)...)
 	log.Info("sluice stopped", fields...)
 	return code
