@@ -17,9 +17,15 @@ import (
 
 const encShards, encWriters = 16, 3
 
-// testBatch fills a RawBatch with records of realistic OpenTSDB lines: valid ones over a few
-// hundred series, plus one unparseable, one denylisted and one too-old line per record.
+// testBatch fills a RawBatch with records of realistic OpenTSDB lines: valid ones over ~1500
+// series, plus one unparseable, one denylisted and one too-old line per record.
 func testBatch(t testing.TB, records, linesPerRecord int) (*messages.RawBatch, int) {
+	return testBatchSeries(t, records, linesPerRecord, 0)
+}
+
+// testBatchSeries is testBatch with line n of series n mod series, in order, as agents flush
+// their series one after another (series 0: testBatch's interleaving of ~1500 series).
+func testBatchSeries(t testing.TB, records, linesPerRecord, series int) (*messages.RawBatch, int) {
 	pool := messages.NewRawBatchPool(1, 4<<20, records)
 	b, _ := pool.TryGet()
 	b.Topic = "in"
@@ -29,8 +35,13 @@ func testBatch(t testing.TB, records, linesPerRecord int) (*messages.RawBatch, i
 		var sb strings.Builder
 		for i := 0; i < linesPerRecord; i++ {
 			n := r*linesPerRecord + i
-			sb.WriteString("put sys.cpu." + strconv.Itoa(n%7) + " " + strconv.FormatInt(now-int64(n%50), 10) + " " +
-				strconv.Itoa(n) + " host=web" + strconv.Itoa(n%53) + " dc=us-east-1 cpu=" + strconv.Itoa(n%4) + "\n")
+			metric, host, cpu := n%7, n%53, n%4
+			if series > 0 {
+				s := n % series
+				metric, host, cpu = (s/4)%7, s/28, s%4
+			}
+			sb.WriteString("put sys.cpu." + strconv.Itoa(metric) + " " + strconv.FormatInt(now-int64(n%50), 10) + " " +
+				strconv.Itoa(n) + " host=web" + strconv.Itoa(host) + " dc=us-east-1 cpu=" + strconv.Itoa(cpu) + "\n")
 			valid++
 		}
 		sb.WriteString("put broken\nput test.debug.x " + strconv.FormatInt(now, 10) + " 1 a=b\n")
@@ -146,11 +157,11 @@ func TestBatchEncoderAllocatesNothing(t *testing.T) {
 // the default batch_bytes (1 MiB, ~14k lines), where sorting costs most.
 func BenchmarkBatchEncoder(b *testing.B) {
 	for _, bc := range []struct {
-		name    string
-		records int
-	}{{"2k-lines", 20}, {"14k-lines", 140}} {
+		name            string
+		records, series int
+	}{{"2k-lines", 20, 0}, {"14k-lines", 140, 0}, {"14k-lines-10k-series", 140, 10000}} {
 		b.Run(bc.name, func(b *testing.B) {
-			raw, valid := testBatch(b, bc.records, 100)
+			raw, valid := testBatchSeries(b, bc.records, 100, bc.series)
 			e := testEncoder(b)
 			pool := messages.NewShardBatchPool(256, 64<<10)
 			now := time.Now().UnixMilli()
