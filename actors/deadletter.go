@@ -209,7 +209,7 @@ func (w *deadLetterWriter) onProduced(ctx actor.Context, p *produced) {
 	w.inFlight--
 	defer w.pump()
 	if p.err != nil {
-		w.d.stats.OutputErrors.Add(1)
+		w.d.stats.DeadLetterErrors.Add(1)
 		j.attempts[ref.idx]++
 		b := backoff(j.attempts[ref.idx])
 		w.log.Warn("dead-letter write failed; retrying", "attempt", j.attempts[ref.idx], "backoff", b, "error", p.err)

@@ -24,6 +24,7 @@ type topicDecoder struct {
 	decode    DecodeFunc
 	lineBased bool
 	drops     *[messages.NumReasons]atomic.Int64 // of the topic's format
+	in        *topicCounters
 }
 
 // Stats are the pipeline's counters. Actors add to them once per batch, never per datapoint.
@@ -40,6 +41,8 @@ type Stats struct {
 	Restarts     atomic.Int64
 	Respawns     atomic.Int64
 	OutputErrors atomic.Int64
+	// DeadLetterErrors counts failed (retried) writes to the dead-letter topic.
+	DeadLetterErrors atomic.Int64
 	// BatchesLeft counts batches a stop left uncompleted (and so uncommitted).
 	BatchesLeft atomic.Int64
 	// RoutingChanges counts partitions the coordinator moved; HotPartitions is how many are
@@ -81,6 +84,9 @@ func (s *Stats) Snapshot() Snapshot {
 	}
 	return out
 }
+
+// actorKinds are the kinds of actor the root supervises, as in their names.
+var actorKinds = [...]string{"reader", "worker", "writer", "tracker", "deadletter", "coordinator"}
 
 // deps is what the actors share: configuration, pools, the PIDs of their peers and counters.
 // Actor producers take it; nothing in it changes after start-up except the counters, the
@@ -124,6 +130,13 @@ type deps struct {
 	stopping    atomic.Bool
 	nextBatchID atomic.Uint64
 	nextFlushID atomic.Uint64
+
+	// inGroup counts readers inside a consumer group session (between Setup and Cleanup).
+	inGroup atomic.Int32
+	// out counts what the output acknowledged, and how its writes fail.
+	out *outputCounters
+	// restartsByKind counts restarts per actorKinds entry.
+	restartsByKind [len(actorKinds)]atomic.Int64
 
 	claimsMu sync.Mutex
 	claims   map[*Claim]struct{}

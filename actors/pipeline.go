@@ -47,6 +47,13 @@ type recordingStrategy struct {
 func (s *recordingStrategy) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
 	rs *actor.RestartStatistics, reason any, message any) {
 	s.d.lastFailure[child.Id] = fmt.Sprint(reason)
+	name := child.Id[strings.LastIndexByte(child.Id, '/')+1:]
+	kind, _, _ := strings.Cut(name, "-")
+	for i, k := range actorKinds {
+		if k == kind {
+			s.d.restartsByKind[i].Add(1)
+		}
+	}
 	s.inner.HandleFailure(sys, sup, child, rs, reason, message)
 }
 

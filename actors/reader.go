@@ -137,10 +137,12 @@ type claimHandler struct{ r *reader }
 func (h *claimHandler) Setup(s sarama.ConsumerGroupSession) error {
 	h.r.log.Info("partitions assigned", "claims", s.Claims(), "generation", s.GenerationID())
 	h.r.d.sessionStarted(h.r.index, s.Claims())
+	h.r.d.inGroup.Add(1)
 	return nil
 }
 
 func (h *claimHandler) Cleanup(s sarama.ConsumerGroupSession) error {
+	h.r.d.inGroup.Add(-1)
 	s.Commit()
 	return nil
 }

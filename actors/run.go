@@ -70,7 +70,7 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 			fn = dec.Decode
 		}
 		for _, t := range in.Topics {
-			decoders[t] = &topicDecoder{format: in.Format, decode: fn, lineBased: formats.LineBased(in.Format), drops: drops}
+			decoders[t] = &topicDecoder{format: in.Format, decode: fn, lineBased: formats.LineBased(in.Format), drops: drops, in: &topicCounters{}}
 		}
 	}
 	p := cfg.Pipeline
@@ -88,6 +88,7 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 		stats:    stats,
 		shards:   cfg.Sharding.Shards, workers: p.Workers, writers: min(p.Writers, cfg.Sharding.Shards),
 		claims:      map[*Claim]struct{}{},
+		out:         newOutputCounters(cfg.Outputs[0].Name),
 		tracker:     newTrackerState(),
 		lastFailure: map[string]string{},
 	}
@@ -368,6 +369,54 @@ func (p *Pipeline) Alive() map[string]int {
 		}
 	}
 	return out
+}
+
+// Health reports nil when every actor the root supervises is alive at its configured count, or
+// what is missing. It is /healthz: an orchestrator replaces a process that fails it.
+func (p *Pipeline) Health() error {
+	d := p.d
+	if d.system == nil {
+		return errors.New("pipeline not started")
+	}
+	if d.stopping.Load() {
+		return errors.New("pipeline stopping")
+	}
+	want := map[string]int{"reader": len(d.readerPIDs), "worker": d.workers, "writer": d.writers, "tracker": 1}
+	if d.deadLetter != nil {
+		want["deadletter"] = 1
+	}
+	if d.measuresLoad() {
+		want["coordinator"] = 1
+	}
+	alive := p.Alive()
+	var missing []string
+	for _, kind := range actorKinds {
+		if alive[kind] < want[kind] {
+			missing = append(missing, fmt.Sprintf("%s %d/%d alive", kind, alive[kind], want[kind]))
+		}
+	}
+	if len(missing) > 0 {
+		return errors.New(strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// Ready reports nil when every reader is in a session of every input's consumer group and the output's last
+// write did not fail, or why not. It is /readyz: it flaps during a rebalance or an output outage,
+// which is what it is for.
+func (p *Pipeline) Ready() error {
+	if err := p.Health(); err != nil {
+		return err
+	}
+	d := p.d
+	// Each reader is a member of every input's group.
+	if n, want := int(d.inGroup.Load()), len(d.readerPIDs)*len(d.cfg.Inputs); n < want {
+		return fmt.Errorf("%d of %d consumer group memberships (readers × inputs) in a session", n, want)
+	}
+	if d.out.lastWriteFailed.Load() {
+		return errors.New("the output's last write failed")
+	}
+	return nil
 }
 
 // startDeadLetter checks the dead-letter topic and connects its producer. Records are keyed by

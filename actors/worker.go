@@ -130,6 +130,10 @@ func (w *worker) poison(ctx actor.Context, b *messages.RawBatch) {
 	s := w.d.stats
 	s.RecordsIn.Add(n)
 	s.DatapointsIn.Add(n)
+	in := w.d.decoders[b.Topic].in
+	in.records.Add(n)
+	in.datapoints.Add(n)
+	in.bytes.Add(int64(b.Bytes()))
 	s.Dropped[messages.ReasonPoison].Add(n)
 	w.d.decoders[b.Topic].drops[messages.ReasonPoison].Add(n)
 	w.log.Error("batch failed every attempt; giving up on it", "batch", b.ID, "topic", b.Topic, "partition", b.Partition,
@@ -273,7 +277,11 @@ func (w *worker) finish(ctx actor.Context) {
 	s, e := w.d.stats, &w.enc
 	s.RecordsIn.Add(int64(b.Len() + b.Oversized))
 	s.DatapointsIn.Add(e.in)
-	byFormat := w.d.decoders[b.Topic].drops
+	dec := w.d.decoders[b.Topic]
+	dec.in.records.Add(int64(b.Len() + b.Oversized))
+	dec.in.datapoints.Add(e.in)
+	dec.in.bytes.Add(int64(b.Bytes()))
+	byFormat := dec.drops
 	for r, n := range e.drops {
 		if n != 0 {
 			s.Dropped[r].Add(n)

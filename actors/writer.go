@@ -39,10 +39,13 @@ type writer struct {
 
 	flushing []*messages.ShardBatch // the flush in flight
 	flushID  uint64
-	pending  []bool // per shard of the range: record not yet acknowledged
-	waiting  int
-	attempts []int
-	due      bool // flush again as soon as the one in flight completes
+	// flushStart is when the flush in flight began: its records' write latency counts from it,
+	// retries included.
+	flushStart time.Time
+	pending    []bool // per shard of the range: record not yet acknowledged
+	waiting    int
+	attempts   []int
+	due        bool // flush again as soon as the one in flight completes
 
 	scratch []byte
 	out     [][]byte // per shard: the compressed record being produced
@@ -137,6 +140,7 @@ func (w *writer) flush(ctx actor.Context) {
 	w.flushing, w.held = w.held, w.flushing[:0]
 	w.heldBytes = 0
 	w.flushID = w.d.nextFlushID.Add(1)
+	w.flushStart = time.Now()
 	w.cursor = append(w.cursor[:0], make([]int, len(w.flushing))...)
 	w.rejected = 0
 	for s := w.lo; s < w.hi; s++ {
@@ -179,18 +183,26 @@ func (w *writer) onProduced(ctx actor.Context, p *produced) {
 	if !ok || m.flush != w.flushID || k < 0 || k >= len(w.pending) || !w.pending[k] {
 		return // an answer for a flush a failed instance made
 	}
+	o := w.d.out
 	if p.err != nil {
 		w.d.stats.OutputErrors.Add(1)
+		o.lastWriteFailed.Store(true)
 		if permanentOutputError(p.err) {
+			o.permanent.Add(1)
 			w.reject(ctx, int(m.shard), p.err)
 			return
 		}
+		o.retryable.Add(1)
 		w.attempts[k]++
 		b := backoff(w.attempts[k])
 		w.log.Warn("output write failed; retrying", "shard", m.shard, "attempt", w.attempts[k], "backoff", b, "error", p.err)
 		w.after(ctx, b, &retryShard{flush: m.flush, shard: m.shard})
 		return
 	}
+	o.lastWriteFailed.Store(false)
+	o.records.Add(1)
+	o.bytes.Add(int64(len(w.out[k])))
+	o.writeSeconds.Observe(time.Since(w.flushStart).Seconds())
 	w.shardDone(ctx, k)
 }
 

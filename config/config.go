@@ -41,7 +41,10 @@ type Log struct {
 
 // HTTP configures the HTTP listener.
 type HTTP struct {
+	// Address is where /metrics, /healthz and /readyz are served.
 	Address string `hcl:"address,optional"`
+	// Pprof serves /debug/pprof/ too; off by default, as profiles reveal internals.
+	Pprof bool `hcl:"pprof,optional"`
 }
 
 // Kafka configures the Kafka client shared by inputs and outputs.

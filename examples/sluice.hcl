@@ -9,7 +9,8 @@ log {
 }
 
 http {
-  address = "127.0.0.1:9464"
+  address = "127.0.0.1:9464"               # /metrics, /healthz, /readyz; 0.0.0.0:9464 in a container
+  pprof   = false                          # true serves /debug/pprof/ too
 }
 
 kafka {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,6 +80,10 @@ func startSluice(t *testing.T, args ...string) *proc {
 // startBinary runs bin with extra environment variables env ("K=V").
 func startBinary(t *testing.T, bin string, env []string, args ...string) *proc {
 	t.Helper()
+	if len(args) > 0 && args[0] == "run" && !slices.Contains(args, "-http") {
+		// Tests run side by side: the http listener takes any free port ("http listening" says which).
+		args = append(args, "-http", "127.0.0.1:0")
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()

@@ -4,6 +4,7 @@
 //	sluice run -dev [-dev-rate N]  run it against an embedded Kafka-protocol broker
 //	sluice validate -config FILE   check a config exactly as start-up does
 //	sluice decode -format FORMAT   show what Sluice makes of an agent's output
+//	sluice health                  probe a running sluice's /healthz (the container health check)
 package main
 
 import (
@@ -32,6 +33,7 @@ commands:
   validate   check a config file exactly as start-up does (-config FILE)
   decode     print what Sluice makes of some input (-format FORMAT [-input FILE] [-config FILE])
   bench      run the pipeline against an embedded broker on pre-produced records; print one JSON object
+  health     probe a running sluice's /healthz; exit 0 healthy, 1 not (-address host:port)
 
 Run "sluice <command> -h" for a command's flags.
 `
@@ -57,6 +59,8 @@ func mainErr(args []string, stdout, stderr io.Writer) int {
 		return decodeCmd(args[1:], os.Stdin, stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "health":
+		return healthCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -29,6 +29,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	devRate := fs.Int("dev-rate", 0, "with -dev: datapoints per second to generate into the input topic (0: none)")
 	devPartitions := fs.Int("dev-partitions", 8, "with -dev: partitions of each input topic")
 	progress := fs.Duration("progress", 0, "log a progress line at this interval (default 5s with -dev, off otherwise)")
+	httpAddr := fs.String("http", "", "serve /metrics, /healthz and /readyz here instead of http.address (port 0: any free port)")
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
@@ -66,6 +67,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			return exitError
 		}
 	}
+	if *httpAddr != "" {
+		cfg.HTTP.Address = *httpAddr
+	}
 	return runPipeline(cfg, broker, *devRate, *devPartitions, *progress, stdout)
 }
 
@@ -92,6 +96,12 @@ func runPipeline(cfg *config.Config, broker *devBrokerT, rate, partitions int, p
 		log.Error("cannot build the pipeline", "error", err)
 		return exitError
 	}
+	h, err := startHTTP(cfg, p, log)
+	if err != nil {
+		log.Error("cannot serve http", "error", err)
+		return exitError
+	}
+	defer h.close()
 	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err = p.Start(startCtx)
 	cancel()
@@ -99,6 +109,7 @@ func runPipeline(cfg *config.Config, broker *devBrokerT, rate, partitions int, p
 		log.Error("cannot start", "error", err)
 		return exitError
 	}
+	h.running(p)
 	var gen *generator
 	if broker != nil && rate > 0 {
 		gen = startGenerator(cfg, rate, log)

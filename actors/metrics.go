@@ -1,0 +1,276 @@
+package actors
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/messages"
+)
+
+// The pipeline's Prometheus metrics, one struct per actor kind. Each is a prometheus.Collector
+// that reads, at scrape time, the atomic counters the actors already keep (added to once per
+// batch or per output record, never per datapoint), so exporting costs the hot path nothing and
+// /metrics can never disagree with the stop summary. Pipeline.Register registers them
+// explicitly; nothing goes through the global registry.
+
+// topicCounters are one input topic's totals, added to by the worker that decoded a batch.
+type topicCounters struct {
+	records, bytes, datapoints atomic.Int64
+}
+
+// outputCounters are the output's totals, added to by writers per produced record.
+type outputCounters struct {
+	records, bytes             atomic.Int64
+	retryable, permanent       atomic.Int64
+	writeSeconds               prometheus.Histogram
+	lastWriteFailed, connected atomic.Bool
+}
+
+// writeBuckets are the output write latency buckets (seconds): a produce round trip is
+// milliseconds on a healthy cluster and seconds when the broker throttles.
+var writeBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+func newOutputCounters(output string) *outputCounters {
+	return &outputCounters{writeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "sluice_output_write_duration_seconds", Help: "Time from a writer's flush to the broker's acknowledgement of each shard record, retries included.",
+		ConstLabels: prometheus.Labels{"output": output}, Buckets: writeBuckets})}
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v int64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+// readerMetrics: what was read from Kafka, and how far behind the group is.
+type readerMetrics struct {
+	d                       *deps
+	records, bytes, lag, up *prometheus.Desc
+}
+
+func newReaderMetrics(d *deps) *readerMetrics {
+	return &readerMetrics{d: d,
+		records: desc("sluice_input_records_total", "Kafka records read and decoded, by input topic.", "topic", "format"),
+		bytes:   desc("sluice_input_bytes_total", "Bytes of Kafka record values read, by input topic.", "topic", "format"),
+		lag:     desc("sluice_consumer_lag", "Records between a claimed partition's last read offset and its high watermark.", "topic", "partition"),
+		up:      desc("sluice_group_sessions", "Consumer group sessions the readers are in now (readers × inputs when all have joined)."),
+	}
+}
+
+func (m *readerMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.records
+	ch <- m.bytes
+	ch <- m.lag
+	ch <- m.up
+}
+
+func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
+	for topic, dec := range m.d.decoders {
+		counter(ch, m.records, dec.in.records.Load(), topic, dec.format)
+		counter(ch, m.bytes, dec.in.bytes.Load(), topic, dec.format)
+	}
+	m.d.claimsMu.Lock()
+	for c := range m.d.claims {
+		gauge(ch, m.lag, float64(c.lag.Load()), c.Topic, strconv.Itoa(int(c.Partition)))
+	}
+	m.d.claimsMu.Unlock()
+	gauge(ch, m.up, float64(m.d.inGroup.Load()))
+}
+
+// workerMetrics: datapoints decoded and dropped, and each worker's load.
+type workerMetrics struct {
+	d                                  *deps
+	datapoints, dropped, busy, mailbox *prometheus.Desc
+	redelivered                        *prometheus.Desc
+}
+
+func newWorkerMetrics(d *deps) *workerMetrics {
+	return &workerMetrics{d: d,
+		datapoints:  desc("sluice_input_datapoints_total", "Datapoints (lines) read, valid or not, by input topic.", "topic", "format"),
+		dropped:     desc("sluice_dropped_total", "Datapoints dropped, by input format and reason.", "format", "reason"),
+		busy:        desc("sluice_worker_busy_seconds_total", "Time each worker spent on batches.", "worker"),
+		mailbox:     desc("sluice_worker_mailbox_depth", "Batches each worker holds: the one it works on and those queued behind it.", "worker"),
+		redelivered: desc("sluice_redeliveries_total", "Batches handed to another worker after the one holding them failed."),
+	}
+}
+
+func (m *workerMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.datapoints, m.dropped, m.busy, m.mailbox, m.redelivered} {
+		ch <- d
+	}
+}
+
+func (m *workerMetrics) Collect(ch chan<- prometheus.Metric) {
+	d := m.d
+	for topic, dec := range d.decoders {
+		counter(ch, m.datapoints, dec.in.datapoints.Load(), topic, dec.format)
+	}
+	for format, drops := range d.stats.DroppedByFormat {
+		for r := range drops {
+			counter(ch, m.dropped, drops[r].Load(), format, messages.Reason(r).String())
+		}
+	}
+	for i := range d.workerBusy {
+		w := strconv.Itoa(i)
+		ch <- prometheus.MustNewConstMetric(m.busy, prometheus.CounterValue, time.Duration(d.workerBusy[i].Load()).Seconds(), w)
+		gauge(ch, m.mailbox, float64(d.workerQueue[i].Load()), w)
+	}
+	counter(ch, m.redelivered, d.stats.Redelivered.Load())
+}
+
+// writerMetrics: what reached the output, how long writes took and how they failed.
+type writerMetrics struct {
+	d                                       *deps
+	datapoints, records, bytes, errors, dpr *prometheus.Desc
+}
+
+func newWriterMetrics(d *deps) *writerMetrics {
+	return &writerMetrics{d: d,
+		datapoints: desc("sluice_output_datapoints_total", "Datapoints the output acknowledged.", "output"),
+		records:    desc("sluice_output_records_total", "Shard records the output acknowledged.", "output"),
+		bytes:      desc("sluice_output_bytes_total", "Bytes of shard records (after compression) the output acknowledged.", "output"),
+		errors:     desc("sluice_output_errors_total", "Failed output writes: retryable ones are retried, permanent ones dead-lettered or dropped.", "output", "kind"),
+		dpr:        desc("sluice_output_rejected_datapoints_total", "Datapoints the output refused for good (also in sluice_dropped_total, reason output_rejected).", "output"),
+	}
+}
+
+func (m *writerMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.datapoints, m.records, m.bytes, m.errors, m.dpr} {
+		ch <- d
+	}
+	m.d.out.writeSeconds.Describe(ch)
+}
+
+func (m *writerMetrics) Collect(ch chan<- prometheus.Metric) {
+	d, o := m.d, m.d.out
+	name := d.cfg.Outputs[0].Name
+	counter(ch, m.datapoints, d.stats.DatapointsOut.Load(), name)
+	counter(ch, m.records, o.records.Load(), name)
+	counter(ch, m.bytes, o.bytes.Load(), name)
+	counter(ch, m.errors, o.retryable.Load(), name, "retryable")
+	counter(ch, m.errors, o.permanent.Load(), name, "permanent")
+	counter(ch, m.dpr, d.stats.Dropped[messages.ReasonOutputRejected].Load(), name)
+	o.writeSeconds.Collect(ch)
+}
+
+// deadLetterMetrics: lines and records sent to the dead-letter topic.
+type deadLetterMetrics struct {
+	d      *deps
+	lines  *prometheus.Desc
+	errors *prometheus.Desc
+}
+
+func newDeadLetterMetrics(d *deps) *deadLetterMetrics {
+	return &deadLetterMetrics{d: d,
+		lines:  desc("sluice_dead_letters_total", "Lines and records written to the dead-letter topic."),
+		errors: desc("sluice_dead_letter_errors_total", "Failed writes to the dead-letter topic (retried)."),
+	}
+}
+
+func (m *deadLetterMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.lines
+	ch <- m.errors
+}
+
+func (m *deadLetterMetrics) Collect(ch chan<- prometheus.Metric) {
+	counter(ch, m.lines, m.d.stats.DeadLettered.Load())
+	counter(ch, m.errors, m.d.stats.DeadLetterErrors.Load())
+}
+
+// supervisorMetrics: the root's view of its children and the batch pools that bound memory.
+type supervisorMetrics struct {
+	d                                     *deps
+	restarts, respawns, inUse, size, left *prometheus.Desc
+}
+
+func newSupervisorMetrics(d *deps) *supervisorMetrics {
+	return &supervisorMetrics{d: d,
+		restarts: desc("sluice_actor_restarts_total", "Actor restarts after a failure, by actor kind.", "kind"),
+		respawns: desc("sluice_actor_respawns_total", "Actors replaced after exhausting their restart budget (the process then stops)."),
+		inUse:    desc("sluice_batch_pool_in_use", "Batches taken from a pool and not yet released.", "pool"),
+		size:     desc("sluice_batch_pool_size", "Batches a pool holds.", "pool"),
+		left:     desc("sluice_batches_left_total", "Batches a stop left unfinished (their offsets stay uncommitted)."),
+	}
+}
+
+func (m *supervisorMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.restarts, m.respawns, m.inUse, m.size, m.left} {
+		ch <- d
+	}
+}
+
+func (m *supervisorMetrics) Collect(ch chan<- prometheus.Metric) {
+	d := m.d
+	for i, kind := range actorKinds {
+		counter(ch, m.restarts, d.restartsByKind[i].Load(), kind)
+	}
+	counter(ch, m.respawns, d.stats.Respawns.Load())
+	gauge(ch, m.inUse, float64(d.rawPool.InUse()), "raw")
+	gauge(ch, m.size, float64(d.rawPool.Size()), "raw")
+	gauge(ch, m.inUse, float64(d.shardPool.InUse()), "shard")
+	gauge(ch, m.size, float64(d.shardPool.Size()), "shard")
+	if d.deadLetterPool != nil {
+		gauge(ch, m.inUse, float64(d.deadLetterPool.InUse()), "dead_letter")
+		gauge(ch, m.size, float64(d.deadLetterPool.Size()), "dead_letter")
+	}
+	counter(ch, m.left, d.stats.BatchesLeft.Load())
+}
+
+// coordinatorMetrics: routing decisions and the loads behind them.
+type coordinatorMetrics struct {
+	d                  *deps
+	changes, hot, load *prometheus.Desc
+	version            *prometheus.Desc
+}
+
+func newCoordinatorMetrics(d *deps) *coordinatorMetrics {
+	return &coordinatorMetrics{d: d,
+		changes: desc("sluice_routing_changes_total", "Partitions the coordinator moved between workers (or spread, or pinned again)."),
+		hot:     desc("sluice_hot_partitions", "Partitions spread over several workers now."),
+		load:    desc("sluice_partition_load_bytes_per_second", "A claimed partition's measured load: read rate plus what draining its lag within an interval needs.", "topic", "partition"),
+		version: desc("sluice_routing_table_version", "Version of the routing table readers use (0: none yet, batches go by hash)."),
+	}
+}
+
+func (m *coordinatorMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.changes, m.hot, m.load, m.version} {
+		ch <- d
+	}
+}
+
+func (m *coordinatorMetrics) Collect(ch chan<- prometheus.Metric) {
+	d := m.d
+	counter(ch, m.changes, d.stats.RoutingChanges.Load())
+	gauge(ch, m.hot, float64(d.stats.HotPartitions.Load()))
+	if loads := d.partLoad.Load(); loads != nil {
+		for k, l := range *loads {
+			gauge(ch, m.load, l, k.topic, strconv.Itoa(int(k.partition)))
+		}
+	}
+	var v uint64
+	if t := d.routing.Load(); t != nil {
+		v = t.version
+	}
+	gauge(ch, m.version, float64(v))
+}
+
+// Register registers the pipeline's metrics, one collector per actor kind, with reg.
+func (p *Pipeline) Register(reg prometheus.Registerer) error {
+	d := p.d
+	for _, c := range []prometheus.Collector{newReaderMetrics(d), newWorkerMetrics(d), newWriterMetrics(d),
+		newDeadLetterMetrics(d), newSupervisorMetrics(d), newCoordinatorMetrics(d)} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

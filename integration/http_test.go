@@ -1,0 +1,168 @@
+package integration
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/sluicehq/sluice/integration/kafkatest"
+)
+
+// scrape reads /metrics and parses it as Prometheus' own text parser does.
+func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s", resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	return fams
+}
+
+// sum adds a family's samples whose labels include want.
+func sum(f *dto.MetricFamily, want map[string]string) float64 {
+	var total float64
+	if f == nil {
+		return 0
+	}
+next:
+	for _, m := range f.Metric {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if labels[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			total += m.Counter.GetValue()
+		case m.Gauge != nil:
+			total += m.Gauge.GetValue()
+		case m.Histogram != nil:
+			total += float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return total
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestMetricsAndHealth runs the binary in dev mode with generated load, probes it with
+// `sluice health` as the container's health check does, and reads /metrics with Prometheus'
+// parser: the pipeline's counters move, they agree with the stop summary, and every sluice_*
+// metric is documented in docs/metrics.md.
+func TestMetricsAndHealth(t *testing.T) {
+	bin := sluiceBinary(t)
+	p := startSluice(t, "run", "-dev", "-dev-broker", freeAddr(t), "-dev-rate", "20000")
+	var addr string
+	kafkatest.WaitFor(t, 30*time.Second, "the http listener", func() bool {
+		if l := p.last("http listening"); l != nil {
+			addr, _ = l["address"].(string)
+		}
+		return addr != ""
+	})
+	health := func(path string) (int, string) {
+		cmd := exec.Command(bin, "health", "-address", addr, "-path", path)
+		out, err := cmd.CombinedOutput()
+		if err != nil && cmd.ProcessState == nil {
+			t.Fatalf("sluice health: %v", err)
+		}
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	kafkatest.WaitFor(t, 30*time.Second, "sluice health to pass", func() bool { c, _ := health("/healthz"); return c == 0 })
+	kafkatest.WaitFor(t, 30*time.Second, "/readyz to pass (readers in their group)", func() bool { c, _ := health("/readyz"); return c == 0 })
+	kafkatest.WaitFor(t, 45*time.Second, "datapoints to reach the output and the coordinator's first measurement", func() bool {
+		f := scrape(t, addr)
+		return sum(f["sluice_output_datapoints_total"], nil) > 0 && sum(f["sluice_partition_load_bytes_per_second"], nil) > 0
+	})
+	if code, _ := get(t, "http://"+addr+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ answers %d without http { pprof = true }", code)
+	}
+
+	fams := scrape(t, addr)
+	for _, name := range []string{
+		"sluice_input_records_total", "sluice_input_bytes_total", "sluice_input_datapoints_total",
+		"sluice_dropped_total", "sluice_consumer_lag", "sluice_group_sessions",
+		"sluice_worker_busy_seconds_total", "sluice_worker_mailbox_depth", "sluice_redeliveries_total",
+		"sluice_output_datapoints_total", "sluice_output_records_total", "sluice_output_bytes_total",
+		"sluice_output_write_duration_seconds", "sluice_output_errors_total",
+		"sluice_batch_pool_in_use", "sluice_batch_pool_size", "sluice_actor_restarts_total",
+		"sluice_routing_changes_total", "sluice_hot_partitions", "sluice_partition_load_bytes_per_second",
+		"sluice_build_info", "go_gc_duration_seconds", "go_goroutines", "process_resident_memory_bytes",
+	} {
+		if fams[name] == nil {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	in := fams["sluice_input_datapoints_total"]
+	if got := sum(in, map[string]string{"topic": "metrics.opentsdb", "format": "opentsdb"}); got <= 0 {
+		t.Errorf("sluice_input_datapoints_total for the opentsdb topic = %v", got)
+	}
+	if got := sum(fams["sluice_output_write_duration_seconds"], nil); got != sum(fams["sluice_output_records_total"], nil) {
+		t.Errorf("write latency observations %v, acknowledged records %v: one observation per record", got, sum(fams["sluice_output_records_total"], nil))
+	}
+	if got := sum(fams["sluice_batch_pool_size"], map[string]string{"pool": "raw"}); got <= 0 {
+		t.Errorf("raw pool size %v", got)
+	}
+	if got := sum(fams["sluice_group_sessions"], nil); got < 1 {
+		t.Errorf("sluice_group_sessions = %v with /readyz passing", got)
+	}
+	if got := sum(fams["sluice_worker_busy_seconds_total"], nil); got <= 0 {
+		t.Errorf("workers busy %v s under load", got)
+	}
+
+	doc, err := os.ReadFile("../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range fams {
+		if strings.HasPrefix(name, "sluice_") && !regexp.MustCompile("`"+name+"`").Match(doc) {
+			t.Errorf("docs/metrics.md does not describe %s", name)
+		}
+	}
+
+	code, last := p.stop(t)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	// The counters /metrics showed before the stop can only have grown since.
+	if out := float64(num(last, "datapoints_out")); out < sum(fams["sluice_output_datapoints_total"], nil) {
+		t.Errorf("summary datapoints_out %v below what /metrics showed earlier (%v)", out, sum(fams["sluice_output_datapoints_total"], nil))
+	}
+	start := time.Now()
+	if c, out := health("/healthz"); c != 1 {
+		t.Errorf("sluice health against a stopped process: exit %d (%s), want 1", c, out)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("sluice health took %s to fail; the ECS check needs under 2 s", d)
+	}
+}
