@@ -52,7 +52,7 @@ func DecodeOpenTSDB(dst *messages.Rows, record []byte, _ int64) { opentsdb.Parse
 // New prepares a pipeline for cfg, which must come from config.Load. decode, when not nil,
 // replaces every input's decoder: tests pass one that fails on purpose.
 func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, error) {
-	dl, err := denylist.Compile(cfg.Denylist.Globs)
+	dl, err := denylist.Compile(cfg.Denylist.All)
 	if err != nil {
 		return nil, err
 	}

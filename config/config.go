@@ -159,6 +159,12 @@ type Validation struct {
 // Denylist lists metric-name globs whose datapoints are dropped.
 type Denylist struct {
 	Globs []string `hcl:"globs,optional"`
+	// File holds more globs, one per line, '#' starting a comment; a relative path is relative
+	// to the config file. SIGHUP re-reads it with the config.
+	File string `hcl:"file,optional"`
+
+	// All is Globs followed by the file's globs.
+	All []string
 }
 
 // Sharding sets how many TSDB shards series are spread over.

@@ -2,7 +2,10 @@ package config
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +192,34 @@ func TestValidationErrors(t *testing.T) {
 	f(ok+`coordinator { hot_factor = 1 }`, "hot_factor too small")
 	f(ok+`coordinator { max_spread = 0 }`, "Must be at least 1")
 	f(ok+`coordinator { interval = "1ms" }`, "interval")
+	f(ok+`denylist { file = "/nonexistent/deny.txt" }`, "Unusable denylist file")
+}
+
+// TestDenylistFile: globs from the file follow the block's, comments and blank lines are
+// skipped, a relative path is the config file's directory, and a bad glob names its line.
+func TestDenylistFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "deny.txt"), []byte("# secrets\nsecret.**\n\n  test.*   # tests\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const base = `input "opentsdb" { topics = ["in"] }` + "\n" + `output "kafka" "o" { topic = "o" }` + "\n"
+	cfg, err := Load(filepath.Join(dir, "sluice.hcl"), []byte(base+`denylist {
+  globs = ["debug.**"]
+  file  = "deny.txt"
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"debug.**", "secret.**", "test.*"}; !slices.Equal(cfg.Denylist.All, want) {
+		t.Fatalf("denylist = %q, want %q", cfg.Denylist.All, want)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "deny.txt"), []byte("ok.*\n\na..b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(filepath.Join(dir, "sluice.hcl"), []byte(base+`denylist { file = "deny.txt" }`))
+	if err == nil || !strings.Contains(err.Error(), "deny.txt:3:") || !strings.Contains(err.Error(), "sluice.hcl:3,") {
+		t.Fatalf("a bad glob on line 3 of the file: %v; want the file's line and the attribute's position", err)
+	}
 }
 
 func TestParseSize(t *testing.T) {

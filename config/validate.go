@@ -1,7 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -161,6 +164,18 @@ func (c *Config) validate(v *validator) {
 	if _, err := denylist.Compile(c.Denylist.Globs); err != nil {
 		v.errorf("denylist", "globs", "Invalid glob", "%v.", err)
 	}
+	c.Denylist.All = append([]string(nil), c.Denylist.Globs...)
+	if f := c.Denylist.File; f != "" {
+		path := f
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(c.Filename), path)
+		}
+		globs, err := readDenylistFile(path)
+		if err != nil {
+			v.errorf("denylist", "file", "Unusable denylist file", "%v.", err)
+		}
+		c.Denylist.All = append(c.Denylist.All, globs...)
+	}
 	positive("sharding", "shards", c.Sharding.Shards)
 
 	if len(c.Outputs) == 0 {
@@ -254,6 +269,30 @@ var sizeUnits = []struct {
 	suffix string
 	mult   int
 }{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000_000}, {"GB", 1000_000_000}, {"B", 1}}
+
+// readDenylistFile reads one glob per line; blank lines and '#' comments are skipped. A glob
+// that does not compile is an error naming its line.
+func readDenylistFile(path string) ([]string, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var globs []string
+	for i, line := range strings.Split(string(src), "\n") {
+		if c := strings.IndexByte(line, '#'); c >= 0 {
+			line = line[:c]
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if _, err := denylist.Compile([]string{line}); err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", path, i+1, err)
+		}
+		globs = append(globs, line)
+	}
+	return globs, nil
+}
 
 // ParseSize parses a byte size: a whole number with an optional unit B, KB, MB, GB (powers of
 // 1000) or KiB, MiB, GiB (powers of 1024).
