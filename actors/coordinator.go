@@ -18,11 +18,10 @@ import (
 // needs to drain its lag within one interval, so a backlog (a restart, a catch-up after an
 // outage) counts as load, not only the live rate.
 type coordinator struct {
-	d      *deps
-	log    hclog.Logger
-	timer  *time.Timer
-	params routeParams
-	route  bool // publish routing tables (coordinator.enabled), not only measure
+	d     *deps
+	log   hclog.Logger
+	timer *time.Timer
+	route bool // publish routing tables (coordinator.enabled), not only measure
 
 	last     time.Time
 	seen     map[*Claim]claimSample
@@ -46,9 +45,7 @@ const claimCheckEvery = time.Second
 
 func newCoordinator(d *deps) actor.Producer {
 	return func() actor.Actor {
-		co := d.cfg.Coordinator
-		return &coordinator{d: d, log: d.log.Named("coordinator"),
-			params: routeParams{workers: d.workers, hotFactor: co.HotFactor, maxSpread: co.MaxSpread}, route: co.Enabled,
+		return &coordinator{d: d, log: d.log.Named("coordinator"), route: d.cfg.Coordinator.Enabled,
 			seen: map[*Claim]claimSample{}, load: map[partitionKey]float64{}, lastBusy: make([]int64, d.workers)}
 	}
 }
@@ -65,7 +62,7 @@ func (c *coordinator) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 
 	case coordinatorTick:
-		if time.Since(c.last) >= c.d.cfg.Coordinator.Interval || (c.route && c.unrouted()) {
+		if time.Since(c.last) >= c.d.coordinator.Load().Interval || (c.route && c.unrouted()) {
 			c.tick()
 		}
 		c.schedule(ctx)
@@ -77,7 +74,7 @@ func (c *coordinator) Receive(ctx actor.Context) {
 // schedule sends the next tick to this actor: timers are messages to self.
 func (c *coordinator) schedule(ctx actor.Context) {
 	self, root := ctx.Self(), c.d.system.Root
-	d := min(claimCheckEvery, c.d.cfg.Coordinator.Interval)
+	d := min(claimCheckEvery, c.d.coordinator.Load().Interval)
 	c.timer = time.AfterFunc(d, func() { root.Send(self, coordinatorTick{}) })
 }
 
@@ -115,7 +112,8 @@ func (c *coordinator) tick() {
 	if prevTable != nil {
 		prev, version = prevTable.routes, prevTable.version
 	}
-	next := computeRoutes(prev, loads, c.params)
+	co := c.d.coordinator.Load() // a reload may have retuned it
+	next := computeRoutes(prev, loads, routeParams{workers: c.d.workers, hotFactor: co.HotFactor, maxSpread: co.MaxSpread})
 	changes := diffRoutes(prev, next, loads)
 	if len(changes) == 0 && len(next) == len(prev) {
 		return
@@ -157,7 +155,7 @@ func (c *coordinator) measure(secs float64) []partitionLoad {
 		rate := float64(s.bytes-prev.bytes) / secs
 		if s.records > 0 {
 			perRecord := float64(s.bytes) / float64(s.records)
-			rate += float64(cl.lag.Load()) * perRecord / c.d.cfg.Coordinator.Interval.Seconds()
+			rate += float64(cl.lag.Load()) * perRecord / c.d.coordinator.Load().Interval.Seconds()
 		}
 		k := partitionKey{cl.Topic, cl.Partition}
 		if old, ok := c.load[k]; ok {

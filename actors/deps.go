@@ -97,12 +97,15 @@ type deps struct {
 	system    *actor.ActorSystem
 	rawPool   *messages.Pool[*messages.RawBatch]
 	shardPool *messages.Pool[*messages.ShardBatch]
-	validator *validate.Validator
-	denylist  *denylist.Matcher
-	decoders  map[string]*topicDecoder // by topic
-	mapping   formats.NameMapping
-	stats     *Stats
-	outputs   []*outputLink // one per writer
+	// validator, denylist and coordinator are what a reload may replace; actors load them per
+	// batch (per tick for the coordinator).
+	validator   atomic.Pointer[validate.Validator]
+	denylist    atomic.Pointer[denylist.Matcher]
+	coordinator atomic.Pointer[config.Coordinator]
+	decoders    map[string]*topicDecoder // by topic
+	mapping     formats.NameMapping
+	stats       *Stats
+	outputs     []*outputLink // one per writer
 	// deadLetter and deadLetterPool are nil without a dead_letter block.
 	deadLetter     *outputLink
 	deadLetterPool *messages.Pool[*messages.DeadLetterBatch]

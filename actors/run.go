@@ -34,6 +34,10 @@ type Pipeline struct {
 	startOnce, stopOnce sync.Once
 	summary             Summary
 	started             bool
+
+	// reloadMu serialises Reload; running is the config as reloads have left it.
+	reloadMu sync.Mutex
+	running  *config.Config
 }
 
 // Summary is what a stopped pipeline reports.
@@ -74,19 +78,14 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 		}
 	}
 	p := cfg.Pipeline
-	v := cfg.Validation
 	d := &deps{
 		cfg: cfg, log: log,
 		rawPool:   messages.NewRawBatchPool(p.RawBatches, p.BatchBytes, p.BatchRecords),
 		shardPool: messages.NewShardBatchPool(p.ShardBatches, p.ShardBatchBytes),
-		validator: validate.New(validate.Limits{MaxMetricLength: v.MaxMetricLength, MaxTagKeyLength: v.MaxTagKeyLength,
-			MaxTagValueLength: v.MaxTagValueLength, MaxTags: v.MaxTags, MaxAge: v.MaxAge, MaxFuture: v.MaxFuture,
-			AllowNonFinite: v.AllowNonFinite}),
-		denylist: dl,
-		decoders: decoders,
-		mapping:  cfg.Outputs[0].NameMapping,
-		stats:    stats,
-		shards:   cfg.Sharding.Shards, workers: p.Workers, writers: min(p.Writers, cfg.Sharding.Shards),
+		decoders:  decoders,
+		mapping:   cfg.Outputs[0].NameMapping,
+		stats:     stats,
+		shards:    cfg.Sharding.Shards, workers: p.Workers, writers: min(p.Writers, cfg.Sharding.Shards),
 		claims:      map[*Claim]struct{}{},
 		out:         newOutputCounters(cfg.Outputs[0].Name),
 		tracker:     newTrackerState(),
@@ -104,7 +103,10 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 	for i := range d.owned {
 		d.owned[i] = map[partitionKey]float64{}
 	}
-	pl := &Pipeline{d: d, log: log, fatal: make(chan error, 1)}
+	d.validator.Store(newValidator(cfg))
+	d.denylist.Store(dl)
+	d.coordinator.Store(cfg.Coordinator)
+	pl := &Pipeline{d: d, log: log, fatal: make(chan error, 1), running: cfg}
 	d.fatal = func(err error) {
 		select {
 		case pl.fatal <- err:
@@ -369,6 +371,13 @@ func (p *Pipeline) Alive() map[string]int {
 		}
 	}
 	return out
+}
+
+func newValidator(cfg *config.Config) *validate.Validator {
+	v := cfg.Validation
+	return validate.New(validate.Limits{MaxMetricLength: v.MaxMetricLength, MaxTagKeyLength: v.MaxTagKeyLength,
+		MaxTagValueLength: v.MaxTagValueLength, MaxTags: v.MaxTags, MaxAge: v.MaxAge, MaxFuture: v.MaxFuture,
+		AllowNonFinite: v.AllowNonFinite})
 }
 
 // Health reports nil when every actor the root supervises is alive at its configured count, or

@@ -50,7 +50,7 @@ func (w *worker) account(t0 time.Time) {
 func newWorker(d *deps, index int) actor.Producer {
 	return func() actor.Actor {
 		return &worker{d: d, index: index, log: d.log.Named("worker").With("worker", index),
-			enc: batchEncoder{decoders: d.decoders, mapping: d.mapping, validator: d.validator, denylist: d.denylist,
+			enc: batchEncoder{decoders: d.decoders, mapping: d.mapping,
 				shards: d.shards, writers: d.writers, decoding: -1}}
 	}
 }
@@ -196,6 +196,7 @@ func (w *worker) start(ctx actor.Context, b *messages.RawBatch) {
 	w.current = b
 	w.badNext = 0
 	faultWorkerBatch()
+	w.enc.validator, w.enc.denylist = w.d.validator.Load(), w.d.denylist.Load()
 	w.enc.load(b, time.Now().UnixMilli())
 	w.emit(ctx)
 }

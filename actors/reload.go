@@ -1,0 +1,65 @@
+package actors
+
+import (
+	"reflect"
+	"slices"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/messages/denylist"
+)
+
+// Reload applies what of next can change while the pipeline runs — the denylist (globs and
+// file), the validation limits and the coordinator's tuning (interval, hot_factor, max_spread) —
+// and returns the blocks it applied and those that changed but need a restart, which it
+// ignores: brokers, inputs (topics, groups, formats, default tags), pipeline sizes and counts,
+// sharding, outputs, dead letters, supervision, http and coordinator.enabled. The log level is
+// the caller's (it owns the logger). next must be a validated config.
+//
+// Workers pick up the new denylist and limits at their next batch, the coordinator its tuning at
+// its next tick; nothing in flight is touched.
+func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, err error) {
+	d := p.d
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	cur := p.running
+	if !slices.Equal(cur.Denylist.All, next.Denylist.All) {
+		m, err := denylist.Compile(next.Denylist.All)
+		if err != nil {
+			return nil, nil, err // validation compiled it already; only a bug gets here
+		}
+		d.denylist.Store(m)
+		applied = append(applied, "denylist")
+	}
+	if !reflect.DeepEqual(cur.Validation, next.Validation) {
+		d.validator.Store(newValidator(next))
+		applied = append(applied, "validation")
+	}
+	curCo, nextCo := *cur.Coordinator, *next.Coordinator
+	if curCo.Enabled != nextCo.Enabled {
+		needsRestart = append(needsRestart, "coordinator.enabled")
+		nextCo.Enabled = curCo.Enabled
+	}
+	if curCo != nextCo {
+		d.coordinator.Store(&nextCo)
+		applied = append(applied, "coordinator")
+	}
+	for _, b := range []struct {
+		name      string
+		cur, next any
+	}{
+		{"kafka", cur.Kafka, next.Kafka}, {"input", cur.Inputs, next.Inputs}, {"pipeline", cur.Pipeline, next.Pipeline},
+		{"sharding", cur.Sharding, next.Sharding}, {"output", cur.Outputs, next.Outputs},
+		{"dead_letter", cur.DeadLetter, next.DeadLetter}, {"supervisor", cur.Supervisor, next.Supervisor},
+		{"http", cur.HTTP, next.HTTP},
+	} {
+		if !reflect.DeepEqual(b.cur, b.next) {
+			needsRestart = append(needsRestart, b.name)
+		}
+	}
+	// What a later reload compares with: the applied blocks from next, the rest as running.
+	merged := *cur
+	merged.Denylist, merged.Validation, merged.Coordinator = next.Denylist, next.Validation, &nextCo
+	merged.Log = next.Log
+	p.running = &merged
+	return applied, needsRestart, nil
+}
