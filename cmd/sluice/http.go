@@ -32,7 +32,7 @@ type httpServer struct {
 	done     chan struct{}
 }
 
-func startHTTP(cfg *config.Config, p *actors.Pipeline, log hclog.Logger) (*httpServer, error) {
+func startHTTP(cfg *config.Config, p *actors.Pipeline, log hclog.Logger, more ...prometheus.Collector) (*httpServer, error) {
 	reg := prometheus.NewRegistry()
 	if err := p.Register(reg); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -42,6 +42,7 @@ func startHTTP(cfg *config.Config, p *actors.Pipeline, log hclog.Logger) (*httpS
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo(),
 	)
+	reg.MustRegister(more...)
 	h := &httpServer{done: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

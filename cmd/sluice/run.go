@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/actors"
 	"github.com/sluicehq/sluice/config"
@@ -70,10 +72,78 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if *httpAddr != "" {
 		cfg.HTTP.Address = *httpAddr
 	}
-	return runPipeline(cfg, broker, *devRate, *devPartitions, *progress, stdout)
+	rl := &reloader{path: *path}
+	if *dev {
+		rl.devBroker = *devBroker
+	}
+	if *httpAddr != "" {
+		rl.httpAddr = *httpAddr
+	}
+	return runPipeline(cfg, broker, rl, *devRate, *devPartitions, *progress, stdout)
 }
 
-func runPipeline(cfg *config.Config, broker *devBrokerT, rate, partitions int, progress time.Duration, stdout io.Writer) int {
+// reloader re-reads the config file on SIGHUP with the same command-line overrides start-up
+// applied, so that they do not read as changes.
+type reloader struct {
+	path, devBroker, httpAddr string
+	reloads                   *prometheus.CounterVec
+}
+
+func newReloadCounter() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_config_reloads_total",
+		Help: "SIGHUP config reloads, by result: ok (applied, possibly with settings that need a restart) or rejected (invalid file; the running config stays)."},
+		[]string{"result"})
+}
+
+// reload re-reads the file and applies what can change while running; an invalid file changes
+// nothing. Every outcome is logged and counted.
+func (r *reloader) reload(p *actors.Pipeline, log hclog.Logger) {
+	if r.path == "" {
+		log.Warn("SIGHUP: no config file to reload (started with -dev and no -config)")
+		return
+	}
+	next, err := config.LoadFile(r.path)
+	if err != nil {
+		r.reloads.WithLabelValues("rejected").Inc()
+		var buf strings.Builder
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			ce.Write(&buf)
+		} else {
+			buf.WriteString(err.Error())
+		}
+		log.Error("config reload rejected; the running config stays", "file", r.path, "diagnostics", buf.String())
+		return
+	}
+	if r.devBroker != "" {
+		next.Kafka.Brokers = []string{r.devBroker}
+	}
+	if r.httpAddr != "" {
+		next.HTTP.Address = r.httpAddr
+	}
+	applied, restart, err := p.Reload(next)
+	if err != nil {
+		r.reloads.WithLabelValues("rejected").Inc()
+		log.Error("config reload rejected; the running config stays", "file", r.path, "error", err)
+		return
+	}
+	if lvl := hclog.LevelFromString(next.Log.Level); lvl != log.GetLevel() {
+		log.SetLevel(lvl)
+		applied = append(applied, "log.level")
+	}
+	r.reloads.WithLabelValues("ok").Inc()
+	log.Info("config reloaded", "file", r.path, "applied", strings.Join(applied, ","), "needs_restart", strings.Join(restart, ","))
+	if len(restart) > 0 {
+		log.Warn("config changes that need a restart were ignored", "blocks", strings.Join(restart, ","))
+	}
+}
+
+func runPipeline(cfg *config.Config, broker *devBrokerT, rl *reloader, rate, partitions int, progress time.Duration, stdout io.Writer) int {
+	// From the start, so that a SIGHUP during start-up is a reload once running, not the default
+	// action (exit).
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 	log := newLogger(cfg, stdout)
 	// Tell the garbage collector the memory budget, so that its headroom stays within it: twice
 	// the pools plus 64 MiB for the runtime, sarama's buffers and the rest. GOMEMLIMIT wins.
@@ -96,7 +166,8 @@ func runPipeline(cfg *config.Config, broker *devBrokerT, rate, partitions int, p
 		log.Error("cannot build the pipeline", "error", err)
 		return exitError
 	}
-	h, err := startHTTP(cfg, p, log)
+	rl.reloads = newReloadCounter()
+	h, err := startHTTP(cfg, p, log, rl.reloads)
 	if err != nil {
 		log.Error("cannot serve http", "error", err)
 		return exitError
@@ -132,6 +203,8 @@ loop:
 		case s := <-sigs:
 			log.Info("shutting down", "signal", s.String(), "timeout", cfg.Pipeline.ShutdownTimeout.String())
 			break loop
+		case <-hups:
+			rl.reload(p, log)
 		case err := <-p.Fatal():
 			log.Error("escalating: shutting down so the orchestrator replaces this task", "error", err)
 			code = exitEscalated

@@ -1,0 +1,126 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/sluicehq/sluice/integration/kafkatest"
+)
+
+// TestReloadOnSIGHUP takes a real process through the three outcomes of a reload: a change that
+// applies (a denylist file: the next datapoints of the listed metric are dropped), a change that
+// needs a restart (logged and ignored), and an invalid file (rejected with its diagnostics; the
+// running config stays). /metrics counts them.
+func TestReloadOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath, denyPath := filepath.Join(dir, "sluice.hcl"), filepath.Join(dir, "deny.txt")
+	write := func(path, src string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const base = `log { level = "info" }
+input "opentsdb" { topics = ["metrics.reload"] }
+output "kafka" "tsdb" { topic = "metrics.shards" }
+`
+	write(denyPath, "# nothing denied yet\n")
+	write(cfgPath, base+`denylist { file = "deny.txt" }`+"\n")
+
+	broker := freeAddr(t)
+	p := startSluice(t, "run", "-dev", "-dev-broker", broker, "-config", cfgPath)
+	var addr string
+	kafkatest.WaitFor(t, 30*time.Second, "the http listener", func() bool {
+		if l := p.last("http listening"); l != nil {
+			addr, _ = l["address"].(string)
+		}
+		return addr != ""
+	})
+	kafkatest.WaitFor(t, 30*time.Second, "/readyz", func() bool {
+		code, _ := get(t, "http://"+addr+"/readyz")
+		return code == 200
+	})
+
+	cfg := sarama.NewConfig()
+	cfg.Version = kafkatest.Version
+	cfg.Producer.Return.Successes = true
+	prod, err := sarama.NewSyncProducer([]string{broker}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	sent := 0
+	send := func(n int) {
+		t.Helper()
+		var b strings.Builder
+		for range n {
+			fmt.Fprintf(&b, "put secret.key %d %d host=h%d\n", time.Now().Unix(), sent, sent)
+			sent++
+		}
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: "metrics.reload", Value: sarama.StringEncoder(b.String())}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts := func() (out, denied, ok, rejected float64) {
+		f := scrape(t, addr)
+		return sum(f["sluice_output_datapoints_total"], nil), sum(f["sluice_dropped_total"], map[string]string{"reason": "denylisted"}),
+			sum(f["sluice_config_reloads_total"], map[string]string{"result": "ok"}), sum(f["sluice_config_reloads_total"], map[string]string{"result": "rejected"})
+	}
+	hup := func() {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	send(10)
+	kafkatest.WaitFor(t, 30*time.Second, "10 datapoints written", func() bool { out, _, _, _ := counts(); return out == 10 })
+
+	// 1. Applies: the denylist file now lists the metric.
+	write(denyPath, "# reloaded\nsecret.**\n")
+	hup()
+	kafkatest.WaitFor(t, 10*time.Second, "the reload", func() bool { _, _, ok, _ := counts(); return ok == 1 })
+	if l := p.last("config reloaded"); l == nil || l["applied"] != "denylist" || l["needs_restart"] != "" {
+		t.Fatalf("reload log line: %v; want applied=denylist and nothing needing a restart", l)
+	}
+	send(7)
+	kafkatest.WaitFor(t, 30*time.Second, "7 datapoints denylisted", func() bool { _, denied, _, _ := counts(); return denied == 7 })
+
+	// 2. Needs a restart: logged, ignored.
+	write(cfgPath, base+`denylist { file = "deny.txt" }`+"\n"+`pipeline { workers = 7 }`+"\n")
+	hup()
+	kafkatest.WaitFor(t, 10*time.Second, "the second reload", func() bool { _, _, ok, _ := counts(); return ok == 2 })
+	if l := p.last("config changes that need a restart were ignored"); l == nil || l["blocks"] != "pipeline" {
+		t.Fatalf("no warning naming the pipeline block: %v", l)
+	}
+
+	// 3. Rejected: the diagnostics name the file, line and column; the denylist stays.
+	write(cfgPath, base+`denylist {
+  file  = "deny.txt"
+  globs = ["a..b"]
+}
+`)
+	hup()
+	kafkatest.WaitFor(t, 10*time.Second, "the rejected reload", func() bool { _, _, _, rej := counts(); return rej == 1 })
+	l := p.last("config reload rejected; the running config stays")
+	if diag, _ := l["diagnostics"].(string); !strings.Contains(diag, cfgPath+":6:") || !strings.Contains(diag, "Invalid glob") {
+		t.Fatalf("rejected reload's diagnostics %q lack %s:6: and the summary", diag, cfgPath)
+	}
+	send(5)
+	kafkatest.WaitFor(t, 30*time.Second, "the 5 later datapoints denylisted too", func() bool { _, denied, _, _ := counts(); return denied == 12 })
+
+	code, last := p.stop(t)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if num(last, "workers_alive") != 4 || num(last, "datapoints_out") != 10 || num(last, "datapoints_in") != int64(sent) {
+		t.Fatalf("summary %v: want 4 workers (the restart-only change ignored), 10 out, %d in", last, sent)
+	}
+}
