@@ -80,6 +80,7 @@ func saramaConsumerConfig(d *deps, reader int) *sarama.Config {
 	c.Consumer.Group.Session.Timeout = d.cfg.Kafka.SessionTimeout
 	c.Consumer.Group.Heartbeat.Interval = d.cfg.Kafka.HeartbeatInterval
 	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{balanceStrategy(d, reader)}
+	secureKafka(c, d.cfg.Kafka)
 	return c
 }
 

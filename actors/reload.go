@@ -47,7 +47,7 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 		name      string
 		cur, next any
 	}{
-		{"kafka", cur.Kafka, next.Kafka}, {"input", cur.Inputs, next.Inputs}, {"pipeline", cur.Pipeline, next.Pipeline},
+		{"kafka", comparableKafka(cur.Kafka), comparableKafka(next.Kafka)}, {"input", cur.Inputs, next.Inputs}, {"pipeline", cur.Pipeline, next.Pipeline},
 		{"sharding", cur.Sharding, next.Sharding}, {"output", cur.Outputs, next.Outputs},
 		{"dead_letter", cur.DeadLetter, next.DeadLetter}, {"supervisor", cur.Supervisor, next.Supervisor},
 		{"http", cur.HTTP, next.HTTP},
@@ -62,4 +62,16 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 	merged.Log = next.Log
 	p.running = &merged
 	return applied, needsRestart, nil
+}
+
+// comparableKafka is k without what validation derives anew on every load (the TLS config built
+// from the files), so that an unchanged kafka block compares equal.
+func comparableKafka(k *config.Kafka) config.Kafka {
+	c := *k
+	if k.TLS != nil {
+		t := *k.TLS
+		t.Config = nil
+		c.TLS = &t
+	}
+	return c
 }

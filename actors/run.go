@@ -193,6 +193,7 @@ func producerConfig(cfg *config.Config) *sarama.Config {
 	c.Producer.MaxMessageBytes = max(c.Producer.MaxMessageBytes, cfg.Outputs[0].FlushBytes*2)
 	c.Producer.Retry.Max = 5
 	c.Producer.Flush.Messages = 1
+	secureKafka(c, cfg.Kafka)
 	return c
 }
 
@@ -210,7 +211,7 @@ func (p *Pipeline) start(_ context.Context) error {
 	pc := producerConfig(cfg)
 	client, err := sarama.NewClient(cfg.Kafka.Brokers, pc)
 	if err != nil {
-		return fmt.Errorf("connecting to Kafka %v: %w", cfg.Kafka.Brokers, err)
+		return fmt.Errorf("connecting to Kafka %v: %w%s", cfg.Kafka.Brokers, err, authHint(cfg.Kafka, err))
 	}
 	parts, err := client.Partitions(out.Topic)
 	client.Close()

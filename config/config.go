@@ -6,6 +6,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"fmt"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -63,12 +65,47 @@ type Kafka struct {
 	// load each member measured, sticky where that does not hurt balance), "sticky", "range" or
 	// "roundrobin".
 	Balance string `hcl:"balance,optional"`
+	// TLS and SASL secure every connection: inputs, outputs and dead letters alike.
+	TLS  *KafkaTLS  `hcl:"tls,block"`
+	SASL *KafkaSASL `hcl:"sasl,block"`
 
 	KafkaVersion      sarama.KafkaVersion
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
 	CommitInterval    time.Duration
 }
+
+// KafkaTLS is `kafka { tls { ... } }`: TLS to the brokers, with the system's roots unless
+// ca_file names others, and a client certificate when cert_file and key_file are set.
+type KafkaTLS struct {
+	CAFile             string `hcl:"ca_file,optional"`
+	CertFile           string `hcl:"cert_file,optional"`
+	KeyFile            string `hcl:"key_file,optional"`
+	ServerName         string `hcl:"server_name,optional"`
+	InsecureSkipVerify bool   `hcl:"insecure_skip_verify,optional"`
+
+	// Config is built by validation from the files.
+	Config *tls.Config
+}
+
+// KafkaSASL is `kafka { sasl { ... } }`. Take the password from the environment:
+// password = env("SLUICE_KAFKA_PASSWORD"). It is never logged.
+type KafkaSASL struct {
+	Mechanism string `hcl:"mechanism,optional"` // PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	Username  string `hcl:"username,optional"`
+	Password  string `hcl:"password,optional"`
+}
+
+// GoString keeps the password out of %#v.
+func (s KafkaSASL) GoString() string {
+	return fmt.Sprintf("config.KafkaSASL{Mechanism:%q, Username:%q, Password:<redacted>}", s.Mechanism, s.Username)
+}
+
+// String keeps the password out of %v and %+v.
+func (s KafkaSASL) String() string { return s.GoString() }
+
+// SASLMechanisms are the SASL mechanisms kafka.sasl.mechanism accepts.
+var SASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 
 // Input is one `input "<format>"` block.
 type Input struct {

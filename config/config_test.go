@@ -193,6 +193,25 @@ func TestValidationErrors(t *testing.T) {
 	f(ok+`coordinator { max_spread = 0 }`, "Must be at least 1")
 	f(ok+`coordinator { interval = "1ms" }`, "interval")
 	f(ok+`denylist { file = "/nonexistent/deny.txt" }`, "Unusable denylist file")
+	f(ok+`kafka {
+  sasl {
+    mechanism = "GSSAPI"
+    username  = "u"
+    password  = "p"
+  }
+}`, "Unknown SASL mechanism")
+	f(ok+`kafka {
+  sasl {
+    mechanism = "PLAIN"
+    username  = "u"
+  }
+}`, "No SASL password")
+	f(ok+`kafka {
+  tls { ca_file = "/nonexistent/ca.pem" }
+}`, "t.hcl:4,19-40: Unreadable CA file")
+	f(ok+`kafka {
+  tls { cert_file = "client.pem" }
+}`, "No key file")
 }
 
 // TestDenylistFile: globs from the file follow the block's, comments and blank lines are

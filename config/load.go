@@ -128,14 +128,20 @@ type positions map[string]hcl.Range
 
 func indexPositions(filename string, body *hclsyntax.Body) positions {
 	pos := positions{"": hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}}
+	pos.index("", body)
+	return pos
+}
+
+// index records body's blocks, nested ones too ("kafka.tls.ca_file"), under prefix.
+func (pos positions) index(prefix string, body *hclsyntax.Body) {
 	for _, b := range body.Blocks {
-		key := strings.Join(append([]string{b.Type}, b.Labels...), ".")
+		key := prefix + strings.Join(append([]string{b.Type}, b.Labels...), ".")
 		pos[key] = b.DefRange()
 		for name, a := range b.Body.Attributes {
 			pos[key+"."+name] = a.Expr.Range()
 		}
+		pos.index(key+".", b.Body)
 	}
-	return pos
 }
 
 // validator collects validation diagnostics.

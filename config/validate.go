@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -64,6 +66,21 @@ func (c *Config) validate(v *validator) {
 	c.Kafka.CommitInterval = v.duration("kafka", "commit_interval", c.Kafka.CommitIntervalRaw, 10*time.Millisecond)
 	if !contains(BalanceStrategies, c.Kafka.Balance) {
 		v.errorf("kafka", "balance", "Unknown balance strategy", "%q is not a strategy: use %s.", c.Kafka.Balance, strings.Join(BalanceStrategies, ", "))
+	}
+
+	if t := c.Kafka.TLS; t != nil {
+		t.Config = v.tlsConfig(t)
+	}
+	if s := c.Kafka.SASL; s != nil {
+		if !contains(SASLMechanisms, s.Mechanism) {
+			v.errorf("kafka.sasl", "mechanism", "Unknown SASL mechanism", "%q is not a mechanism: use %s.", s.Mechanism, strings.Join(SASLMechanisms, ", "))
+		}
+		if s.Username == "" {
+			v.errorf("kafka.sasl", "username", "No SASL username", "Set username (and password, from env()).")
+		}
+		if s.Password == "" {
+			v.errorf("kafka.sasl", "password", "No SASL password", `Set password, best from the environment: password = env("SLUICE_KAFKA_PASSWORD").`)
+		}
 	}
 
 	if len(c.Inputs) == 0 {
@@ -269,6 +286,37 @@ var sizeUnits = []struct {
 	suffix string
 	mult   int
 }{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000_000}, {"GB", 1000_000_000}, {"B", 1}}
+
+// tlsConfig builds the client TLS config, reporting unreadable or unusable files where they are
+// named.
+func (v *validator) tlsConfig(t *KafkaTLS) *tls.Config {
+	out := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			v.errorf("kafka.tls", "ca_file", "Unreadable CA file", "%v.", err)
+		} else {
+			out.RootCAs = x509.NewCertPool()
+			if !out.RootCAs.AppendCertsFromPEM(pem) {
+				v.errorf("kafka.tls", "ca_file", "No certificates in the CA file", "%s holds no PEM certificate.", t.CAFile)
+			}
+		}
+	}
+	switch {
+	case t.CertFile != "" && t.KeyFile != "":
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			v.errorf("kafka.tls", "cert_file", "Unusable client certificate", "%v.", err)
+		} else {
+			out.Certificates = []tls.Certificate{cert}
+		}
+	case t.CertFile != "":
+		v.errorf("kafka.tls", "key_file", "No key file", "cert_file needs key_file.")
+	case t.KeyFile != "":
+		v.errorf("kafka.tls", "cert_file", "No certificate file", "key_file needs cert_file.")
+	}
+	return out
+}
 
 // readDenylistFile reads one glob per line; blank lines and '#' comments are skipped. A glob
 // that does not compile is an error naming its line.

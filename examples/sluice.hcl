@@ -27,6 +27,20 @@ kafka {
   # "load": by the load each member measured (sticky where that keeps the balance);
   # "sticky", "range", "roundrobin": sarama's strategies.
   balance = "load"
+
+  # TLS and SASL apply to every connection (inputs, outputs, dead letters). Secrets come from
+  # the environment (ECS task secrets) and are never logged.
+  # tls {
+  #   ca_file     = "/etc/sluice/ca.pem"     # omit to use the system roots
+  #   cert_file   = "/etc/sluice/client.pem" # client certificate, with key_file
+  #   key_file    = "/etc/sluice/client.key"
+  #   server_name = "kafka.internal"         # when brokers are addressed by IP
+  # }
+  # sasl {
+  #   mechanism = "SCRAM-SHA-512"            # PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+  #   username  = "sluice"
+  #   password  = env("SLUICE_KAFKA_PASSWORD")
+  # }
 }
 
 # One input block per format. Kafka's group protocol spreads the topics' partitions over every

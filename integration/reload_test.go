@@ -86,8 +86,8 @@ output "kafka" "tsdb" { topic = "metrics.shards" }
 	// 1. Applies: the denylist file now lists the metric.
 	write(denyPath, "# reloaded\nsecret.**\n")
 	hup()
-	kafkatest.WaitFor(t, 10*time.Second, "the reload", func() bool { _, _, ok, _ := counts(); return ok == 1 })
-	if l := p.last("config reloaded"); l == nil || l["applied"] != "denylist" || l["needs_restart"] != "" {
+	kafkatest.WaitFor(t, 10*time.Second, "the reload", func() bool { _, _, ok, _ := counts(); return ok == 1 && p.last("config reloaded") != nil })
+	if l := p.last("config reloaded"); l["applied"] != "denylist" || l["needs_restart"] != "" {
 		t.Fatalf("reload log line: %v; want applied=denylist and nothing needing a restart", l)
 	}
 	send(7)
@@ -96,8 +96,9 @@ output "kafka" "tsdb" { topic = "metrics.shards" }
 	// 2. Needs a restart: logged, ignored.
 	write(cfgPath, base+`denylist { file = "deny.txt" }`+"\n"+`pipeline { workers = 7 }`+"\n")
 	hup()
-	kafkatest.WaitFor(t, 10*time.Second, "the second reload", func() bool { _, _, ok, _ := counts(); return ok == 2 })
-	if l := p.last("config changes that need a restart were ignored"); l == nil || l["blocks"] != "pipeline" {
+	const ignored = "config changes that need a restart were ignored"
+	kafkatest.WaitFor(t, 10*time.Second, "the second reload", func() bool { _, _, ok, _ := counts(); return ok == 2 && p.last(ignored) != nil })
+	if l := p.last(ignored); l["blocks"] != "pipeline" {
 		t.Fatalf("no warning naming the pipeline block: %v", l)
 	}
 
@@ -108,8 +109,9 @@ output "kafka" "tsdb" { topic = "metrics.shards" }
 }
 `)
 	hup()
-	kafkatest.WaitFor(t, 10*time.Second, "the rejected reload", func() bool { _, _, _, rej := counts(); return rej == 1 })
-	l := p.last("config reload rejected; the running config stays")
+	const rejected = "config reload rejected; the running config stays"
+	kafkatest.WaitFor(t, 10*time.Second, "the rejected reload", func() bool { _, _, _, rej := counts(); return rej == 1 && p.last(rejected) != nil })
+	l := p.last(rejected)
 	if diag, _ := l["diagnostics"].(string); !strings.Contains(diag, cfgPath+":6:") || !strings.Contains(diag, "Invalid glob") {
 		t.Fatalf("rejected reload's diagnostics %q lack %s:6: and the summary", diag, cfgPath)
 	}

@@ -6,6 +6,7 @@ package kafkatest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/klauspost/compress/snappy"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/xdg-go/scram"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sluicehq/sluice/config"
@@ -34,18 +36,46 @@ var Version = sarama.V3_6_0_0
 type Cluster struct {
 	*kfake.Cluster
 	Addrs []string
+	// secure applies the cluster's authentication to the test's own clients.
+	secure func(*sarama.Config)
+	// KafkaHCL goes inside the kafka block of the configs Config and ConfigFor make (tls, sasl).
+	KafkaHCL string
 }
 
 // Start runs a cluster with topic in (inParts partitions) and out (outParts partitions).
 func Start(t testing.TB, in string, inParts int, out string, outParts int) *Cluster {
 	t.Helper()
+	return start(t, in, inParts, out, outParts, nil)
+}
+
+// StartSCRAM is Start with SASL/SCRAM-SHA-512 required, and user/pass a superuser the test's
+// own clients log in as.
+func StartSCRAM(t testing.TB, in string, inParts int, out string, outParts int, user, pass string) *Cluster {
+	t.Helper()
+	return start(t, in, inParts, out, outParts, func(c *sarama.Config) {
+		c.Net.SASL.Enable, c.Net.SASL.Handshake = true, true
+		c.Net.SASL.User, c.Net.SASL.Password = user, pass
+		c.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
+		c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{} }
+	}, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", user, pass))
+}
+
+// StartTLS is Start with a TLS listener using serverTLS; the test's own clients use clientTLS.
+func StartTLS(t testing.TB, in string, inParts int, out string, outParts int, serverTLS, clientTLS *tls.Config) *Cluster {
+	t.Helper()
+	return start(t, in, inParts, out, outParts, func(c *sarama.Config) {
+		c.Net.TLS.Enable, c.Net.TLS.Config = true, clientTLS
+	}, kfake.TLS(serverTLS))
+}
+
+func start(t testing.TB, in string, inParts int, out string, outParts int, secure func(*sarama.Config), opts ...kfake.Opt) *Cluster {
 	// Short group timeouts let tests replace a killed member in a second, not Kafka's six.
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	kc := &Cluster{Cluster: c, Addrs: c.ListenAddrs()}
+	kc := &Cluster{Cluster: c, Addrs: c.ListenAddrs(), secure: secure}
 	for topic, n := range map[string]int{in: inParts, out: outParts} {
 		kc.CreateTopic(t, topic, n)
 	}
@@ -100,8 +130,26 @@ func (c *Cluster) ProduceRecords(t testing.TB, topic string, values [][]byte, ts
 func (c *Cluster) config() *sarama.Config {
 	cfg := sarama.NewConfig()
 	cfg.Version = Version
+	if c.secure != nil {
+		c.secure(cfg)
+	}
 	return cfg
 }
+
+// scramClient is the test clients' SCRAM-SHA-512 conversation (github.com/xdg-go/scram).
+type scramClient struct{ conv *scram.ClientConversation }
+
+func (s *scramClient) Begin(user, pass, authz string) error {
+	c, err := scram.SHA512.NewClient(user, pass, authz)
+	if err != nil {
+		return err
+	}
+	s.conv = c.NewConversation()
+	return nil
+}
+
+func (s *scramClient) Step(challenge string) (string, error) { return s.conv.Step(challenge) }
+func (s *scramClient) Done() bool                            { return s.conv.Done() }
 
 // Config returns a valid Sluice config for this cluster that reads OpenTSDB from in, adjusted by
 // hcl snippets appended to the base (later blocks of the same kind are not allowed, so pass
@@ -119,6 +167,7 @@ log { level = "warn" }
 kafka {
   brokers = [%q]
   version = "3.6.0"
+  %s
 }
 %s
 sharding { shards = %d }
@@ -132,7 +181,7 @@ validation {
   max_future = "10m"
 }
 denylist { globs = ["test.**"] }
-%s`, c.Addrs[0], inputs, shards, out, outputExtra, extra)
+%s`, c.Addrs[0], c.KafkaHCL, inputs, shards, out, outputExtra, extra)
 	cfg, err := config.Load("test.hcl", []byte(src))
 	if err != nil {
 		t.Fatalf("test config: %v", err)
