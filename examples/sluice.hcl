@@ -9,7 +9,7 @@ log {
 }
 
 http {
-  address = "127.0.0.1:9464"               # /metrics, /healthz, /readyz; 0.0.0.0:9464 in a container
+  address = env("SLUICE_HTTP_ADDRESS", "127.0.0.1:9464") # /metrics, /healthz, /readyz (the image sets 0.0.0.0:9464)
   pprof   = false                          # true serves /debug/pprof/ too
 }
 
