@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -138,6 +139,21 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	if got := sum(fams["sluice_worker_busy_seconds_total"], nil); got <= 0 {
 		t.Errorf("workers busy %v s under load", got)
+	}
+
+	// Every metric the Grafana dashboard queries exists.
+	dash, err := os.ReadFile("../examples/grafana/sluice.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(dash) {
+		t.Fatal("examples/grafana/sluice.json is not JSON")
+	}
+	for _, m := range regexp.MustCompile(`\b(?:sluice|go|process)_[a-z0-9_]+`).FindAll(dash, -1) {
+		name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(string(m), "_bucket"), "_count"), "_sum")
+		if fams[name] == nil && fams[string(m)] == nil {
+			t.Errorf("the Grafana dashboard queries %s, which /metrics does not export", m)
+		}
 	}
 
 	doc, err := os.ReadFile("../docs/metrics.md")

@@ -90,9 +90,12 @@ type reloader struct {
 }
 
 func newReloadCounter() *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_config_reloads_total",
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_config_reloads_total",
 		Help: "SIGHUP config reloads, by result: ok (applied, possibly with settings that need a restart) or rejected (invalid file; the running config stays)."},
 		[]string{"result"})
+	c.WithLabelValues("ok") // exported as 0 from the start, so alerts and dashboards see the series
+	c.WithLabelValues("rejected")
+	return c
 }
 
 // reload re-reads the file and applies what can change while running; an invalid file changes
