@@ -5,6 +5,8 @@
 //	sluice validate -config FILE   check a config exactly as start-up does
 //	sluice decode -format FORMAT   show what Sluice makes of an agent's output
 //	sluice health                  probe a running sluice's /healthz (the container health check)
+//	sluice loadgen -topic T        produce synthetic metrics at a rate
+//	sluice tail -topic T           print the datapoints of an output shard topic
 package main
 
 import (
@@ -34,6 +36,8 @@ commands:
   decode     print what Sluice makes of some input (-format FORMAT [-input FILE] [-config FILE])
   bench      run the pipeline against an embedded broker on pre-produced records; print one JSON object
   health     probe a running sluice's /healthz; exit 0 healthy, 1 not (-address host:port)
+  loadgen    produce synthetic metrics in any input format at a rate (-brokers -topic -format -rate -series -skew -duration)
+  tail       print an output shard topic's datapoints with their shard (-brokers -topic [-partition N] [-n N])
 
 Run "sluice <command> -h" for a command's flags.
 `
@@ -61,6 +65,10 @@ func mainErr(args []string, stdout, stderr io.Writer) int {
 		return benchCmd(args[1:], stdout, stderr)
 	case "health":
 		return healthCmd(args[1:], stdout, stderr)
+	case "loadgen":
+		return loadgenCmd(args[1:], stdout, stderr)
+	case "tail":
+		return tailCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
