@@ -20,11 +20,19 @@ type DecodeFunc func(dst *messages.Rows, record []byte, recordTimestampMs int64)
 
 // topicDecoder is how a worker decodes the records of one topic.
 type topicDecoder struct {
-	format    string
-	decode    DecodeFunc
+	format string
+	// decode is replaced by a reload that changes the input's default_tags or metric_prefix;
+	// workers load it once per batch.
+	decode    atomic.Pointer[DecodeFunc]
 	lineBased bool
 	drops     *[messages.NumReasons]atomic.Int64 // of the topic's format
 	in        *topicCounters
+}
+
+func newTopicDecoder(format string, fn DecodeFunc, drops *[messages.NumReasons]atomic.Int64) *topicDecoder {
+	d := &topicDecoder{format: format, lineBased: formats.LineBased(format), drops: drops, in: &topicCounters{}}
+	d.decode.Store(&fn)
+	return d
 }
 
 // Stats are the pipeline's counters. Actors add to them once per batch, never per datapoint.

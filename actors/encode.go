@@ -68,6 +68,7 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 	e.drops[messages.ReasonRecordTooLarge] = int64(b.Oversized)
 	e.drops[messages.ReasonLineTooLong] = int64(b.LongLines)
 	dec := e.decoders[b.Topic]
+	decode := *dec.decode.Load()
 	e.badAt = e.badAt[:0]
 	for i := 0; i < b.Len(); i++ {
 		if len(b.Poisoned) > 0 && b.IsPoisoned(i) {
@@ -75,7 +76,7 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 		} else {
 			e.decoding = i // if decoding panics, the worker knows which record did it
 			faultRecord(b.Value(i))
-			dec.decode(&e.rows, b.Value(i), b.Records[i].Timestamp)
+			decode(&e.rows, b.Value(i), b.Records[i].Timestamp)
 		}
 		for len(e.badAt) < len(e.rows.Bad) {
 			e.badAt = append(e.badAt, b.Records[i].Offset)

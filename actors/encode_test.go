@@ -3,6 +3,7 @@ package actors
 import (
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,7 +60,7 @@ func testEncoder(t testing.TB) *batchEncoder {
 		t.Fatal(err)
 	}
 	return &batchEncoder{
-		decoders: map[string]*topicDecoder{"in": {format: "opentsdb", decode: DecodeOpenTSDB, lineBased: true}},
+		decoders: map[string]*topicDecoder{"in": newTopicDecoder("opentsdb", DecodeOpenTSDB, &[messages.NumReasons]atomic.Int64{})},
 		validator: validate.New(validate.Limits{MaxMetricLength: 256, MaxTagKeyLength: 128, MaxTagValueLength: 256,
 			MaxTags: 16, MaxAge: 24 * time.Hour, MaxFuture: 10 * time.Minute}),
 		denylist: dl, shards: encShards, writers: encWriters,

@@ -6,13 +6,15 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages/denylist"
+	"github.com/sluicehq/sluice/messages/formats"
 )
 
 // Reload applies what of next can change while the pipeline runs — the denylist (globs and
-// file), the validation limits and the coordinator's tuning (interval, hot_factor, max_spread) —
-// and returns the blocks it applied and those that changed but need a restart, which it
-// ignores: brokers, inputs (topics, groups, formats, default tags), pipeline sizes and counts,
-// sharding, outputs, dead letters, supervision, http and coordinator.enabled. The log level is
+// file), the validation limits, the coordinator's tuning (interval, hot_factor, max_spread) and
+// the inputs' default_tags and metric_prefix — and returns the blocks it applied and those that
+// changed but need a restart, which it ignores: brokers, inputs' topics, groups and format
+// settings, pipeline sizes and counts, sharding, outputs, dead letters, supervision, http and
+// coordinator.enabled. The log level is
 // the caller's (it owns the logger). next must be a validated config.
 //
 // Workers pick up the new denylist and limits at their next batch, the coordinator its tuning at
@@ -43,11 +45,30 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 		d.coordinator.Store(&nextCo)
 		applied = append(applied, "coordinator")
 	}
+	inputs := cur.Inputs
+	if reflect.DeepEqual(fixedInputs(cur.Inputs), fixedInputs(next.Inputs)) && !p.customDecode {
+		for i, in := range next.Inputs {
+			old := cur.Inputs[i]
+			if reflect.DeepEqual(old.DefaultTags, in.DefaultTags) && old.MetricPrefix == in.MetricPrefix {
+				continue
+			}
+			dec, err := formats.New(in.Format, in.FormatOptions())
+			if err != nil {
+				return nil, nil, err // validation built it already; only a bug gets here
+			}
+			fn := DecodeFunc(dec.Decode)
+			for _, t := range in.Topics {
+				d.decoders[t].decode.Store(&fn)
+			}
+			applied = append(applied, "input."+in.Format)
+		}
+		inputs = next.Inputs
+	}
 	for _, b := range []struct {
 		name      string
 		cur, next any
 	}{
-		{"kafka", comparableKafka(cur.Kafka), comparableKafka(next.Kafka)}, {"input", cur.Inputs, next.Inputs}, {"pipeline", cur.Pipeline, next.Pipeline},
+		{"kafka", comparableKafka(cur.Kafka), comparableKafka(next.Kafka)}, {"input", fixedInputs(cur.Inputs), fixedInputs(next.Inputs)}, {"pipeline", cur.Pipeline, next.Pipeline},
 		{"sharding", cur.Sharding, next.Sharding}, {"output", cur.Outputs, next.Outputs},
 		{"dead_letter", cur.DeadLetter, next.DeadLetter}, {"supervisor", cur.Supervisor, next.Supervisor},
 		{"http", cur.HTTP, next.HTTP},
@@ -59,7 +80,7 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 	// What a later reload compares with: the applied blocks from next, the rest as running.
 	merged := *cur
 	merged.Denylist, merged.Validation, merged.Coordinator = next.Denylist, next.Validation, &nextCo
-	merged.Log = next.Log
+	merged.Log, merged.Inputs = next.Log, inputs
 	p.running = &merged
 	return applied, needsRestart, nil
 }
@@ -74,4 +95,15 @@ func comparableKafka(k *config.Kafka) config.Kafka {
 		c.TLS = &t
 	}
 	return c
+}
+
+// fixedInputs is the inputs without the settings a reload applies (default_tags and
+// metric_prefix): what must be equal for those to be applied.
+func fixedInputs(ins []*config.Input) []config.Input {
+	out := make([]config.Input, len(ins))
+	for i, in := range ins {
+		out[i] = *in
+		out[i].DefaultTags, out[i].MetricPrefix = nil, ""
+	}
+	return out
 }

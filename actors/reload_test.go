@@ -2,11 +2,13 @@ package actors
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/messages"
 )
 
 func TestReload(t *testing.T) {
@@ -71,5 +73,56 @@ coordinator { hot_factor = 2 }
 `))
 	if len(applied) != 0 || len(restart) != 0 {
 		t.Errorf("reloading what runs: applied %v, needs restart %v", applied, restart)
+	}
+}
+
+// TestReloadDefaultTags: an input's default_tags and metric_prefix apply at the next batch; a
+// change to its topics needs a restart and leaves the decoding as it was.
+func TestReloadDefaultTags(t *testing.T) {
+	load := func(input string) *config.Config {
+		t.Helper()
+		cfg, err := config.Load("t.hcl", []byte(input+"\n"+`output "kafka" "o" { topic = "o" }`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	decoded := func(p *Pipeline) string {
+		var rows messages.Rows
+		(*p.d.decoders["in"].decode.Load())(&rows, []byte("put cpu 1700000000 1 host=a\n"), 0)
+		if len(rows.Points) != 1 {
+			t.Fatalf("decoded %d points", len(rows.Points))
+		}
+		dp := rows.Points[0]
+		s := string(dp.Metric)
+		for _, tag := range dp.Tags {
+			s += " " + string(tag.Key) + "=" + string(tag.Value)
+		}
+		return s
+	}
+	p, err := New(load(`input "opentsdb" { topics = ["in"] }`), hclog.NewNullLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decoded(p); got != "cpu host=a" {
+		t.Fatalf("before: %q", got)
+	}
+	applied, restart, err := p.Reload(load(`input "opentsdb" {
+  topics        = ["in"]
+  default_tags  = { env = "prod" }
+  metric_prefix = "fleet."
+}`))
+	if err != nil || !slices.Equal(applied, []string{"input.opentsdb"}) || len(restart) != 0 {
+		t.Fatalf("applied %v, needs restart %v, %v", applied, restart, err)
+	}
+	if got := decoded(p); !strings.HasPrefix(got, "fleet.cpu") || !strings.Contains(got, "env=prod") {
+		t.Fatalf("after the reload: %q; want the prefix and the default tag", got)
+	}
+	applied, restart, _ = p.Reload(load(`input "opentsdb" { topics = ["in", "more"] }`))
+	if len(applied) != 0 || !slices.Equal(restart, []string{"input"}) {
+		t.Fatalf("a topic change: applied %v, needs restart %v", applied, restart)
+	}
+	if got := decoded(p); !strings.HasPrefix(got, "fleet.cpu") {
+		t.Fatalf("a restart-only change altered decoding: %q", got)
 	}
 }

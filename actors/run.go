@@ -38,6 +38,8 @@ type Pipeline struct {
 	// reloadMu serialises Reload; running is the config as reloads have left it.
 	reloadMu sync.Mutex
 	running  *config.Config
+	// customDecode: New was given a decode function, which a reload must keep.
+	customDecode bool
 }
 
 // Summary is what a stopped pipeline reports.
@@ -74,7 +76,7 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 			fn = dec.Decode
 		}
 		for _, t := range in.Topics {
-			decoders[t] = &topicDecoder{format: in.Format, decode: fn, lineBased: formats.LineBased(in.Format), drops: drops, in: &topicCounters{}}
+			decoders[t] = newTopicDecoder(in.Format, fn, drops)
 		}
 	}
 	p := cfg.Pipeline
@@ -106,7 +108,7 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 	d.validator.Store(newValidator(cfg))
 	d.denylist.Store(dl)
 	d.coordinator.Store(cfg.Coordinator)
-	pl := &Pipeline{d: d, log: log, fatal: make(chan error, 1), running: cfg}
+	pl := &Pipeline{d: d, log: log, fatal: make(chan error, 1), running: cfg, customDecode: decode != nil}
 	d.fatal = func(err error) {
 		select {
 		case pl.fatal <- err:
