@@ -182,3 +182,44 @@ func TestMetricsAndHealth(t *testing.T) {
 		t.Errorf("sluice health took %s to fail; the ECS check needs under 2 s", d)
 	}
 }
+
+// TestDevModeWithConfigFile: `sluice run -dev -config FILE` keeps the file's settings (here pprof
+// on, two inputs and a dead-letter topic) and provides the broker and topics: the generator's
+// OpenTSDB lines reach metrics.opentsdb whatever the file named it.
+func TestDevModeWithConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/sluice.hcl"
+	if err := os.WriteFile(path, []byte(`
+http { pprof = true }
+kafka { brokers = ["kafka.example.com:9092"] }
+input "influx" { topics = ["telegraf"] }
+input "opentsdb" { topics = ["tsdb.lines"] }
+output "kafka" "tsdb" { topic = "prod.shards" }
+dead_letter { topic = "prod.dead" }
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startSluice(t, "run", "-dev", "-dev-broker", freeAddr(t), "-dev-rate", "20000", "-config", path)
+	var addr string
+	kafkatest.WaitFor(t, 30*time.Second, "the http listener", func() bool {
+		if l := p.last("http listening"); l != nil {
+			addr, _ = l["address"].(string)
+		}
+		return addr != ""
+	})
+	kafkatest.WaitFor(t, 45*time.Second, "generated datapoints to reach the output", func() bool {
+		f := scrape(t, addr)
+		return sum(f["sluice_output_datapoints_total"], nil) > 0 &&
+			sum(f["sluice_input_datapoints_total"], map[string]string{"topic": "metrics.opentsdb"}) > 0
+	})
+	if code, body := get(t, "http://"+addr+"/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Errorf("/debug/pprof/ with http { pprof = true }: %d", code)
+	}
+	if l := p.last("embedded Kafka-protocol broker listening; any Kafka client can produce to it"); l == nil ||
+		l["input_topics"] != "metrics.influx" || l["output_topic"] != "metrics.shards" {
+		t.Errorf("dev mode's topics: %v", l)
+	}
+	if code, _ := p.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}

@@ -28,7 +28,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		}
 	}
 	const base = `log { level = "info" }
-input "opentsdb" { topics = ["metrics.reload"] }
+input "opentsdb" { topics = ["ignored.in.dev.mode"] }
 output "kafka" "tsdb" { topic = "metrics.shards" }
 `
 	write(denyPath, "# nothing denied yet\n")
@@ -64,7 +64,7 @@ output "kafka" "tsdb" { topic = "metrics.shards" }
 			fmt.Fprintf(&b, "put secret.key %d %d host=h%d\n", time.Now().Unix(), sent, sent)
 			sent++
 		}
-		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: "metrics.reload", Value: sarama.StringEncoder(b.String())}); err != nil {
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: "metrics.opentsdb", Value: sarama.StringEncoder(b.String())}); err != nil {
 			t.Fatal(err)
 		}
 	}

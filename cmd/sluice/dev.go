@@ -27,6 +27,17 @@ denylist { globs = ["test.**"] }
 `, broker)
 }
 
+// devTopics points a file's config at the embedded broker and dev mode's topics: each input
+// reads metrics.<format>, the output writes metrics.shards. Everything else stays the file's.
+func devTopics(cfg *config.Config, broker string) {
+	cfg.Kafka.Brokers = []string{broker}
+	cfg.Kafka.TLS, cfg.Kafka.SASL = nil, nil // the embedded broker speaks plain Kafka
+	for _, in := range cfg.Inputs {
+		in.Topics = []string{"metrics." + in.Format}
+	}
+	cfg.Outputs[0].Topic = "metrics.shards"
+}
+
 type devBrokerT struct{ *kfake.Cluster }
 
 // startDevBroker runs an embedded Kafka-protocol broker (kfake) listening on addr.
@@ -47,7 +58,8 @@ func startDevBroker(addr string) (*devBrokerT, error) {
 	return &devBrokerT{c}, nil
 }
 
-// createTopics creates the input topics and an output topic with one partition per shard.
+// createTopics creates the input topics, the dead-letter topic if any, and an output topic with
+// one partition per shard.
 func (b *devBrokerT) createTopics(cfg *config.Config, partitions int) error {
 	sc := sarama.NewConfig()
 	sc.Version = cfg.Kafka.KafkaVersion
@@ -62,6 +74,9 @@ func (b *devBrokerT) createTopics(cfg *config.Config, partitions int) error {
 			topics[t] = partitions
 		}
 	}
+	if cfg.DeadLetter != nil {
+		topics[cfg.DeadLetter.Topic] = partitions
+	}
 	for t, n := range topics {
 		if err := adm.CreateTopic(t, &sarama.TopicDetail{NumPartitions: int32(n), ReplicationFactor: 1}, false); err != nil {
 			return fmt.Errorf("topic %s: %w", t, err)
@@ -71,7 +86,7 @@ func (b *devBrokerT) createTopics(cfg *config.Config, partitions int) error {
 }
 
 // generator produces realistic OpenTSDB lines (host and service metrics over a fleet, random
-// walks for values) into the first input topic at a fixed rate of datapoints per second.
+// walks for values) into the opentsdb input's topic at a fixed rate of datapoints per second.
 type generator struct {
 	stopCh chan struct{}
 	wg     sync.WaitGroup
@@ -96,7 +111,16 @@ func startGenerator(cfg *config.Config, rate int, log hclog.Logger) *generator {
 		log.Error("generator: cannot produce", "error", err)
 		return nil
 	}
-	topic := cfg.Inputs[0].Topics[0]
+	topic := ""
+	for _, in := range cfg.Inputs {
+		if in.Format == "opentsdb" {
+			topic = in.Topics[0]
+		}
+	}
+	if topic == "" {
+		log.Warn("generator: it writes OpenTSDB lines and the config has no opentsdb input; not generating")
+		return nil
+	}
 	log.Info("generating datapoints", "rate_per_s", rate, "topic", topic)
 	g.wg.Add(2)
 	go func() {

@@ -53,12 +53,12 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		defer broker.Close()
 		if *path != "" {
-			// The file's settings, with the embedded broker as the only broker.
+			// The file's settings, with the embedded broker and dev mode's topics.
 			var ok bool
 			if cfg, ok = loadConfig(*path, stderr); !ok {
 				return exitError
 			}
-			cfg.Kafka.Brokers = []string{*devBroker}
+			devTopics(cfg, *devBroker)
 		} else if cfg, err = config.Load("-dev", []byte(devConfig(*devBroker))); err != nil {
 			fmt.Fprintf(stderr, "sluice run -dev: built-in config: %v\n", err)
 			return exitError
@@ -119,7 +119,7 @@ func (r *reloader) reload(p *actors.Pipeline, log hclog.Logger) {
 		return
 	}
 	if r.devBroker != "" {
-		next.Kafka.Brokers = []string{r.devBroker}
+		devTopics(next, r.devBroker)
 	}
 	if r.httpAddr != "" {
 		next.HTTP.Address = r.httpAddr
