@@ -93,13 +93,16 @@ output "kafka" "tsdb" { topic = "metrics.shards" }
 	send(7)
 	kafkatest.WaitFor(t, 30*time.Second, "7 datapoints denylisted", func() bool { _, denied, _, _ := counts(); return denied == 7 })
 
-	// 2. Needs a restart: logged, ignored.
-	write(cfgPath, base+`denylist { file = "deny.txt" }`+"\n"+`pipeline { workers = 7 }`+"\n")
+	// 2. Needs a restart: logged, ignored; the log level in the same file applies.
+	write(cfgPath, strings.Replace(base, `level = "info"`, `level = "debug"`, 1)+`denylist { file = "deny.txt" }`+"\n"+`pipeline { workers = 7 }`+"\n")
 	hup()
 	const ignored = "config changes that need a restart were ignored"
 	kafkatest.WaitFor(t, 10*time.Second, "the second reload", func() bool { _, _, ok, _ := counts(); return ok == 2 && p.last(ignored) != nil })
 	if l := p.last(ignored); l["blocks"] != "pipeline" {
 		t.Fatalf("no warning naming the pipeline block: %v", l)
+	}
+	if l := p.last("config reloaded"); l["applied"] != "log.level" || l["needs_restart"] != "pipeline" {
+		t.Fatalf("second reload: %v; want log.level applied and pipeline needing a restart", l)
 	}
 
 	// 3. Rejected: the diagnostics name the file, line and column; the denylist stays.
