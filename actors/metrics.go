@@ -43,6 +43,13 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, labels, nil)
 }
 
+// describe sends a collector's descriptors.
+func describe(ch chan<- *prometheus.Desc, descs ...*prometheus.Desc) {
+	for _, d := range descs {
+		ch <- d
+	}
+}
+
 func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v int64, labels ...string) {
 	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 }
@@ -67,10 +74,7 @@ func newReaderMetrics(d *deps) *readerMetrics {
 }
 
 func (m *readerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	ch <- m.records
-	ch <- m.bytes
-	ch <- m.lag
-	ch <- m.up
+	describe(ch, m.records, m.bytes, m.lag, m.up)
 }
 
 func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -104,9 +108,7 @@ func newWorkerMetrics(d *deps) *workerMetrics {
 }
 
 func (m *workerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.datapoints, m.dropped, m.busy, m.mailbox, m.redelivered} {
-		ch <- d
-	}
+	describe(ch, m.datapoints, m.dropped, m.busy, m.mailbox, m.redelivered)
 }
 
 func (m *workerMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -144,9 +146,7 @@ func newWriterMetrics(d *deps) *writerMetrics {
 }
 
 func (m *writerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.datapoints, m.records, m.bytes, m.errors, m.dpr} {
-		ch <- d
-	}
+	describe(ch, m.datapoints, m.records, m.bytes, m.errors, m.dpr)
 	m.d.out.writeSeconds.Describe(ch)
 }
 
@@ -177,8 +177,7 @@ func newDeadLetterMetrics(d *deps) *deadLetterMetrics {
 }
 
 func (m *deadLetterMetrics) Describe(ch chan<- *prometheus.Desc) {
-	ch <- m.lines
-	ch <- m.errors
+	describe(ch, m.lines, m.errors)
 }
 
 func (m *deadLetterMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -203,9 +202,7 @@ func newSupervisorMetrics(d *deps) *supervisorMetrics {
 }
 
 func (m *supervisorMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.restarts, m.respawns, m.inUse, m.size, m.left} {
-		ch <- d
-	}
+	describe(ch, m.restarts, m.respawns, m.inUse, m.size, m.left)
 }
 
 func (m *supervisorMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -242,9 +239,7 @@ func newCoordinatorMetrics(d *deps) *coordinatorMetrics {
 }
 
 func (m *coordinatorMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.changes, m.hot, m.load, m.version} {
-		ch <- d
-	}
+	describe(ch, m.changes, m.hot, m.load, m.version)
 }
 
 func (m *coordinatorMetrics) Collect(ch chan<- prometheus.Metric) {
