@@ -46,9 +46,9 @@ type Stats struct {
 	Redelivered     atomic.Int64
 	// DeadLettered counts lines written to the dead-letter topic.
 	DeadLettered atomic.Int64
-	Restarts     atomic.Int64
-	Respawns     atomic.Int64
-	OutputErrors atomic.Int64
+	// RestartsByKind counts restarts per actorKinds entry; Snapshot.Restarts is their sum.
+	RestartsByKind [len(actorKinds)]atomic.Int64
+	Respawns       atomic.Int64
 	// DeadLetterErrors counts failed (retried) writes to the dead-letter topic.
 	DeadLetterErrors atomic.Int64
 	// BatchesLeft counts batches a stop left uncompleted (and so uncommitted).
@@ -66,7 +66,7 @@ type Snapshot struct {
 	DroppedByFormat                        map[string]messages.DropCounts
 	Redelivered, Restarts, Respawns        int64
 	DeadLettered                           int64
-	OutputErrors, BatchesLeft              int64
+	BatchesLeft                            int64
 	RoutingChanges, HotPartitions          int64
 }
 
@@ -74,13 +74,16 @@ type Snapshot struct {
 func (s *Stats) Snapshot() Snapshot {
 	out := Snapshot{
 		RecordsIn: s.RecordsIn.Load(), DatapointsIn: s.DatapointsIn.Load(), DatapointsOut: s.DatapointsOut.Load(),
-		Redelivered: s.Redelivered.Load(), Restarts: s.Restarts.Load(), Respawns: s.Respawns.Load(),
-		DeadLettered: s.DeadLettered.Load(),
-		OutputErrors: s.OutputErrors.Load(), BatchesLeft: s.BatchesLeft.Load(),
+		Redelivered: s.Redelivered.Load(), Respawns: s.Respawns.Load(),
+		DeadLettered:   s.DeadLettered.Load(),
+		BatchesLeft:    s.BatchesLeft.Load(),
 		RoutingChanges: s.RoutingChanges.Load(), HotPartitions: s.HotPartitions.Load(),
 	}
 	for i := range s.Dropped {
 		out.Dropped[i] = s.Dropped[i].Load()
+	}
+	for i := range s.RestartsByKind {
+		out.Restarts += s.RestartsByKind[i].Load()
 	}
 	out.DroppedByFormat = map[string]messages.DropCounts{}
 	for f, d := range s.DroppedByFormat {
@@ -146,8 +149,6 @@ type deps struct {
 	inGroup atomic.Int32
 	// out counts what the output acknowledged, and how its writes fail.
 	out *outputCounters
-	// restartsByKind counts restarts per actorKinds entry.
-	restartsByKind [len(actorKinds)]atomic.Int64
 
 	claimsMu sync.Mutex
 	claims   map[*Claim]struct{}

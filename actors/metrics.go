@@ -23,10 +23,10 @@ type topicCounters struct {
 
 // outputCounters are the output's totals, added to by writers per produced record.
 type outputCounters struct {
-	records, bytes             atomic.Int64
-	retryable, permanent       atomic.Int64
-	writeSeconds               prometheus.Histogram
-	lastWriteFailed, connected atomic.Bool
+	records, bytes       atomic.Int64
+	retryable, permanent atomic.Int64
+	writeSeconds         prometheus.Histogram
+	lastWriteFailed      atomic.Bool
 }
 
 // writeBuckets are the output write latency buckets (seconds): a produce round trip is
@@ -208,7 +208,7 @@ func (m *supervisorMetrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *supervisorMetrics) Collect(ch chan<- prometheus.Metric) {
 	d := m.d
 	for i, kind := range actorKinds {
-		counter(ch, m.restarts, d.restartsByKind[i].Load(), kind)
+		counter(ch, m.restarts, d.stats.RestartsByKind[i].Load(), kind)
 	}
 	counter(ch, m.respawns, d.stats.Respawns.Load())
 	gauge(ch, m.inUse, float64(d.rawPool.InUse()), "raw")

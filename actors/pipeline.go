@@ -29,11 +29,10 @@ func newPipelineActor(d *deps) actor.Producer {
 
 // supervisorStrategy restarts a failed child; more than max_restarts failures of one child within
 // `within` stop it, which the root sees as a termination. It remembers each child's last failure
-// for the escalation message.
+// for the escalation message and counts failures by actor kind.
 func supervisorStrategy(d *deps) actor.SupervisorStrategy {
 	s := d.cfg.Supervisor
 	return &recordingStrategy{d: d, inner: actor.NewOneForOneStrategy(s.MaxRestarts, s.Within, func(reason any) actor.Directive {
-		d.stats.Restarts.Add(1)
 		return actor.RestartDirective
 	})}
 }
@@ -51,7 +50,7 @@ func (s *recordingStrategy) HandleFailure(sys *actor.ActorSystem, sup actor.Supe
 	kind, _, _ := strings.Cut(name, "-")
 	for i, k := range actorKinds {
 		if k == kind {
-			s.d.restartsByKind[i].Add(1)
+			s.d.stats.RestartsByKind[i].Add(1)
 		}
 	}
 	s.inner.HandleFailure(sys, sup, child, rs, reason, message)

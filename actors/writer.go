@@ -185,7 +185,6 @@ func (w *writer) onProduced(ctx actor.Context, p *produced) {
 	}
 	o := w.d.out
 	if p.err != nil {
-		w.d.stats.OutputErrors.Add(1)
 		o.lastWriteFailed.Store(true)
 		if permanentOutputError(p.err) {
 			o.permanent.Add(1)
