@@ -24,20 +24,23 @@ func secureKafka(c *sarama.Config, k *config.Kafka) {
 		c.Net.SASL.Handshake = true
 		c.Net.SASL.User = s.Username
 		c.Net.SASL.Password = s.Password
-		switch s.Mechanism {
-		case "SCRAM-SHA-256":
-			c.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
-			c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.SHA256} }
-		case "SCRAM-SHA-512":
-			c.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
-			c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.SHA512} }
-		default:
-			c.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+		c.Net.SASL.Mechanism = sarama.SASLMechanism(s.Mechanism) // sarama's names are Kafka's
+		if s.Mechanism != sarama.SASLTypePlaintext {
+			mechanism := s.Mechanism
+			c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return newSCRAMClient(mechanism) }
 		}
 	}
 }
 
-// scramClient is sarama's SCRAM conversation over github.com/xdg-go/scram.
+// newSCRAMClient is sarama's SCRAM conversation for mechanism ("SCRAM-SHA-256" or
+// "SCRAM-SHA-512") over github.com/xdg-go/scram.
+func newSCRAMClient(mechanism string) sarama.SCRAMClient {
+	if mechanism == sarama.SASLTypeSCRAMSHA256 {
+		return &scramClient{hash: scram.SHA256}
+	}
+	return &scramClient{hash: scram.SHA512}
+}
+
 type scramClient struct {
 	hash scram.HashGeneratorFcn
 	conv *scram.ClientConversation

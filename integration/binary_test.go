@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/integration/kafkatest"
 )
 
 var builds sync.Map // build tags -> *build
@@ -130,6 +132,20 @@ func (p *proc) last(msg string) map[string]any {
 		}
 	}
 	return nil
+}
+
+// httpAddr waits for the process's "http listening" line and returns the address it names
+// (run takes any free port in tests).
+func (p *proc) httpAddr(t *testing.T) string {
+	t.Helper()
+	var addr string
+	kafkatest.WaitFor(t, 30*time.Second, "the http listener", func() bool {
+		if l := p.last("http listening"); l != nil {
+			addr, _ = l["address"].(string)
+		}
+		return addr != ""
+	})
+	return addr
 }
 
 // stop sends SIGTERM and returns the exit code and the final log line.

@@ -84,13 +84,7 @@ func get(t *testing.T, url string) (int, string) {
 func TestMetricsAndHealth(t *testing.T) {
 	bin := sluiceBinary(t)
 	p := startSluice(t, "run", "-dev", "-dev-broker", freeAddr(t), "-dev-rate", "20000")
-	var addr string
-	kafkatest.WaitFor(t, 30*time.Second, "the http listener", func() bool {
-		if l := p.last("http listening"); l != nil {
-			addr, _ = l["address"].(string)
-		}
-		return addr != ""
-	})
+	addr := p.httpAddr(t)
 	health := func(path string) (int, string) {
 		cmd := exec.Command(bin, "health", "-address", addr, "-path", path)
 		out, err := cmd.CombinedOutput()
@@ -200,13 +194,7 @@ dead_letter { topic = "prod.dead" }
 		t.Fatal(err)
 	}
 	p := startSluice(t, "run", "-dev", "-dev-broker", freeAddr(t), "-dev-rate", "20000", "-config", path)
-	var addr string
-	kafkatest.WaitFor(t, 30*time.Second, "the http listener", func() bool {
-		if l := p.last("http listening"); l != nil {
-			addr, _ = l["address"].(string)
-		}
-		return addr != ""
-	})
+	addr := p.httpAddr(t)
 	kafkatest.WaitFor(t, 45*time.Second, "generated datapoints to reach the output", func() bool {
 		f := scrape(t, addr)
 		return sum(f["sluice_output_datapoints_total"], nil) > 0 &&

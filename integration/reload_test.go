@@ -36,13 +36,7 @@ output "kafka" "tsdb" { topic = "metrics.shards" }
 
 	broker := freeAddr(t)
 	p := startSluice(t, "run", "-dev", "-dev-broker", broker, "-config", cfgPath)
-	var addr string
-	kafkatest.WaitFor(t, 30*time.Second, "the http listener", func() bool {
-		if l := p.last("http listening"); l != nil {
-			addr, _ = l["address"].(string)
-		}
-		return addr != ""
-	})
+	addr := p.httpAddr(t)
 	kafkatest.WaitFor(t, 30*time.Second, "/readyz", func() bool {
 		code, _ := get(t, "http://"+addr+"/readyz")
 		return code == 200

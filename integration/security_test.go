@@ -69,6 +69,7 @@ func TestSASLSCRAM(t *testing.T) {
 	if !strings.Contains(err.Error(), "SASL") || !strings.Contains(err.Error(), "kafka.sasl") {
 		t.Errorf("the error does not say authentication failed: %v", err)
 	}
+	t.Logf("a wrong password failed Start after %s: %v", time.Since(began).Round(time.Millisecond), err)
 	if d := time.Since(began); d > 10*time.Second {
 		t.Errorf("a wrong password took %s to fail; it must fail at start, not retry", d)
 	}

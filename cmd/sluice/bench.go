@@ -385,19 +385,7 @@ func startCPUProfile(file string) (stop func(), err error) {
 }
 
 func createBenchTopics(cfg *config.Config, partitions int) error {
-	sc := sarama.NewConfig()
-	sc.Version = cfg.Kafka.KafkaVersion
-	adm, err := sarama.NewClusterAdmin(cfg.Kafka.Brokers, sc)
-	if err != nil {
-		return err
-	}
-	defer adm.Close()
-	for t, n := range map[string]int{benchInTopic: partitions, benchOutTopic: cfg.Sharding.Shards} {
-		if err := adm.CreateTopic(t, &sarama.TopicDetail{NumPartitions: int32(n), ReplicationFactor: 1}, false); err != nil {
-			return fmt.Errorf("topic %s: %w", t, err)
-		}
-	}
-	return nil
+	return createTopics(cfg, map[string]int{benchInTopic: partitions, benchOutTopic: cfg.Sharding.Shards})
 }
 
 // produceBench writes the records, spread over the partitions by the skew, and returns each

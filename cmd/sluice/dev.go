@@ -61,13 +61,6 @@ func startDevBroker(addr string) (*devBrokerT, error) {
 // createTopics creates the input topics, the dead-letter topic if any, and an output topic with
 // one partition per shard.
 func (b *devBrokerT) createTopics(cfg *config.Config, partitions int) error {
-	sc := sarama.NewConfig()
-	sc.Version = cfg.Kafka.KafkaVersion
-	adm, err := sarama.NewClusterAdmin(cfg.Kafka.Brokers, sc)
-	if err != nil {
-		return err
-	}
-	defer adm.Close()
 	topics := map[string]int{cfg.Outputs[0].Topic: cfg.Sharding.Shards}
 	for _, in := range cfg.Inputs {
 		for _, t := range in.Topics {
@@ -77,6 +70,19 @@ func (b *devBrokerT) createTopics(cfg *config.Config, partitions int) error {
 	if cfg.DeadLetter != nil {
 		topics[cfg.DeadLetter.Topic] = partitions
 	}
+	return createTopics(cfg, topics)
+}
+
+// createTopics creates each topic with its number of partitions on cfg's brokers (the embedded
+// ones of dev mode and sluice bench).
+func createTopics(cfg *config.Config, topics map[string]int) error {
+	sc := sarama.NewConfig()
+	sc.Version = cfg.Kafka.KafkaVersion
+	adm, err := sarama.NewClusterAdmin(cfg.Kafka.Brokers, sc)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
 	for t, n := range topics {
 		if err := adm.CreateTopic(t, &sarama.TopicDetail{NumPartitions: int32(n), ReplicationFactor: 1}, false); err != nil {
 			return fmt.Errorf("topic %s: %w", t, err)

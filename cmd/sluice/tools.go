@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -42,7 +43,7 @@ func loadgenCmd(args []string, stdout, stderr io.Writer) int {
 	case *topic == "":
 		fmt.Fprintln(stderr, "sluice loadgen: -topic is required")
 		return exitError
-	case !contains(formats.Names, *format):
+	case !slices.Contains(formats.Names, *format):
 		fmt.Fprintf(stderr, "sluice loadgen: -format %q: use one of %s\n", *format, strings.Join(formats.Names, ", "))
 		return exitError
 	case *rate < 1 || *series < 1 || *lines < 1:
@@ -203,7 +204,7 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	if *partition >= 0 {
-		if !contains(parts, int32(*partition)) {
+		if !slices.Contains(parts, int32(*partition)) {
 			fmt.Fprintf(stderr, "sluice tail: topic %s has no partition %d (it has %d)\n", *topic, *partition, len(parts))
 			return exitError
 		}
@@ -254,13 +255,4 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-}
-
-func contains[T comparable](s []T, v T) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
