@@ -451,9 +451,7 @@ func produceBench(cfg *config.Config, f benchFlags, sk skew) ([]int64, error) {
 
 // waitCommitted polls the group's committed offsets until every partition reaches its end.
 func waitCommitted(ctx context.Context, cfg *config.Config, ends []int64, f benchFlags, p *actors.Pipeline, stderr io.Writer) error {
-	sc := sarama.NewConfig()
-	sc.Version = cfg.Kafka.KafkaVersion
-	adm, err := sarama.NewClusterAdmin(cfg.Kafka.Brokers, sc)
+	adm, err := embeddedAdmin(cfg)
 	if err != nil {
 		return err
 	}

@@ -73,12 +73,17 @@ func (b *devBrokerT) createTopics(cfg *config.Config, partitions int) error {
 	return createTopics(cfg, topics)
 }
 
+// embeddedAdmin is an admin client of the embedded broker cfg names (dev mode, sluice bench).
+func embeddedAdmin(cfg *config.Config) (sarama.ClusterAdmin, error) {
+	sc := sarama.NewConfig()
+	sc.Version = cfg.Kafka.KafkaVersion
+	return sarama.NewClusterAdmin(cfg.Kafka.Brokers, sc)
+}
+
 // createTopics creates each topic with its number of partitions on cfg's brokers (the embedded
 // ones of dev mode and sluice bench).
 func createTopics(cfg *config.Config, topics map[string]int) error {
-	sc := sarama.NewConfig()
-	sc.Version = cfg.Kafka.KafkaVersion
-	adm, err := sarama.NewClusterAdmin(cfg.Kafka.Brokers, sc)
+	adm, err := embeddedAdmin(cfg)
 	if err != nil {
 		return err
 	}
