@@ -211,7 +211,7 @@ func (w *deadLetterWriter) onProduced(ctx actor.Context, p *produced) {
 	if p.err != nil {
 		w.d.stats.DeadLetterErrors.Add(1)
 		j.attempts[ref.idx]++
-		b := backoff(j.attempts[ref.idx])
+		b := jitterBackoff(minBackoff, maxBackoff, j.attempts[ref.idx])
 		w.log.Warn("dead-letter write failed; retrying", "attempt", j.attempts[ref.idx], "backoff", b, "error", p.err)
 		self, root := ctx.Self(), w.d.system.Root
 		time.AfterFunc(b, func() { root.Send(self, &retryDeadLetter{ref: ref}) })
@@ -227,7 +227,7 @@ func (w *deadLetterWriter) onProduced(ctx actor.Context, p *produced) {
 func (w *deadLetterWriter) done(seq uint64, j *deadLetterJob) {
 	w.d.stats.DeadLettered.Add(int64(j.len()))
 	if r := j.rejected; r != nil {
-		w.d.system.Root.Send(r.writer, &rejectedDone{flush: r.flush, shard: r.shard})
+		w.d.system.Root.Send(r.writer, &rejectedDone{ref: r.ref})
 	} else {
 		id, _, _ := j.source()
 		w.d.system.Root.Send(w.d.trackerPID, &Acked{ID: id})

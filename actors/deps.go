@@ -116,13 +116,17 @@ type deps struct {
 	decoders    map[string]*topicDecoder // by topic
 	mapping     formats.NameMapping
 	stats       *Stats
-	outputs     []*outputLink // one per writer
+	// plans are the outputs; topo lays out their shards and writers and the routes into them
+	// (set by Start, before any actor runs).
+	plans []*outputPlan
+	topo  *topology
+	links []*outputLink // per writer: its Kafka producer (nil for a remote-write writer)
 	// deadLetter and deadLetterPool are nil without a dead_letter block.
 	deadLetter     *outputLink
 	deadLetterPool *messages.Pool[*messages.DeadLetterBatch]
 	tracker        *trackerState
 
-	shards, workers, writers int
+	workers int
 
 	// PIDs are fixed names under the root, so they stay valid when an actor is respawned.
 	writerPIDs, workerPIDs, readerPIDs []*actor.PID
@@ -146,10 +150,7 @@ type deps struct {
 	nextFlushID atomic.Uint64
 
 	// inGroup counts readers inside a consumer group session (between Setup and Cleanup).
-	inGroup atomic.Int32
-	// out counts what the output acknowledged, and how its writes fail.
-	out *outputCounters
-
+	inGroup  atomic.Int32
 	claimsMu sync.Mutex
 	claims   map[*Claim]struct{}
 	// owned is, per reader, the partitions of its latest group session with their last measured

@@ -42,8 +42,8 @@ type batchEncoder struct {
 	mapping   formats.NameMapping
 	validator *validate.Validator
 	denylist  *denylist.Matcher
-	shards    int
-	writers   int
+	// topo routes each datapoint to its outputs and says which writer owns each shard.
+	topo *topology
 
 	rows  messages.Rows
 	badAt []int64 // the source record offset of each rows.Bad entry
@@ -97,10 +97,18 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 			e.drops[messages.ReasonDenylisted]++
 			continue
 		}
+		targets := e.topo.route(dp.Metric)
+		if targets == nil {
+			e.drops[messages.ReasonUnrouted]++
+			continue
+		}
 		e.mapping.Apply(dp)
 		e.key = shard.AppendSeriesKey(e.key[:0], dp)
 		h := shard.Hash(e.key)
-		e.entries = append(e.entries, entry{shard: uint32(shard.Jump(h, e.shards)), row: int32(i), hash: h, ts: dp.Timestamp})
+		// One entry per output the route names: a double-written datapoint is encoded for each.
+		for _, t := range targets {
+			e.entries = append(e.entries, entry{shard: t.offset + uint32(shard.Jump(h, int(t.shards))), row: int32(i), hash: h, ts: dp.Timestamp})
+		}
 	}
 	e.sortEntries()
 }
@@ -109,15 +117,16 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 // per shard, then a comparison sort of each bucket, which is a shards-th of the batch and needs
 // no shard comparison.
 func (e *batchEncoder) sortEntries() {
-	if cap(e.start) < e.shards+1 {
-		e.start = make([]int, e.shards+1)
+	shards := e.topo.shards
+	if cap(e.start) < shards+1 {
+		e.start = make([]int, shards+1)
 	}
-	start := e.start[:e.shards+1]
+	start := e.start[:shards+1]
 	clear(start)
 	for _, en := range e.entries {
 		start[en.shard+1]++
 	}
-	for s := 1; s <= e.shards; s++ {
+	for s := 1; s <= shards; s++ {
 		start[s] += start[s-1]
 	}
 	e.sorted = slices.Grow(e.sorted[:0], len(e.entries))[:len(e.entries)]
@@ -127,7 +136,7 @@ func (e *batchEncoder) sortEntries() {
 	}
 	// start[s] is now the end of bucket s, which is where bucket s+1 begins.
 	from := 0
-	for s := 0; s < e.shards; s++ {
+	for s := 0; s < shards; s++ {
 		slices.SortFunc(e.sorted[from:start[s]], compareInShard)
 		from = start[s]
 	}
@@ -139,7 +148,7 @@ func (e *batchEncoder) done() bool { return e.cursor >= len(e.entries) }
 
 // nextOwner is the writer that owns the next entry's shard.
 func (e *batchEncoder) nextOwner() int {
-	return shard.Owner(int(e.entries[e.cursor].shard), e.shards, e.writers)
+	return int(e.topo.owner[e.entries[e.cursor].shard])
 }
 
 // fill encodes entries from the cursor into out while they belong to writer owner and fit. Each
@@ -148,7 +157,7 @@ func (e *batchEncoder) fill(out *messages.ShardBatch, owner int) {
 	pts := e.rows.Points
 	for e.cursor < len(e.entries) {
 		en := e.entries[e.cursor]
-		if shard.Owner(int(en.shard), e.shards, e.writers) != owner {
+		if int(e.topo.owner[en.shard]) != owner {
 			return
 		}
 		first := &pts[en.row]

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/denylist"
 	"github.com/sluicehq/sluice/messages/shard"
@@ -63,8 +65,22 @@ func testEncoder(t testing.TB) *batchEncoder {
 		decoders: map[string]*topicDecoder{"in": newTopicDecoder("opentsdb", DecodeOpenTSDB, &[messages.NumReasons]atomic.Int64{})},
 		validator: validate.New(validate.Limits{MaxMetricLength: 256, MaxTagKeyLength: 128, MaxTagValueLength: 256,
 			MaxTags: 16, MaxAge: 24 * time.Hour, MaxFuture: 10 * time.Minute}),
-		denylist: dl, shards: encShards, writers: encWriters,
+		denylist: dl, topo: testTopology(t, encWriters, nil, encShards),
 	}
+}
+
+// testTopology lays out Kafka outputs "o0", "o1", ... with the given shard counts and routes.
+func testTopology(t testing.TB, writers int, routes []*config.Route, shards ...int) *topology {
+	t.Helper()
+	var cfg config.Config
+	for i, n := range shards {
+		cfg.Outputs = append(cfg.Outputs, &config.Output{Type: config.OutputKafka, Name: fmt.Sprint("o", i), Shards: n})
+	}
+	topo, err := layout(newOutputPlans(&cfg), routes, writers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
 }
 
 // encodeAll runs the encoder over b the way a worker does, giving each filled ShardBatch to sink.
@@ -174,5 +190,63 @@ func BenchmarkBatchEncoder(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*valid), "ns/datapoint")
 		})
+	}
+}
+
+// TestBatchEncoderRoutes: the first matching route decides; a double-write route encodes a
+// datapoint once per output, each on the shard its series hashes to within that output; a
+// datapoint no route matches is counted as unrouted.
+func TestBatchEncoderRoutes(t *testing.T) {
+	routes := []*config.Route{
+		{Match: []string{"ads.**"}, Outputs: []string{"o0"}},
+		{Match: []string{"both.*"}, Outputs: []string{"o0", "o1"}},
+		{Match: []string{"ads.x", "other.**"}, Outputs: []string{"o1"}}, // ads.x went to the first route
+	}
+	e := testEncoder(t)
+	e.topo = testTopology(t, 2, routes, 4, 3)
+	now := time.Now().Unix()
+	b, _ := messages.NewRawBatchPool(1, 1<<16, 16).TryGet()
+	lines := ""
+	for i, m := range []string{"ads.x", "ads.y.z", "both.a", "other.b", "none.c"} {
+		lines += fmt.Sprintf("put %s %d %d host=h%d\n", m, now, i, i)
+	}
+	b.Topic = "in"
+	b.Append(0, now*1000, []byte(lines))
+	pool := messages.NewShardBatchPool(8, 16<<10)
+	got := map[string][]int{} // metric → outputs
+	encodeAll(e, pool, b, now*1000, func(owner int, sb *messages.ShardBatch) {
+		defer sb.Release()
+		for _, seg := range sb.Segments {
+			o := e.topo.writerOutput[owner]
+			if int(seg.Shard) < o.offset || int(seg.Shard) >= o.offset+o.shards {
+				t.Fatalf("shard %d in a batch for writer %d of output %s", seg.Shard, owner, o.cfg.Name)
+			}
+			var wr prompb.WriteRequest
+			if err := proto.Unmarshal(sb.Data(seg), &wr); err != nil {
+				t.Fatal(err)
+			}
+			for _, ts := range wr.Timeseries {
+				var dp messages.Datapoint
+				for _, l := range ts.Labels {
+					if l.Name == "__name__" {
+						dp.Metric = []byte(l.Value)
+					} else {
+						dp.Tags = append(dp.Tags, messages.Tag{Key: []byte(l.Name), Value: []byte(l.Value)})
+					}
+				}
+				want := o.offset + shard.Jump(shard.Hash(shard.AppendSeriesKey(nil, &dp)), o.shards)
+				if int(seg.Shard) != want {
+					t.Errorf("%s on shard %d, want %d", dp.Metric, seg.Shard, want)
+				}
+				got[string(dp.Metric)] = append(got[string(dp.Metric)], o.index)
+			}
+		}
+	})
+	want := map[string][]int{"ads.x": {0}, "ads.y.z": {0}, "both.a": {0, 1}, "other.b": {1}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("routed %v, want %v", got, want)
+	}
+	if e.drops[messages.ReasonUnrouted] != 1 {
+		t.Fatalf("unrouted %d, want 1", e.drops[messages.ReasonUnrouted])
 	}
 }

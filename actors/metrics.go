@@ -21,8 +21,9 @@ type topicCounters struct {
 	records, bytes, datapoints atomic.Int64
 }
 
-// outputCounters are the output's totals, added to by writers per produced record.
+// outputCounters are one output's totals, added to by its writers per part written and per flush.
 type outputCounters struct {
+	datapoints, rejected atomic.Int64
 	records, bytes       atomic.Int64
 	retryable, permanent atomic.Int64
 	writeSeconds         prometheus.Histogram
@@ -35,7 +36,7 @@ var writeBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 
 
 func newOutputCounters(output string) *outputCounters {
 	return &outputCounters{writeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "sluice_output_write_duration_seconds", Help: "Time from a writer's flush to the broker's acknowledgement of each shard record, retries included.",
+		Name: "sluice_output_write_duration_seconds", Help: "Time from a writer's flush to the output's acknowledgement of each shard record or request, retries included.",
 		ConstLabels: prometheus.Labels{"output": output}, Buckets: writeBuckets})}
 }
 
@@ -129,37 +130,54 @@ func (m *workerMetrics) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, m.redelivered, d.stats.Redelivered.Load())
 }
 
-// writerMetrics: what reached the output, how long writes took and how they failed.
+// writerMetrics: what reached each output, how long writes took and how they failed, and the
+// remote-write endpoints' circuit breakers.
 type writerMetrics struct {
 	d                                       *deps
 	datapoints, records, bytes, errors, dpr *prometheus.Desc
+	epState, epRequests, epOpens            *prometheus.Desc
 }
 
 func newWriterMetrics(d *deps) *writerMetrics {
 	return &writerMetrics{d: d,
-		datapoints: desc("sluice_output_datapoints_total", "Datapoints the output acknowledged.", "output"),
-		records:    desc("sluice_output_records_total", "Shard records the output acknowledged.", "output"),
-		bytes:      desc("sluice_output_bytes_total", "Bytes of shard records (after compression) the output acknowledged.", "output"),
+		datapoints: desc("sluice_output_datapoints_total", "Datapoints the output acknowledged (a datapoint routed to two outputs counts in each).", "output"),
+		records:    desc("sluice_output_records_total", "Shard records (Kafka) or requests (remote write) the output acknowledged.", "output"),
+		bytes:      desc("sluice_output_bytes_total", "Bytes of shard records or requests (after compression) the output acknowledged.", "output"),
 		errors:     desc("sluice_output_errors_total", "Failed output writes: retryable ones are retried, permanent ones dead-lettered or dropped.", "output", "kind"),
 		dpr:        desc("sluice_output_rejected_datapoints_total", "Datapoints the output refused for good (also in sluice_dropped_total, reason output_rejected).", "output"),
+		epState:    desc("sluice_output_endpoint_state", "A remote-write endpoint's circuit breaker: 0 closed, 1 open, 2 half-open (one probe request).", "output", "endpoint"),
+		epRequests: desc("sluice_output_endpoint_requests_total", "Requests to a remote-write endpoint, by result: ok, or error (network, 5xx, 429; a 4xx counts as ok for the endpoint).", "output", "endpoint", "result"),
+		epOpens:    desc("sluice_output_endpoint_breaker_opens_total", "Times a remote-write endpoint's circuit breaker opened.", "output", "endpoint"),
 	}
 }
 
 func (m *writerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, m.datapoints, m.records, m.bytes, m.errors, m.dpr)
-	m.d.out.writeSeconds.Describe(ch)
+	describe(ch, m.datapoints, m.records, m.bytes, m.errors, m.dpr, m.epState, m.epRequests, m.epOpens)
+	for _, o := range m.d.plans {
+		o.counters.writeSeconds.Describe(ch)
+	}
 }
 
 func (m *writerMetrics) Collect(ch chan<- prometheus.Metric) {
-	d, o := m.d, m.d.out
-	name := d.cfg.Outputs[0].Name
-	counter(ch, m.datapoints, d.stats.DatapointsOut.Load(), name)
-	counter(ch, m.records, o.records.Load(), name)
-	counter(ch, m.bytes, o.bytes.Load(), name)
-	counter(ch, m.errors, o.retryable.Load(), name, "retryable")
-	counter(ch, m.errors, o.permanent.Load(), name, "permanent")
-	counter(ch, m.dpr, d.stats.Dropped[messages.ReasonOutputRejected].Load(), name)
-	o.writeSeconds.Collect(ch)
+	for _, plan := range m.d.plans {
+		name, o := plan.cfg.Name, plan.counters
+		counter(ch, m.datapoints, o.datapoints.Load(), name)
+		counter(ch, m.records, o.records.Load(), name)
+		counter(ch, m.bytes, o.bytes.Load(), name)
+		counter(ch, m.errors, o.retryable.Load(), name, "retryable")
+		counter(ch, m.errors, o.permanent.Load(), name, "permanent")
+		counter(ch, m.dpr, o.rejected.Load(), name)
+		o.writeSeconds.Collect(ch)
+		if plan.rw == nil {
+			continue
+		}
+		for _, e := range plan.rw.endpoints {
+			gauge(ch, m.epState, float64(e.stateGauge.Load()), name, e.url)
+			counter(ch, m.epRequests, e.ok.Load(), name, e.url, "ok")
+			counter(ch, m.epRequests, e.errs.Load(), name, e.url, "error")
+			counter(ch, m.epOpens, e.opens.Load(), name, e.url)
+		}
+	}
 }
 
 // deadLetterMetrics: lines and records sent to the dead-letter topic.

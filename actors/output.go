@@ -66,8 +66,17 @@ func (l *outputLink) close() error {
 	return err
 }
 
-// backoff is exponential from minBackoff to maxBackoff with jitter.
-func backoff(attempt int) time.Duration {
-	b := min(minBackoff<<min(attempt-1, 10), maxBackoff)
-	return b/2 + rand.N(b/2+1)
+// Reconnects and dead-letter writes are retried, forever, after a backoff between these; outputs
+// take theirs from their retry block.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 10 * time.Second
+)
+
+// jitterBackoff is the wait before retry number attempt (from 1): exponential from lo, capped at
+// hi, with full jitter (uniform from 0 to that), so that writers that failed together do not
+// retry together. It is at least a millisecond.
+func jitterBackoff(lo, hi time.Duration, attempt int) time.Duration {
+	b := min(lo<<min(max(attempt-1, 0), 20), hi)
+	return max(rand.N(b+1), time.Millisecond)
 }

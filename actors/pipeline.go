@@ -60,7 +60,7 @@ func (p *pipelineActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		d := p.d
-		for i := 0; i < d.writers; i++ {
+		for i := range d.writerPIDs {
 			d.writerPIDs[i] = p.spawn(ctx, "writer", i)
 		}
 		if d.deadLetter != nil {
@@ -76,7 +76,12 @@ func (p *pipelineActor) Receive(ctx actor.Context) {
 		for i := range d.readerPIDs {
 			d.readerPIDs[i] = p.spawn(ctx, "reader", i)
 		}
-		p.log.Info("pipeline started", "readers", len(d.readerPIDs), "workers", d.workers, "writers", d.writers, "shards", d.shards)
+		var outs []string
+		for _, o := range d.plans {
+			outs = append(outs, fmt.Sprintf("%s(%s, %d shards, %d writers)", o.cfg.Name, o.cfg.Type, o.shards, o.writers))
+		}
+		p.log.Info("pipeline started", "readers", len(d.readerPIDs), "workers", d.workers, "writers", len(d.writerPIDs),
+			"outputs", strings.Join(outs, " "))
 	case *actor.Stopping, *actor.Stopped, *actor.Restarting:
 
 	case beginShutdown:

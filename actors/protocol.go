@@ -40,23 +40,21 @@ type PoisonBatch struct {
 	Error string
 }
 
-// rejectedRecord hands the dead-letter writer a shard record the output refused for good (too
-// large, not authorized). Value is a copy; the writer waits for rejectedDone before it counts the
-// shard as done, so the input is committed only once the record is safe.
+// rejectedRecord hands the dead-letter writer a shard record or request the output refused for
+// good (too large, not authorized, a 4xx, retries exhausted). Value is a copy; the writer waits
+// for rejectedDone before it counts the part as done, so the input is committed only once the
+// record is safe. topic and shard say where it was going.
 type rejectedRecord struct {
 	writer *actor.PID
-	flush  uint64
-	shard  int32
+	ref    produceRef
 	topic  string
+	shard  int32
 	value  []byte
 	reason string
 }
 
-// rejectedDone tells a writer its rejected record is on the dead-letter topic.
-type rejectedDone struct {
-	flush uint64
-	shard int32
-}
+// rejectedDone tells a writer its rejected part is on the dead-letter topic.
+type rejectedDone struct{ ref produceRef }
 
 // StopFetching asks a reader to stop consuming, drain what it sent and leave the group.
 type StopFetching struct{}
@@ -76,11 +74,8 @@ type produced struct {
 	err  error
 }
 
-// retryShard re-sends one shard record of a flush after a backoff.
-type retryShard struct {
-	flush uint64
-	shard int32
-}
+// retryShard re-sends one part of a flush after a backoff.
+type retryShard struct{ ref produceRef }
 
 // retryDeadLetter re-sends one dead-letter record after a backoff.
 type retryDeadLetter struct{ ref deadLetterRef }

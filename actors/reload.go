@@ -13,7 +13,7 @@ import (
 // file), the validation limits, the coordinator's tuning (interval, hot_factor, max_spread) and
 // the inputs' default_tags and metric_prefix — and returns the blocks it applied and those that
 // changed but need a restart, which it ignores: brokers, inputs' topics, groups and format
-// settings, pipeline sizes and counts, sharding, outputs, dead letters, supervision, http and
+// settings, pipeline sizes and counts, outputs, routes, dead letters, supervision, http and
 // coordinator.enabled. The log level is
 // the caller's (it owns the logger). next must be a validated config.
 //
@@ -69,7 +69,7 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 		cur, next any
 	}{
 		{"kafka", comparableKafka(cur.Kafka), comparableKafka(next.Kafka)}, {"input", fixedInputs(cur.Inputs), fixedInputs(next.Inputs)}, {"pipeline", cur.Pipeline, next.Pipeline},
-		{"sharding", cur.Sharding, next.Sharding}, {"output", cur.Outputs, next.Outputs},
+		{"output", cur.Outputs, next.Outputs}, {"route", cur.Routes, next.Routes},
 		{"dead_letter", cur.DeadLetter, next.DeadLetter}, {"supervisor", cur.Supervisor, next.Supervisor},
 		{"http", cur.HTTP, next.HTTP},
 	} {

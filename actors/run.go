@@ -85,18 +85,15 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 		rawPool:   messages.NewRawBatchPool(p.RawBatches, p.BatchBytes, p.BatchRecords),
 		shardPool: messages.NewShardBatchPool(p.ShardBatches, p.ShardBatchBytes),
 		decoders:  decoders,
-		mapping:   cfg.Outputs[0].NameMapping,
-		stats:     stats,
-		shards:    cfg.Sharding.Shards, workers: p.Workers, writers: min(p.Writers, cfg.Sharding.Shards),
+		// Validation makes every output use the same name mapping.
+		mapping:     cfg.Outputs[0].NameMapping,
+		stats:       stats,
+		workers:     p.Workers,
+		plans:       newOutputPlans(cfg),
 		claims:      map[*Claim]struct{}{},
-		out:         newOutputCounters(cfg.Outputs[0].Name),
 		tracker:     newTrackerState(),
 		lastFailure: map[string]string{},
 	}
-	if d.writers < p.Writers {
-		log.Warn("more writers than shards; the extra writers would own nothing", "writers", p.Writers, "shards", d.shards)
-	}
-	d.writerPIDs = make([]*actor.PID, d.writers)
 	d.workerPIDs = make([]*actor.PID, d.workers)
 	d.workerBusy = make([]atomic.Int64, d.workers)
 	d.workerQueue = make([]atomic.Int64, d.workers)
@@ -181,7 +178,8 @@ func (p *Pipeline) Loads() []PartitionLoad {
 	return out
 }
 
-func producerConfig(cfg *config.Config) *sarama.Config {
+// producerConfig is the Kafka producer configuration for output o (nil: the dead-letter writer's).
+func producerConfig(cfg *config.Config, o *config.Output) *sarama.Config {
 	c := sarama.NewConfig()
 	c.Version = cfg.Kafka.KafkaVersion
 	c.ClientID = cfg.Kafka.ClientID
@@ -191,8 +189,10 @@ func producerConfig(cfg *config.Config) *sarama.Config {
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
 	c.Producer.Partitioner = sarama.NewManualPartitioner
-	c.Producer.Compression = cfg.Outputs[0].CompressionCodec
-	c.Producer.MaxMessageBytes = max(c.Producer.MaxMessageBytes, cfg.Outputs[0].FlushBytes*2)
+	if o != nil {
+		c.Producer.Compression = o.CompressionCodec
+		c.Producer.MaxMessageBytes = max(c.Producer.MaxMessageBytes, o.FlushBytes*2)
+	}
 	c.Producer.Retry.Max = 5
 	c.Producer.Flush.Messages = 1
 	secureKafka(c, cfg.Kafka)
@@ -209,34 +209,39 @@ func (p *Pipeline) Start(ctx context.Context) error {
 
 func (p *Pipeline) start(_ context.Context) error {
 	d, cfg := p.d, p.d.cfg
-	out := cfg.Outputs[0]
-	pc := producerConfig(cfg)
-	client, err := sarama.NewClient(cfg.Kafka.Brokers, pc)
+	if err := p.resolveShards(); err != nil {
+		return err
+	}
+	topo, err := layout(d.plans, cfg.Routes, cfg.Pipeline.Writers)
 	if err != nil {
-		return fmt.Errorf("connecting to Kafka %v: %w%s", cfg.Kafka.Brokers, err, authHint(cfg.Kafka, err))
+		return err
 	}
-	parts, err := client.Partitions(out.Topic)
-	client.Close()
-	if err != nil {
-		return fmt.Errorf("output %q: topic %q: %w", out.Name, out.Topic, err)
-	}
-	if len(parts) < d.shards {
-		return fmt.Errorf("output %q: topic %q has %d partitions, but sharding.shards = %d needs at least %d (one partition per shard): add partitions or lower shards",
-			out.Name, out.Topic, len(parts), d.shards, d.shards)
-	}
+	d.topo = topo
+	d.writerPIDs = make([]*actor.PID, topo.writers())
 	closeLinks := func() {
-		for _, l := range d.outputs {
-			l.close()
+		for _, l := range d.links {
+			if l != nil {
+				l.close()
+			}
 		}
-		d.outputs = nil
+		d.links = nil
+		for _, o := range d.plans {
+			if o.rw != nil {
+				o.rw.close()
+			}
+		}
 	}
-	for i := 0; i < d.writers; i++ {
-		prod, err := sarama.NewAsyncProducer(cfg.Kafka.Brokers, pc)
+	for w, o := range topo.writerOutput {
+		if !o.kafka() {
+			d.links = append(d.links, nil)
+			continue
+		}
+		prod, err := sarama.NewAsyncProducer(cfg.Kafka.Brokers, producerConfig(cfg, o.cfg))
 		if err != nil {
 			closeLinks()
-			return fmt.Errorf("output %q: producer: %w", out.Name, err)
+			return fmt.Errorf("output %q: producer for writer %d: %w", o.cfg.Name, w, err)
 		}
-		d.outputs = append(d.outputs, newOutputLink(prod, d.shards))
+		d.links = append(d.links, newOutputLink(prod, o.shards))
 	}
 	if dl := cfg.DeadLetter; dl != nil {
 		if err := p.startDeadLetter(dl.Topic); err != nil {
@@ -269,8 +274,10 @@ func (p *Pipeline) start(_ context.Context) error {
 		actor.WithSupervisor(supervisorStrategy(d)), actor.WithReceiverMiddleware(logPanics(log)))
 	// The root's children are spawned from its Started handler; writers' PIDs are fixed names,
 	// so the output goroutines can be started with them first.
-	for i, l := range d.outputs {
-		l.start(d.system.Root, actor.NewPID(d.system.Address(), RootName+"/"+childName("writer", i)))
+	for i, l := range d.links {
+		if l != nil {
+			l.start(d.system.Root, actor.NewPID(d.system.Address(), RootName+"/"+childName("writer", i)))
+		}
 	}
 	if d.deadLetter != nil {
 		d.deadLetter.start(d.system.Root, actor.NewPID(d.system.Address(), RootName+"/"+childName("deadletter", -1)))
@@ -336,12 +343,17 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 			}
 		}
 	}
-	for _, l := range append(d.outputs, d.deadLetter) {
+	for _, l := range append(d.links, d.deadLetter) {
 		if l == nil {
 			continue
 		}
 		if err := l.close(); err != nil {
 			p.log.Warn("closing a producer", "error", err)
+		}
+	}
+	for _, o := range d.plans {
+		if o.rw != nil {
+			o.rw.close()
 		}
 	}
 	d.system.Shutdown()
@@ -393,7 +405,7 @@ func (p *Pipeline) Health() error {
 	if d.stopping.Load() {
 		return errors.New("pipeline stopping")
 	}
-	want := map[string]int{"reader": len(d.readerPIDs), "worker": d.workers, "writer": d.writers, "tracker": 1}
+	want := map[string]int{"reader": len(d.readerPIDs), "worker": d.workers, "writer": len(d.writerPIDs), "tracker": 1}
 	if d.deadLetter != nil {
 		want["deadletter"] = 1
 	}
@@ -425,8 +437,42 @@ func (p *Pipeline) Ready() error {
 	if n, want := int(d.inGroup.Load()), len(d.readerPIDs)*len(d.cfg.Inputs); n < want {
 		return fmt.Errorf("%d of %d consumer group memberships (readers × inputs) in a session", n, want)
 	}
-	if d.out.lastWriteFailed.Load() {
-		return errors.New("the output's last write failed")
+	for _, o := range d.plans {
+		if o.counters.lastWriteFailed.Load() {
+			return fmt.Errorf("output %q: its last write failed", o.cfg.Name)
+		}
+	}
+	return nil
+}
+
+// resolveShards sets each Kafka output's shard count, checking its topic: the topic's partition
+// count when `shards` is not set, else at most that.
+func (p *Pipeline) resolveShards() error {
+	d, cfg := p.d, p.d.cfg
+	var client sarama.Client
+	for _, o := range d.plans {
+		if !o.kafka() {
+			continue
+		}
+		if client == nil {
+			c, err := sarama.NewClient(cfg.Kafka.Brokers, producerConfig(cfg, nil))
+			if err != nil {
+				return fmt.Errorf("connecting to Kafka %v: %w%s", cfg.Kafka.Brokers, err, authHint(cfg.Kafka, err))
+			}
+			client = c
+			defer client.Close()
+		}
+		parts, err := client.Partitions(o.cfg.Topic)
+		if err != nil {
+			return fmt.Errorf("output %q: topic %q: %w", o.cfg.Name, o.cfg.Topic, err)
+		}
+		switch {
+		case o.cfg.Shards == 0:
+			o.shards = len(parts)
+		case len(parts) < o.cfg.Shards:
+			return fmt.Errorf("output %q: topic %q has %d partitions, but shards = %d needs at least %d (one partition per shard): add partitions or lower shards",
+				o.cfg.Name, o.cfg.Topic, len(parts), o.cfg.Shards, o.cfg.Shards)
+		}
 	}
 	return nil
 }
@@ -435,7 +481,7 @@ func (p *Pipeline) Ready() error {
 // source topic and partition, so one partition's dead letters stay in order.
 func (p *Pipeline) startDeadLetter(topic string) error {
 	d, cfg := p.d, p.d.cfg
-	pc := producerConfig(cfg)
+	pc := producerConfig(cfg, nil)
 	pc.Producer.Partitioner = sarama.NewHashPartitioner
 	pc.Producer.Compression = sarama.CompressionNone
 	client, err := sarama.NewClient(cfg.Kafka.Brokers, pc)

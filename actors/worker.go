@@ -50,8 +50,7 @@ func (w *worker) account(t0 time.Time) {
 func newWorker(d *deps, index int) actor.Producer {
 	return func() actor.Actor {
 		return &worker{d: d, index: index, log: d.log.Named("worker").With("worker", index),
-			enc: batchEncoder{decoders: d.decoders, mapping: d.mapping,
-				shards: d.shards, writers: d.writers, decoding: -1}}
+			enc: batchEncoder{decoders: d.decoders, mapping: d.mapping, topo: d.topo, decoding: -1}}
 	}
 }
 

@@ -2,7 +2,7 @@ package actors
 
 import (
 	"errors"
-	"strconv"
+	"fmt"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -11,25 +11,24 @@ import (
 
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/remotewrite"
-	"github.com/sluicehq/sluice/messages/shard"
 )
 
-const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 10 * time.Second
-)
-
-// writer owns a contiguous range of shards. It holds the ShardBatches workers send it and flushes
-// them when they reach the output's flush_bytes or after its linger: for every shard it joins the
-// shard's segments into one remote-write WriteRequest, snappy-compresses it into that shard's
-// reused buffer and produces it as one record to partition = shard. Only when the output has
-// acknowledged every record of a flush does it ack the flush's batches to the offset tracker and
-// release them; holding them until then bounds what a slow output can make Sluice buffer.
+// writer owns a contiguous range of one output's shards. It holds the ShardBatches workers send
+// it and flushes them when they reach the output's flush_bytes or after its linger: for every
+// shard it builds the shard's part of the flush (a Kafka output: one record, the shard's segments
+// joined into one remote-write WriteRequest; a remote-write output: requests in which each series
+// appears once, its samples in timestamp order, within max_batch_samples and max_batch_bytes),
+// snappy-compresses it into the shard's reused buffers and sends it through its sink. A shard has
+// one part in flight at a time, so a remote-write output has at most `concurrency` requests in
+// flight. Only when every part of a flush is acknowledged (or dead-lettered) does it ack the
+// flush's batches to the offset tracker and release them; holding them until then bounds what a
+// slow output can make Sluice buffer.
 type writer struct {
 	d     *deps
 	index int
 	log   hclog.Logger
-	link  *outputLink
+	plan  *outputPlan
+	sink  writerSink
 
 	lo, hi int
 
@@ -39,37 +38,57 @@ type writer struct {
 
 	flushing []*messages.ShardBatch // the flush in flight
 	flushID  uint64
-	// flushStart is when the flush in flight began: its records' write latency counts from it,
+	// flushStart is when the flush in flight began: its parts' write latency counts from it,
 	// retries included.
 	flushStart time.Time
-	pending    []bool // per shard of the range: record not yet acknowledged
-	waiting    int
-	attempts   []int
-	due        bool // flush again as soon as the one in flight completes
+	shards     []shardState // per shard of the range
+	waiting    int          // shards with parts not yet acknowledged
+	due        bool         // flush again as soon as the one in flight completes
 
 	scratch []byte
-	out     [][]byte // per shard: the compressed record being produced
 	cursor  []int
-	keys    []sarama.ByteEncoder // per shard: the record key, its id in decimal
-	samples []int64              // per shard: datapoints in the record being produced
+	merger  remotewrite.Merger
 	// rejected counts the current flush's datapoints the output refused for good.
 	rejected int64
 }
 
-// produceRef identifies one shard record of a flush in the producer's answers.
+// shardState is one shard's part of the flush in flight.
+type shardState struct {
+	parts       [][]byte // compressed records or requests; the buffers are reused
+	partSamples []int64
+	n, next     int // parts in this flush; the one in flight
+	pending     bool
+	attempts    int
+	firstTry    time.Time // when the part in flight was first sent
+	// avoid is the endpoint the part's last attempt failed on (-1: none); fast counts the
+	// immediate retries on other endpoints since the last backoff.
+	avoid, fast int
+}
+
+// writerSink sends one part of a flush; its answer comes back to the writer as *produced with
+// the part's produceRef as meta.
+type writerSink interface {
+	send(ctx actor.Context, w *writer, s int, part []byte, ref produceRef)
+	permanent(err error) bool
+}
+
+// produceRef identifies one part of one shard of a flush in the sink's answers.
 type produceRef struct {
 	flush uint64
 	shard int32
+	part  int32
 }
 
 func newWriter(d *deps, index int) actor.Producer {
 	return func() actor.Actor {
-		lo, hi := shard.Range(index, d.shards, d.writers)
-		n := hi - lo
-		w := &writer{d: d, index: index, log: d.log.Named("writer").With("writer", index), link: d.outputs[index],
-			lo: lo, hi: hi, pending: make([]bool, n), attempts: make([]int, n), out: make([][]byte, n), samples: make([]int64, n)}
-		for s := lo; s < hi; s++ {
-			w.keys = append(w.keys, sarama.ByteEncoder(strconv.Itoa(s)))
+		plan := d.topo.writerOutput[index]
+		lo, hi := d.topo.writerRange(index)
+		w := &writer{d: d, index: index, plan: plan, lo: lo, hi: hi, shards: make([]shardState, hi-lo),
+			log: d.log.Named("writer").With("writer", index, "output", plan.cfg.Name)}
+		if plan.kafka() {
+			w.sink = newKafkaSink(d.links[index], plan, lo, hi)
+		} else {
+			w.sink = &rwSink{client: plan.rw}
 		}
 		return w
 	}
@@ -80,7 +99,7 @@ func (w *writer) Receive(ctx actor.Context) {
 	case *actor.Started:
 	case *actor.Restarting:
 		// Hand everything held to the next instance through the mailbox; a flush in flight is
-		// produced again (at-least-once), its late answers are ignored by flush id.
+		// sent again (at-least-once), its late answers are ignored by flush id.
 		for _, b := range w.flushing {
 			ctx.Send(ctx.Self(), b)
 		}
@@ -96,11 +115,11 @@ func (w *writer) Receive(ctx actor.Context) {
 		w.held = append(w.held, m)
 		faultWriterBatch() // after taking it: a failure hands it to the next incarnation
 		w.heldBytes += m.Bytes()
-		if w.heldBytes >= w.d.cfg.Outputs[0].FlushBytes {
+		if w.heldBytes >= w.plan.cfg.FlushBytes {
 			w.flush(ctx)
 		} else if !w.lingering {
 			w.lingering = true
-			w.after(ctx, w.d.cfg.Outputs[0].Linger, lingerTick{})
+			w.after(ctx, w.plan.cfg.Linger, lingerTick{})
 		}
 	case lingerTick:
 		w.lingering = false
@@ -110,16 +129,29 @@ func (w *writer) Receive(ctx actor.Context) {
 	case *produced:
 		w.onProduced(ctx, m)
 	case *rejectedDone:
-		if k := int(m.shard) - w.lo; m.flush == w.flushID && k >= 0 && k < len(w.pending) && w.pending[k] {
-			w.shardDone(ctx, k)
+		if st := w.current(m.ref); st != nil {
+			w.partDone(ctx, int(m.ref.shard))
 		}
 	case *retryShard:
-		if m.flush == w.flushID && w.pending[int(m.shard)-w.lo] {
-			w.produce(int(m.shard))
+		if st := w.current(m.ref); st != nil {
+			w.sendPart(ctx, int(m.ref.shard))
 		}
 	default:
 		w.log.Warn("unexpected message", "type", typeName(m))
 	}
+}
+
+// current returns the state of the shard ref names if ref is the part in flight, else nil (an
+// answer for a flush a failed instance made, or one already settled).
+func (w *writer) current(ref produceRef) *shardState {
+	k := int(ref.shard) - w.lo
+	if ref.flush != w.flushID || k < 0 || k >= len(w.shards) {
+		return nil
+	}
+	if st := &w.shards[k]; st.pending && st.next == int(ref.part) {
+		return st
+	}
+	return nil
 }
 
 // after sends msg to this actor after d: timers are messages to self.
@@ -144,76 +176,168 @@ func (w *writer) flush(ctx actor.Context) {
 	w.cursor = append(w.cursor[:0], make([]int, len(w.flushing))...)
 	w.rejected = 0
 	for s := w.lo; s < w.hi; s++ {
-		w.scratch = w.scratch[:0]
-		var samples int64
-		for i, b := range w.flushing {
-			segs := b.Segments
-			for w.cursor[i] < len(segs) && segs[w.cursor[i]].Shard == uint32(s) {
-				w.scratch = append(w.scratch, b.Data(segs[w.cursor[i]])...)
-				samples += int64(segs[w.cursor[i]].Samples)
-				w.cursor[i]++
-			}
+		st := &w.shards[s-w.lo]
+		st.n, st.next = 0, 0
+		if w.plan.kafka() {
+			w.buildRecord(s, st)
+		} else {
+			w.buildRequests(s, st)
 		}
-		w.samples[s-w.lo] = samples
-		if len(w.scratch) == 0 {
+		if st.n == 0 {
 			continue
 		}
-		k := s - w.lo
-		w.out[k] = remotewrite.Compress(w.out[k][:0], w.scratch)
-		w.pending[k] = true
-		w.attempts[k] = 0
+		st.pending = true
 		w.waiting++
-		w.produce(s)
+		w.startPart(ctx, s)
 	}
 	if w.waiting == 0 { // only empty batches
 		w.complete(ctx)
 	}
 }
 
-// produce sends shard s's record of the current flush (the writer has at most one record per
-// shard in flight, within the link's window).
-func (w *writer) produce(s int) {
-	w.link.enqueue(&sarama.ProducerMessage{Topic: w.d.cfg.Outputs[0].Topic, Partition: int32(s), Key: w.keys[s-w.lo],
-		Value: sarama.ByteEncoder(w.out[s-w.lo]), Metadata: produceRef{flush: w.flushID, shard: int32(s)}})
+// eachSegment calls fn with the data and samples of every segment of shard s in the flush, in
+// batch order (segments are sorted by shard, so a cursor per batch walks them once).
+func (w *writer) eachSegment(s int, fn func(data []byte, samples int)) {
+	for i, b := range w.flushing {
+		segs := b.Segments
+		for w.cursor[i] < len(segs) && segs[w.cursor[i]].Shard == uint32(s) {
+			fn(b.Data(segs[w.cursor[i]]), int(segs[w.cursor[i]].Samples))
+			w.cursor[i]++
+		}
+	}
+}
+
+// addPart compresses req into the shard's next part buffer.
+func (st *shardState) addPart(req []byte, samples int) {
+	if st.n == len(st.parts) {
+		st.parts = append(st.parts, nil)
+		st.partSamples = append(st.partSamples, 0)
+	}
+	st.parts[st.n] = remotewrite.Compress(st.parts[st.n][:0], req)
+	st.partSamples[st.n] = int64(samples)
+	st.n++
+}
+
+// buildRecord joins shard s's segments into one record: a Kafka output's shard record.
+func (w *writer) buildRecord(s int, st *shardState) {
+	w.scratch = w.scratch[:0]
+	samples := 0
+	w.eachSegment(s, func(data []byte, n int) {
+		w.scratch = append(w.scratch, data...)
+		samples += n
+	})
+	if len(w.scratch) > 0 {
+		st.addPart(w.scratch, samples)
+	}
+}
+
+// buildRequests merges shard s's segments into remote-write requests.
+func (w *writer) buildRequests(s int, st *shardState) {
+	w.eachSegment(s, func(data []byte, _ int) {
+		if !w.merger.Add(data) {
+			panic("writer: a worker encoded a malformed segment") // a bug, not bad input
+		}
+	})
+	if w.merger.Series() == 0 {
+		return
+	}
+	w.merger.Build(w.plan.cfg.MaxBatchSamples, w.plan.cfg.MaxBatchBytes, st.addPart)
+}
+
+// startPart sends the shard's next part for the first time.
+func (w *writer) startPart(ctx actor.Context, s int) {
+	st := &w.shards[s-w.lo]
+	st.attempts, st.firstTry, st.avoid, st.fast = 0, time.Now(), -1, 0
+	w.sendPart(ctx, s)
+}
+
+func (w *writer) sendPart(ctx actor.Context, s int) {
+	st := &w.shards[s-w.lo]
+	w.sink.send(ctx, w, s, st.parts[st.next], produceRef{flush: w.flushID, shard: int32(s), part: int32(st.next)})
 }
 
 func (w *writer) onProduced(ctx actor.Context, p *produced) {
-	m, ok := p.meta.(produceRef)
-	k := int(m.shard) - w.lo
-	if !ok || m.flush != w.flushID || k < 0 || k >= len(w.pending) || !w.pending[k] {
-		return // an answer for a flush a failed instance made
+	ref, ok := p.meta.(produceRef)
+	if !ok {
+		return
 	}
-	o := w.d.out
+	st := w.current(ref)
+	if st == nil {
+		return
+	}
+	s, o := int(ref.shard), w.plan.counters
 	if p.err != nil {
 		o.lastWriteFailed.Store(true)
-		if permanentOutputError(p.err) {
+		if w.sink.permanent(p.err) {
 			o.permanent.Add(1)
-			w.reject(ctx, int(m.shard), p.err)
+			w.reject(ctx, s, p.err)
 			return
 		}
 		o.retryable.Add(1)
-		w.attempts[k]++
-		b := backoff(w.attempts[k])
-		w.log.Warn("output write failed; retrying", "shard", m.shard, "attempt", w.attempts[k], "backoff", b, "error", p.err)
-		w.after(ctx, b, &retryShard{flush: m.flush, shard: m.shard})
+		st.attempts++
+		r := w.plan.cfg.Retry
+		if r.MaxElapsed > 0 && time.Since(st.firstTry) >= r.MaxElapsed {
+			w.reject(ctx, s, fmt.Errorf("still failing after retrying for %s (retry.max_elapsed): %w", r.MaxElapsed, p.err))
+			return
+		}
+		delay := w.retryDelay(st, p.err)
+		w.log.Warn("output write failed; retrying", "shard", s-w.plan.offset, "attempt", st.attempts, "backoff", delay, "error", p.err)
+		if delay == 0 {
+			w.sendPart(ctx, s)
+		} else {
+			w.after(ctx, delay, &retryShard{ref: ref})
+		}
 		return
 	}
 	o.lastWriteFailed.Store(false)
 	o.records.Add(1)
-	o.bytes.Add(int64(len(w.out[k])))
+	o.bytes.Add(int64(len(st.parts[st.next])))
 	o.writeSeconds.Observe(time.Since(w.flushStart).Seconds())
-	w.shardDone(ctx, k)
+	w.partDone(ctx, s)
 }
 
-func (w *writer) shardDone(ctx actor.Context, k int) {
-	w.pending[k] = false
+// retryDelay is how long a failed part waits: not at all when another endpoint of a
+// remote-write output can take it at once (one bad replica costs no backoff), else exponential
+// backoff with full jitter, or the receiver's Retry-After, up to max_backoff.
+func (w *writer) retryDelay(st *shardState, err error) time.Duration {
+	r := w.plan.cfg.Retry
+	var re *rwError
+	switch {
+	case errors.Is(err, errAllOpen):
+		st.avoid, st.fast = -1, 0
+		until := time.Until(w.plan.rw.openUntil())
+		return min(max(until, r.MinBackoff), r.MaxBackoff)
+	case errors.As(err, &re):
+		st.avoid = re.endpoint
+		if re.retryAfter > 0 {
+			st.fast = 0
+			return min(re.retryAfter, r.MaxBackoff)
+		}
+		if n := len(w.plan.rw.endpoints); st.fast < n-1 && w.plan.rw.healthy() > 0 {
+			st.fast++
+			return 0
+		}
+		st.fast = 0
+	}
+	return jitterBackoff(r.MinBackoff, r.MaxBackoff, st.attempts)
+}
+
+// partDone moves shard s to its next part, or counts it done.
+func (w *writer) partDone(ctx actor.Context, s int) {
+	st := &w.shards[s-w.lo]
+	st.next++
+	if st.next < st.n {
+		w.startPart(ctx, s)
+		return
+	}
+	st.pending = false
 	w.waiting--
 	if w.waiting == 0 {
 		w.complete(ctx)
 	}
 }
 
-// permanentOutputError reports errors that retrying cannot fix.
+// permanentOutputError reports Kafka errors that retrying cannot fix.
 func permanentOutputError(err error) bool {
 	var ce sarama.ConfigurationError
 	return errors.As(err, &ce) || errors.Is(err, sarama.ErrMessageSizeTooLarge) ||
@@ -222,22 +346,24 @@ func permanentOutputError(err error) bool {
 		errors.Is(err, sarama.ErrInvalidRecord)
 }
 
-// reject gives up on shard s's record of the current flush: it goes to the dead-letter topic
-// (the shard counts as done when the dead letter is written) or, without one, its samples are
-// logged and counted as output_rejected. Retrying would stall the input forever.
+// reject gives up on shard s's part in flight: it goes to the dead-letter topic (the part counts
+// as done when the dead letter is written) or, without one, its samples are logged and counted
+// as output_rejected. Retrying would stall the input forever.
 func (w *writer) reject(ctx actor.Context, s int, err error) {
-	k := s - w.lo
-	samples := w.samples[k]
+	st := &w.shards[s-w.lo]
+	part := st.parts[st.next]
+	samples := st.partSamples[st.next]
 	w.rejected += samples
+	w.plan.counters.rejected.Add(samples)
 	w.d.stats.Dropped[messages.ReasonOutputRejected].Add(samples)
-	w.log.Error("output refused a shard record for good", "shard", s, "bytes", len(w.out[k]), "samples", samples,
+	w.log.Error("output refused a write for good", "shard", s-w.plan.offset, "bytes", len(part), "samples", samples,
 		"error", err, "dead_letter", w.d.deadLetterPID != nil)
 	if w.d.deadLetterPID != nil {
-		ctx.Send(w.d.deadLetterPID, &rejectedRecord{writer: ctx.Self(), flush: w.flushID, shard: int32(s),
-			topic: w.d.cfg.Outputs[0].Topic, value: append([]byte(nil), w.out[k]...), reason: err.Error()})
+		ctx.Send(w.d.deadLetterPID, &rejectedRecord{writer: ctx.Self(), ref: produceRef{flush: w.flushID, shard: int32(s), part: int32(st.next)},
+			topic: w.plan.deadLetterSource(), shard: int32(s - w.plan.offset), value: append([]byte(nil), part...), reason: err.Error()})
 		return
 	}
-	w.shardDone(ctx, k)
+	w.partDone(ctx, s)
 }
 
 // complete acks a finished flush's batches to the tracker and releases them.
@@ -251,8 +377,9 @@ func (w *writer) complete(ctx actor.Context) {
 	}
 	w.flushing = w.flushing[:0]
 	w.d.stats.DatapointsOut.Add(out - w.rejected)
+	w.plan.counters.datapoints.Add(out - w.rejected)
 	w.rejected = 0
-	if w.due || w.heldBytes >= w.d.cfg.Outputs[0].FlushBytes {
+	if w.due || w.heldBytes >= w.plan.cfg.FlushBytes {
 		w.flush(ctx)
 	}
 }

@@ -8,6 +8,7 @@ package config
 import (
 	"crypto/tls"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -27,13 +28,19 @@ type Config struct {
 	Coordinator *Coordinator `hcl:"coordinator,block"`
 	Validation  *Validation  `hcl:"validation,block"`
 	Denylist    *Denylist    `hcl:"denylist,block"`
-	Sharding    *Sharding    `hcl:"sharding,block"`
 	Outputs     []*Output    `hcl:"output,block"`
+	Routes      []*Route     `hcl:"route,block"`
 	DeadLetter  *DeadLetter  `hcl:"dead_letter,block"`
 
 	// Filename is the file the config came from ("" for Default()).
 	Filename string
+	// warnings are diagnostics that do not stop the config from loading (an output no route
+	// uses); Warnings returns them.
+	warnings *Error
 }
+
+// Warnings returns the loaded config's warnings, or nil.
+func (c *Config) Warnings() *Error { return c.warnings }
 
 // Log configures logging.
 type Log struct {
@@ -204,17 +211,39 @@ type Denylist struct {
 	All []string
 }
 
-// Sharding sets how many TSDB shards series are spread over.
-type Sharding struct {
-	Shards int `hcl:"shards,optional"`
-}
+// Output types.
+const (
+	OutputKafka       = "kafka"
+	OutputRemoteWrite = "remote_write"
+)
 
-// Output is one `output "<type>" "<name>"` block.
+// Output is one `output "<type>" "<name>"` block: "kafka" (shard records to a topic, one
+// partition per shard) or "remote_write" (Prometheus remote write over HTTP).
 type Output struct {
-	Type        string `hcl:"type,label"`
-	Name        string `hcl:"name,label"`
+	Type string `hcl:"type,label"`
+	Name string `hcl:"name,label"`
+
+	// Kafka: the shard topic, its compression, and how many shards series are spread over (0:
+	// the topic's partition count, looked up at start).
 	Topic       string `hcl:"topic,optional"`
 	Compression string `hcl:"compression,optional"`
+	Shards      int    `hcl:"shards,optional"`
+
+	// Remote write: replicas of one receiver (requests rotate over the healthy ones), extra
+	// headers, credentials, the per-request timeout, how many requests run in parallel (the
+	// output's shards: each has one request in flight) and how big one request may be.
+	URLs             []string          `hcl:"urls,optional"`
+	Headers          map[string]string `hcl:"headers,optional"`
+	BasicAuth        *BasicAuth        `hcl:"basic_auth,block"`
+	BearerToken      string            `hcl:"bearer_token,optional"`
+	TimeoutRaw       string            `hcl:"timeout,optional"`
+	Concurrency      int               `hcl:"concurrency,optional"`
+	MaxBatchSamples  int               `hcl:"max_batch_samples,optional"`
+	MaxBatchBytesRaw string            `hcl:"max_batch_bytes,optional"`
+	Breaker          *Breaker          `hcl:"breaker,block"`
+
+	// Retry bounds how failed writes are retried.
+	Retry *Retry `hcl:"retry,block"`
 	// A writer flushes when it holds FlushBytes of encoded series or after Linger.
 	FlushBytesRaw string `hcl:"flush_bytes,optional"`
 	LingerRaw     string `hcl:"linger,optional"`
@@ -226,6 +255,66 @@ type Output struct {
 	Linger           time.Duration
 	CompressionCodec sarama.CompressionCodec
 	NameMapping      formats.NameMapping
+	Timeout          time.Duration
+	MaxBatchBytes    int
+}
+
+// BasicAuth is a remote-write output's `basic_auth { username, password }`; take the password
+// from env(). It is never printed.
+type BasicAuth struct {
+	Username string `hcl:"username"`
+	Password string `hcl:"password"`
+}
+
+// GoString keeps the password out of %#v.
+func (a BasicAuth) GoString() string {
+	return fmt.Sprintf("config.BasicAuth{Username:%q, Password:<redacted>}", a.Username)
+}
+
+// String keeps the password out of %v and %+v.
+func (a BasicAuth) String() string { return a.GoString() }
+
+// Retry is an output's `retry { ... }`: exponential backoff from min_backoff to max_backoff with
+// full jitter (a receiver's Retry-After is honoured up to max_backoff); a write still failing
+// after max_elapsed is given up on, dead-lettered like a permanent error (0: never give up).
+type Retry struct {
+	MinBackoffRaw string `hcl:"min_backoff,optional"`
+	MaxBackoffRaw string `hcl:"max_backoff,optional"`
+	MaxElapsedRaw string `hcl:"max_elapsed,optional"`
+
+	MinBackoff, MaxBackoff, MaxElapsed time.Duration
+}
+
+// Breaker is a remote-write output's per-endpoint circuit breaker: after Failures consecutive
+// failures an endpoint gets no requests for CoolDown, then one probe request decides whether it
+// closes again.
+type Breaker struct {
+	Failures    int    `hcl:"failures,optional"`
+	CoolDownRaw string `hcl:"cool_down,optional"`
+
+	CoolDown time.Duration
+}
+
+// Route is one `route { match, outputs }` block. Routes are checked in order and the first whose
+// match globs (the denylist's syntax) match a datapoint's metric name decides which outputs it
+// goes to; a route without match matches everything. Without route blocks, the only output
+// takes everything.
+type Route struct {
+	Match   []string `hcl:"match,optional"`
+	Outputs []string `hcl:"outputs"`
+}
+
+// CatchAll reports whether the route matches every metric name.
+func (r *Route) CatchAll() bool { return len(r.Match) == 0 || slices.Contains(r.Match, "**") }
+
+// Output returns the output named name, or nil.
+func (c *Config) Output(name string) *Output {
+	for _, o := range c.Outputs {
+		if o.Name == name {
+			return o
+		}
+	}
+	return nil
 }
 
 // DeadLetter names the topic unparseable lines are written to, with headers saying where each
@@ -256,16 +345,25 @@ func Default() *Config {
 			MaxAgeRaw: "24h", MaxFutureRaw: "10m",
 		},
 		Denylist: &Denylist{},
-		Sharding: &Sharding{Shards: 16},
 	}
 }
 
 // DefaultInputGroup is the consumer group of an input that names none.
 const DefaultInputGroup = "sluice"
 
-// defaultOutput fills an output block's defaults before it is decoded.
-func defaultOutput() *Output {
-	return &Output{Compression: "none", FlushBytesRaw: "1MiB", LingerRaw: "200ms", NameMappingRaw: "keep"}
+// defaultOutput fills an output block's defaults, which depend on its type, before it is
+// decoded.
+func defaultOutput(typ string) *Output {
+	o := &Output{FlushBytesRaw: "1MiB", LingerRaw: "200ms", NameMappingRaw: "keep",
+		Retry: &Retry{MinBackoffRaw: "100ms", MaxBackoffRaw: "10s", MaxElapsedRaw: "0s"}}
+	if typ == OutputRemoteWrite {
+		o.TimeoutRaw, o.Concurrency, o.MaxBatchSamples, o.MaxBatchBytesRaw = "30s", 4, 10000, "4MiB"
+		o.Retry.MaxElapsedRaw = "5m"
+		o.Breaker = &Breaker{Failures: 5, CoolDownRaw: "10s"}
+	} else {
+		o.Compression = "none"
+	}
+	return o
 }
 
 // defaultInput fills an input block's defaults before it is decoded.

@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -110,10 +112,10 @@ pipeline {
   reader  = 2
   shutdown_timeout = "20 seconds"
 }
-sharding {
-  shards = 0
+output "kafka" "out" {
+  topic  = "out"
+  shards = -1
 }
-output "kafka" "out" { topic = "out" }
 `
 	_, err := Load("bad.hcl", []byte(src))
 	e, ok := err.(*Error)
@@ -127,7 +129,7 @@ output "kafka" "out" { topic = "out" }
 	want := []string{
 		`bad.hcl:5:3: error: Unsupported argument`,
 		`bad.hcl:6:22: error: Invalid duration`,
-		`bad.hcl:9:12: error: Must be at least 1`,
+		`bad.hcl:10:12: error: Negative shards`,
 	}
 	if len(heads) != len(want) {
 		t.Fatalf("got %d errors, want %d:\n%s", len(heads), len(want), out)
@@ -137,7 +139,7 @@ output "kafka" "out" { topic = "out" }
 			t.Fatalf("error %d is %q, want %q\n%s", i, heads[i], want[i], out)
 		}
 	}
-	for _, snippet := range []string{`Did you mean "readers"?`, `shutdown_timeout = "20 seconds"`, `shards = 0`} {
+	for _, snippet := range []string{`Did you mean "readers"?`, `shutdown_timeout = "20 seconds"`, `shards = -1`} {
 		if !strings.Contains(out, snippet) {
 			t.Fatalf("output lacks %q:\n%s", snippet, out)
 		}
@@ -162,7 +164,68 @@ func TestValidationErrors(t *testing.T) {
 }`, "Heartbeat too slow")
 	f(ok+`denylist { globs = ["a..b"] }`, "Invalid glob")
 	f(ok+`pipeline { batch_bytes = "1 potato" }`, "Invalid size")
-	f(ok+`output "kafka" "p" { topic = "p" }`, "Several outputs")
+	f(ok+`output "kafka" "p" { topic = "p" }`, "Several outputs and no route")
+	f(ok+`output "kafka" "o" { topic = "p" }`+"\n"+`route { outputs = ["o"] }`, "Duplicate output name")
+	f(ok+`route { outputs = ["nope"] }`, "Unknown output")
+	f(ok+`route { outputs = ["o", "o"] }`, "Output named twice")
+	f(ok+`route { outputs = [] }`, "No outputs")
+	f(ok+`route {
+  match = []
+  outputs = ["o"]
+}`, "Empty match")
+	f(ok+`route {
+  match = ["a..b"]
+  outputs = ["o"]
+}`, "Invalid glob")
+	f(ok+`route { outputs = ["o"] }`+"\n"+`route {
+  match = ["ads.**"]
+  outputs = ["o"]
+}`, "Unreachable route")
+	f(ok+`route {
+  match = ["**"]
+  outputs = ["o"]
+}`+"\n"+`route { outputs = ["o"] }`, "Unreachable route")
+	f(ok+`output "remote_write" "vm" {}`+"\n"+`route { outputs = ["o", "vm"] }`, "No URLs")
+	f(ok+`output "remote_write" "vm" { urls = ["ftp://x/y"] }`+"\n"+`route { outputs = ["o", "vm"] }`, "Invalid URL")
+	f(ok+`output "remote_write" "vm" {
+  urls = ["http://x/api/v1/write"]
+  topic = "t"
+}`+"\n"+`route { outputs = ["o", "vm"] }`, "Setting for another output type")
+	f(ok+`output "kafka" "k2" {
+  topic = "t"
+  concurrency = 3
+}`+"\n"+`route { outputs = ["o", "k2"] }`, "Setting for another output type")
+	f(ok+`output "remote_write" "vm" {
+  urls = ["http://x/api/v1/write"]
+  headers = { "Content-Encoding" = "gzip" }
+}`+"\n"+`route { outputs = ["o", "vm"] }`, "Reserved header")
+	f(ok+`output "remote_write" "vm" {
+  urls = ["http://x/api/v1/write"]
+  bearer_token = "t"
+  basic_auth {
+    username = "u"
+    password = "p"
+  }
+}`+"\n"+`route { outputs = ["o", "vm"] }`, "Two kinds of credentials")
+	f(ok+`output "remote_write" "vm" {
+  urls = ["http://x/api/v1/write"]
+  concurrency = 0
+}`+"\n"+`route { outputs = ["o", "vm"] }`, "Invalid concurrency")
+	f(ok+`output "remote_write" "vm" {
+  urls = ["http://x/api/v1/write"]
+  retry {
+    min_backoff = "2s"
+    max_backoff = "1s"
+  }
+}`+"\n"+`route { outputs = ["o", "vm"] }`, "max_backoff below min_backoff")
+	f(ok+`output "remote_write" "vm" {
+  urls = ["http://x/api/v1/write"]
+  breaker { failures = 0 }
+}`+"\n"+`route { outputs = ["o", "vm"] }`, "Must be at least 1")
+	f(ok+`output "remote_write" "vm" {
+  urls = ["http://x/api/v1/write"]
+  name_mapping = "prometheus"
+}`+"\n"+`route { outputs = ["o", "vm"] }`, "Outputs disagree on name_mapping")
 	f(`output "kafka" "o" { topic = "o" }`, "No input")
 	f(`input "csv" { topics = ["x"] }`+"\n"+`output "kafka" "o" { topic = "o" }`, "Unsupported input format")
 	f(ok+`input "graphite" { topics = ["in"] }`, "Topic in two inputs")
@@ -251,5 +314,64 @@ func TestParseSize(t *testing.T) {
 		if _, err := ParseSize(s); err == nil {
 			t.Fatalf("ParseSize(%q): want an error", s)
 		}
+	}
+}
+
+// TestRoutesAndOutputs: a full multi-output config loads with every default and derived value,
+// the route positions point at the right block, and an output no route uses is a warning with
+// its position, not an error.
+func TestRoutesAndOutputs(t *testing.T) {
+	src := `input "opentsdb" { topics = ["in"] }
+output "kafka" "goku_ads" { topic = "ads.shards" }
+output "remote_write" "vm" {
+  urls        = ["http://127.0.0.1:8428/api/v1/write", "http://127.0.0.1:8429/api/v1/write"]
+  concurrency = 8
+  bearer_token = "secret"
+  retry { max_elapsed = "1m" }
+}
+output "remote_write" "spare" { urls = ["http://127.0.0.1:9090/api/v1/write"] }
+route {
+  match   = ["ads.**", "pinner.*.latency"]
+  outputs = ["goku_ads", "vm"]
+}
+route { outputs = ["vm"] }
+`
+	cfg, err := Load("r.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := cfg.Output("vm")
+	if vm == nil || vm.Concurrency != 8 || vm.Timeout != 30*time.Second || vm.MaxBatchSamples != 10000 ||
+		vm.MaxBatchBytes != 4<<20 || vm.Retry.MaxElapsed != time.Minute || vm.Retry.MinBackoff != 100*time.Millisecond ||
+		vm.Breaker.Failures != 5 || vm.Breaker.CoolDown != 10*time.Second {
+		t.Fatalf("remote_write output not defaulted: %+v", vm)
+	}
+	if k := cfg.Output("goku_ads"); k.Retry.MaxElapsed != 0 || k.Breaker != nil || k.Shards != 0 {
+		t.Fatalf("kafka output: %+v", k)
+	}
+	if len(cfg.Routes) != 2 || !cfg.Routes[1].CatchAll() || cfg.Routes[0].CatchAll() {
+		t.Fatalf("routes %+v", cfg.Routes)
+	}
+	w := cfg.Warnings()
+	if w == nil || len(w.Diags) != 1 {
+		t.Fatalf("want one warning, got %v", w)
+	}
+	var b bytes.Buffer
+	w.Write(&b)
+	if !strings.HasPrefix(b.String(), `r.hcl:9:1: warning: Output no route uses`) || !strings.Contains(b.String(), `"spare"`) {
+		t.Fatalf("warning:\n%s", b.String())
+	}
+	// An error in the second route block points at that block's attribute.
+	_, err = Load("r.hcl", []byte(strings.Replace(src, `route { outputs = ["vm"] }`, `route { outputs = ["vn"] }`, 1)))
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *Error, got %v", err)
+	}
+	if r := ce.Diags[0].Subject; ce.Diags[0].Summary != "Unknown output" || r.Start.Line != 14 || r.Start.Column != 19 {
+		t.Fatalf("error %s at %v", ce.Diags[0].Summary, r)
+	}
+	a := BasicAuth{Username: "u", Password: "hunter2"}
+	if s := fmt.Sprintf("%v %+v %#v", a, a, &a); strings.Contains(s, "hunter2") {
+		t.Fatalf("password printed: %s", s)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -76,7 +77,11 @@ func Load(filename string, src []byte) (*Config, error) {
 		case "input":
 			cfg.Inputs = append(cfg.Inputs, defaultInput())
 		case "output":
-			cfg.Outputs = append(cfg.Outputs, defaultOutput())
+			typ := ""
+			if len(b.Labels) > 0 {
+				typ = b.Labels[0]
+			}
+			cfg.Outputs = append(cfg.Outputs, defaultOutput(typ))
 		}
 	}
 	decodeDiags := gohcl.DecodeBody(f.Body, evalContext(), cfg)
@@ -91,6 +96,9 @@ func Load(filename string, src []byte) (*Config, error) {
 	diags = append(diags, v.diags...)
 	if diags.HasErrors() {
 		return nil, &Error{Diags: diags, files: p.Files()}
+	}
+	if len(diags) > 0 {
+		cfg.warnings = &Error{Diags: diags, files: p.Files()}
 	}
 	return cfg, nil
 }
@@ -132,15 +140,22 @@ func indexPositions(filename string, body *hclsyntax.Body) positions {
 	return pos
 }
 
-// index records body's blocks, nested ones too ("kafka.tls.ca_file"), under prefix.
+// index records body's blocks, nested ones too ("kafka.tls.ca_file"), under prefix. A block
+// is also recorded by its position among blocks of the same key ("route[1].outputs"), for blocks
+// that repeat without labels.
 func (pos positions) index(prefix string, body *hclsyntax.Body) {
+	seen := map[string]int{}
 	for _, b := range body.Blocks {
 		key := prefix + strings.Join(append([]string{b.Type}, b.Labels...), ".")
-		pos[key] = b.DefRange()
-		for name, a := range b.Body.Attributes {
-			pos[key+"."+name] = a.Expr.Range()
+		nth := key + "[" + strconv.Itoa(seen[key]) + "]"
+		seen[key]++
+		for _, k := range []string{key, nth} {
+			pos[k] = b.DefRange()
+			for name, a := range b.Body.Attributes {
+				pos[k+"."+name] = a.Expr.Range()
+			}
+			pos.index(k+".", b.Body)
 		}
-		pos.index(key+".", b.Body)
 	}
 }
 
@@ -164,10 +179,19 @@ func (v *validator) at(block, attr string) hcl.Range {
 }
 
 func (v *validator) errorf(block, attr, summary, format string, args ...any) {
+	v.report(hcl.DiagError, block, attr, summary, format, args...)
+}
+
+// warnf reports something that does not stop the config from loading.
+func (v *validator) warnf(block, attr, summary, format string, args ...any) {
+	v.report(hcl.DiagWarning, block, attr, summary, format, args...)
+}
+
+func (v *validator) report(sev hcl.DiagnosticSeverity, block, attr, summary, format string, args ...any) {
 	r := v.at(block, attr)
 	if v.bad[r] {
 		return // decoding already reported this attribute
 	}
-	v.diags = append(v.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
+	v.diags = append(v.diags, &hcl.Diagnostic{Severity: sev, Summary: summary,
 		Detail: fmt.Sprintf(format, args...), Subject: r.Ptr()})
 }

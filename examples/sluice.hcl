@@ -105,14 +105,11 @@ denylist {
   globs = ["test.**", "*.debug.*"]
 }
 
-sharding {
-  shards = 16 # the output topic needs at least this many partitions
-}
-
 # Prometheus remote-write WriteRequests, snappy-compressed, one Kafka record per shard batch,
 # partition = shard, key = shard id, idempotent producer with acks=all.
 output "kafka" "tsdb" {
   topic       = "metrics.shards"
+  shards      = 16       # series are spread over 16 shards (default: the topic's partition count)
   compression = "none"   # Kafka-level codec; payloads are already snappy-compressed
   flush_bytes = "1MiB"   # a writer flushes when it holds this much...
   linger      = "200ms"  # ...or after this long

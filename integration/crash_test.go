@@ -47,14 +47,14 @@ input "opentsdb" {
   topics = [%q]
   group  = %q
 }
-sharding { shards = %d }
 output "kafka" "tsdb" {
   topic  = %q
+  shards = %d
   linger = "50ms"
 }
 denylist { globs = ["test.**"] }
 %s
-`, c.Addrs[0], session, heartbeat, topic, group, shards, outTopic, extra)
+`, c.Addrs[0], session, heartbeat, topic, group, outTopic, shards, extra)
 	if !strings.Contains(extra, "pipeline {") {
 		src += "pipeline { shutdown_timeout = \"3s\" }\n"
 	}

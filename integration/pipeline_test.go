@@ -194,7 +194,7 @@ func TestStartRejectsOutputWithTooFewPartitions(t *testing.T) {
 		p.Stop(context.Background())
 		t.Fatal("started with 8 shards on a 4-partition output topic")
 	}
-	if !strings.Contains(err.Error(), `topic "metrics.shards" has 4 partitions, but sharding.shards = 8`) {
+	if !strings.Contains(err.Error(), `topic "metrics.shards" has 4 partitions, but shards = 8`) {
 		t.Fatalf("unclear error: %v", err)
 	}
 }

@@ -19,6 +19,7 @@ const (
 	ReasonLineTooLong
 	ReasonPoison
 	ReasonOutputRejected
+	ReasonUnrouted
 	NumReasons
 )
 
@@ -37,6 +38,7 @@ var reasonNames = [NumReasons]string{
 	ReasonLineTooLong:    "line_too_long",
 	ReasonPoison:         "poison",
 	ReasonOutputRejected: "output_rejected",
+	ReasonUnrouted:       "unrouted",
 }
 
 // String returns the reason's label as used in logs and metrics.

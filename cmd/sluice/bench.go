@@ -70,6 +70,7 @@ type benchResult struct {
 	Workers             int       `json:"workers"`
 	Writers             int       `json:"writers"`
 	Shards              int       `json:"shards"`
+	Output              string    `json:"output"`
 	RoutingChanges      int64     `json:"routing_changes"`
 	HotPartitions       int64     `json:"hot_partitions"`
 }
@@ -81,6 +82,7 @@ type benchFlags struct {
 	skew                      string
 	readers, workers, writers int
 	shards                    int
+	remoteWrite               string
 	coordinator               string
 	baseline                  bool
 	config                    string
@@ -102,7 +104,8 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.readers, "readers", 0, "readers (0: from the config)")
 	fs.IntVar(&f.workers, "workers", 0, "workers (0: from the config)")
 	fs.IntVar(&f.writers, "writers", 0, "writers (0: from the config)")
-	fs.IntVar(&f.shards, "shards", 0, "shards (0: from the config)")
+	fs.IntVar(&f.shards, "shards", 0, "output shards: Kafka partitions, or remote-write concurrency (0: from the config; 16 for Kafka)")
+	fs.StringVar(&f.remoteWrite, "remote-write", "", "write to this remote-write URL (such as http://127.0.0.1:8428/api/v1/write) instead of a Kafka shard topic")
 	fs.StringVar(&f.coordinator, "coordinator", "", "on or off (default: from the config)")
 	fs.BoolVar(&f.baseline, "baseline", false, "consume the records with a bare sarama consumer group instead of the pipeline")
 	fs.StringVar(&f.config, "config", "", "config file for every other setting (brokers, inputs and outputs are the benchmark's)")
@@ -178,14 +181,32 @@ func benchConfig(f benchFlags, broker string) (*config.Config, error) {
 	}
 	in.Topics, in.Group = []string{benchInTopic}, benchGroup
 	cfg.Inputs = []*config.Input{in}
-	cfg.Outputs[0].Topic = benchOutTopic
+	out := cfg.Outputs[0]
+	if f.remoteWrite != "" {
+		rw, err := config.Load("-remote-write", fmt.Appendf(nil, "input \"opentsdb\" { topics = [\"x\"] }\noutput \"remote_write\" \"bench\" { urls = [%q] }\n", f.remoteWrite))
+		if err != nil {
+			return nil, err
+		}
+		out = rw.Outputs[0]
+		if f.shards > 0 {
+			out.Concurrency = f.shards
+		}
+	} else {
+		out.Type, out.Topic = config.OutputKafka, benchOutTopic
+		if f.shards > 0 {
+			out.Shards = f.shards
+		} else if out.Shards == 0 {
+			out.Shards = 16
+		}
+	}
+	cfg.Outputs, cfg.Routes = []*config.Output{out}, nil
 	cfg.DeadLetter = nil
 	p := cfg.Pipeline
 	autoRaw, autoShard := p.RawBatches == p.Readers*4+p.Workers*2, p.ShardBatches == p.Writers*8+p.Workers*4
 	for _, o := range []struct {
 		flag int
 		dst  *int
-	}{{f.readers, &p.Readers}, {f.workers, &p.Workers}, {f.writers, &p.Writers}, {f.shards, &cfg.Sharding.Shards}} {
+	}{{f.readers, &p.Readers}, {f.workers, &p.Workers}, {f.writers, &p.Writers}} {
 		if o.flag > 0 {
 			*o.dst = o.flag
 		}
@@ -306,7 +327,7 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 	}
 	res := &benchResult{Format: f.format, Records: f.records, Datapoints: int64(f.records) * int64(f.lines),
 		Baseline: f.baseline, Partitions: f.partitions, Skew: f.skew, Readers: cfg.Pipeline.Readers,
-		Workers: cfg.Pipeline.Workers, Writers: cfg.Pipeline.Writers, Shards: cfg.Sharding.Shards, Coordinator: "off"}
+		Workers: cfg.Pipeline.Workers, Writers: cfg.Pipeline.Writers, Shards: benchShards(cfg), Output: cfg.Outputs[0].Type, Coordinator: "off"}
 	if cfg.Coordinator.Enabled && !f.baseline {
 		res.Coordinator = "on"
 	}
@@ -385,7 +406,19 @@ func startCPUProfile(file string) (stop func(), err error) {
 }
 
 func createBenchTopics(cfg *config.Config, partitions int) error {
-	return createTopics(cfg, map[string]int{benchInTopic: partitions, benchOutTopic: cfg.Sharding.Shards})
+	topics := map[string]int{benchInTopic: partitions}
+	if cfg.Outputs[0].Type == config.OutputKafka {
+		topics[benchOutTopic] = cfg.Outputs[0].Shards
+	}
+	return createTopics(cfg, topics)
+}
+
+// benchShards is the output's shard count: Kafka partitions or remote-write concurrency.
+func benchShards(cfg *config.Config) int {
+	if o := cfg.Outputs[0]; o.Type == config.OutputRemoteWrite {
+		return o.Concurrency
+	}
+	return cfg.Outputs[0].Shards
 }
 
 // produceBench writes the records, spread over the partitions by the skew, and returns each

@@ -35,8 +35,17 @@ func devTopics(cfg *config.Config, broker string) {
 	for _, in := range cfg.Inputs {
 		in.Topics = []string{"metrics." + in.Format}
 	}
-	cfg.Outputs[0].Topic = "metrics.shards"
+	// Dev mode's broker holds the one shard topic: the file's outputs become one Kafka output.
+	o := cfg.Outputs[0]
+	o.Type, o.Topic = config.OutputKafka, "metrics.shards"
+	if o.Shards == 0 {
+		o.Shards = devShards
+	}
+	cfg.Outputs, cfg.Routes = []*config.Output{o}, nil
 }
+
+// devShards is the dev shard topic's partition count.
+const devShards = 16
 
 type devBrokerT struct{ *kfake.Cluster }
 
@@ -61,7 +70,11 @@ func startDevBroker(addr string) (*devBrokerT, error) {
 // createTopics creates the input topics, the dead-letter topic if any, and an output topic with
 // one partition per shard.
 func (b *devBrokerT) createTopics(cfg *config.Config, partitions int) error {
-	topics := map[string]int{cfg.Outputs[0].Topic: cfg.Sharding.Shards}
+	shards := cfg.Outputs[0].Shards
+	if shards == 0 {
+		shards = devShards
+	}
+	topics := map[string]int{cfg.Outputs[0].Topic: shards}
 	for _, in := range cfg.Inputs {
 		for _, t := range in.Topics {
 			topics[t] = partitions

@@ -91,6 +91,9 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
 		}
 		return nil, false
 	}
+	if w := cfg.Warnings(); w != nil {
+		w.Write(stderr)
+	}
 	return cfg, true
 }
 

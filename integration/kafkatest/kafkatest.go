@@ -170,9 +170,9 @@ kafka {
   %s
 }
 %s
-sharding { shards = %d }
 output "kafka" "tsdb" {
   topic  = %q
+  shards = %d
   linger = "20ms"
   %s
 }
@@ -181,7 +181,7 @@ validation {
   max_future = "10m"
 }
 denylist { globs = ["test.**"] }
-%s`, c.Addrs[0], c.KafkaHCL, inputs, shards, out, outputExtra, extra)
+%s`, c.Addrs[0], c.KafkaHCL, inputs, out, shards, outputExtra, extra)
 	cfg, err := config.Load("test.hcl", []byte(src))
 	if err != nil {
 		t.Fatalf("test config: %v", err)

@@ -1,0 +1,300 @@
+package actors
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/config"
+)
+
+// rwClient sends Prometheus remote-write 1.0 requests for one output to its endpoints (replicas
+// of one receiver). Requests rotate over the endpoints whose circuit breaker is closed; a retry
+// avoids the endpoint that just failed. It is safe for concurrent use: writers call send from
+// one goroutine per request in flight.
+type rwClient struct {
+	output    string
+	http      *http.Client
+	header    http.Header
+	timeout   time.Duration
+	endpoints []*endpoint
+	next      atomic.Uint32
+	failures  int
+	coolDown  time.Duration
+	// ctx is cancelled when the pipeline stops, ending requests in flight.
+	ctx    context.Context
+	cancel context.CancelFunc
+	now    func() time.Time
+}
+
+// Breaker states, as exported in sluice_output_endpoint_state.
+const (
+	breakerClosed   = 0
+	breakerOpen     = 1
+	breakerHalfOpen = 2
+)
+
+// endpoint is one URL with its circuit breaker: after failures consecutive failed requests it
+// opens and gets no requests for the cool-down; then one probe request (half-open) closes it on
+// success or opens it again.
+type endpoint struct {
+	url string
+
+	mu       sync.Mutex
+	state    int
+	failed   int // consecutive failures
+	openedAt time.Time
+	probing  bool
+
+	ok, errs, opens atomic.Int64
+	stateGauge      atomic.Int32
+}
+
+// rwError is a failed remote-write request.
+type rwError struct {
+	endpoint   int
+	status     int // 0 for a network error
+	permanent  bool
+	retryAfter time.Duration
+	msg        string
+}
+
+func (e *rwError) Error() string { return e.msg }
+
+// errAllOpen is returned when every endpoint's breaker is open.
+var errAllOpen = errors.New("every endpoint's circuit breaker is open")
+
+func newRWClient(o *config.Output) *rwClient {
+	h := http.Header{}
+	for k, v := range o.Headers {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", "application/x-protobuf")
+	h.Set("Content-Encoding", "snappy")
+	h.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	h.Set("User-Agent", "sluice")
+	if a := o.BasicAuth; a != nil {
+		req := http.Request{Header: http.Header{}}
+		req.SetBasicAuth(a.Username, a.Password)
+		h.Set("Authorization", req.Header.Get("Authorization"))
+	}
+	if o.BearerToken != "" {
+		h.Set("Authorization", "Bearer "+o.BearerToken)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = o.Concurrency + 1
+	tr.MaxConnsPerHost = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &rwClient{output: o.Name, http: &http.Client{Transport: tr}, header: h, timeout: o.Timeout,
+		failures: o.Breaker.Failures, coolDown: o.Breaker.CoolDown, ctx: ctx, cancel: cancel, now: time.Now}
+	for _, u := range o.URLs {
+		c.endpoints = append(c.endpoints, &endpoint{url: u})
+	}
+	return c
+}
+
+// close ends requests in flight and idle connections.
+func (c *rwClient) close() {
+	c.cancel()
+	c.http.CloseIdleConnections()
+}
+
+// pick chooses the next endpoint in rotation whose breaker lets a request through, skipping
+// avoid (the endpoint that just failed) while another one can take the request. It reports -1
+// when every breaker is open.
+func (c *rwClient) pick(avoid int) int {
+	n := len(c.endpoints)
+	start := int(c.next.Add(1)-1) % n
+	fallback := -1
+	for i := 0; i < n; i++ {
+		k := (start + i) % n
+		if !c.endpoints[k].admit(c.now(), c.coolDown, k == avoid && n > 1) {
+			continue
+		}
+		if k == avoid {
+			fallback = k // admitted only as closed, claiming no probe
+			continue
+		}
+		return k
+	}
+	return fallback
+}
+
+// admit reports whether the endpoint takes a request now: always when closed; when open, once
+// the cool-down passed, as the single half-open probe. peek admits only a closed endpoint, as
+// it may not be used.
+func (e *endpoint) admit(now time.Time, coolDown time.Duration, peek bool) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch e.state {
+	case breakerClosed:
+		return true
+	case breakerOpen:
+		if now.Sub(e.openedAt) < coolDown || peek {
+			return false
+		}
+		e.setState(breakerHalfOpen)
+		e.probing = true
+		return true
+	default: // half-open: one probe at a time
+		if e.probing || peek {
+			return false
+		}
+		e.probing = true
+		return true
+	}
+}
+
+func (e *endpoint) setState(s int) {
+	e.state = s
+	e.stateGauge.Store(int32(s))
+}
+
+// result records a request's outcome in the breaker. Only failures of the endpoint count
+// (network errors, 5xx, 429): a 4xx is the request's fault.
+func (e *endpoint) result(now time.Time, failed bool, threshold int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.probing = false
+	if !failed {
+		e.ok.Add(1)
+		e.failed = 0
+		e.setState(breakerClosed)
+		return
+	}
+	e.errs.Add(1)
+	e.failed++
+	if e.state == breakerHalfOpen || (e.state == breakerClosed && e.failed >= threshold) {
+		e.setState(breakerOpen)
+		e.openedAt = now
+		e.opens.Add(1)
+	}
+}
+
+// openUntil is the earliest time an open endpoint admits a probe.
+func (c *rwClient) openUntil() time.Time {
+	var first time.Time
+	for _, e := range c.endpoints {
+		e.mu.Lock()
+		if t := e.openedAt.Add(c.coolDown); e.state == breakerOpen && (first.IsZero() || t.Before(first)) {
+			first = t
+		}
+		e.mu.Unlock()
+	}
+	return first
+}
+
+// healthy counts the endpoints whose breaker is closed.
+func (c *rwClient) healthy() int {
+	n := 0
+	for _, e := range c.endpoints {
+		if e.stateGauge.Load() == breakerClosed {
+			n++
+		}
+	}
+	return n
+}
+
+// send posts one snappy-compressed WriteRequest, avoiding endpoint avoid when another can take
+// it. It returns the endpoint used (-1 if none) and nil, or an *rwError (or errAllOpen).
+func (c *rwClient) send(body []byte, avoid int) (int, error) {
+	k := c.pick(avoid)
+	if k < 0 {
+		return -1, errAllOpen
+	}
+	e := c.endpoints[k]
+	err := c.post(e.url, body)
+	var re *rwError
+	failed := err != nil && (!errors.As(err, &re) || !re.permanent)
+	e.result(c.now(), failed, c.failures)
+	if err != nil {
+		if re == nil {
+			re = &rwError{msg: err.Error()}
+		}
+		re.endpoint = k
+		return k, re
+	}
+	return k, nil
+}
+
+// post sends body to url and classifies the answer.
+func (c *rwClient) post(url string, body []byte) error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return &rwError{permanent: true, msg: err.Error()}
+	}
+	req.Header = c.header.Clone()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return &rwError{msg: fmt.Sprintf("POST %s: %v", url, networkCause(err))}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		_, _ = io.Copy(io.Discard, resp.Body) // so the connection is reused
+		return nil
+	}
+	line := firstLine(resp.Body)
+	e := &rwError{status: resp.StatusCode,
+		msg: fmt.Sprintf("POST %s: %s: %s", url, resp.Status, line)}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		e.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	case resp.StatusCode >= 400:
+		e.permanent = true
+		e.msg = fmt.Sprintf("%s %s", resp.Status, line)
+	default: // 1xx, 3xx: the URL is wrong; retrying will not help
+		e.permanent = true
+	}
+	return e
+}
+
+// networkCause strips url.Error's repetition of the method and URL.
+func networkCause(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) && ue.Unwrap() != nil {
+		var op *net.OpError
+		if errors.As(err, &op) {
+			return op
+		}
+		return ue.Unwrap()
+	}
+	return err
+}
+
+// firstLine reads the first line of a response body (at most 512 bytes) and drains the rest.
+func firstLine(r io.Reader) string {
+	br := bufio.NewReaderSize(io.LimitReader(r, 512), 512)
+	line, _ := br.ReadString('\n')
+	_, _ = io.Copy(io.Discard, io.LimitReader(r, 64<<10))
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return "(empty body)"
+	}
+	return line
+}
+
+// parseRetryAfter reads a Retry-After header: seconds, or an HTTP date. 0 when absent or invalid.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
