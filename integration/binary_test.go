@@ -56,7 +56,7 @@ func sluiceBinary(t *testing.T, tags ...string) string {
 	return b.path
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
