@@ -1,0 +1,184 @@
+package actors
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/config"
+)
+
+// testClient is a client for urls with a breaker that opens after 2 failures for coolDown, and a
+// clock the test moves.
+func testClient(t *testing.T, coolDown time.Duration, urls ...string) (*rwClient, *time.Time) {
+	t.Helper()
+	c := newRWClient(&config.Output{Name: "t", URLs: urls, Concurrency: 2, Timeout: 2 * time.Second,
+		Headers: map[string]string{"X-Scope-OrgID": "team-a"}, BearerToken: "tok",
+		Breaker: &config.Breaker{Failures: 2, CoolDown: coolDown}})
+	now := time.Unix(1000, 0)
+	c.now = func() time.Time { return now }
+	t.Cleanup(c.close)
+	return c, &now
+}
+
+// TestRWClientProtocol: the request carries remote write 1.0's headers, the configured ones and
+// the credentials, and the body as given.
+func TestRWClientProtocol(t *testing.T) {
+	var got *http.Request
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, body = r, must(io.ReadAll(r.Body))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	c, _ := testClient(t, time.Second, srv.URL)
+	if _, err := c.send([]byte("payload"), -1); err != nil {
+		t.Fatal(err)
+	}
+	for h, want := range map[string]string{"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
+		"X-Prometheus-Remote-Write-Version": "0.1.0", "X-Scope-Orgid": "team-a", "Authorization": "Bearer tok"} {
+		if v := got.Header.Get(h); v != want {
+			t.Errorf("%s: %q, want %q", h, v, want)
+		}
+	}
+	if got.Method != http.MethodPost || string(body) != "payload" {
+		t.Fatalf("%s with body %q", got.Method, body)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// TestRWClientErrors: 4xx is permanent with the body's first line; 5xx and 429 are retryable,
+// with Retry-After in seconds or as a date.
+func TestRWClientErrors(t *testing.T) {
+	var status atomic.Int32
+	var retryAfter atomic.Value
+	retryAfter.Store("")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ra := retryAfter.Load().(string); ra != "" {
+			w.Header().Set("Retry-After", ra)
+		}
+		w.WriteHeader(int(status.Load()))
+		io.WriteString(w, "label name \"bad name\" is invalid\nsecond line\n")
+	}))
+	defer srv.Close()
+	c, now := testClient(t, time.Second, srv.URL)
+	c.failures = 100
+	f := func(code int, ra string, permanent bool, wantRA time.Duration, wantMsg string) {
+		t.Helper()
+		status.Store(int32(code))
+		retryAfter.Store(ra)
+		_, err := c.send(nil, -1)
+		var re *rwError
+		if !errors.As(err, &re) {
+			t.Fatalf("%d: %v", code, err)
+		}
+		if re.permanent != permanent || re.retryAfter != wantRA || re.status != code || (wantMsg != "" && re.msg != wantMsg) {
+			t.Fatalf("%d %q: %+v", code, ra, re)
+		}
+	}
+	f(400, "", true, 0, `400 Bad Request label name "bad name" is invalid`)
+	f(404, "", true, 0, "")
+	f(500, "", false, 0, "")
+	f(503, "7", false, 7*time.Second, "")
+	f(429, now.Add(90*time.Second).UTC().Format(http.TimeFormat), false, 90*time.Second, "")
+	f(429, "soon", false, 0, "")
+}
+
+// TestRWClientBreaker: an endpoint that fails twice opens and gets no requests; the other takes
+// them; after the cool-down one probe goes to it, and its success closes it again. A retry
+// avoids the endpoint that just failed.
+func TestRWClientBreaker(t *testing.T) {
+	var badUp atomic.Bool
+	var badHits, goodHits atomic.Int64
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		badHits.Add(1)
+		if !badUp.Load() {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer bad.Close()
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		goodHits.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer good.Close()
+	c, now := testClient(t, 10*time.Second, bad.URL, good.URL)
+	// A retry after a failure on the bad endpoint goes to the good one.
+	for i := 0; i < 4; i++ {
+		k, err := c.send(nil, -1)
+		if err != nil {
+			if k != 0 {
+				t.Fatalf("failure from endpoint %d", k)
+			}
+			if k2, err := c.send(nil, k); err != nil || k2 != 1 {
+				t.Fatalf("retry went to %d: %v", k2, err)
+			}
+		}
+	}
+	if st := c.endpoints[0].stateGauge.Load(); st != breakerOpen || c.endpoints[0].opens.Load() != 1 {
+		t.Fatalf("bad endpoint's breaker %d after 2 failures, opened %d times", st, c.endpoints[0].opens.Load())
+	}
+	before := badHits.Load()
+	for i := 0; i < 10; i++ {
+		if k, err := c.send(nil, -1); err != nil || k != 1 {
+			t.Fatalf("request went to %d while the breaker is open: %v", k, err)
+		}
+	}
+	if badHits.Load() != before || c.healthy() != 1 {
+		t.Fatalf("an open endpoint got %d requests", badHits.Load()-before)
+	}
+	// After the cool-down: one probe; it fails, so the breaker opens again at once.
+	*now = now.Add(11 * time.Second)
+	for i := 0; i < 4; i++ {
+		c.send(nil, -1)
+	}
+	if n := badHits.Load() - before; n != 1 || c.endpoints[0].opens.Load() != 2 {
+		t.Fatalf("%d probes after the cool-down, breaker opened %d times; want 1 and 2", n, c.endpoints[0].opens.Load())
+	}
+	// The endpoint recovers: the next probe closes the breaker and rotation resumes.
+	badUp.Store(true)
+	*now = now.Add(11 * time.Second)
+	for i := 0; i < 6; i++ {
+		if _, err := c.send(nil, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := c.endpoints[0].stateGauge.Load(); st != breakerClosed || badHits.Load()-before < 3 {
+		t.Fatalf("recovered endpoint: breaker %d, %d requests", st, badHits.Load()-before)
+	}
+	// Both open: no request is sent.
+	badUp.Store(false)
+	good.Close()
+	for i := 0; i < 6; i++ {
+		c.send(nil, -1)
+	}
+	if _, err := c.send(nil, -1); !errors.Is(err, errAllOpen) {
+		t.Fatalf("with both breakers open: %v", err)
+	}
+	if until := c.openUntil(); !until.After(*now) {
+		t.Fatalf("openUntil %v is not after now %v", until, *now)
+	}
+}
+
+func TestJitterBackoff(t *testing.T) {
+	for attempt := 1; attempt < 40; attempt++ {
+		hi := min(100*time.Millisecond<<min(attempt-1, 20), 10*time.Second)
+		for i := 0; i < 50; i++ {
+			if b := jitterBackoff(100*time.Millisecond, 10*time.Second, attempt); b < time.Millisecond || b > hi {
+				t.Fatalf("attempt %d: %v outside [1ms, %v]", attempt, b, hi)
+			}
+		}
+	}
+}
