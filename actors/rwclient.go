@@ -31,6 +31,8 @@ type rwClient struct {
 	next      atomic.Uint32
 	failures  int
 	coolDown  time.Duration
+	// lastFailure is the latest endpoint failure, which an errAllOpen carries.
+	lastFailure atomic.Pointer[string]
 	// ctx is cancelled when the pipeline stops, ending requests in flight.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -210,6 +212,9 @@ func (c *rwClient) healthy() int {
 func (c *rwClient) send(body []byte, avoid int) (int, error) {
 	k := c.pick(avoid)
 	if k < 0 {
+		if last := c.lastFailure.Load(); last != nil {
+			return -1, fmt.Errorf("%w; the last failure: %s", errAllOpen, *last)
+		}
 		return -1, errAllOpen
 	}
 	e := c.endpoints[k]
@@ -222,6 +227,9 @@ func (c *rwClient) send(body []byte, avoid int) (int, error) {
 			re = &rwError{msg: err.Error()}
 		}
 		re.endpoint = k
+		if failed {
+			c.lastFailure.Store(&re.msg)
+		}
 		return k, re
 	}
 	return k, nil

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,7 +165,7 @@ func TestRWClientBreaker(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		c.send(nil, -1)
 	}
-	if _, err := c.send(nil, -1); !errors.Is(err, errAllOpen) {
+	if _, err := c.send(nil, -1); !errors.Is(err, errAllOpen) || !strings.Contains(err.Error(), "the last failure: POST ") {
 		t.Fatalf("with both breakers open: %v", err)
 	}
 	if until := c.openUntil(); !until.After(*now) {

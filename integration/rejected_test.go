@@ -71,15 +71,7 @@ func TestOutputRejectedToDeadLetter(t *testing.T) {
 		if h[actors.HeaderReason] != "output_rejected" || h[actors.HeaderSourceTopic] != "out.small" || h[actors.HeaderDetail] == "" {
 			t.Fatalf("dead letter headers %v", h)
 		}
-		raw, err := snappy.Decode(nil, m.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var wr prompb.WriteRequest
-		if err := proto.Unmarshal(raw, &wr); err != nil {
-			t.Fatal(err)
-		}
-		for _, ts := range wr.Timeseries {
+		for _, ts := range decodeWriteRequest(t, m.Value).Timeseries {
 			for _, smp := range ts.Samples {
 				seen[int64(smp.Value)] = true
 			}
@@ -95,4 +87,19 @@ func TestOutputRejectedToDeadLetter(t *testing.T) {
 
 func TestOutputRejectedWithoutDeadLetter(t *testing.T) {
 	runRejected(t, "")
+}
+
+// decodeWriteRequest decodes a snappy-compressed remote-write WriteRequest (a shard record or a
+// dead-lettered one).
+func decodeWriteRequest(t *testing.T, v []byte) *prompb.WriteRequest {
+	t.Helper()
+	raw, err := snappy.Decode(nil, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wr prompb.WriteRequest
+	if err := proto.Unmarshal(raw, &wr); err != nil {
+		t.Fatal(err)
+	}
+	return &wr
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -16,8 +15,6 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/integration/kafkatest"
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/proto/prompb"
-	"google.golang.org/protobuf/proto"
 )
 
 const rwIn = "rw.in"
@@ -446,21 +443,13 @@ dead_letter { topic = "sluice.dead" }`, prom.writeURL())))
 		switch {
 		case strings.HasPrefix(detail, "400 Bad Request duplicate sample for timestamp"):
 			kind = "400"
-		case strings.HasPrefix(detail, "still failing after retrying for 3s (retry.max_elapsed): ") && strings.Contains(detail, "500 Internal Server Error: too old sample"):
+		case strings.HasPrefix(detail, "still failing after retrying for 3s (retry.max_elapsed): ") && strings.HasSuffix(detail, "500 Internal Server Error: too old sample"):
 			kind = "max_elapsed"
 		}
 		if kind == "" || h[actors.HeaderReason] != "output_rejected" || h[actors.HeaderSourceTopic] != "remote_write:prom" || strings.Contains(detail, "\n") {
 			t.Fatalf("dead letter headers %v", h)
 		}
-		raw, err := snappy.Decode(nil, m.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var wr prompb.WriteRequest
-		if err := proto.Unmarshal(raw, &wr); err != nil {
-			t.Fatal(err)
-		}
-		for _, ts := range wr.Timeseries {
+		for _, ts := range decodeWriteRequest(t, m.Value).Timeseries {
 			labels := map[string]string{}
 			for _, l := range ts.Labels {
 				labels[l.Name] = l.Value
