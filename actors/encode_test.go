@@ -213,7 +213,7 @@ func TestBatchEncoderRoutes(t *testing.T) {
 	b.Topic = "in"
 	b.Append(0, now*1000, []byte(lines))
 	pool := messages.NewShardBatchPool(8, 16<<10)
-	got := map[string][]int{} // metric → outputs
+	got := map[string][]string{} // metric → outputs
 	encodeAll(e, pool, b, now*1000, func(owner int, sb *messages.ShardBatch) {
 		defer sb.Release()
 		for _, seg := range sb.Segments {
@@ -238,11 +238,11 @@ func TestBatchEncoderRoutes(t *testing.T) {
 				if int(seg.Shard) != want {
 					t.Errorf("%s on shard %d, want %d", dp.Metric, seg.Shard, want)
 				}
-				got[string(dp.Metric)] = append(got[string(dp.Metric)], o.index)
+				got[string(dp.Metric)] = append(got[string(dp.Metric)], o.cfg.Name)
 			}
 		}
 	})
-	want := map[string][]int{"ads.x": {0}, "ads.y.z": {0}, "both.a": {0, 1}, "other.b": {1}}
+	want := map[string][]string{"ads.x": {"o0"}, "ads.y.z": {"o0"}, "both.a": {"o0", "o1"}, "other.b": {"o1"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("routed %v, want %v", got, want)
 	}

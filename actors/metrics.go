@@ -172,7 +172,7 @@ func (m *writerMetrics) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		for _, e := range plan.rw.endpoints {
-			gauge(ch, m.epState, float64(e.stateGauge.Load()), name, e.url)
+			gauge(ch, m.epState, float64(e.state.Load()), name, e.url)
 			counter(ch, m.epRequests, e.ok.Load(), name, e.url, "ok")
 			counter(ch, m.epRequests, e.errs.Load(), name, e.url, "error")
 			counter(ch, m.epOpens, e.opens.Load(), name, e.url)

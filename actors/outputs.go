@@ -14,8 +14,7 @@ import (
 // after output, so that a worker sorts and sends a datapoint's copies for every output it is
 // routed to in one pass.
 type outputPlan struct {
-	cfg   *config.Output
-	index int
+	cfg *config.Output
 	// shards is the output's shard count: a Kafka output's `shards`, or its topic's partition
 	// count when that is not set (resolved at start); a remote-write output's concurrency.
 	shards int
@@ -41,8 +40,7 @@ type route struct {
 
 // topology is the fixed layout of outputs, shards and writers, and the routes into them.
 type topology struct {
-	outputs []*outputPlan
-	routes  []route
+	routes []route
 	// shards is the size of the shard space; owner maps a shard to its writer, writerOutput a
 	// writer to its output.
 	shards       int
@@ -55,7 +53,7 @@ type topology struct {
 func newOutputPlans(cfg *config.Config) []*outputPlan {
 	plans := make([]*outputPlan, len(cfg.Outputs))
 	for i, o := range cfg.Outputs {
-		plans[i] = &outputPlan{cfg: o, index: i, shards: o.Shards, counters: newOutputCounters(o.Name)}
+		plans[i] = &outputPlan{cfg: o, shards: o.Shards, counters: newOutputCounters(o.Name)}
 		if o.Type == config.OutputRemoteWrite {
 			plans[i].shards = o.Concurrency
 			plans[i].rw = newRWClient(o)
@@ -67,7 +65,7 @@ func newOutputPlans(cfg *config.Config) []*outputPlan {
 // layout numbers the outputs' shards and gives each output min(writers, its shards) writers,
 // then compiles the routes (validation compiled them already).
 func layout(plans []*outputPlan, routes []*config.Route, writers int) (*topology, error) {
-	t := &topology{outputs: plans}
+	t := &topology{}
 	for _, o := range plans {
 		if o.shards < 1 {
 			return nil, fmt.Errorf("output %q has %d shards", o.cfg.Name, o.shards)

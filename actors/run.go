@@ -218,19 +218,6 @@ func (p *Pipeline) start(_ context.Context) error {
 	}
 	d.topo = topo
 	d.writerPIDs = make([]*actor.PID, topo.writers())
-	closeLinks := func() {
-		for _, l := range d.links {
-			if l != nil {
-				l.close()
-			}
-		}
-		d.links = nil
-		for _, o := range d.plans {
-			if o.rw != nil {
-				o.rw.close()
-			}
-		}
-	}
 	for w, o := range topo.writerOutput {
 		if !o.kafka() {
 			d.links = append(d.links, nil)
@@ -238,14 +225,14 @@ func (p *Pipeline) start(_ context.Context) error {
 		}
 		prod, err := sarama.NewAsyncProducer(cfg.Kafka.Brokers, producerConfig(cfg, o.cfg))
 		if err != nil {
-			closeLinks()
+			p.closeOutputs()
 			return fmt.Errorf("output %q: producer for writer %d: %w", o.cfg.Name, w, err)
 		}
 		d.links = append(d.links, newOutputLink(prod, o.shards))
 	}
 	if dl := cfg.DeadLetter; dl != nil {
 		if err := p.startDeadLetter(dl.Topic); err != nil {
-			closeLinks()
+			p.closeOutputs()
 			return err
 		}
 	}
@@ -343,19 +330,7 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 			}
 		}
 	}
-	for _, l := range append(d.links, d.deadLetter) {
-		if l == nil {
-			continue
-		}
-		if err := l.close(); err != nil {
-			p.log.Warn("closing a producer", "error", err)
-		}
-	}
-	for _, o := range d.plans {
-		if o.rw != nil {
-			o.rw.close()
-		}
-	}
+	p.closeOutputs()
 	d.system.Shutdown()
 	raw, _, sb, _ := p.PoolsInUse()
 	s := Summary{Snapshot: d.stats.Snapshot(), Drained: drained && d.stats.BatchesLeft.Load() == 0, RawInUse: raw, ShardInUse: sb}
@@ -445,6 +420,26 @@ func (p *Pipeline) Ready() error {
 	return nil
 }
 
+// closeOutputs closes the writers' and the dead-letter writer's producers, after their in-flight
+// records are answered, and the remote-write clients. Start calls it when it fails half-way,
+// stop once the actors are gone.
+func (p *Pipeline) closeOutputs() {
+	d := p.d
+	for _, l := range append(d.links, d.deadLetter) {
+		if l == nil {
+			continue
+		}
+		if err := l.close(); err != nil {
+			p.log.Warn("closing a producer", "error", err)
+		}
+	}
+	for _, o := range d.plans {
+		if o.rw != nil {
+			o.rw.close()
+		}
+	}
+}
+
 // resolveShards sets each Kafka output's shard count, checking its topic: the topic's partition
 // count when `shards` is not set, else at most that.
 func (p *Pipeline) resolveShards() error {
@@ -483,7 +478,6 @@ func (p *Pipeline) startDeadLetter(topic string) error {
 	d, cfg := p.d, p.d.cfg
 	pc := producerConfig(cfg, nil)
 	pc.Producer.Partitioner = sarama.NewHashPartitioner
-	pc.Producer.Compression = sarama.CompressionNone
 	client, err := sarama.NewClient(cfg.Kafka.Brokers, pc)
 	if err != nil {
 		return fmt.Errorf("dead_letter: %w", err)

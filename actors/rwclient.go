@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,14 +52,14 @@ const (
 type endpoint struct {
 	url string
 
+	// state is written under mu and read without it (metrics, healthy).
 	mu       sync.Mutex
-	state    int
+	state    atomic.Int32
 	failed   int // consecutive failures
 	openedAt time.Time
 	probing  bool
 
 	ok, errs, opens atomic.Int64
-	stateGauge      atomic.Int32
 }
 
 // rwError is a failed remote-write request.
@@ -138,14 +138,14 @@ func (c *rwClient) pick(avoid int) int {
 func (e *endpoint) admit(now time.Time, coolDown time.Duration, peek bool) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch e.state {
+	switch e.state.Load() {
 	case breakerClosed:
 		return true
 	case breakerOpen:
 		if now.Sub(e.openedAt) < coolDown || peek {
 			return false
 		}
-		e.setState(breakerHalfOpen)
+		e.state.Store(breakerHalfOpen)
 		e.probing = true
 		return true
 	default: // half-open: one probe at a time
@@ -157,11 +157,6 @@ func (e *endpoint) admit(now time.Time, coolDown time.Duration, peek bool) bool 
 	}
 }
 
-func (e *endpoint) setState(s int) {
-	e.state = s
-	e.stateGauge.Store(int32(s))
-}
-
 // result records a request's outcome in the breaker. Only failures of the endpoint count
 // (network errors, 5xx, 429): a 4xx is the request's fault.
 func (e *endpoint) result(now time.Time, failed bool, threshold int) {
@@ -171,13 +166,13 @@ func (e *endpoint) result(now time.Time, failed bool, threshold int) {
 	if !failed {
 		e.ok.Add(1)
 		e.failed = 0
-		e.setState(breakerClosed)
+		e.state.Store(breakerClosed)
 		return
 	}
 	e.errs.Add(1)
 	e.failed++
-	if e.state == breakerHalfOpen || (e.state == breakerClosed && e.failed >= threshold) {
-		e.setState(breakerOpen)
+	if st := e.state.Load(); st == breakerHalfOpen || (st == breakerClosed && e.failed >= threshold) {
+		e.state.Store(breakerOpen)
 		e.openedAt = now
 		e.opens.Add(1)
 	}
@@ -188,7 +183,7 @@ func (c *rwClient) openUntil() time.Time {
 	var first time.Time
 	for _, e := range c.endpoints {
 		e.mu.Lock()
-		if t := e.openedAt.Add(c.coolDown); e.state == breakerOpen && (first.IsZero() || t.Before(first)) {
+		if t := e.openedAt.Add(c.coolDown); e.state.Load() == breakerOpen && (first.IsZero() || t.Before(first)) {
 			first = t
 		}
 		e.mu.Unlock()
@@ -200,7 +195,7 @@ func (c *rwClient) openUntil() time.Time {
 func (c *rwClient) healthy() int {
 	n := 0
 	for _, e := range c.endpoints {
-		if e.stateGauge.Load() == breakerClosed {
+		if e.state.Load() == breakerClosed {
 			n++
 		}
 	}
@@ -246,7 +241,11 @@ func (c *rwClient) post(url string, body []byte) error {
 	req.Header = c.header.Clone()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return &rwError{msg: fmt.Sprintf("POST %s: %v", url, networkCause(err))}
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // not the method and URL again
+		}
+		return &rwError{msg: fmt.Sprintf("POST %s: %v", url, err)}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
@@ -266,19 +265,6 @@ func (c *rwClient) post(url string, body []byte) error {
 		e.permanent = true
 	}
 	return e
-}
-
-// networkCause strips url.Error's repetition of the method and URL.
-func networkCause(err error) error {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) && ue.Unwrap() != nil {
-		var op *net.OpError
-		if errors.As(err, &op) {
-			return op
-		}
-		return ue.Unwrap()
-	}
-	return err
 }
 
 // firstLine reads the first line of a response body (at most 512 bytes) and drains the rest.

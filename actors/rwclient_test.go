@@ -128,7 +128,7 @@ func TestRWClientBreaker(t *testing.T) {
 			}
 		}
 	}
-	if st := c.endpoints[0].stateGauge.Load(); st != breakerOpen || c.endpoints[0].opens.Load() != 1 {
+	if st := c.endpoints[0].state.Load(); st != breakerOpen || c.endpoints[0].opens.Load() != 1 {
 		t.Fatalf("bad endpoint's breaker %d after 2 failures, opened %d times", st, c.endpoints[0].opens.Load())
 	}
 	before := badHits.Load()
@@ -156,7 +156,7 @@ func TestRWClientBreaker(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st := c.endpoints[0].stateGauge.Load(); st != breakerClosed || badHits.Load()-before < 3 {
+	if st := c.endpoints[0].state.Load(); st != breakerClosed || badHits.Load()-before < 3 {
 		t.Fatalf("recovered endpoint: breaker %d, %d requests", st, badHits.Load()-before)
 	}
 	// Both open: no request is sent.

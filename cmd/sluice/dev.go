@@ -38,13 +38,10 @@ func devTopics(cfg *config.Config, broker string) {
 	// Dev mode's broker holds the one shard topic: the file's outputs become one Kafka output.
 	o := cfg.Outputs[0]
 	o.Type, o.Topic = config.OutputKafka, "metrics.shards"
-	if o.Shards == 0 {
-		o.Shards = devShards
-	}
 	cfg.Outputs, cfg.Routes = []*config.Output{o}, nil
 }
 
-// devShards is the dev shard topic's partition count.
+// devShards is the dev shard topic's partition count, unless the output sets shards.
 const devShards = 16
 
 type devBrokerT struct{ *kfake.Cluster }
