@@ -2,9 +2,11 @@ package actors
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"slices"
+
+	"github.com/cespare/xxhash/v2"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/denylist"
@@ -14,29 +16,75 @@ import (
 	"github.com/sluicehq/sluice/messages/validate"
 )
 
-// entry is one valid datapoint on its way out: where it goes and how it sorts.
+// entry is one valid datapoint on its way out: its shard, its series (an index into the batch's
+// touched series), its sample and its arrival. It holds no pointer, so a batch's entries cost the garbage
+// collector nothing and sorting them runs no write barrier.
 type entry struct {
-	shard uint32
-	row   int32
-	hash  uint64
-	ts    int64
+	shard  uint32
+	series uint32
+	seq    uint32
+	ts     int64
+	value  float64
 }
 
-// compareInShard orders the entries of one shard by series, then time, then arrival.
-func compareInShard(a, b entry) int {
-	if c := cmp.Compare(a.hash, b.hash); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.ts, b.ts); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.row, b.row)
+// Verdicts of a series that is valid but goes nowhere (seriesInfo.route).
+const (
+	routeUnrouted    = -1
+	routeDenylisted  = -2
+	routeInvalid     = -3 // seriesInfo.reason says why
+	noSeries         = ^uint32(0)
+	minSeriesSlots   = 1 << 10
+	maxSeriesPerSlot = 2 // the table grows before it is more than half full
+	// maxCachedSeries bounds a worker's series cache: past it, the cache starts afresh at the
+	// next batch (about 300 bytes a series: key, labels, table slots).
+	maxCachedSeries = 1 << 15
+)
+
+// seriesInfo is what the encoder decided about one series, once for as long as it stays in the
+// worker's series cache: whether it is valid, denylisted or routed, its shards (one per route
+// target, in seriesShards) and its encoded remote-write label fields (in labels). Offsets, not
+// slices: the cache holds no pointer.
+type seriesInfo struct {
+	hash              uint64 // of the identity key
+	key, keyEnd       uint32 // the identity key in batchEncoder.keys
+	labels, labelsEnd uint32 // the label fields in batchEncoder.labels
+	shards            uint32 // first of the series' shards in batchEncoder.seriesShards
+	route             int32  // index of its route, or a route* verdict
+	reason            messages.Reason
+	// batch is the last batch that touched the series, local its index in that batch's touched.
+	batch, local uint32
+}
+
+// seriesRun counts one touched series' entries in the batch, for the counting sort.
+type seriesRun struct{ count, placed uint32 }
+
+// seriesSlot is one slot of the open-addressing table from identity hash to series. A slot is
+// empty unless gen is the table's current generation, so starting a batch clears nothing.
+type seriesSlot struct {
+	hash   uint64
+	gen    uint32
+	series uint32
+}
+
+// badRef is an unparseable (or otherwise rejected) line kept for the dead-letter topic: its bytes
+// are copied into batchEncoder.badBytes, as the rows they came from are reused record by record.
+type badRef struct {
+	start, end uint32
+	offset     int64 // of the record it came from
+	reason     messages.Reason
+	detail     string // static text
 }
 
 // batchEncoder is the worker's hot path, kept apart from the actor so that it can be measured
 // and its allocations asserted: decode a RawBatch, validate, apply the denylist, shard, sort by
 // (shard, series, timestamp) and encode remote-write series into ShardBatches. All its storage is
 // reused from batch to batch.
+//
+// Each record is decoded into rows that are reset for the next record, so the only storage with
+// pointers is one record's worth. What outlives the record is pointer-free: the series cache
+// (each series judged, sharded and label-encoded once, then reused from batch to batch while
+// the validator, denylist and mapping stay the same), one entry per datapoint, and copies of the
+// bad lines.
 type batchEncoder struct {
 	decoders  map[string]*topicDecoder
 	mapping   formats.NameMapping
@@ -45,15 +93,33 @@ type batchEncoder struct {
 	// topo routes each datapoint to its outputs and says which writer owns each shard.
 	topo *topology
 
-	rows  messages.Rows
-	badAt []int64 // the source record offset of each rows.Bad entry
+	rows messages.Rows
 	// decoding is the index of the record being decoded, -1 outside decoding.
 	decoding int
 	entries  []entry
-	sorted   []entry // entries bucketed by shard, then sorted within each shard
-	start    []int   // where each shard's bucket starts in sorted (shards+1 bounds)
-	key      []byte
+	sorted   []entry
+	start    []int // counting-sort bounds per shard (shards+1)
 	cursor   int
+
+	series       []seriesInfo
+	slots        []seriesSlot
+	gen          uint32   // the cache's generation: slots of another one are empty
+	batch        uint32   // the batch's number, for seriesInfo.batch
+	touched      []uint32 // the series the batch touched, by local index
+	runs         []seriesRun
+	keys         []byte   // identity keys of the cached series
+	labels       []byte   // encoded label fields of the cached valid series
+	seriesShards []uint32 // per valid series, one shard per route target
+	// cachedFor is what the cached verdicts were made with; another validator or denylist (a
+	// reload) starts the cache afresh.
+	cachedValidator *validate.Validator
+	cachedDenylist  *denylist.Matcher
+	key             []byte // the identity key being looked up
+	shardKey        []byte // the shard.AppendSeriesKey of a new series
+	mapped          messages.Rows
+
+	bad      []badRef
+	badBytes []byte
 	// drops and in count the loaded batch's drops by reason and its datapoints (lines) read.
 	drops messages.DropCounts
 	in    int64
@@ -61,86 +127,274 @@ type batchEncoder struct {
 
 // load decodes, checks, shards and sorts every record of b. nowMs bounds the timestamp window.
 func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
-	e.rows.Reset()
-	e.entries = e.entries[:0]
-	e.cursor = 0
+	e.reset()
 	e.drops = messages.DropCounts{}
 	e.drops[messages.ReasonRecordTooLarge] = int64(b.Oversized)
 	e.drops[messages.ReasonLineTooLong] = int64(b.LongLines)
+	e.in = int64(b.Oversized + b.LongLines)
+	e.startBatch()
 	dec := e.decoders[b.Topic]
 	decode := *dec.decode.Load()
-	e.badAt = e.badAt[:0]
 	for i := 0; i < b.Len(); i++ {
+		e.rows.Reset()
+		rec := b.Records[i]
 		if len(b.Poisoned) > 0 && b.IsPoisoned(i) {
 			e.rows.AddBad(b.Value(i), messages.ReasonPoison, b.PoisonError)
 		} else {
 			e.decoding = i // if decoding panics, the worker knows which record did it
 			faultRecord(b.Value(i))
-			decode(&e.rows, b.Value(i), b.Records[i].Timestamp)
+			decode(&e.rows, b.Value(i), rec.Timestamp)
+			e.decoding = -1
 		}
-		for len(e.badAt) < len(e.rows.Bad) {
-			e.badAt = append(e.badAt, b.Records[i].Offset)
+		e.in += int64(len(e.rows.Points) + len(e.rows.Bad))
+		for _, bad := range e.rows.Bad {
+			e.drops[bad.Reason]++
+			if bad.Reason == messages.ReasonUnparseable || bad.Reason == messages.ReasonPoison {
+				start := len(e.badBytes)
+				e.badBytes = append(e.badBytes, bad.Line...)
+				e.bad = append(e.bad, badRef{start: uint32(start), end: uint32(len(e.badBytes)), offset: rec.Offset, reason: bad.Reason, detail: bad.Detail})
+			}
 		}
-	}
-	e.decoding = -1
-	for _, bad := range e.rows.Bad {
-		e.drops[bad.Reason]++
-	}
-	e.in = int64(len(e.rows.Points)+len(e.rows.Bad)) + int64(b.Oversized+b.LongLines)
-	for i := range e.rows.Points {
-		dp := &e.rows.Points[i]
-		if reason, ok := e.validator.Check(dp, nowMs); !ok {
-			e.drops[reason]++
-			continue
-		}
-		if e.denylist.Match(dp.Metric) {
-			e.drops[messages.ReasonDenylisted]++
-			continue
-		}
-		targets := e.topo.route(dp.Metric)
-		if targets == nil {
-			e.drops[messages.ReasonUnrouted]++
-			continue
-		}
-		e.mapping.Apply(dp)
-		e.key = shard.AppendSeriesKey(e.key[:0], dp)
-		h := shard.Hash(e.key)
-		// One entry per output the route names: a double-written datapoint is encoded for each.
-		for _, t := range targets {
-			e.entries = append(e.entries, entry{shard: t.offset + uint32(shard.Jump(h, int(t.shards))), row: int32(i), hash: h, ts: dp.Timestamp})
+		for p := range e.rows.Points {
+			e.add(&e.rows.Points[p], nowMs)
 		}
 	}
+	e.rows.Reset()
 	e.sortEntries()
 }
 
-// sortEntries orders the entries by (shard, series, timestamp): a counting sort into one bucket
-// per shard, then a comparison sort of each bucket, which is a shards-th of the batch and needs
-// no shard comparison.
+// add judges one datapoint and appends its entries.
+func (e *batchEncoder) add(dp *messages.Datapoint, nowMs int64) {
+	if len(dp.Tags) > e.validator.MaxTags() { // too many to sort: judged as they are
+		reason, _ := e.validator.Check(dp, nowMs)
+		e.drops[reason]++
+		return
+	}
+	validate.SortTags(dp.Tags) // the identity of a series does not depend on its tags' order
+	e.key = appendIdentity(e.key[:0], dp)
+	h := xxhash.Sum64(e.key)
+	sid := e.lookup(h, e.key)
+	if sid == noSeries {
+		sid = e.newSeries(h, dp)
+	}
+	si := &e.series[sid]
+	if si.batch != e.batch {
+		si.batch, si.local = e.batch, uint32(len(e.touched))
+		e.touched = append(e.touched, sid)
+		e.runs = append(e.runs, seriesRun{})
+	}
+	if si.route == routeInvalid {
+		e.drops[si.reason]++
+		return
+	}
+	if reason, ok := e.validator.CheckSample(dp.Timestamp, dp.Value, nowMs); !ok {
+		e.drops[reason]++
+		return
+	}
+	switch si.route {
+	case routeDenylisted:
+		e.drops[messages.ReasonDenylisted]++
+		return
+	case routeUnrouted:
+		e.drops[messages.ReasonUnrouted]++
+		return
+	}
+	// One entry per output the route names: a double-written datapoint is encoded for each.
+	for k := range e.topo.routes[si.route].targets {
+		e.entries = append(e.entries, entry{shard: e.seriesShards[int(si.shards)+k], series: si.local,
+			seq: uint32(len(e.entries)), ts: dp.Timestamp, value: dp.Value})
+	}
+	e.runs[si.local].count += uint32(len(e.topo.routes[si.route].targets))
+}
+
+// appendIdentity appends an unambiguous key of dp's series (its tags sorted): every name and
+// value length-prefixed, so that no two series share one whatever bytes they hold.
+func appendIdentity(dst []byte, dp *messages.Datapoint) []byte {
+	dst = protowire.AppendBytes(dst, dp.Metric)
+	for _, t := range dp.Tags {
+		dst = protowire.AppendBytes(dst, t.Key)
+		dst = protowire.AppendBytes(dst, t.Value)
+	}
+	return dst
+}
+
+// startBatch starts a batch, and the series cache afresh when it is full or its verdicts were
+// made with another validator or denylist.
+func (e *batchEncoder) startBatch() {
+	e.batch++
+	e.touched, e.runs = e.touched[:0], e.runs[:0]
+	if len(e.slots) > 0 && len(e.series) <= maxCachedSeries && e.batch != 0 &&
+		e.cachedValidator == e.validator && e.cachedDenylist == e.denylist {
+		return
+	}
+	e.cachedValidator, e.cachedDenylist = e.validator, e.denylist
+	e.series, e.keys, e.labels, e.seriesShards = e.series[:0], e.keys[:0], e.labels[:0], e.seriesShards[:0]
+	if len(e.slots) == 0 {
+		e.slots = make([]seriesSlot, minSeriesSlots)
+	}
+	e.gen++
+	if e.gen == 0 || e.batch == 0 { // wrapped: stale slots or series could look current
+		clear(e.slots)
+		e.gen, e.batch = 1, 1
+	}
+}
+
+// lookup returns the series with identity key and hash h, or noSeries.
+func (e *batchEncoder) lookup(h uint64, key []byte) uint32 {
+	mask := uint64(len(e.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &e.slots[i]
+		if s.gen != e.gen {
+			return noSeries
+		}
+		if s.hash == h {
+			si := &e.series[s.series]
+			if bytes.Equal(e.keys[si.key:si.keyEnd], key) {
+				return s.series
+			}
+		}
+	}
+}
+
+// insert puts series sid with hash h in the table, growing it first when it would be more than
+// half full.
+func (e *batchEncoder) insert(h uint64, sid uint32) {
+	if len(e.series)*maxSeriesPerSlot > len(e.slots) {
+		old := e.slots
+		e.slots = make([]seriesSlot, 2*len(old))
+		for _, s := range old {
+			if s.gen == e.gen {
+				e.place(s)
+			}
+		}
+	}
+	e.place(seriesSlot{hash: h, gen: e.gen, series: sid})
+}
+
+func (e *batchEncoder) place(s seriesSlot) {
+	mask := uint64(len(e.slots) - 1)
+	for i := s.hash & mask; ; i = (i + 1) & mask {
+		if e.slots[i].gen != e.gen {
+			e.slots[i] = s
+			return
+		}
+	}
+}
+
+// newSeries judges the series of dp (its identity key is in e.key), once per batch: validity,
+// denylist, route, shards and encoded labels.
+func (e *batchEncoder) newSeries(h uint64, dp *messages.Datapoint) uint32 {
+	sid := uint32(len(e.series))
+	si := seriesInfo{hash: h, key: uint32(len(e.keys)), route: routeInvalid}
+	e.keys = append(e.keys, e.key...)
+	si.keyEnd = uint32(len(e.keys))
+	switch reason, ok := e.validator.CheckSeries(dp); {
+	case !ok:
+		si.reason = reason
+	case e.denylist.Match(dp.Metric):
+		si.route = routeDenylisted
+	default:
+		si.route = int32(e.topo.routeIndex(dp.Metric))
+		if si.route == routeUnrouted {
+			break
+		}
+		named := e.applyMapping(dp)
+		e.shardKey = shard.AppendSeriesKey(e.shardKey[:0], named)
+		sh := shard.Hash(e.shardKey)
+		si.shards = uint32(len(e.seriesShards))
+		for _, t := range e.topo.routes[si.route].targets {
+			e.seriesShards = append(e.seriesShards, t.offset+uint32(shard.Jump(sh, int(t.shards))))
+		}
+		si.labels = uint32(len(e.labels))
+		e.labels = remotewrite.AppendLabels(e.labels, named.Metric, named.Tags)
+		si.labelsEnd = uint32(len(e.labels))
+	}
+	e.series = append(e.series, si)
+	e.insert(h, sid)
+	return sid
+}
+
+// applyMapping returns dp with the output's name mapping applied: dp itself when names are kept,
+// else a copy (dp's bytes may be shared with other datapoints of its line), its tags sorted again
+// as mapping can change their order.
+func (e *batchEncoder) applyMapping(dp *messages.Datapoint) *messages.Datapoint {
+	if e.mapping == formats.MappingKeep {
+		return dp
+	}
+	m := &e.mapped
+	m.Reset()
+	mark := m.TagsMark()
+	for _, t := range dp.Tags {
+		m.AddTag(m.Append(t.Key), t.Value)
+	}
+	out := m.NextPoint()
+	out.Metric, out.Tags = m.Append(dp.Metric), m.TagsSince(mark)
+	e.mapping.Apply(out)
+	validate.SortTags(out.Tags)
+	return out
+}
+
+// sortEntries orders the entries by (shard, series, timestamp, arrival) in linear time: a stable
+// counting sort by series, then a stable counting sort by shard, then each series' run (a few
+// entries, nearly always in time order already) put in time order.
 func (e *batchEncoder) sortEntries() {
+	n := len(e.entries)
+	e.sorted = slices.Grow(e.sorted[:0], n)[:n]
+	// By series: each series' entries in arrival order.
+	next := uint32(0)
+	for i := range e.runs {
+		r := &e.runs[i]
+		r.placed = next
+		next += r.count
+	}
+	for _, en := range e.entries {
+		r := &e.runs[en.series]
+		e.sorted[r.placed] = en
+		r.placed++
+	}
+	// By shard, stably: within a shard, series stay together in series order.
 	shards := e.topo.shards
 	if cap(e.start) < shards+1 {
 		e.start = make([]int, shards+1)
 	}
 	start := e.start[:shards+1]
 	clear(start)
-	for _, en := range e.entries {
+	for _, en := range e.sorted {
 		start[en.shard+1]++
 	}
 	for s := 1; s <= shards; s++ {
 		start[s] += start[s-1]
 	}
-	e.sorted = slices.Grow(e.sorted[:0], len(e.entries))[:len(e.entries)]
-	for _, en := range e.entries {
-		e.sorted[start[en.shard]] = en
+	for _, en := range e.sorted {
+		e.entries[start[en.shard]] = en
 		start[en.shard]++
 	}
-	// start[s] is now the end of bucket s, which is where bucket s+1 begins.
-	from := 0
-	for s := 0; s < shards; s++ {
-		slices.SortFunc(e.sorted[from:start[s]], compareInShard)
-		from = start[s]
+	// Time order within each run of one series on one shard.
+	for i := 0; i < n; {
+		j := i + 1
+		ordered := true
+		for j < n && e.entries[j].series == e.entries[i].series && e.entries[j].shard == e.entries[i].shard {
+			if e.entries[j].ts < e.entries[j-1].ts {
+				ordered = false
+			}
+			j++
+		}
+		if !ordered {
+			slices.SortFunc(e.entries[i:j], compareInRun)
+		}
+		i = j
 	}
-	e.entries, e.sorted = e.sorted, e.entries
+}
+
+// compareInRun orders the entries of one series on one shard by time, then arrival.
+func compareInRun(a, b entry) int {
+	if a.ts != b.ts {
+		if a.ts < b.ts {
+			return -1
+		}
+		return 1
+	}
+	return int(int64(a.seq) - int64(b.seq))
 }
 
 // done reports whether every loaded entry has been encoded.
@@ -154,23 +408,22 @@ func (e *batchEncoder) nextOwner() int {
 // fill encodes entries from the cursor into out while they belong to writer owner and fit. Each
 // run of one series becomes one TimeSeries, split when it does not fit.
 func (e *batchEncoder) fill(out *messages.ShardBatch, owner int) {
-	pts := e.rows.Points
 	for e.cursor < len(e.entries) {
 		en := e.entries[e.cursor]
 		if int(e.topo.owner[en.shard]) != owner {
 			return
 		}
-		first := &pts[en.row]
-		labels := remotewrite.LabelsSize(first.Metric, first.Tags)
-		body := labels
+		si := &e.series[e.touched[en.series]]
+		labels := e.labels[si.labels:si.labelsEnd]
+		body := len(labels)
 		free := out.Free()
 		end := e.cursor
 		for end < len(e.entries) {
-			n := e.entries[end]
-			if n.shard != en.shard || n.hash != en.hash || !sameSeries(first, &pts[n.row]) {
+			n := &e.entries[end]
+			if n.series != en.series || n.shard != en.shard {
 				break
 			}
-			sz := remotewrite.SampleSize(pts[n.row].Timestamp)
+			sz := remotewrite.SampleSize(n.ts)
 			if remotewrite.SeriesSize(body+sz) > free {
 				break
 			}
@@ -179,36 +432,31 @@ func (e *batchEncoder) fill(out *messages.ShardBatch, owner int) {
 		}
 		if end == e.cursor { // not even one sample fits
 			if out.Bytes() == 0 {
-				panic(fmt.Sprintf("worker: one series (%d label bytes) does not fit an empty %d-byte shard batch", labels, out.Capacity()))
+				panic(fmt.Sprintf("worker: one series (%d label bytes) does not fit an empty %d-byte shard batch", len(labels), out.Capacity()))
 			}
 			return
 		}
-		buf := remotewrite.AppendSeriesHeader(out.Arena(), body, first.Metric, first.Tags)
+		buf := remotewrite.AppendSeriesLabels(out.Arena(), body, labels)
 		for i := e.cursor; i < end; i++ {
-			p := &pts[e.entries[i].row]
-			buf = remotewrite.AppendSample(buf, p.Value, p.Timestamp)
+			p := &e.entries[i]
+			buf = remotewrite.AppendSample(buf, p.value, p.ts)
 		}
 		out.AddSegment(en.shard, buf, end-e.cursor)
 		e.cursor = end
 	}
 }
 
-// reset drops references to the loaded batch.
+// badLine returns the bytes of the i-th kept bad line.
+func (e *batchEncoder) badLine(i int) []byte {
+	b := e.bad[i]
+	return e.badBytes[b.start:b.end:b.end]
+}
+
+// reset forgets the loaded batch (the series cache stays).
 func (e *batchEncoder) reset() {
 	e.rows.Reset()
 	e.entries = e.entries[:0]
 	e.cursor = 0
-}
-
-// sameSeries reports whether two datapoints belong to one series (hashes are compared first).
-func sameSeries(a, b *messages.Datapoint) bool {
-	if !bytes.Equal(a.Metric, b.Metric) || len(a.Tags) != len(b.Tags) {
-		return false
-	}
-	for i := range a.Tags {
-		if !bytes.Equal(a.Tags[i].Key, b.Tags[i].Key) || !bytes.Equal(a.Tags[i].Value, b.Tags[i].Value) {
-			return false
-		}
-	}
-	return true
+	e.bad = e.bad[:0]
+	e.badBytes = e.badBytes[:0]
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/denylist"
+	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/messages/shard"
 	"github.com/sluicehq/sluice/messages/validate"
 	"github.com/sluicehq/sluice/proto/prompb"
@@ -248,5 +249,147 @@ func TestBatchEncoderRoutes(t *testing.T) {
 	}
 	if e.drops[messages.ReasonUnrouted] != 1 {
 		t.Fatalf("unrouted %d, want 1", e.drops[messages.ReasonUnrouted])
+	}
+}
+
+// decodeSeries returns every series of the ShardBatches the encoder fills from b, as
+// "name{k=v,...}" → samples, with each series' label names in the order they were encoded.
+func decodeSeries(t *testing.T, e *batchEncoder, b *messages.RawBatch, now int64) map[string][]float64 {
+	t.Helper()
+	pool := messages.NewShardBatchPool(16, 64<<10)
+	got := map[string][]float64{}
+	encodeAll(e, pool, b, now, func(_ int, sb *messages.ShardBatch) {
+		defer sb.Release()
+		for _, seg := range sb.Segments {
+			var wr prompb.WriteRequest
+			if err := proto.Unmarshal(sb.Data(seg), &wr); err != nil {
+				t.Fatal(err)
+			}
+			for _, ts := range wr.Timeseries {
+				var k strings.Builder
+				for i, l := range ts.Labels {
+					if i > 0 && l.Name < ts.Labels[i-1].Name {
+						t.Errorf("labels not sorted: %v", ts.Labels)
+					}
+					fmt.Fprintf(&k, "%s=%q,", l.Name, l.Value)
+				}
+				for _, s := range ts.Samples {
+					got[k.String()] = append(got[k.String()], s.Value)
+				}
+			}
+		}
+	})
+	return got
+}
+
+func oneRecord(t *testing.T, lines string) *messages.RawBatch {
+	t.Helper()
+	b, _ := messages.NewRawBatchPool(1, 1<<16, 16).TryGet()
+	b.Topic = "in"
+	if !b.Append(0, time.Now().UnixMilli(), []byte(lines)) {
+		t.Fatal("record too large")
+	}
+	return b
+}
+
+// TestBatchEncoderSeriesIdentity: series whose names and values would run together in a
+// separator-joined key (a tag value may hold any UTF-8, control bytes included) stay apart.
+func TestBatchEncoderSeriesIdentity(t *testing.T) {
+	e := testEncoder(t)
+	now := time.Now()
+	ts := now.Unix()
+	// OpenTSDB cannot carry a 0x00 in a value, so the rows are built directly.
+	b := oneRecord(t, fmt.Sprintf("put m %d 1 k=a\nput m %d 2 k=a\n", ts, ts))
+	e.decoders["in"] = newTopicDecoder("test", func(dst *messages.Rows, _ []byte, _ int64) {
+		for i, tags := range [][]string{{"k", "a\x00b\x01c"}, {"k", "a", "b", "c"}, {"k", "a\x00b\x01c"}} {
+			mark := dst.TagsMark()
+			for j := 0; j < len(tags); j += 2 {
+				dst.AddTag([]byte(tags[j]), []byte(tags[j+1]))
+			}
+			dp := dst.NextPoint()
+			dp.Metric, dp.Tags, dp.Timestamp, dp.Value = []byte("m"), dst.TagsSince(mark), ts*1000, float64(i)
+		}
+	}, &[messages.NumReasons]atomic.Int64{})
+	got := decodeSeries(t, e, b, now.UnixMilli())
+	want := map[string][]float64{
+		`__name__="m",k="a\x00b\x01c",`: {0, 2},
+		`__name__="m",b="c",k="a",`:     {1},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("series %v, want %v", got, want)
+	}
+}
+
+// TestBatchEncoderCacheFollowsReload: the series cache keeps verdicts from batch to batch, and a
+// reloaded denylist or validator (new pointers, as Reload stores them) takes effect at once.
+func TestBatchEncoderCacheFollowsReload(t *testing.T) {
+	e := testEncoder(t)
+	now := time.Now()
+	lines := fmt.Sprintf("put a.x %d 1 host=h\nput b.x %d 2 host=h\n", now.Unix(), now.Unix())
+	count := func() int {
+		n := 0
+		for _, v := range decodeSeries(t, e, oneRecord(t, lines), now.UnixMilli()) {
+			n += len(v)
+		}
+		return n
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("first batch: %d samples, want 2", n)
+	}
+	if n := count(); n != 2 || len(e.series) != 2 {
+		t.Fatalf("second batch: %d samples and %d cached series, want 2 and 2", n, len(e.series))
+	}
+	dl, err := denylist.Compile([]string{"a.*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.denylist = dl
+	if n := count(); n != 1 || e.drops[messages.ReasonDenylisted] != 1 {
+		t.Fatalf("after a denylist reload: %d samples, %d denylisted; want 1 and 1", n, e.drops[messages.ReasonDenylisted])
+	}
+	e.validator = validate.New(validate.Limits{MaxMetricLength: 2, MaxTagKeyLength: 128, MaxTagValueLength: 256,
+		MaxTags: 16, MaxAge: time.Hour, MaxFuture: time.Minute})
+	if n := count(); n != 0 || e.drops[messages.ReasonInvalidName] != 2 {
+		t.Fatalf("after a validation reload: %d samples, drops %v; want 0 and two invalid_name", n, e.drops)
+	}
+}
+
+// TestBatchEncoderCacheBounded: a worker's series cache never holds much more than
+// maxCachedSeries; past it, it starts afresh and every datapoint is still encoded.
+func TestBatchEncoderCacheBounded(t *testing.T) {
+	e := testEncoder(t)
+	pool := messages.NewShardBatchPool(256, 64<<10)
+	now := time.Now()
+	samples := 0
+	for batch := 0; batch < 4; batch++ {
+		b, _ := messages.NewRawBatchPool(1, 4<<20, 1<<10).TryGet()
+		b.Topic = "in"
+		for r := 0; r < 100; r++ {
+			var sb strings.Builder
+			for i := 0; i < 100; i++ {
+				fmt.Fprintf(&sb, "put m %d 1 id=%d-%d-%d\n", now.Unix(), batch, r, i)
+			}
+			b.Append(int64(r), now.UnixMilli(), []byte(sb.String()))
+		}
+		encodeAll(e, pool, b, now.UnixMilli(), func(_ int, sb *messages.ShardBatch) { samples += sb.Samples(); sb.Release() })
+		if len(e.series) > maxCachedSeries+10000 {
+			t.Fatalf("batch %d: %d series cached, bound %d + one batch", batch, len(e.series), maxCachedSeries)
+		}
+	}
+	if samples != 40000 {
+		t.Fatalf("%d samples encoded, want 40000", samples)
+	}
+}
+
+// TestBatchEncoderPrometheusMappingSorts: name mapping can change the order of tag keys ('.'
+// sorts before '_'); labels are sorted after mapping.
+func TestBatchEncoderPrometheusMappingSorts(t *testing.T) {
+	e := testEncoder(t)
+	e.mapping = formats.MappingPrometheus
+	now := time.Now()
+	got := decodeSeries(t, e, oneRecord(t, fmt.Sprintf("put sys.cpu %d 1 a.z=1 a_b=2\nput sys.cpu %d 2 a.z=1 a_b=2\n", now.Unix(), now.Unix())), now.UnixMilli())
+	want := map[string][]float64{`__name__="sys_cpu",a_b="2",a_z="1",`: {1, 2}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("series %v, want %v", got, want)
 	}
 }

@@ -104,14 +104,14 @@ func layout(plans []*outputPlan, routes []*config.Route, writers int) (*topology
 	return t, nil
 }
 
-// route returns the targets of the first route that matches a metric name, or nil.
-func (t *topology) route(metric []byte) []target {
+// routeIndex returns the index of the first route that matches a metric name, or -1.
+func (t *topology) routeIndex(metric []byte) int {
 	for i := range t.routes {
 		if r := &t.routes[i]; r.match == nil || r.match.Match(metric) {
-			return r.targets
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 // writers is the number of writers over all outputs.

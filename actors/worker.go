@@ -225,13 +225,9 @@ func (w *worker) emit(ctx actor.Context) {
 // emitDeadLetters copies the batch's unparseable lines into DeadLetterBatches for the
 // dead-letter writer. It reports false when it must wait for the pool.
 func (w *worker) emitDeadLetters(ctx actor.Context) bool {
-	bad := w.enc.rows.Bad
+	bad := w.enc.bad
 	for w.badNext < len(bad) {
 		bl := bad[w.badNext]
-		if bl.Reason != messages.ReasonUnparseable && bl.Reason != messages.ReasonPoison {
-			w.badNext++ // counted, but not a line to repair (e.g. an influx string field)
-			continue
-		}
 		if w.dl == nil {
 			dl, ok := w.d.deadLetterPool.GetOrNotify(w.wake)
 			if !ok {
@@ -240,7 +236,7 @@ func (w *worker) emitDeadLetters(ctx actor.Context) bool {
 			}
 			w.dl = dl
 		}
-		if !w.dl.Add(w.enc.badAt[w.badNext], bl.Reason, bl.Detail, bl.Line) {
+		if !w.dl.Add(bl.offset, bl.reason, bl.detail, w.enc.badLine(w.badNext)) {
 			w.sendDeadLetters(ctx)
 			continue
 		}
@@ -288,9 +284,9 @@ func (w *worker) finish(ctx actor.Context) {
 			byFormat[r].Add(n)
 		}
 	}
-	if n := len(e.rows.Bad); n > 0 && w.log.IsDebug() {
+	if n := len(e.bad); n > 0 && w.log.IsDebug() {
 		w.log.Debug("unparseable lines", "topic", b.Topic, "partition", b.Partition, "count", n,
-			"first", string(e.rows.Bad[0].Line), "reason", e.rows.Bad[0].Detail)
+			"first", string(e.badLine(0)), "reason", e.bad[0].detail)
 	}
 	e.reset()
 	w.current = nil

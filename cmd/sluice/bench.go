@@ -97,7 +97,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	var f benchFlags
 	fs.StringVar(&f.format, "format", "opentsdb", "input format: "+strings.Join(formats.Names, ", "))
 	fs.IntVar(&f.records, "records", 20000, "Kafka records to produce before timing")
-	fs.IntVar(&f.lines, "lines-per-record", 100, "datapoints per record")
+	fs.IntVar(&f.lines, "lines-per-record", 100, "lines per record (an influx line holds 3 datapoints)")
 	fs.IntVar(&f.series, "series", 10000, "distinct series")
 	fs.IntVar(&f.partitions, "partitions", 8, "input topic partitions")
 	fs.StringVar(&f.skew, "skew", "uniform", "records per partition: uniform, zipf:S or hot:P:F (P partitions carry the fraction F)")
@@ -321,11 +321,11 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 		return nil, err
 	}
 	sk, _ := parseSkew(f.skew, f.partitions)
-	ends, err := produceBench(cfg, f, sk)
+	ends, produced, err := produceBench(cfg, f, sk)
 	if err != nil {
 		return nil, err
 	}
-	res := &benchResult{Format: f.format, Records: f.records, Datapoints: int64(f.records) * int64(f.lines),
+	res := &benchResult{Format: f.format, Records: f.records, Datapoints: produced,
 		Baseline: f.baseline, Partitions: f.partitions, Skew: f.skew, Readers: cfg.Pipeline.Readers,
 		Workers: cfg.Pipeline.Workers, Writers: cfg.Pipeline.Writers, Shards: benchShards(cfg), Output: cfg.Outputs[0].Type, Coordinator: "off"}
 	if cfg.Coordinator.Enabled && !f.baseline {
@@ -422,8 +422,8 @@ func benchShards(cfg *config.Config) int {
 }
 
 // produceBench writes the records, spread over the partitions by the skew, and returns each
-// partition's end offset.
-func produceBench(cfg *config.Config, f benchFlags, sk skew) ([]int64, error) {
+// partition's end offset and how many datapoints they hold.
+func produceBench(cfg *config.Config, f benchFlags, sk skew) ([]int64, int64, error) {
 	sc := sarama.NewConfig()
 	sc.Version = cfg.Kafka.KafkaVersion
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
@@ -432,7 +432,7 @@ func produceBench(cfg *config.Config, f benchFlags, sk skew) ([]int64, error) {
 	sc.Producer.Flush.Frequency = 5 * time.Millisecond
 	prod, err := sarama.NewAsyncProducer(cfg.Kafka.Brokers, sc)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	counts := sk.split(f.records)
 	gen := &recordGen{format: f.format, lines: f.lines, series: f.series}
@@ -473,13 +473,13 @@ func produceBench(cfg *config.Config, f benchFlags, sk skew) ([]int64, error) {
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("producing the records: %w", err)
+		return nil, 0, fmt.Errorf("producing the records: %w", err)
 	}
 	ends := make([]int64, f.partitions)
 	for i, n := range counts {
 		ends[i] = int64(n)
 	}
-	return ends, nil
+	return ends, int64(f.records) * int64(gen.perRecord()), nil
 }
 
 // waitCommitted polls the group's committed offsets until every partition reaches its end.

@@ -92,8 +92,14 @@ func (s skew) split(n int) []int {
 var benchMetrics = []string{"sys.cpu.user", "sys.cpu.system", "sys.mem.used", "net.if.bytes_in",
 	"app.http.requests", "app.http.latency_p99", "app.db.queries", "jvm.heap.used"}
 
-// recordGen writes records of one format: lines datapoints each, over series series, with
-// current timestamps so validation keeps them.
+// influxFields are the fields of every generated influx line: an agent's line carries several
+// (Telegraf's cpu plugin: usage_user, usage_system, usage_idle, ...), each its own series.
+var influxFields = []string{"usage_user", "usage_system", "usage_idle"}
+
+// recordGen writes records of one format: lines lines each, over series series, with current
+// timestamps so validation keeps them. Influx lines are shaped like an agent's: 4 tags and
+// len(influxFields) fields, so a line is that many datapoints and series/len(influxFields) tag
+// sets make the series; every other format has one datapoint per line and 2 or 3 tags.
 type recordGen struct {
 	format string
 	lines  int
@@ -104,6 +110,17 @@ type recordGen struct {
 	rw     []byte
 }
 
+// perLine is how many datapoints one generated line holds.
+func (g *recordGen) perLine() int {
+	if g.format == "influx" {
+		return len(influxFields)
+	}
+	return 1
+}
+
+// perRecord is how many datapoints one generated record holds.
+func (g *recordGen) perRecord() int { return g.lines * g.perLine() }
+
 // record returns the next record's value (valid until the next call) at nowSec.
 func (g *recordGen) record(nowSec int64) []byte {
 	b := g.buf[:0]
@@ -113,8 +130,12 @@ func (g *recordGen) record(nowSec int64) []byte {
 	if g.format == "remote_write" {
 		return g.remoteWrite(nowSec)
 	}
+	keys := g.series
+	if g.format == "influx" {
+		keys = max(1, g.series/len(influxFields))
+	}
 	for i := 0; i < g.lines; i++ {
-		s := g.seq % g.series
+		s := g.seq % keys
 		g.seq++
 		metric := benchMetrics[s%len(benchMetrics)]
 		host := s / len(benchMetrics)
@@ -143,8 +164,18 @@ func (g *recordGen) record(nowSec int64) []byte {
 			b = append(b, strings.ReplaceAll(metric, ".", "_")...)
 			b = append(b, ",host=web"...)
 			b = strconv.AppendInt(b, int64(host), 10)
-			b = append(b, ",dc=us-east-1 value="...)
-			b = strconv.AppendFloat(b, v, 'f', -1, 64)
+			b = append(b, ",dc=us-east-1,env=prod,service=svc"...)
+			b = strconv.AppendInt(b, int64(host%20), 10)
+			for k, field := range influxFields {
+				if k == 0 {
+					b = append(b, ' ')
+				} else {
+					b = append(b, ',')
+				}
+				b = append(b, field...)
+				b = append(b, '=')
+				b = strconv.AppendFloat(b, v+float64(k), 'f', -1, 64)
+			}
 			b = append(b, ' ')
 			b = strconv.AppendInt(b, nowSec*1e9, 10)
 			b = append(b, '\n')

@@ -146,9 +146,9 @@ loop:
 				sent[p]++
 				total++
 				v := append([]byte(nil), gen.record(time.Now().Unix())...)
-				prod.Input() <- &sarama.ProducerMessage{Topic: *topic, Partition: parts[p], Value: sarama.ByteEncoder(v), Metadata: *lines}
+				prod.Input() <- &sarama.ProducerMessage{Topic: *topic, Partition: parts[p], Value: sarama.ByteEncoder(v), Metadata: gen.perRecord()}
 				records++
-				datapoints += int64(*lines)
+				datapoints += int64(gen.perRecord())
 			}
 		}
 	}

@@ -58,6 +58,13 @@ func SeriesSize(body int) int { return 1 + protowire.SizeBytes(body) }
 func AppendSeriesHeader(dst []byte, body int, metric []byte, tags []messages.Tag) []byte {
 	dst = append(dst, tagWriteRequestTimeseries)
 	dst = protowire.AppendVarint(dst, uint64(body))
+	return AppendLabels(dst, metric, tags)
+}
+
+// AppendLabels appends a series' label fields (LabelsSize bytes): the name label in its sorted
+// place among the tags, which must already be sorted by key. Encoded once, they can head any
+// number of TimeSeries with AppendSeriesLabels.
+func AppendLabels(dst, metric []byte, tags []messages.Tag) []byte {
 	nameDone := false
 	for _, t := range tags {
 		if !nameDone && bytes.Compare(t.Key, NameLabel) > 0 {
@@ -70,6 +77,14 @@ func AppendSeriesHeader(dst []byte, body int, metric []byte, tags []messages.Tag
 		dst = appendLabel(dst, NameLabel, metric)
 	}
 	return dst
+}
+
+// AppendSeriesLabels appends the timeseries field header for a body of body bytes followed by
+// label fields encoded earlier with AppendLabels.
+func AppendSeriesLabels(dst []byte, body int, labels []byte) []byte {
+	dst = append(dst, tagWriteRequestTimeseries)
+	dst = protowire.AppendVarint(dst, uint64(body))
+	return append(dst, labels...)
 }
 
 func appendLabel(dst, name, value []byte) []byte {

@@ -84,8 +84,22 @@ func validValue(b []byte) bool {
 }
 
 // Check sorts dp's tags by key (in place, without allocating) and reports why dp must be dropped,
-// if it must. nowMs is the current time in milliseconds, read once per batch.
+// if it must. nowMs is the current time in milliseconds, read once per batch. It is CheckSeries
+// followed by CheckSample.
 func (v *Validator) Check(dp *messages.Datapoint, nowMs int64) (messages.Reason, bool) {
+	if reason, ok := v.CheckSeries(dp); !ok {
+		return reason, false
+	}
+	return v.CheckSample(dp.Timestamp, dp.Value, nowMs)
+}
+
+// MaxTags is the most tags a valid datapoint has.
+func (v *Validator) MaxTags() int { return v.l.MaxTags }
+
+// CheckSeries checks what identifies dp's series (its name and tags) and sorts its tags by key.
+// The verdict is the same for every datapoint of the series, so a caller that has seen the series
+// may reuse it.
+func (v *Validator) CheckSeries(dp *messages.Datapoint) (messages.Reason, bool) {
 	if len(dp.Metric) > v.l.MaxMetricLength || !validChars(dp.Metric) {
 		return messages.ReasonInvalidName, false
 	}
@@ -105,13 +119,19 @@ func (v *Validator) Check(dp *messages.Datapoint, nowMs int64) (messages.Reason,
 			return messages.ReasonDuplicateTag, false
 		}
 	}
-	if v.maxAgeMs > 0 && dp.Timestamp < nowMs-v.maxAgeMs {
+	return 0, true
+}
+
+// CheckSample checks what varies from one datapoint of a series to the next: the timestamp
+// window and the value.
+func (v *Validator) CheckSample(ts int64, value float64, nowMs int64) (messages.Reason, bool) {
+	if v.maxAgeMs > 0 && ts < nowMs-v.maxAgeMs {
 		return messages.ReasonTooOld, false
 	}
-	if dp.Timestamp > nowMs+v.maxFutureMs {
+	if ts > nowMs+v.maxFutureMs {
 		return messages.ReasonTooNew, false
 	}
-	if !v.l.AllowNonFinite && (math.IsNaN(dp.Value) || math.IsInf(dp.Value, 0)) {
+	if !v.l.AllowNonFinite && (math.IsNaN(value) || math.IsInf(value, 0)) {
 		return messages.ReasonNonFinite, false
 	}
 	return 0, true
