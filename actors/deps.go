@@ -105,6 +105,9 @@ var actorKinds = [...]string{"reader", "worker", "writer", "tracker", "deadlette
 type deps struct {
 	cfg       *config.Config
 	log       hclog.Logger
+	// budget is the memory budget computed at start, memoryLimit the soft limit in force.
+	budget      atomic.Pointer[MemoryBudget]
+	memoryLimit atomic.Int64
 	system    *actor.ActorSystem
 	rawPool   *messages.Pool[*messages.RawBatch]
 	shardPool *messages.Pool[*messages.ShardBatch]

@@ -207,6 +207,7 @@ func (m *deadLetterMetrics) Collect(ch chan<- prometheus.Metric) {
 type supervisorMetrics struct {
 	d                                     *deps
 	restarts, respawns, inUse, size, left *prometheus.Desc
+	budget, limit                         *prometheus.Desc
 }
 
 func newSupervisorMetrics(d *deps) *supervisorMetrics {
@@ -216,11 +217,13 @@ func newSupervisorMetrics(d *deps) *supervisorMetrics {
 		inUse:    desc("sluice_batch_pool_in_use", "Batches taken from a pool and not yet released.", "pool"),
 		size:     desc("sluice_batch_pool_size", "Batches a pool holds.", "pool"),
 		left:     desc("sluice_batches_left_total", "Batches a stop left unfinished (their offsets stay uncommitted)."),
+		budget:   desc("sluice_memory_budget_bytes", "The memory budget computed at start, by part (pools, consumers, outputs, workers, runtime): the working set at full load.", "part"),
+		limit:    desc("sluice_memory_limit_bytes", "The Go soft memory limit in force (GOMEMLIMIT, pipeline.memory_limit, or twice the budget)."),
 	}
 }
 
 func (m *supervisorMetrics) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, m.restarts, m.respawns, m.inUse, m.size, m.left)
+	describe(ch, m.restarts, m.respawns, m.inUse, m.size, m.left, m.budget, m.limit)
 }
 
 func (m *supervisorMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -238,6 +241,14 @@ func (m *supervisorMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(ch, m.size, float64(d.deadLetterPool.Size()), "dead_letter")
 	}
 	counter(ch, m.left, d.stats.BatchesLeft.Load())
+	if b := d.budget.Load(); b != nil {
+		for _, part := range b.Parts() {
+			gauge(ch, m.budget, float64(part.Bytes), part.Name)
+		}
+	}
+	if l := d.memoryLimit.Load(); l > 0 {
+		gauge(ch, m.limit, float64(l))
+	}
 }
 
 // coordinatorMetrics: routing decisions and the loads behind them.

@@ -72,6 +72,9 @@ func saramaConsumerConfig(d *deps, reader int) *sarama.Config {
 	c.ClientID = d.cfg.Kafka.ClientID
 	c.Consumer.Return.Errors = true
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	// What the memory budget counts per claimed partition (memory.go).
+	c.Consumer.Fetch.Default = consumerFetchBytes
+	c.ChannelBufferSize = consumerChannel
 	c.Consumer.Offsets.AutoCommit.Enable = true
 	c.Consumer.Offsets.AutoCommit.Interval = d.cfg.Kafka.CommitInterval
 	// A member needs the rebalance timeout to drain its claims, which takes at most the shutdown

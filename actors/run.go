@@ -209,7 +209,7 @@ func (p *Pipeline) Start(ctx context.Context) error {
 
 func (p *Pipeline) start(_ context.Context) error {
 	d, cfg := p.d, p.d.cfg
-	if err := p.resolveShards(); err != nil {
+	if err := p.resolveTopics(); err != nil {
 		return err
 	}
 	topo, err := layout(d.plans, cfg.Routes, cfg.Pipeline.Writers)
@@ -440,22 +440,20 @@ func (p *Pipeline) closeOutputs() {
 	}
 }
 
-// resolveShards sets each Kafka output's shard count, checking its topic: the topic's partition
-// count when `shards` is not set, else at most that.
-func (p *Pipeline) resolveShards() error {
+// resolveTopics sets each Kafka output's shard count, checking its topic: the topic's partition
+// count when `shards` is not set, else at least that many partitions. It also counts the input
+// topics' partitions for the memory budget (0 for a topic that cannot be looked up yet: readers
+// retry, and the budget is then logged as counting none of its partitions).
+func (p *Pipeline) resolveTopics() error {
 	d, cfg := p.d, p.d.cfg
-	var client sarama.Client
+	client, err := sarama.NewClient(cfg.Kafka.Brokers, producerConfig(cfg, nil))
+	if err != nil {
+		return fmt.Errorf("connecting to Kafka %v: %w%s", cfg.Kafka.Brokers, err, authHint(cfg.Kafka, err))
+	}
+	defer client.Close()
 	for _, o := range d.plans {
 		if !o.kafka() {
 			continue
-		}
-		if client == nil {
-			c, err := sarama.NewClient(cfg.Kafka.Brokers, producerConfig(cfg, nil))
-			if err != nil {
-				return fmt.Errorf("connecting to Kafka %v: %w%s", cfg.Kafka.Brokers, err, authHint(cfg.Kafka, err))
-			}
-			client = c
-			defer client.Close()
 		}
 		parts, err := client.Partitions(o.cfg.Topic)
 		if err != nil {
@@ -469,7 +467,33 @@ func (p *Pipeline) resolveShards() error {
 				o.cfg.Name, o.cfg.Topic, len(parts), o.cfg.Shards, o.cfg.Shards)
 		}
 	}
+	inputs := 0
+	for _, in := range cfg.Inputs {
+		for _, t := range in.Topics {
+			if parts, err := client.Partitions(t); err == nil {
+				inputs += len(parts)
+			}
+		}
+	}
+	b := NewMemoryBudget(cfg, inputs)
+	d.budget.Store(&b)
 	return nil
+}
+
+// MemoryBudget is the pipeline's memory budget, known once it started (zero before).
+func (p *Pipeline) MemoryBudget() MemoryBudget {
+	if b := p.d.budget.Load(); b != nil {
+		return *b
+	}
+	return MemoryBudget{}
+}
+
+// SetMemoryLimit sets the Go soft memory limit from the budget or pipeline.memory_limit, unless
+// GOMEMLIMIT (fromEnv) already set it, and returns the limit in force; /metrics exports it.
+func (p *Pipeline) SetMemoryLimit(fromEnv bool) int64 {
+	limit := SetMemoryLimit(p.MemoryBudget(), p.d.cfg.Pipeline.MemoryLimit, fromEnv)
+	p.d.memoryLimit.Store(limit)
+	return limit
 }
 
 // startDeadLetter checks the dead-letter topic and connects its producer. Records are keyed by

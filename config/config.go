@@ -154,8 +154,12 @@ type Pipeline struct {
 	ShardBatchBytesRaw string `hcl:"shard_batch_bytes,optional"`
 	ShardBatches       int    `hcl:"shard_batches,optional"`
 	ShutdownTimeoutRaw string `hcl:"shutdown_timeout,optional"`
+	// MemoryLimitRaw is the Go soft memory limit; "0" sets it from the computed memory budget
+	// (twice the working set: the GC's headroom). GOMEMLIMIT in the environment wins over both.
+	MemoryLimitRaw string `hcl:"memory_limit,optional"`
 
 	BatchBytes      int
+	MemoryLimit     int64
 	BatchLinger     time.Duration
 	ShardBatchBytes int
 	ShutdownTimeout time.Duration
@@ -336,7 +340,7 @@ func Default() *Config {
 			Readers: 2, Workers: 4, Writers: 2,
 			BatchBytesRaw: "1MiB", BatchRecords: 8192, BatchLingerRaw: "50ms",
 			ShardBatchBytesRaw: "1MiB",
-			ShutdownTimeoutRaw: "20s",
+			ShutdownTimeoutRaw: "20s", MemoryLimitRaw: "0",
 		},
 		Supervisor:  &Supervisor{MaxRestarts: 10, WithinRaw: "1m", Redeliveries: 3},
 		Coordinator: &Coordinator{Enabled: true, IntervalRaw: "5s", HotFactor: 1.5, MaxSpread: 8},
@@ -372,7 +376,8 @@ func defaultInput() *Input {
 }
 
 // PoolBudget is the memory the batch pools hold: raw_batches × batch_bytes +
-// shard_batches × shard_batch_bytes. The process's memory is bounded by it, not by the input.
+// shard_batches × shard_batch_bytes. The process's memory is bounded by it, not by the input;
+// the pipeline's whole memory budget adds what the Kafka client and the workers hold.
 func (p *Pipeline) PoolBudget() int64 {
 	return int64(p.RawBatches)*int64(p.BatchBytes) + int64(p.ShardBatches)*int64(p.ShardBatchBytes)
 }

@@ -150,6 +150,9 @@ func (c *Config) validate(v *validator) {
 	p.ShardBatchBytes = v.size("pipeline", "shard_batch_bytes", p.ShardBatchBytesRaw, 1<<10, 1<<30)
 	p.BatchLinger = v.duration("pipeline", "batch_linger", p.BatchLingerRaw, time.Millisecond)
 	p.ShutdownTimeout = v.duration("pipeline", "shutdown_timeout", p.ShutdownTimeoutRaw, time.Second)
+	if p.MemoryLimitRaw != "0" {
+		p.MemoryLimit = int64(v.size("pipeline", "memory_limit", p.MemoryLimitRaw, 32<<20, 1<<42))
+	}
 	if p.RawBatches == 0 {
 		p.RawBatches = p.Readers*4 + p.Workers*2
 	} else if p.RawBatches < p.Readers {

@@ -56,7 +56,10 @@ type benchResult struct {
 	GCCycles            int64     `json:"gc_cycles"`
 	GCPauseTotalS       float64   `json:"gc_pause_total_s"`
 	GCPauseMaxS         float64   `json:"gc_pause_max_s"`
-	GCCPUFraction       float64   `json:"gc_cpu_fraction"`
+	GCCPUS              float64   `json:"gc_cpu_s"`
+	GCCPUShare          float64   `json:"gc_cpu_share"`
+	MemoryLimitBytes    int64     `json:"memory_limit_bytes"`
+	MemoryBudgetBytes   int64     `json:"memory_budget_bytes"`
 	PeakRSSBytes        int64     `json:"peak_rss_bytes"`
 	WorkerBusyImbalance float64   `json:"worker_busy_imbalance"`
 	WorkerBusyS         []float64 `json:"worker_busy_s"`
@@ -337,8 +340,9 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 	// The pools are allocated by New, before timing: they are the pipeline's fixed memory, not a
 	// cost per datapoint.
 	var p *actors.Pipeline
+	var log hclog.Logger
 	if !f.baseline {
-		log := hclog.New(&hclog.LoggerOptions{Name: "sluice", Level: hclog.LevelFromString(cfg.Log.Level), Output: stderr})
+		log = hclog.New(&hclog.LoggerOptions{Name: "sluice", Level: hclog.LevelFromString(cfg.Log.Level), Output: stderr})
 		if p, err = actors.New(cfg, log, nil); err != nil {
 			return nil, err
 		}
@@ -351,8 +355,10 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 	var stopBaseline func()
 	if f.baseline {
 		stopBaseline, err = startBaseline(ctx, cfg)
-	} else {
-		err = p.Start(ctx)
+	} else if err = p.Start(ctx); err == nil {
+		// As sluice run does at start: the soft memory limit from the budget.
+		res.MemoryLimitBytes = applyMemoryLimit(p, log)
+		res.MemoryBudgetBytes = p.MemoryBudget().WorkingSet()
 	}
 	if err != nil {
 		return nil, err
@@ -585,7 +591,7 @@ type benchSample struct {
 	at              time.Time
 	cpu, brokerCPU  time.Duration
 	mem             runtime.MemStats
-	gcCPU, totalCPU float64
+	gcCPU           float64 // the runtime's estimate of CPU seconds spent in the GC
 	pauseHist       *metrics.Float64Histogram
 	maxRSS          int64
 }
@@ -599,11 +605,10 @@ func takeSample(b *benchBroker) benchSample {
 	s.maxRSS = ru.Maxrss * 1024 // KiB on Linux
 	s.brokerCPU = b.cpu()
 	runtime.ReadMemStats(&s.mem)
-	ms := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"},
-		{Name: "/sched/pauses/total/gc:seconds"}}
+	ms := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/sched/pauses/total/gc:seconds"}}
 	metrics.Read(ms)
-	s.gcCPU, s.totalCPU = ms[0].Value.Float64(), ms[1].Value.Float64()
-	s.pauseHist = ms[2].Value.Float64Histogram()
+	s.gcCPU = ms[0].Value.Float64()
+	s.pauseHist = ms[1].Value.Float64Histogram()
 	return s
 }
 
@@ -631,8 +636,11 @@ func (s benchSample) fill(r *benchResult, before benchSample) {
 			break
 		}
 	}
-	if d := s.totalCPU - before.totalCPU; d > 0 {
-		r.GCCPUFraction = (s.gcCPU - before.gcCPU) / d
+	// The GC's CPU as a share of the process's CPU (not of the CPU available, which would hide
+	// it on an idle machine).
+	r.GCCPUS = s.gcCPU - before.gcCPU
+	if r.CPUS > 0 {
+		r.GCCPUShare = r.GCCPUS / r.CPUS
 	}
 	r.PeakRSSBytes = s.maxRSS
 }

@@ -24,7 +24,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Skip("starts a broker process and a pipeline")
 	}
 	fields := []string{"format", "records", "datapoints", "wall_s", "cpu_s", "dp_per_s", "dp_per_cpu_s",
-		"alloc_bytes_per_dp", "allocs_per_dp", "gc_cycles", "gc_pause_total_s", "gc_pause_max_s", "gc_cpu_fraction",
+		"alloc_bytes_per_dp", "allocs_per_dp", "gc_cycles", "gc_pause_total_s", "gc_pause_max_s", "gc_cpu_share", "gc_cpu_s", "memory_limit_bytes", "memory_budget_bytes",
 		"peak_rss_bytes", "worker_busy_imbalance", "latency_p50_s", "latency_p99_s", "coordinator", "baseline", "broker_cpu_s"}
 	run := func(t *testing.T, args ...string) map[string]any {
 		t.Helper()

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -148,13 +147,6 @@ func runPipeline(cfg *config.Config, broker *devBrokerT, rl *reloader, rate, par
 	signal.Notify(hups, syscall.SIGHUP)
 	defer signal.Stop(hups)
 	log := newLogger(cfg, stdout)
-	// Tell the garbage collector the memory budget, so that its headroom stays within it: twice
-	// the pools plus 64 MiB for the runtime, sarama's buffers and the rest. GOMEMLIMIT wins.
-	if os.Getenv("GOMEMLIMIT") == "" && broker == nil {
-		limit := 2*cfg.Pipeline.PoolBudget() + 64<<20
-		debug.SetMemoryLimit(limit)
-		log.Info("memory limit set from the pool budget", "pool_budget_mib", cfg.Pipeline.PoolBudget()>>20, "limit_mib", limit>>20)
-	}
 	if broker != nil {
 		if err := broker.createTopics(cfg, partitions); err != nil {
 			log.Error("creating dev topics", "error", err)
@@ -182,6 +174,9 @@ func runPipeline(cfg *config.Config, broker *devBrokerT, rl *reloader, rate, par
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return exitError
+	}
+	if broker == nil { // dev mode's embedded broker keeps every record in this process
+		applyMemoryLimit(p, log)
 	}
 	h.running(p)
 	var gen *generator
@@ -231,6 +226,33 @@ loop:
 	fields = append(fields, dropFields(s.Dropped)...)
 	log.Info("sluice stopped", fields...)
 	return code
+}
+
+// applyMemoryLimit tells the garbage collector the pipeline's memory budget — what `sluice run`
+// and `sluice bench` both do at start — and logs the budget by part. GOMEMLIMIT wins, then
+// pipeline.memory_limit, then twice the budget's working set (the collector's headroom).
+func applyMemoryLimit(p *actors.Pipeline, log hclog.Logger) int64 {
+	b := p.MemoryBudget()
+	fromEnv := os.Getenv("GOMEMLIMIT") != ""
+	limit := p.SetMemoryLimit(fromEnv)
+	source := "budget"
+	switch {
+	case fromEnv:
+		source = "GOMEMLIMIT"
+	case p.Config().Pipeline.MemoryLimit > 0:
+		source = "pipeline.memory_limit"
+	}
+	fields := []any{"working_set_mib", b.WorkingSet() >> 20, "limit_mib", limit >> 20, "limit_from", source,
+		"input_partitions", b.Partitions}
+	for _, part := range b.Parts() {
+		fields = append(fields, part.Name+"_mib", part.Bytes>>20)
+	}
+	log.Info("memory budget", fields...)
+	if limit < b.WorkingSet()*3/2 {
+		log.Warn("the memory limit leaves the garbage collector little headroom above the working set: it will run often and take CPU",
+			"limit_mib", limit>>20, "working_set_mib", b.WorkingSet()>>20)
+	}
+	return limit
 }
 
 func dropFields(d messages.DropCounts) []any {

@@ -1,0 +1,100 @@
+package actors
+
+import (
+	"runtime/debug"
+
+	"github.com/sluicehq/sluice/config"
+)
+
+// What the Kafka consumer may hold per claimed partition, set on every reader's sarama config so
+// that the memory budget counts what really runs: a fetch of up to consumerFetchBytes per
+// partition being fed while the next one arrives, and consumerChannel records waiting in the
+// partition's channel (each a ConsumerMessage referencing its fetch response).
+const (
+	consumerFetchBytes     = 1 << 20
+	consumerChannel        = 64
+	consumerMessageBytes   = 256 // a ConsumerMessage, its headers and slice headers
+	runtimeBytes           = 32 << 20
+	seriesCacheBytesPerRow = 320 // key, labels, seriesInfo and two table slots of one cached series
+)
+
+// MemoryBudget is what the pipeline is sized to hold, by part. Everything in it is bounded by
+// configuration (and the number of input partitions), never by the input rate or a backlog.
+type MemoryBudget struct {
+	// Pools are the preallocated batches: reader→worker, worker→writer and dead letters.
+	Pools int64
+	// Consumers are the Kafka fetch responses and per-partition channels, for Partitions input
+	// partitions (all of them: one process may be given every partition).
+	Consumers  int64
+	Partitions int
+	// Outputs are the writers' record and request buffers and what the producers hold.
+	Outputs int64
+	// Workers are the encoders' series caches and per-batch tables.
+	Workers int64
+	// Runtime is a fixed allowance for goroutine stacks, the actor system, metrics and HTTP.
+	Runtime int64
+}
+
+// WorkingSet is the sum of the parts: what is live at full load.
+func (b MemoryBudget) WorkingSet() int64 {
+	return b.Pools + b.Consumers + b.Outputs + b.Workers + b.Runtime
+}
+
+// Limit is the soft memory limit for the Go runtime: the configured one, or twice the working
+// set, which leaves the collector the headroom GOGC=100 gives it (a limit at the working set
+// makes it run almost continuously).
+func (b MemoryBudget) Limit(configured int64) int64 {
+	if configured > 0 {
+		return configured
+	}
+	return 2 * b.WorkingSet()
+}
+
+// Parts lists the budget's parts by name, for logs and metrics.
+func (b MemoryBudget) Parts() []struct {
+	Name  string
+	Bytes int64
+} {
+	return []struct {
+		Name  string
+		Bytes int64
+	}{{"pools", b.Pools}, {"consumers", b.Consumers}, {"outputs", b.Outputs}, {"workers", b.Workers}, {"runtime", b.Runtime}}
+}
+
+// NewMemoryBudget computes the budget of cfg with partitions input partitions.
+func NewMemoryBudget(cfg *config.Config, partitions int) MemoryBudget {
+	p := cfg.Pipeline
+	b := MemoryBudget{Pools: p.PoolBudget(), Partitions: partitions, Runtime: runtimeBytes}
+	if cfg.DeadLetter != nil {
+		b.Pools += int64(p.Workers*2) * int64(p.BatchBytes) // see startDeadLetter
+	}
+	b.Consumers = int64(partitions) * (2*consumerFetchBytes + consumerChannel*consumerMessageBytes)
+	for _, o := range cfg.Outputs {
+		writers := int64(min(p.Writers, max(o.Shards, o.Concurrency, 1)))
+		if o.Type == config.OutputRemoteWrite {
+			// Per writer: a flush's compressed requests, the merger's uncompressed request.
+			b.Outputs += writers * int64(o.FlushBytes+o.MaxBatchBytes)
+		} else {
+			// Per writer: the joined record, its compressed parts, and the producer's request.
+			b.Outputs += writers * 3 * int64(o.FlushBytes)
+		}
+	}
+	// Per worker: the series cache and a batch's entries, twice (sorted and unsorted), at about
+	// one datapoint per 32 bytes of input.
+	b.Workers = int64(p.Workers) * (maxCachedSeries*seriesCacheBytesPerRow + 2*int64(p.BatchBytes))
+	return b
+}
+
+// SetMemoryLimit sets the Go soft memory limit from the budget (or the configured limit) unless
+// GOMEMLIMIT is set, and returns the limit in force.
+func SetMemoryLimit(b MemoryBudget, configured int64, fromEnv bool) int64 {
+	if fromEnv {
+		return debug.SetMemoryLimit(-1)
+	}
+	limit := b.Limit(configured)
+	debug.SetMemoryLimit(limit)
+	return limit
+}
+
+// Config is the configuration the pipeline runs.
+func (p *Pipeline) Config() *config.Config { return p.d.cfg }
