@@ -15,30 +15,38 @@ import (
 // strict receiver (Prometheus without an out-of-order window) rejects a whole request whose
 // series goes back in time, so concatenating them is not enough.
 //
-// Add the segments, then Build; all storage is reused from one flush to the next.
+// Add the segments, then Build; all storage is reused from one flush to the next, and none of it
+// holds a pointer into the batches but the list of segments itself (offsets, not slices), so a
+// flush of many thousand series gives the garbage collector nothing to scan.
 type Merger struct {
+	segs    [][]byte
 	series  []seriesRef
 	samples []sampleRef
 	req     []byte
 }
 
-// seriesRef is one TimeSeries of one segment: its label fields and its sample fields.
+// seriesRef is one TimeSeries of one segment: where its label fields and sample fields are.
 type seriesRef struct {
-	hash    uint64
-	labels  []byte
-	samples []byte
-	order   int // arrival, so that equal timestamps keep their order
+	hash                 uint64 // of the label fields
+	seg                  uint32
+	labels, samples, end uint32 // offsets in the segment: labels start, samples start, end
+	order                uint32 // arrival, so that equal timestamps keep their order
 }
 
 // sampleRef is one encoded samples field and its timestamp.
 type sampleRef struct {
-	ts    int64
-	field []byte
+	ts         int64
+	seg        uint32
+	start, end uint32
 }
+
+func (m *Merger) labelsOf(r *seriesRef) []byte  { return m.segs[r.seg][r.labels:r.samples] }
+func (m *Merger) samplesOf(r *seriesRef) []byte { return m.segs[r.seg][r.samples:r.end] }
 
 // Reset forgets the added segments.
 func (m *Merger) Reset() {
-	clear(m.series) // drop references to the batches' arenas
+	clear(m.segs) // drop references to the batches' arenas
+	m.segs = m.segs[:0]
 	m.series = m.series[:0]
 }
 
@@ -46,25 +54,29 @@ func (m *Merger) Reset() {
 // first, then samples). It reports false, adding nothing, when seg is not such a run.
 func (m *Merger) Add(seg []byte) bool {
 	n := len(m.series)
-	for len(seg) > 0 {
-		num, typ, tl := protowire.ConsumeTag(seg)
+	id := uint32(len(m.segs))
+	for off := 0; off < len(seg); {
+		num, typ, tl := protowire.ConsumeTag(seg[off:])
 		if tl < 0 || num != 1 || typ != protowire.BytesType {
 			m.series = m.series[:n]
 			return false
 		}
-		ts, vl := protowire.ConsumeBytes(seg[tl:])
+		ts, vl := protowire.ConsumeBytes(seg[off+tl:])
 		if vl < 0 {
 			m.series = m.series[:n]
 			return false
 		}
-		seg = seg[tl+vl:]
 		split := labelsEnd(ts)
 		if split < 0 {
 			m.series = m.series[:n]
 			return false
 		}
-		m.series = append(m.series, seriesRef{hash: xxhash.Sum64(ts[:split]), labels: ts[:split], samples: ts[split:], order: len(m.series)})
+		body := off + tl + vl - len(ts)
+		m.series = append(m.series, seriesRef{hash: xxhash.Sum64(ts[:split]), seg: id, labels: uint32(body),
+			samples: uint32(body + split), end: uint32(off + tl + vl), order: uint32(len(m.series))})
+		off += tl + vl
 	}
+	m.segs = append(m.segs, seg)
 	return true
 }
 
@@ -104,8 +116,9 @@ func (m *Merger) Series() int { return len(m.series) }
 // alone is larger, maxBytes bytes. A series larger than that is split over consecutive requests,
 // in timestamp order. The request's bytes are valid until emit returns.
 func (m *Merger) Build(maxSamples, maxBytes int, emit func(req []byte, samples int)) {
+	// By hash, then arrival: equal hashes are nearly always one series, checked below.
 	slices.SortFunc(m.series, func(a, b seriesRef) int {
-		return cmp.Or(cmp.Compare(a.hash, b.hash), bytes.Compare(a.labels, b.labels), cmp.Compare(a.order, b.order))
+		return cmp.Or(cmp.Compare(a.hash, b.hash), cmp.Compare(a.order, b.order))
 	})
 	m.req = m.req[:0]
 	inReq := 0
@@ -117,17 +130,27 @@ func (m *Merger) Build(maxSamples, maxBytes int, emit func(req []byte, samples i
 	}
 	for i := 0; i < len(m.series); {
 		j := i + 1
-		for j < len(m.series) && m.series[j].hash == m.series[i].hash && bytes.Equal(m.series[j].labels, m.series[i].labels) {
+		for j < len(m.series) && m.series[j].hash == m.series[i].hash {
 			j++
 		}
+		if !m.oneSeries(m.series[i:j]) {
+			// A hash collision between distinct series: order the run by labels, then arrival.
+			slices.SortFunc(m.series[i:j], func(a, b seriesRef) int {
+				return cmp.Or(bytes.Compare(m.labelsOf(&a), m.labelsOf(&b)), cmp.Compare(a.order, b.order))
+			})
+			j = i + 1
+			for j < len(m.series) && m.series[j].hash == m.series[i].hash && bytes.Equal(m.labelsOf(&m.series[j]), m.labelsOf(&m.series[i])) {
+				j++
+			}
+		}
 		m.collect(m.series[i:j])
-		labels := m.series[i].labels
+		labels := m.labelsOf(&m.series[i])
 		for k := 0; k < len(m.samples); {
 			// As many samples as fit in what is left of the request; at least one in an empty one.
 			body := len(labels)
 			end := k
 			for end < len(m.samples) && inReq+end-k < maxSamples {
-				next := body + len(m.samples[end].field)
+				next := body + int(m.samples[end].end-m.samples[end].start)
 				if len(m.req)+SeriesSize(next) > maxBytes && (end > k || inReq > 0) {
 					break
 				}
@@ -142,7 +165,7 @@ func (m *Merger) Build(maxSamples, maxBytes int, emit func(req []byte, samples i
 			m.req = protowire.AppendVarint(m.req, uint64(body))
 			m.req = append(m.req, labels...)
 			for _, s := range m.samples[k:end] {
-				m.req = append(m.req, s.field...)
+				m.req = append(m.req, m.segs[s.seg][s.start:s.end]...)
 			}
 			inReq += end - k
 			k = end
@@ -156,21 +179,35 @@ func (m *Merger) Build(maxSamples, maxBytes int, emit func(req []byte, samples i
 	m.Reset()
 }
 
+// oneSeries reports whether every entry of a run with one hash has the same labels.
+func (m *Merger) oneSeries(run []seriesRef) bool {
+	first := m.labelsOf(&run[0])
+	for k := 1; k < len(run); k++ {
+		if !bytes.Equal(m.labelsOf(&run[k]), first) {
+			return false
+		}
+	}
+	return true
+}
+
 // collect gathers the samples fields of one series' entries into m.samples, in timestamp order.
 func (m *Merger) collect(entries []seriesRef) {
 	m.samples = m.samples[:0]
 	sorted := true
-	for _, e := range entries {
-		b := e.samples
+	for i := range entries {
+		e := &entries[i]
+		b := m.samplesOf(e)
+		off := e.samples
 		for len(b) > 0 {
 			_, _, tl := protowire.ConsumeTag(b)
 			v, vl := protowire.ConsumeBytes(b[tl:])
-			s := sampleRef{ts: sampleTimestamp(v), field: b[:tl+vl]}
+			s := sampleRef{ts: sampleTimestamp(v), seg: e.seg, start: off, end: off + uint32(tl+vl)}
 			if n := len(m.samples); n > 0 && m.samples[n-1].ts > s.ts {
 				sorted = false
 			}
 			m.samples = append(m.samples, s)
 			b = b[tl+vl:]
+			off += uint32(tl + vl)
 		}
 	}
 	if !sorted {
@@ -180,6 +217,12 @@ func (m *Merger) collect(entries []seriesRef) {
 
 // sampleTimestamp reads a Sample message's timestamp (0 when absent).
 func sampleTimestamp(b []byte) int64 {
+	// As AppendSample writes it: the value (fixed64), then the timestamp (varint).
+	if len(b) > 10 && b[0] == tagSampleValue && b[9] == tagSampleTimestamp {
+		if v, n := protowire.ConsumeVarint(b[10:]); n == len(b)-10 {
+			return int64(v)
+		}
+	}
 	var ts int64
 	for len(b) > 0 {
 		num, typ, tl := protowire.ConsumeTag(b)
