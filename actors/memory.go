@@ -70,7 +70,14 @@ func NewMemoryBudget(cfg *config.Config, partitions int) MemoryBudget {
 	}
 	b.Consumers = int64(partitions) * (2*consumerFetchBytes + consumerChannel*consumerMessageBytes)
 	for _, o := range cfg.Outputs {
-		writers := int64(min(p.Writers, max(o.Shards, o.Concurrency, 1)))
+		shards := o.Shards // 0: the topic's partition count, at least as many as writers then
+		if o.Type == config.OutputRemoteWrite {
+			shards = o.Concurrency
+		}
+		writers := int64(p.Writers)
+		if shards > 0 {
+			writers = int64(min(p.Writers, shards))
+		}
 		if o.Type == config.OutputRemoteWrite {
 			// Per writer: a flush's compressed requests, the merger's uncompressed request.
 			b.Outputs += writers * int64(o.FlushBytes+o.MaxBatchBytes)

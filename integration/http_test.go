@@ -113,6 +113,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		"sluice_batch_pool_in_use", "sluice_batch_pool_size", "sluice_actor_restarts_total",
 		"sluice_routing_changes_total", "sluice_hot_partitions", "sluice_partition_load_bytes_per_second",
 		"sluice_build_info", "go_gc_duration_seconds", "go_goroutines", "process_resident_memory_bytes",
+		"sluice_memory_budget_bytes", "go_cpu_classes_gc_total_cpu_seconds_total", "go_cpu_classes_total_cpu_seconds_total",
 	} {
 		if fams[name] == nil {
 			t.Errorf("/metrics lacks %s", name)
@@ -127,6 +128,11 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	if got := sum(fams["sluice_batch_pool_size"], map[string]string{"pool": "raw"}); got <= 0 {
 		t.Errorf("raw pool size %v", got)
+	}
+	// The budget counts the consumers of the dev topics' partitions on top of the pools.
+	budget := fams["sluice_memory_budget_bytes"]
+	if pools, cons := sum(budget, map[string]string{"part": "pools"}), sum(budget, map[string]string{"part": "consumers"}); pools <= 0 || cons <= 0 {
+		t.Errorf("memory budget parts: pools %v, consumers %v; want both counted", pools, cons)
 	}
 	if got := sum(fams["sluice_group_sessions"], nil); got < 1 {
 		t.Errorf("sluice_group_sessions = %v with /readyz passing", got)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"regexp"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,10 @@ func startHTTP(cfg *config.Config, p *actors.Pipeline, log hclog.Logger, more ..
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	reg.MustRegister(
-		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC, collectors.MetricsMemory, collectors.MetricsScheduler)),
+		// The CPU classes too: go_cpu_classes_gc_total_cpu_seconds_total over
+		// process_cpu_seconds_total is the collector's share of the process's CPU.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC, collectors.MetricsMemory, collectors.MetricsScheduler,
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo(),
 	)

@@ -1,0 +1,58 @@
+package actors
+
+import (
+	"testing"
+
+	"github.com/sluicehq/sluice/config"
+)
+
+func loadConfig(t *testing.T, src string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load("test.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestMemoryBudget: the budget counts the pools, what the Kafka client holds per input partition,
+// the outputs' buffers and the workers' caches; the limit is twice its working set unless
+// configured.
+func TestMemoryBudget(t *testing.T) {
+	cfg := loadConfig(t, `input "opentsdb" { topics = ["in"] }
+output "kafka" "k" { topic = "out" }`)
+	b8, b16 := NewMemoryBudget(cfg, 8), NewMemoryBudget(cfg, 16)
+	if b8.Pools != cfg.Pipeline.PoolBudget() {
+		t.Errorf("pools %d, want the pool budget %d", b8.Pools, cfg.Pipeline.PoolBudget())
+	}
+	if got, want := b16.Consumers-b8.Consumers, int64(8*(2*consumerFetchBytes+consumerChannel*consumerMessageBytes)); got != want {
+		t.Errorf("8 more partitions add %d bytes, want %d (two fetches and a channel each)", got, want)
+	}
+	if b8.Outputs != 2*3<<20 { // 2 writers × 3 × flush_bytes
+		t.Errorf("outputs %d, want %d", b8.Outputs, 2*3<<20)
+	}
+	if b8.Workers < 4*maxCachedSeries*seriesCacheBytesPerRow {
+		t.Errorf("workers %d: less than four series caches", b8.Workers)
+	}
+	sum := int64(0)
+	for _, p := range b8.Parts() {
+		sum += p.Bytes
+	}
+	if sum != b8.WorkingSet() || b8.Limit(0) != 2*sum || b8.Limit(1<<30) != 1<<30 {
+		t.Errorf("parts sum %d, working set %d, limits %d and %d", sum, b8.WorkingSet(), b8.Limit(0), b8.Limit(1<<30))
+	}
+	rw := loadConfig(t, `input "opentsdb" { topics = ["in"] }
+output "remote_write" "r" { urls = ["http://127.0.0.1:1/w"] }
+dead_letter { topic = "dl" }
+pipeline { memory_limit = "1GiB" }`)
+	b := NewMemoryBudget(rw, 8)
+	if b.Pools != rw.Pipeline.PoolBudget()+int64(rw.Pipeline.Workers*2*rw.Pipeline.BatchBytes) {
+		t.Errorf("pools %d do not count the dead-letter pool", b.Pools)
+	}
+	if want := int64(2 * (1<<20 + 4<<20)); b.Outputs != want { // 2 writers × (flush_bytes + max_batch_bytes)
+		t.Errorf("remote-write outputs %d, want %d", b.Outputs, want)
+	}
+	if rw.Pipeline.MemoryLimit != 1<<30 || b.Limit(rw.Pipeline.MemoryLimit) != 1<<30 {
+		t.Errorf("memory_limit = 1GiB gives %d", b.Limit(rw.Pipeline.MemoryLimit))
+	}
+}
