@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/sluicehq/sluice/config"
 )
 
 func pk(p int32) partitionKey { return partitionKey{topic: "in", partition: p} }
@@ -230,5 +232,25 @@ func TestRoutingTableWorker(t *testing.T) {
 	}
 	if _, ok := tb.worker(pk(9), 1); ok {
 		t.Fatal("unknown partition reported as routed")
+	}
+}
+
+// TestDefaultsSpreadAHotPartition: with the default coordinator settings and two workers, one
+// partition carrying 60 % of the load (the rest over seven others) is spread, and the workers'
+// loads come within 15 % of each other; the old default (1.5) pinned it, leaving 1.2.
+func TestDefaultsSpreadAHotPartition(t *testing.T) {
+	co := config.Default().Coordinator
+	p := routeParams{workers: 2, hotFactor: co.HotFactor, maxSpread: co.MaxSpread}
+	loads := loadsOf(0.6, 0.4/7, 0.4/7, 0.4/7, 0.4/7, 0.4/7, 0.4/7, 0.4/7)
+	r := computeRoutes(nil, loads, p)
+	if len(r[pk(0)]) != 2 {
+		t.Fatalf("the 60 %% partition is routed to %v, want both workers", r[pk(0)])
+	}
+	if got := imbalance(workerLoads(r, loads, 2)); got > 1.15 {
+		t.Fatalf("worker loads %v: imbalance %.2f, want ≤ 1.15", workerLoads(r, loads, 2), got)
+	}
+	old := computeRoutes(nil, loads, routeParams{workers: 2, hotFactor: 1.5, maxSpread: co.MaxSpread})
+	if got := imbalance(workerLoads(old, loads, 2)); got < 1.15 {
+		t.Fatalf("hot_factor 1.5 gives imbalance %.2f: the test no longer tells the defaults apart", got)
 	}
 }

@@ -343,7 +343,7 @@ func Default() *Config {
 			ShutdownTimeoutRaw: "20s", MemoryLimitRaw: "0",
 		},
 		Supervisor:  &Supervisor{MaxRestarts: 10, WithinRaw: "1m", Redeliveries: 3},
-		Coordinator: &Coordinator{Enabled: true, IntervalRaw: "5s", HotFactor: 1.5, MaxSpread: 8},
+		Coordinator: &Coordinator{Enabled: true, IntervalRaw: "5s", HotFactor: 1.1, MaxSpread: 8},
 		Validation: &Validation{
 			MaxMetricLength: 256, MaxTagKeyLength: 128, MaxTagValueLength: 256, MaxTags: 16,
 			MaxAgeRaw: "24h", MaxFutureRaw: "10m",

@@ -176,7 +176,7 @@ func (c *Config) validate(v *validator) {
 	co := c.Coordinator
 	co.Interval = v.duration("coordinator", "interval", co.IntervalRaw, 100*time.Millisecond)
 	if co.HotFactor <= 1 {
-		v.errorf("coordinator", "hot_factor", "hot_factor too small", "hot_factor is %g; it must be above 1 (1.5 spreads a partition that carries half again a worker's fair share).", co.HotFactor)
+		v.errorf("coordinator", "hot_factor", "hot_factor too small", "hot_factor is %g; it must be above 1 (1.1, the default, spreads a partition that carries a tenth more than a worker's fair share).", co.HotFactor)
 	}
 	positive("coordinator", "max_spread", co.MaxSpread)
 

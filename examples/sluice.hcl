@@ -85,7 +85,7 @@ supervisor {
 coordinator {
   enabled    = true
   interval   = "5s" # how often loads are measured and the routing table republished
-  hot_factor = 1.5  # above 1
+  hot_factor = 1.1  # above 1: with 2 workers, a partition above 55 % of the load is spread
   max_spread = 8    # at most this many workers for one partition
 }
 
