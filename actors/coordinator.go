@@ -22,6 +22,9 @@ type coordinator struct {
 	log   hclog.Logger
 	timer *time.Timer
 	route bool // publish routing tables (coordinator.enabled), not only measure
+	// early: the last table was made for new claims, before their load could be measured; the
+	// next one follows one claim check later instead of a whole interval.
+	early bool
 
 	last     time.Time
 	seen     map[*Claim]claimSample
@@ -62,8 +65,13 @@ func (c *coordinator) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 
 	case coordinatorTick:
-		if time.Since(c.last) >= c.d.coordinator.Load().Interval || (c.route && c.unrouted()) {
+		switch {
+		case c.route && c.unrouted():
 			c.tick()
+			c.early = true
+		case time.Since(c.last) >= c.d.coordinator.Load().Interval || c.early:
+			c.tick()
+			c.early = false
 		}
 		c.schedule(ctx)
 	default:

@@ -115,8 +115,13 @@ type batchEncoder struct {
 	cachedValidator *validate.Validator
 	cachedDenylist  *denylist.Matcher
 	key             []byte // the identity key being looked up
-	shardKey        []byte // the shard.AppendSeriesKey of a new series
-	mapped          messages.Rows
+	// tagKey is the identity of lastTags, the tags of the datapoint added before: the fields of
+	// one influx line (the samples of one remote-write series) share their tags, which are then
+	// sorted and encoded once. Both are forgotten at every record, whose rows reuse the storage.
+	tagKey   []byte
+	lastTags []messages.Tag
+	shardKey []byte // the shard.AppendSeriesKey of a new series
+	mapped   messages.Rows
 
 	bad      []badRef
 	badBytes []byte
@@ -137,6 +142,7 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 	decode := *dec.decode.Load()
 	for i := 0; i < b.Len(); i++ {
 		e.rows.Reset()
+		e.lastTags = nil
 		rec := b.Records[i]
 		if len(b.Poisoned) > 0 && b.IsPoisoned(i) {
 			e.rows.AddBad(b.Value(i), messages.ReasonPoison, b.PoisonError)
@@ -160,6 +166,7 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 		}
 	}
 	e.rows.Reset()
+	e.lastTags = nil
 	e.sortEntries()
 }
 
@@ -170,8 +177,12 @@ func (e *batchEncoder) add(dp *messages.Datapoint, nowMs int64) {
 		e.drops[reason]++
 		return
 	}
-	validate.SortTags(dp.Tags) // the identity of a series does not depend on its tags' order
-	e.key = appendIdentity(e.key[:0], dp)
+	if !sameTags(dp.Tags, e.lastTags) {
+		validate.SortTags(dp.Tags) // the identity of a series does not depend on its tags' order
+		e.tagKey = appendTagsIdentity(e.tagKey[:0], dp.Tags)
+		e.lastTags = dp.Tags
+	}
+	e.key = append(protowire.AppendBytes(e.key[:0], dp.Metric), e.tagKey...)
 	h := xxhash.Sum64(e.key)
 	sid := e.lookup(h, e.key)
 	if sid == noSeries {
@@ -207,15 +218,19 @@ func (e *batchEncoder) add(dp *messages.Datapoint, nowMs int64) {
 	e.runs[si.local].count += uint32(len(e.topo.routes[si.route].targets))
 }
 
-// appendIdentity appends an unambiguous key of dp's series (its tags sorted): every name and
-// value length-prefixed, so that no two series share one whatever bytes they hold.
-func appendIdentity(dst []byte, dp *messages.Datapoint) []byte {
-	dst = protowire.AppendBytes(dst, dp.Metric)
-	for _, t := range dp.Tags {
+// A series' identity key is its name and then its tags (sorted), every name and value
+// length-prefixed, so that no two series share one whatever bytes they hold.
+func appendTagsIdentity(dst []byte, tags []messages.Tag) []byte {
+	for _, t := range tags {
 		dst = protowire.AppendBytes(dst, t.Key)
 		dst = protowire.AppendBytes(dst, t.Value)
 	}
 	return dst
+}
+
+// sameTags reports whether a and b are the same slice of the rows' tag pool (not merely equal).
+func sameTags(a, b []messages.Tag) bool {
+	return len(a) > 0 && len(a) == len(b) && &a[0] == &b[0]
 }
 
 // startBatch starts a batch, and the series cache afresh when it is full or its verdicts were

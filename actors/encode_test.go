@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/denylist"
 	"github.com/sluicehq/sluice/messages/formats"
+	"github.com/sluicehq/sluice/messages/influx"
 	"github.com/sluicehq/sluice/messages/shard"
 	"github.com/sluicehq/sluice/messages/validate"
 	"github.com/sluicehq/sluice/proto/prompb"
@@ -389,6 +390,25 @@ func TestBatchEncoderPrometheusMappingSorts(t *testing.T) {
 	now := time.Now()
 	got := decodeSeries(t, e, oneRecord(t, fmt.Sprintf("put sys.cpu %d 1 a.z=1 a_b=2\nput sys.cpu %d 2 a.z=1 a_b=2\n", now.Unix(), now.Unix())), now.UnixMilli())
 	want := map[string][]float64{`__name__="sys_cpu",a_b="2",a_z="1",`: {1, 2}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("series %v, want %v", got, want)
+	}
+}
+
+// TestBatchEncoderSharedTags: the fields of an influx line share their tags (sorted and keyed
+// once); lines that name the same tags in another order are the same series.
+func TestBatchEncoderSharedTags(t *testing.T) {
+	e := testEncoder(t)
+	p, _ := influx.New("s", "_", false)
+	e.decoders["in"] = newTopicDecoder("influx", p.Parse, &[messages.NumReasons]atomic.Int64{})
+	now := time.Now()
+	ts := now.Unix()
+	got := decodeSeries(t, e, oneRecord(t, fmt.Sprintf("cpu,b=2,a=1 x=1,y=2 %d\ncpu,a=1,b=2 x=3 %d\ncpu,a=1 x=4 %d\n", ts, ts, ts)), now.UnixMilli())
+	want := map[string][]float64{
+		`__name__="cpu_x",a="1",b="2",`: {1, 3},
+		`__name__="cpu_y",a="1",b="2",`: {2},
+		`__name__="cpu_x",a="1",`:       {4},
+	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("series %v, want %v", got, want)
 	}
