@@ -103,14 +103,14 @@ var actorKinds = [...]string{"reader", "worker", "writer", "tracker", "deadlette
 // Actor producers take it; nothing in it changes after start-up except the counters, the
 // claims registry and the stopping flag.
 type deps struct {
-	cfg       *config.Config
-	log       hclog.Logger
+	cfg *config.Config
+	log hclog.Logger
 	// budget is the memory budget computed at start, memoryLimit the soft limit in force.
 	budget      atomic.Pointer[MemoryBudget]
 	memoryLimit atomic.Int64
-	system    *actor.ActorSystem
-	rawPool   *messages.Pool[*messages.RawBatch]
-	shardPool *messages.Pool[*messages.ShardBatch]
+	system      *actor.ActorSystem
+	rawPool     *messages.Pool[*messages.RawBatch]
+	shardPool   *messages.Pool[*messages.ShardBatch]
 	// validator, denylist and coordinator are what a reload may replace; actors load them per
 	// batch (per tick for the coordinator).
 	validator   atomic.Pointer[validate.Validator]

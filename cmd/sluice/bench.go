@@ -588,12 +588,12 @@ func (discardHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Consu
 
 // benchSample is the process's accounting at one moment.
 type benchSample struct {
-	at              time.Time
-	cpu, brokerCPU  time.Duration
-	mem             runtime.MemStats
-	gcCPU           float64 // the runtime's estimate of CPU seconds spent in the GC
-	pauseHist       *metrics.Float64Histogram
-	maxRSS          int64
+	at             time.Time
+	cpu, brokerCPU time.Duration
+	mem            runtime.MemStats
+	gcCPU          float64 // the runtime's estimate of CPU seconds spent in the GC
+	pauseHist      *metrics.Float64Histogram
+	maxRSS         int64
 }
 
 func takeSample(b *benchBroker) benchSample {
