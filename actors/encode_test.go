@@ -192,6 +192,20 @@ func BenchmarkBatchEncoder(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*valid), "ns/datapoint")
 		})
+		// The decoder alone over the same records, for the encoder's cost relative to decoding.
+		b.Run(bc.name+"/decode-only", func(b *testing.B) {
+			raw, valid := testBatchSeries(b, bc.records, 100, bc.series)
+			var rows messages.Rows
+			b.SetBytes(int64(raw.Bytes()))
+			b.ReportAllocs()
+			for b.Loop() {
+				for i := 0; i < raw.Len(); i++ {
+					rows.Reset()
+					DecodeOpenTSDB(&rows, raw.Value(i), 0)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*valid), "ns/datapoint")
+		})
 	}
 }
 
