@@ -66,6 +66,12 @@ pipeline {
   # SIGTERM: stop fetching, drain, flush, commit, leave the group within this time.
   # Keep it below ECS's stopTimeout (30s by default).
   shutdown_timeout = "20s"
+
+  # The Go soft memory limit. "0": twice the memory budget logged at start (pools, Kafka fetch
+  # buffers of every input partition, output buffers, series caches), which leaves the garbage
+  # collector its headroom. GOMEMLIMIT in the environment wins. The container's memory should be
+  # above it.
+  memory_limit = "0"
 }
 
 # Restart budget of the root actor: an actor that fails more than max_restarts times within
