@@ -45,7 +45,6 @@ const (
 // target, in seriesShards) and its encoded remote-write label fields (in labels). Offsets, not
 // slices: the cache holds no pointer.
 type seriesInfo struct {
-	hash              uint64 // of the identity key
 	key, keyEnd       uint32 // the identity key in batchEncoder.keys
 	labels, labelsEnd uint32 // the label fields in batchEncoder.labels
 	shards            uint32 // first of the series' shards in batchEncoder.seriesShards
@@ -300,7 +299,7 @@ func (e *batchEncoder) place(s seriesSlot) {
 // denylist, route, shards and encoded labels.
 func (e *batchEncoder) newSeries(h uint64, dp *messages.Datapoint) uint32 {
 	sid := uint32(len(e.series))
-	si := seriesInfo{hash: h, key: uint32(len(e.keys)), route: routeInvalid}
+	si := seriesInfo{key: uint32(len(e.keys)), route: routeInvalid}
 	e.keys = append(e.keys, e.key...)
 	si.keyEnd = uint32(len(e.keys))
 	switch reason, ok := e.validator.CheckSeries(dp); {

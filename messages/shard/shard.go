@@ -10,7 +10,9 @@ import (
 )
 
 // AppendSeriesKey appends dp's series key to dst: name, then for each tag (already sorted by key)
-// 0x00 key 0x01 value. The separators cannot occur in valid names, so keys are unambiguous.
+// 0x00 key 0x01 value. The separators cannot occur in valid names, but a tag value may hold them,
+// so this key places series and does not identify them (workers identify series by a
+// length-prefixed key).
 func AppendSeriesKey(dst []byte, dp *messages.Datapoint) []byte {
 	dst = append(dst, dp.Metric...)
 	for _, t := range dp.Tags {
