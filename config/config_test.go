@@ -164,6 +164,8 @@ func TestValidationErrors(t *testing.T) {
 }`, "Heartbeat too slow")
 	f(ok+`denylist { globs = ["a..b"] }`, "Invalid glob")
 	f(ok+`pipeline { batch_bytes = "1 potato" }`, "Invalid size")
+	f(ok+`pipeline { memory_limit = "lots" }`, "Invalid size")
+	f(ok+`pipeline { memory_limit = "1MiB" }`, "Size out of range")
 	f(ok+`output "kafka" "p" { topic = "p" }`, "Several outputs and no route")
 	f(ok+`output "kafka" "o" { topic = "p" }`+"\n"+`route { outputs = ["o"] }`, "Duplicate output name")
 	f(ok+`route { outputs = ["nope"] }`, "Unknown output")
@@ -373,5 +375,18 @@ route { outputs = ["vm"] }
 	a := BasicAuth{Username: "u", Password: "hunter2"}
 	if s := fmt.Sprintf("%v %+v %#v", a, a, &a); strings.Contains(s, "hunter2") {
 		t.Fatalf("password printed: %s", s)
+	}
+}
+
+// TestMemoryLimit: "0" (the default) leaves the limit to the computed budget; a size sets it.
+func TestMemoryLimit(t *testing.T) {
+	const ok = `input "opentsdb" { topics = ["in"] }` + "\n" + `output "kafka" "o" { topic = "o" }` + "\n"
+	cfg, err := Load("t.hcl", []byte(ok))
+	if err != nil || cfg.Pipeline.MemoryLimit != 0 {
+		t.Fatalf("default: limit %d, error %v; want 0 (computed)", cfg.Pipeline.MemoryLimit, err)
+	}
+	cfg, err = Load("t.hcl", []byte(ok+`pipeline { memory_limit = "512MiB" }`))
+	if err != nil || cfg.Pipeline.MemoryLimit != 512<<20 {
+		t.Fatalf("512MiB: limit %d, error %v", cfg.Pipeline.MemoryLimit, err)
 	}
 }
