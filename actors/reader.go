@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -77,11 +78,22 @@ func saramaConsumerConfig(d *deps, reader int) *sarama.Config {
 	c.ChannelBufferSize = consumerChannel
 	c.Consumer.Offsets.AutoCommit.Enable = true
 	c.Consumer.Offsets.AutoCommit.Interval = d.cfg.Kafka.CommitInterval
-	// A member needs the rebalance timeout to drain its claims, which takes at most the shutdown
-	// timeout. More only makes the group wait longer for a member that died.
-	c.Consumer.Group.Rebalance.Timeout = d.cfg.Pipeline.ShutdownTimeout + 2*time.Second
+	// The rebalance timeout bounds how long a rebalance waits for members to join it, and so how
+	// long a member may take to give up revoked partitions (revokeDrain). It stays below the
+	// session timeout (config validation warns otherwise): a broker that expires members while
+	// they wait in JoinGroup or SyncGroup — kfake does, Kafka does not — then always ends the
+	// wait before the session of a member in it runs out (docs/fleet.md).
+	c.Consumer.Group.Rebalance.Timeout = d.cfg.Kafka.RebalanceTimeout
 	c.Consumer.Group.Session.Timeout = d.cfg.Kafka.SessionTimeout
 	c.Consumer.Group.Heartbeat.Interval = d.cfg.Kafka.HeartbeatInterval
+	// A JoinGroup or SyncGroup is answered only when the rebalance completes, up to the rebalance
+	// timeout later; sarama reads every response with Net.ReadTimeout, so it must be longer, or
+	// the member abandons its join and starts over (the Java client allows rebalance + 5 s).
+	c.Net.ReadTimeout = max(c.Net.ReadTimeout, d.cfg.Kafka.RebalanceTimeout+5*time.Second)
+	if id := d.cfg.Kafka.InstanceID; id != "" {
+		// Static membership: one id per reader, the same after a restart.
+		c.Consumer.Group.InstanceId = id + "-" + strconv.Itoa(reader)
+	}
 	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{balanceStrategy(d, reader)}
 	secureKafka(c, d.cfg.Kafka)
 	return c
@@ -110,7 +122,7 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 			r.log.Warn("consumer error", "error", err)
 		}
 	}()
-	h := &claimHandler{r: r}
+	h := &claimHandler{r: r, stopping: ctx}
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, in.Topics, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			r.log.Error("consume failed; retrying", "error", err)
@@ -136,7 +148,12 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-type claimHandler struct{ r *reader }
+type claimHandler struct {
+	r *reader
+	// stopping is the reader's context: done when the process stops, not when a rebalance
+	// revokes the partitions.
+	stopping context.Context
+}
 
 func (h *claimHandler) Setup(s sarama.ConsumerGroupSession) error {
 	h.r.log.Info("partitions assigned", "claims", s.Claims(), "generation", s.GenerationID())
@@ -319,17 +336,29 @@ func (h *claimHandler) drain(c *Claim) {
 	for _, w := range d.writerPIDs {
 		h.r.send(w, Flush{})
 	}
-	deadline := time.NewTimer(d.cfg.Pipeline.ShutdownTimeout)
+	wait, why := revokeDrain(d.cfg), "revoked"
+	if h.stopping.Err() != nil {
+		wait, why = d.cfg.Pipeline.ShutdownTimeout, "stopping"
+	}
+	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for c.inflight.Load() > 0 {
 		select {
 		case <-c.drained:
 		case <-deadline.C:
+			// Their offsets are not marked, so they are not committed: the next owner reads them again.
 			h.r.log.Warn("partition released with batches not acknowledged; they will be consumed again",
-				"topic", c.Topic, "partition", c.Partition, "batches", c.inflight.Load())
+				"topic", c.Topic, "partition", c.Partition, "batches", c.inflight.Load(), "cause", why, "waited", wait)
 			return
 		}
 	}
+}
+
+// revokeDrain is how long a member whose partitions a rebalance revokes waits for their batches
+// to be acknowledged: what is left of the rebalance timeout after the heartbeat that told it of
+// the rebalance (up to a heartbeat interval late), with time to commit and join.
+func revokeDrain(cfg *config.Config) time.Duration {
+	return max(cfg.Kafka.RebalanceTimeout-cfg.Kafka.HeartbeatInterval-500*time.Millisecond, 500*time.Millisecond)
 }
 
 // send delivers a message from the reader's goroutine.

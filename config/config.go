@@ -65,6 +65,15 @@ type Kafka struct {
 	// was killed) before giving its partitions to others; HeartbeatInterval must be well below it.
 	SessionTimeoutRaw    string `hcl:"session_timeout,optional"`
 	HeartbeatIntervalRaw string `hcl:"heartbeat_interval,optional"`
+	// RebalanceTimeout is how long a rebalance waits for the members to join it; a member that
+	// is giving partitions up has until then to have their in-flight batches acknowledged and
+	// committed. Kept below session_timeout, so that no member waits in a rebalance longer than
+	// its session (docs/fleet.md says why).
+	RebalanceTimeoutRaw string `hcl:"rebalance_timeout,optional"`
+	// InstanceID turns on static membership (KIP-345): each reader joins as "<instance_id>-<n>",
+	// and a restarted process with the same id gets its partitions back without a rebalance,
+	// if it returns within session_timeout. Only for deployments whose members keep an identity.
+	InstanceID string `hcl:"instance_id,optional"`
 	// CommitInterval is how often consumed offsets (only those fully acknowledged by the output)
 	// are committed.
 	CommitIntervalRaw string `hcl:"commit_interval,optional"`
@@ -79,6 +88,7 @@ type Kafka struct {
 	KafkaVersion      sarama.KafkaVersion
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
+	RebalanceTimeout  time.Duration
 	CommitInterval    time.Duration
 }
 
@@ -334,7 +344,7 @@ func Default() *Config {
 		Log:  &Log{Level: "info", Format: "auto"},
 		HTTP: &HTTP{Address: "127.0.0.1:9464"},
 		Kafka: &Kafka{Brokers: []string{"127.0.0.1:9092"}, ClientID: "sluice", Version: "3.6.0",
-			SessionTimeoutRaw: "10s", HeartbeatIntervalRaw: "3s", CommitIntervalRaw: "1s",
+			SessionTimeoutRaw: "10s", HeartbeatIntervalRaw: "3s", RebalanceTimeoutRaw: "8s", CommitIntervalRaw: "1s",
 			Balance: "load"},
 		Pipeline: &Pipeline{
 			Readers: 2, Workers: 4, Writers: 2,

@@ -162,6 +162,12 @@ func TestValidationErrors(t *testing.T) {
   session_timeout = "1s"
   heartbeat_interval = "500ms"
 }`, "Heartbeat too slow")
+	f(ok+`kafka { rebalance_timeout = "3500ms" }`, "Rebalance timeout too short")
+	f(ok+`kafka { instance_id = "host 1" }`, "Invalid instance id")
+	f(ok+`kafka {
+  instance_id = "host-1"
+  version = "2.2.0"
+}`, "Kafka version too old")
 	f(ok+`denylist { globs = ["a..b"] }`, "Invalid glob")
 	f(ok+`pipeline { batch_bytes = "1 potato" }`, "Invalid size")
 	f(ok+`pipeline { memory_limit = "lots" }`, "Invalid size")
@@ -388,5 +394,34 @@ func TestMemoryLimit(t *testing.T) {
 	cfg, err = Load("t.hcl", []byte(ok+`pipeline { memory_limit = "512MiB" }`))
 	if err != nil || cfg.Pipeline.MemoryLimit != 512<<20 {
 		t.Fatalf("512MiB: limit %d, error %v", cfg.Pipeline.MemoryLimit, err)
+	}
+}
+
+func TestGroupTimeouts(t *testing.T) {
+	const ok = `input "opentsdb" { topics = ["in"] }` + "\n" + `output "kafka" "o" { topic = "o" }` + "\n"
+	cfg, err := Load("g.hcl", []byte(ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := cfg.Kafka
+	if k.SessionTimeout != 10*time.Second || k.HeartbeatInterval != 3*time.Second || k.RebalanceTimeout != 8*time.Second || k.InstanceID != "" {
+		t.Fatalf("defaults: %+v", k)
+	}
+	if w := cfg.Warnings(); w != nil {
+		t.Fatalf("the defaults warn: %v", w)
+	}
+	cfg, err = Load("g.hcl", []byte(ok+`kafka {
+  rebalance_timeout = "30s"
+  instance_id = "ip-10-0-0-1.ec2"
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Kafka.RebalanceTimeout != 30*time.Second || cfg.Kafka.InstanceID != "ip-10-0-0-1.ec2" {
+		t.Fatalf("set: %+v", cfg.Kafka)
+	}
+	w := cfg.Warnings()
+	if w == nil || len(w.Diags) != 1 || w.Diags[0].Summary != "Rebalance timeout not below the session timeout" || w.Diags[0].Subject.Start.Line != 4 {
+		t.Fatalf("want the rebalance warning at line 4, got %v", w)
 	}
 }

@@ -72,6 +72,25 @@ func (c *Config) validate(v *validator) {
 			c.Kafka.HeartbeatInterval, c.Kafka.SessionTimeout)
 	}
 
+	c.Kafka.RebalanceTimeout = v.duration("kafka", "rebalance_timeout", c.Kafka.RebalanceTimeoutRaw, time.Second)
+	if c.Kafka.HeartbeatInterval > 0 && c.Kafka.RebalanceTimeout > 0 && c.Kafka.RebalanceTimeout < c.Kafka.HeartbeatInterval+time.Second {
+		v.errorf("kafka", "rebalance_timeout", "Rebalance timeout too short", "rebalance_timeout (%s) must be at least heartbeat_interval (%s) + 1s: a member learns of a rebalance from a heartbeat and then has to give its partitions up.",
+			c.Kafka.RebalanceTimeout, c.Kafka.HeartbeatInterval)
+	}
+	if c.Kafka.SessionTimeout > 0 && c.Kafka.RebalanceTimeout >= c.Kafka.SessionTimeout {
+		v.warnf("kafka", "rebalance_timeout", "Rebalance timeout not below the session timeout", "rebalance_timeout (%s) is not below session_timeout (%s): brokers that expire members while they wait in a rebalance (kfake, which dev mode runs) can then stall the group.",
+			c.Kafka.RebalanceTimeout, c.Kafka.SessionTimeout)
+	}
+	if id := c.Kafka.InstanceID; id != "" {
+		if len(id) > 200 || strings.ContainsFunc(id, func(r rune) bool {
+			return !(r == '.' || r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+		}) {
+			v.errorf("kafka", "instance_id", "Invalid instance id", "%q: use at most 200 of the characters a-z A-Z 0-9 . _ -.", id)
+		} else if c.Kafka.KafkaVersion != (sarama.KafkaVersion{}) && !c.Kafka.KafkaVersion.IsAtLeast(sarama.V2_3_0_0) {
+			v.errorf("kafka", "instance_id", "Kafka version too old", "static membership needs Kafka 2.3.0 or newer; version is %s.", c.Kafka.Version)
+		}
+	}
+
 	c.Kafka.CommitInterval = v.duration("kafka", "commit_interval", c.Kafka.CommitIntervalRaw, 10*time.Millisecond)
 	if !contains(BalanceStrategies, c.Kafka.Balance) {
 		v.errorf("kafka", "balance", "Unknown balance strategy", "%q is not a strategy: use %s.", c.Kafka.Balance, strings.Join(BalanceStrategies, ", "))

@@ -1,0 +1,44 @@
+package actors
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/config"
+)
+
+// The group timeouts sarama gets: a JoinGroup or SyncGroup may wait the whole rebalance timeout,
+// so the read timeout is longer; a revoked partition's drain ends before the rebalance does.
+func TestConsumerGroupTimeouts(t *testing.T) {
+	load := func(kafka string) *deps {
+		t.Helper()
+		cfg, err := config.Load("t.hcl", []byte("input \"opentsdb\" { topics = [\"in\"] }\noutput \"kafka\" \"o\" { topic = \"o\" }\nkafka {\n"+kafka+"\n}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &deps{cfg: cfg}
+	}
+	d := load("")
+	c := saramaConsumerConfig(d, 1)
+	if c.Consumer.Group.Rebalance.Timeout != 8*time.Second || c.Consumer.Group.Session.Timeout != 10*time.Second {
+		t.Fatalf("rebalance %s, session %s", c.Consumer.Group.Rebalance.Timeout, c.Consumer.Group.Session.Timeout)
+	}
+	if c.Net.ReadTimeout != 30*time.Second || c.Consumer.Group.InstanceId != "" {
+		t.Fatalf("read timeout %s, instance id %q", c.Net.ReadTimeout, c.Consumer.Group.InstanceId)
+	}
+	if got := revokeDrain(d.cfg); got != 4500*time.Millisecond {
+		t.Fatalf("revoke drain %s, want 8s - 3s heartbeat - 0.5s", got)
+	}
+	d = load(`rebalance_timeout = "60s"
+instance_id = "host-a"`)
+	c = saramaConsumerConfig(d, 1)
+	if c.Net.ReadTimeout != 65*time.Second {
+		t.Fatalf("read timeout %s with a 60 s rebalance timeout, want 65 s", c.Net.ReadTimeout)
+	}
+	if c.Consumer.Group.InstanceId != "host-a-1" {
+		t.Fatalf("instance id %q, want host-a-1 for reader 1", c.Consumer.Group.InstanceId)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("sarama rejects the config: %v", err)
+	}
+}
