@@ -63,6 +63,7 @@ func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ..
 type readerMetrics struct {
 	d                       *deps
 	records, bytes, lag, up *prometheus.Desc
+	owned                   *prometheus.Desc
 }
 
 func newReaderMetrics(d *deps) *readerMetrics {
@@ -71,11 +72,12 @@ func newReaderMetrics(d *deps) *readerMetrics {
 		bytes:   desc("sluice_input_bytes_total", "Bytes of Kafka record values read, by input topic.", "topic", "format"),
 		lag:     desc("sluice_consumer_lag", "Records between a claimed partition's last read offset and its high watermark.", "topic", "partition"),
 		up:      desc("sluice_group_sessions", "Consumer group sessions the readers are in now (readers × inputs when all have joined)."),
+		owned:   desc("sluice_partition_owned", "1 for each input partition a reader's group session is consuming now.", "topic", "partition", "reader"),
 	}
 }
 
 func (m *readerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, m.records, m.bytes, m.lag, m.up)
+	describe(ch, m.records, m.bytes, m.lag, m.up, m.owned)
 }
 
 func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -85,7 +87,9 @@ func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	m.d.claimsMu.Lock()
 	for c := range m.d.claims {
-		gauge(ch, m.lag, float64(c.lag.Load()), c.Topic, strconv.Itoa(int(c.Partition)))
+		part := strconv.Itoa(int(c.Partition))
+		gauge(ch, m.lag, float64(c.lag.Load()), c.Topic, part)
+		gauge(ch, m.owned, 1, c.Topic, part, strconv.Itoa(c.reader))
 	}
 	m.d.claimsMu.Unlock()
 	gauge(ch, m.up, float64(m.d.inGroup.Load()))

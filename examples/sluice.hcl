@@ -21,6 +21,12 @@ kafka {
   # A member that stops heartbeating (a killed task) keeps its partitions this long.
   session_timeout    = "10s"
   heartbeat_interval = "3s" # at most a third of session_timeout
+  # How long a rebalance waits for members to join; a member giving partitions up has this long
+  # to finish their in-flight batches. Keep it below session_timeout (docs/fleet.md).
+  rebalance_timeout = "8s"
+  # Static membership, for members with a stable identity (an EC2 host, a fixed slot; not ECS
+  # service tasks, which get new ids): a restart within session_timeout keeps the partitions.
+  # instance_id = env("HOSTNAME")
   commit_interval    = "1s" # offsets commit only once the output acknowledged everything before them
 
   # How the group divides input partitions among members (processes × readers):

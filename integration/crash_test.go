@@ -23,7 +23,7 @@ const crashLines = 1_000_000
 // a production-like group session timeout; killConfig's is short.
 func crashConfig(t *testing.T, c *kafkatest.Cluster, topic, extra string) string {
 	t.Helper()
-	return writeCrashConfig(t, c, topic, "6s", "1s", extra)
+	return writeCrashConfig(t, c, topic, "6s", "1s", "4s", extra)
 }
 
 // killConfig is crashConfig with a 1 s session timeout, so that a killed member is replaced
@@ -31,10 +31,10 @@ func crashConfig(t *testing.T, c *kafkatest.Cluster, topic, extra string) string
 // rebalances (at-least-once holds, but work is repeated).
 func killConfig(t *testing.T, c *kafkatest.Cluster, topic, extra string) string {
 	t.Helper()
-	return writeCrashConfig(t, c, topic, "1s", "200ms", extra)
+	return writeCrashConfig(t, c, topic, "1s", "200ms", "5s", extra)
 }
 
-func writeCrashConfig(t *testing.T, c *kafkatest.Cluster, topic, session, heartbeat, extra string) string {
+func writeCrashConfig(t *testing.T, c *kafkatest.Cluster, topic, session, heartbeat, rebalance, extra string) string {
 	t.Helper()
 	src := fmt.Sprintf(`
 log { level = "info" }
@@ -42,6 +42,7 @@ kafka {
   brokers = [%q]
   session_timeout = %q
   heartbeat_interval = %q
+  rebalance_timeout = %q
 }
 input "opentsdb" {
   topics = [%q]
@@ -54,7 +55,7 @@ output "kafka" "tsdb" {
 }
 denylist { globs = ["test.**"] }
 %s
-`, c.Addrs[0], session, heartbeat, topic, group, outTopic, shards, extra)
+`, c.Addrs[0], session, heartbeat, rebalance, topic, group, outTopic, shards, extra)
 	if !strings.Contains(extra, "pipeline {") {
 		src += "pipeline { shutdown_timeout = \"3s\" }\n"
 	}

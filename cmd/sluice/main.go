@@ -13,7 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
+
+	"github.com/IBM/sarama"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/mattn/go-isatty"
@@ -43,6 +46,7 @@ Run "sluice <command> -h" for a command's flags.
 `
 
 func main() {
+	saramaLog()
 	if os.Getenv(benchBrokerEnv) != "" {
 		os.Exit(benchBrokerMain())
 	}
@@ -107,4 +111,19 @@ func newLogger(cfg *config.Config, out io.Writer) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Name: "sluice", Level: hclog.LevelFromString(cfg.Log.Level), Output: out, JSONFormat: json,
 	})
+}
+
+// saramaLog sends the Kafka client's own log (joins, syncs, heartbeats, retries) to the file
+// SLUICE_SARAMA_LOG names, for debugging a consumer group; off unless set.
+func saramaLog() {
+	path := os.Getenv("SLUICE_SARAMA_LOG")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice: SLUICE_SARAMA_LOG: %v\n", err)
+		return
+	}
+	sarama.Logger = log.New(f, "", log.LstdFlags|log.Lmicroseconds)
 }

@@ -34,6 +34,12 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
+	// From the first moment: a SIGTERM while the config loads or the pipeline starts (an ECS
+	// deploy that changes its mind) waits for the start to end, then stops cleanly with exit 0,
+	// never the signal's default death (143).
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	if *path == "" && !*dev {
 		fmt.Fprintln(stderr, "sluice run: -config FILE is required (or -dev for a self-contained run)")
 		return exitError
@@ -78,7 +84,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if *httpAddr != "" {
 		rl.httpAddr = *httpAddr
 	}
-	return runPipeline(cfg, broker, rl, *devRate, *devPartitions, *progress, stdout)
+	return runPipeline(cfg, broker, rl, sigs, *devRate, *devPartitions, *progress, stdout)
 }
 
 // reloader re-reads the config file on SIGHUP with the same command-line overrides start-up
@@ -140,7 +146,7 @@ func (r *reloader) reload(p *actors.Pipeline, log hclog.Logger) {
 	}
 }
 
-func runPipeline(cfg *config.Config, broker *devBrokerT, rl *reloader, rate, partitions int, progress time.Duration, stdout io.Writer) int {
+func runPipeline(cfg *config.Config, broker *devBrokerT, rl *reloader, sigs <-chan os.Signal, rate, partitions int, progress time.Duration, stdout io.Writer) int {
 	// From the start, so that a SIGHUP during start-up is a reload once running, not the default
 	// action (exit).
 	hups := make(chan os.Signal, 1)
@@ -184,9 +190,6 @@ func runPipeline(cfg *config.Config, broker *devBrokerT, rl *reloader, rate, par
 		gen = startGenerator(cfg, rate, log)
 	}
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	var tick <-chan time.Time
 	if progress > 0 {
 		t := time.NewTicker(progress)

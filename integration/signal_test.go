@@ -1,0 +1,38 @@
+package integration
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/integration/kafkatest"
+)
+
+// A SIGTERM at any moment of start-up — config loaded, group not joined yet — stops the process
+// cleanly with exit 0 (an ECS deploy that is rolled back at once sends exactly this).
+func TestSIGTERMDuringStartExits0(t *testing.T) {
+	const topic = "in.sigterm"
+	c := kafkatest.Start(t, topic, 4, outTopic, shards)
+	cfg := crashConfig(t, c, topic, "")
+	bin := sluiceBinary(t)
+	for _, after := range []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond, time.Second} {
+		p := startBinary(t, bin, nil, "run", "-config", cfg)
+		time.Sleep(after)
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-p.done:
+		case <-time.After(40 * time.Second):
+			t.Fatalf("SIGTERM %s after start: no exit within 40 s", after)
+		}
+		p.cmd.Wait()
+		ws := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if ws.Signaled() || ws.ExitStatus() != 0 {
+			t.Fatalf("SIGTERM %s after start: %s, want exit 0", after, p.cmd.ProcessState)
+		}
+		if p.last("sluice stopped") == nil {
+			t.Fatalf("SIGTERM %s after start: exit 0 without the final summary line", after)
+		}
+	}
+}
