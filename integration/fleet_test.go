@@ -42,7 +42,7 @@ const (
 	fleetPartitions    = 16
 	fleetShards        = 8
 	fleetRate          = 10_000 // datapoints per second, far below what three processes carry
-	fleetLinesPerRecod = 100
+	fleetLinesPerRecord = 100
 	fleetProcs         = 3
 )
 
@@ -55,7 +55,7 @@ type fleet struct {
 	// saramaLogs are the files the running processes' Kafka clients log to; starts counts them.
 	saramaLogs [fleetProcs]string
 	starts     int
-	rng    *rand.Rand
+	rng        *rand.Rand
 	// ownedWithin and caughtUpWithin are the bounds after an event.
 	ownedWithin time.Duration
 	log         []string
@@ -86,7 +86,7 @@ func TestFleetChaos(t *testing.T) {
 	t.Logf("defaults: session timeout %s, rebalance timeout %s: partitions owned again within %s", session, rebalance, f.ownedWithin)
 
 	load := exec.Command(f.bin, "loadgen", "-brokers", f.broker.Addrs[0], "-topic", fleetIn,
-		"-rate", strconv.Itoa(fleetRate), "-lines-per-record", strconv.Itoa(fleetLinesPerRecod), "-series", "2000")
+		"-rate", strconv.Itoa(fleetRate), "-lines-per-record", strconv.Itoa(fleetLinesPerRecord), "-series", "2000")
 	load.Stderr = nil // its progress line a second is noise here
 	if err := load.Start(); err != nil {
 		t.Fatal(err)
@@ -251,7 +251,7 @@ func (f *fleet) settleSince(what string, t0 time.Time) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	owned := time.Since(t0)
-	second := int64(fleetRate / fleetLinesPerRecod)
+	second := int64(fleetRate / fleetLinesPerRecord)
 	var lag int64
 	for {
 		committed, end := f.broker.Offsets(t, fleetGroup, fleetIn)
