@@ -63,7 +63,7 @@ func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ..
 type readerMetrics struct {
 	d                       *deps
 	records, bytes, lag, up *prometheus.Desc
-	owned                   *prometheus.Desc
+	owned, fresh, marked    *prometheus.Desc
 }
 
 func newReaderMetrics(d *deps) *readerMetrics {
@@ -73,11 +73,13 @@ func newReaderMetrics(d *deps) *readerMetrics {
 		lag:     desc("sluice_consumer_lag", "Records between a claimed partition's last read offset and its high watermark.", "topic", "partition"),
 		up:      desc("sluice_group_sessions", "Consumer group sessions the readers are in now (readers × inputs when all have joined)."),
 		owned:   desc("sluice_partition_owned", "1 for each input partition a reader's group session is consuming now.", "topic", "partition", "reader"),
+		fresh:   desc("sluice_partition_freshness_seconds", "Now minus the Kafka timestamp of the oldest record of a claimed partition not yet acknowledged by the outputs (0: nothing in flight).", "topic", "partition"),
+		marked:  desc("sluice_partition_commit_age_seconds", "Time since a claimed partition's committable offset last advanced (sarama commits it within commit_interval).", "topic", "partition"),
 	}
 }
 
 func (m *readerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, m.records, m.bytes, m.lag, m.up, m.owned)
+	describe(ch, m.records, m.bytes, m.lag, m.up, m.owned, m.fresh, m.marked)
 }
 
 func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -85,11 +87,14 @@ func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, m.records, dec.in.records.Load(), topic, dec.format)
 		counter(ch, m.bytes, dec.in.bytes.Load(), topic, dec.format)
 	}
+	now := time.Now()
 	m.d.claimsMu.Lock()
 	for c := range m.d.claims {
 		part := strconv.Itoa(int(c.Partition))
 		gauge(ch, m.lag, float64(c.lag.Load()), c.Topic, part)
 		gauge(ch, m.owned, 1, c.Topic, part, strconv.Itoa(c.reader))
+		gauge(ch, m.fresh, c.freshness(now).Seconds(), c.Topic, part)
+		gauge(ch, m.marked, now.Sub(time.Unix(0, c.markedAt.Load())).Seconds(), c.Topic, part)
 	}
 	m.d.claimsMu.Unlock()
 	gauge(ch, m.up, float64(m.d.inGroup.Load()))

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/asynkron/protoactor-go/actor"
@@ -99,18 +100,35 @@ type Claim struct {
 	lag atomic.Int64
 	// bytes and records count what was read from the partition, for the coordinator.
 	bytes, records atomic.Int64
+	// oldestMs is the Kafka timestamp of the oldest record not yet acknowledged (0: none in
+	// flight), kept by the tracker; markedAt is when the committable offset last moved (unix ns),
+	// from the claim's start. /metrics and /readyz read them.
+	oldestMs, markedAt atomic.Int64
 
 	// queue holds the tracker's in-flight entries in offset order. Only the tracker touches it.
 	queue []*trackEntry
 }
 
 func newClaim(sess sarama.ConsumerGroupSession, topic string, partition int32, reader int) *Claim {
-	return &Claim{Topic: topic, Partition: partition, sess: sess, reader: reader, drained: make(chan struct{}, 1)}
+	c := &Claim{Topic: topic, Partition: partition, sess: sess, reader: reader, drained: make(chan struct{}, 1)}
+	c.markedAt.Store(time.Now().UnixNano())
+	return c
 }
 
 // mark records the next offset to consume; sarama commits marked offsets on its interval and
 // when the session ends.
+// freshness is how far behind the partition's output is: now minus the Kafka timestamp of its
+// oldest record not yet acknowledged, 0 when nothing is in flight.
+func (c *Claim) freshness(now time.Time) time.Duration {
+	ms := c.oldestMs.Load()
+	if ms <= 0 {
+		return 0
+	}
+	return max(now.Sub(time.UnixMilli(ms)), 0)
+}
+
 func (c *Claim) mark(next int64) {
+	c.markedAt.Store(time.Now().UnixNano())
 	if c.sess != nil {
 		c.sess.MarkOffset(c.Topic, c.Partition, next, "")
 	}

@@ -42,3 +42,37 @@ instance_id = "host-a"`)
 		t.Fatalf("sarama rejects the config: %v", err)
 	}
 }
+
+// Freshness follows the oldest unacknowledged record; /readyz fails for a partition that is
+// behind and has not committed for 3 × commit_interval, and only then.
+func TestClaimFreshnessAndStall(t *testing.T) {
+	cfg, err := config.Load("t.hcl", []byte("input \"opentsdb\" { topics = [\"in\"] }\noutput \"kafka\" \"o\" { topic = \"o\" }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &deps{cfg: cfg, claims: map[*Claim]struct{}{}}
+	c := newClaim(nil, "in", 3, 0)
+	d.addClaim(c)
+	now := time.Now()
+	if f := c.freshness(now); f != 0 {
+		t.Fatalf("freshness %s with nothing in flight", f)
+	}
+	c.oldestMs.Store(now.Add(-90 * time.Second).UnixMilli())
+	if f := c.freshness(now); f < 89*time.Second || f > 91*time.Second {
+		t.Fatalf("freshness %s, want 90 s", f)
+	}
+	if err := stalledClaim(d, now.Add(10*time.Second)); err != nil {
+		t.Fatalf("a partition with no lag is not stalled: %v", err)
+	}
+	c.lag.Store(500)
+	if err := stalledClaim(d, now.Add(2*time.Second)); err != nil {
+		t.Fatalf("2 s without a commit is within 3 × the 1 s commit interval: %v", err)
+	}
+	if err := stalledClaim(d, now.Add(4*time.Second)); err == nil {
+		t.Fatal("4 s behind without a commit: want not ready")
+	}
+	c.mark(10) // the offset moves: ready again
+	if err := stalledClaim(d, time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("just committed: %v", err)
+	}
+}

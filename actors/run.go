@@ -417,6 +417,22 @@ func (p *Pipeline) Ready() error {
 			return fmt.Errorf("output %q: its last write failed", o.cfg.Name)
 		}
 	}
+	return stalledClaim(d, time.Now())
+}
+
+// stalledClaim reports a partition this process consumes that is behind (lag > 0) and whose
+// committable offset has not moved for 3 × commit_interval: records wait and nothing is
+// acknowledged, so the task is not doing its job even though it is in the group.
+func stalledClaim(d *deps, now time.Time) error {
+	limit := 3 * d.cfg.Kafka.CommitInterval
+	d.claimsMu.Lock()
+	defer d.claimsMu.Unlock()
+	for c := range d.claims {
+		if age := now.Sub(time.Unix(0, c.markedAt.Load())); c.lag.Load() > 0 && age > limit {
+			return fmt.Errorf("partition %s/%d: %d records behind and nothing committed for %s (more than 3 × commit_interval)",
+				c.Topic, c.Partition, c.lag.Load(), age.Round(100*time.Millisecond))
+		}
+	}
 	return nil
 }
 

@@ -66,6 +66,9 @@ func (t *tracker) Receive(ctx actor.Context) {
 		e := t.get()
 		e.id, e.claim, e.last = m.ID, m.Claim, m.Last
 		e.appendedMs, e.records = m.AppendedMs, m.Records
+		if len(m.Claim.queue) == 0 {
+			m.Claim.oldestMs.Store(m.AppendedMs)
+		}
 		m.Claim.queue = append(m.Claim.queue, e)
 		t.entries[m.ID] = e
 	case *Expect:
@@ -125,6 +128,9 @@ func (t *tracker) check(e *trackEntry) {
 	}
 	if len(q) == 0 {
 		q = c.queue[:0]
+		c.oldestMs.Store(0)
+	} else {
+		c.oldestMs.Store(q[0].appendedMs)
 	}
 	c.queue = q
 	if next >= 0 {
