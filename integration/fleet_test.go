@@ -37,13 +37,13 @@ import (
 // its shard of the output.
 
 const (
-	fleetIn, fleetOut  = "fleet.in", "fleet.out"
-	fleetGroup         = "fleet"
-	fleetPartitions    = 16
-	fleetShards        = 8
-	fleetRate          = 10_000 // datapoints per second, far below what three processes carry
+	fleetIn, fleetOut   = "fleet.in", "fleet.out"
+	fleetGroup          = "fleet"
+	fleetPartitions     = 16
+	fleetShards         = 8
+	fleetRate           = 10_000 // datapoints per second, far below what three processes carry
 	fleetLinesPerRecord = 100
-	fleetProcs         = 3
+	fleetProcs          = 3
 )
 
 type fleet struct {
