@@ -135,6 +135,10 @@ type deps struct {
 	writerPIDs, workerPIDs, readerPIDs []*actor.PID
 	trackerPID, deadLetterPID          *actor.PID
 	coordinatorPID                     *actor.PID
+	// spawned is closed once the root actor has spawned every child and set the PIDs above;
+	// Start waits for it, so that Stop, right after, finds them (a SIGTERM during start-up).
+	spawned     chan struct{}
+	spawnedOnce sync.Once
 
 	// routing is the coordinator's current table (nil before its first one, or when it is off).
 	routing atomic.Pointer[routingTable]

@@ -80,6 +80,7 @@ func (p *pipelineActor) Receive(ctx actor.Context) {
 		for _, o := range d.plans {
 			outs = append(outs, fmt.Sprintf("%s(%s, %d shards, %d writers)", o.cfg.Name, o.cfg.Type, o.shards, o.writers))
 		}
+		d.spawnedOnce.Do(func() { close(d.spawned) })
 		p.log.Info("pipeline started", "readers", len(d.readerPIDs), "workers", d.workers, "writers", len(d.writerPIDs),
 			"outputs", strings.Join(outs, " "))
 	case *actor.Stopping, *actor.Stopped, *actor.Restarting:

@@ -81,7 +81,7 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 	}
 	p := cfg.Pipeline
 	d := &deps{
-		cfg: cfg, log: log,
+		cfg: cfg, log: log, spawned: make(chan struct{}),
 		rawPool:   messages.NewRawBatchPool(p.RawBatches, p.BatchBytes, p.BatchRecords),
 		shardPool: messages.NewShardBatchPool(p.ShardBatches, p.ShardBatchBytes),
 		decoders:  decoders,
@@ -207,7 +207,7 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	return err
 }
 
-func (p *Pipeline) start(_ context.Context) error {
+func (p *Pipeline) start(ctx context.Context) error {
 	d, cfg := p.d, p.d.cfg
 	if err := p.resolveTopics(); err != nil {
 		return err
@@ -275,6 +275,11 @@ func (p *Pipeline) start(_ context.Context) error {
 	}
 	p.root = root
 	p.started = true
+	select {
+	case <-d.spawned:
+	case <-ctx.Done():
+		return fmt.Errorf("the actors did not start: %w", ctx.Err())
+	}
 	if f := faultsDescription(); f != "" {
 		p.log.Warn("FAULT INJECTION ENABLED (a faultinject test build)", "faults", f)
 	}
