@@ -44,7 +44,7 @@ func (s *loadBalanceStrategy) Name() string { return loadStrategyName }
 func (s *loadBalanceStrategy) SubscriptionUserData(topics []string) ([]byte, error) {
 	d := s.d
 	rep := memberReport{Capacity: float64(d.workers) / float64(max(1, len(d.readerPIDs)))}
-	if d.cfg.Kafka.InstanceID != "" {
+	if d.cfg != nil && d.cfg.Kafka.InstanceID != "" {
 		// Static membership: a member that rejoins with the same metadata keeps its partitions
 		// without a rebalance. Loads change between joins (and a restarted process has none), so
 		// they are left out and the leader plans by count (docs/fleet.md).
