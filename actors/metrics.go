@@ -94,7 +94,7 @@ func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(ch, m.lag, float64(c.lag.Load()), c.Topic, part)
 		gauge(ch, m.owned, 1, c.Topic, part, strconv.Itoa(c.reader))
 		gauge(ch, m.fresh, c.freshness(now).Seconds(), c.Topic, part)
-		gauge(ch, m.marked, now.Sub(time.Unix(0, c.markedAt.Load())).Seconds(), c.Topic, part)
+		gauge(ch, m.marked, c.commitAge(now).Seconds(), c.Topic, part)
 	}
 	m.d.claimsMu.Unlock()
 	gauge(ch, m.up, float64(m.d.inGroup.Load()))

@@ -115,8 +115,6 @@ func newClaim(sess sarama.ConsumerGroupSession, topic string, partition int32, r
 	return c
 }
 
-// mark records the next offset to consume; sarama commits marked offsets on its interval and
-// when the session ends.
 // freshness is how far behind the partition's output is: now minus the Kafka timestamp of its
 // oldest record not yet acknowledged, 0 when nothing is in flight.
 func (c *Claim) freshness(now time.Time) time.Duration {
@@ -127,6 +125,13 @@ func (c *Claim) freshness(now time.Time) time.Duration {
 	return max(now.Sub(time.UnixMilli(ms)), 0)
 }
 
+// commitAge is how long ago the partition's committable offset last moved (or the claim began).
+func (c *Claim) commitAge(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, c.markedAt.Load()))
+}
+
+// mark records the next offset to consume; sarama commits marked offsets on its interval and
+// when the session ends.
 func (c *Claim) mark(next int64) {
 	c.markedAt.Store(time.Now().UnixNano())
 	if c.sess != nil {

@@ -433,7 +433,7 @@ func stalledClaim(d *deps, now time.Time) error {
 	d.claimsMu.Lock()
 	defer d.claimsMu.Unlock()
 	for c := range d.claims {
-		if age := now.Sub(time.Unix(0, c.markedAt.Load())); c.lag.Load() > 0 && age > limit {
+		if age := c.commitAge(now); c.lag.Load() > 0 && age > limit {
 			return fmt.Errorf("partition %s/%d: %d records behind and nothing committed for %s (more than 3 × commit_interval)",
 				c.Topic, c.Partition, c.lag.Load(), age.Round(100*time.Millisecond))
 		}

@@ -59,6 +59,12 @@ denylist { globs = ["test.**"] }
 	if !strings.Contains(extra, "pipeline {") {
 		src += "pipeline { shutdown_timeout = \"3s\" }\n"
 	}
+	return writeConfigFile(t, src)
+}
+
+// writeConfigFile writes src as a config file in a new temporary directory and returns its path.
+func writeConfigFile(t *testing.T, src string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "sluice.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -135,11 +134,7 @@ output "kafka" "tsdb" {
   shards = %d
 }
 `, f.broker.Addrs[0], fleetIn, fleetGroup, fleetOut, fleetShards)
-	path := filepath.Join(f.t.TempDir(), "sluice.hcl")
-	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-		f.t.Fatal(err)
-	}
-	return path
+	return writeConfigFile(f.t, src)
 }
 
 func (f *fleet) start(i int) {
@@ -240,7 +235,7 @@ func (f *fleet) settleSince(what string, t0 time.Time) {
 	for {
 		owners, idle := f.owners()
 		state = fmt.Sprint(owners)
-		if idle == 0 && len(owners) == fleetPartitions && !slices.ContainsFunc(slicesOf(owners), func(n int) bool { return n != 1 }) {
+		if idle == 0 && eachOnce(owners) {
 			break
 		}
 		if time.Since(t0) > f.ownedWithin {
@@ -302,12 +297,14 @@ func (f *fleet) dumpLogs() {
 	f.t.Logf("the broker says the group is %s with %d members: %v", state, len(members), members)
 }
 
-func slicesOf(m map[int32]int) []int {
-	out := make([]int, 0, len(m))
-	for _, n := range m {
-		out = append(out, n)
+// eachOnce reports whether every input partition has exactly one owner.
+func eachOnce(owners map[int32]int) bool {
+	for p := int32(0); p < fleetPartitions; p++ {
+		if owners[p] != 1 {
+			return false
+		}
 	}
-	return out
+	return true
 }
 
 // owners counts, per input partition, the running processes whose /metrics say they consume it,

@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,11 +33,7 @@ output "kafka" "tsdb" {
   shards = 8
 }
 `)
-		path := filepath.Join(t.TempDir(), "sluice.hcl")
-		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
+		return writeConfigFile(t, src)
 	}
 	assigned := func(p *proc) int {
 		p.mu.Lock()
