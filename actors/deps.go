@@ -150,6 +150,8 @@ type deps struct {
 	partLoad atomic.Pointer[map[partitionKey]float64]
 	// latency is the record latency from Kafka append to output acknowledgement.
 	latency latencyHist
+	// rebalances counts and times the readers' group rebalances.
+	rebalances *rebalanceStats
 
 	readersWG   sync.WaitGroup
 	stopping    atomic.Bool

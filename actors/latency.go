@@ -12,6 +12,8 @@ import (
 // tracker records into it once per batch; anyone may read it.
 type latencyHist struct {
 	buckets [latencyBuckets]atomic.Int64
+	// sumMs is the sum of the recorded latencies, in ms, each counted once per record.
+	sumMs atomic.Int64
 }
 
 const (
@@ -31,6 +33,32 @@ func bucketUpper(i int) float64 { return math.Pow(latencyBase, float64(i)) }
 
 func (h *latencyHist) record(ms int64, n int) {
 	h.buckets[latencyBucket(ms)].Add(int64(n))
+	h.sumMs.Add(max(ms, 0) * int64(n))
+}
+
+// latencyExportBuckets are the upper bounds (seconds) /metrics shows the latency histogram with.
+var latencyExportBuckets = []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
+
+// cumulative returns the histogram as Prometheus wants it: the count of records at or below each
+// of bounds (seconds), the total count and the sum in seconds. A fine bucket counts under a
+// bound when its upper end is at or below it, so each count is exact for the fine buckets and
+// at most one fine bucket (25 %) short of the bound.
+func (h *latencyHist) cumulative(bounds []float64) (map[float64]uint64, uint64, float64) {
+	out := make(map[float64]uint64, len(bounds))
+	var seen uint64
+	b := 0
+	for i := range h.buckets {
+		upper := bucketUpper(i) / 1000
+		for b < len(bounds) && bounds[b] < upper {
+			out[bounds[b]] = seen
+			b++
+		}
+		seen += uint64(h.buckets[i].Load())
+	}
+	for ; b < len(bounds); b++ {
+		out[bounds[b]] = seen
+	}
+	return out, seen, float64(h.sumMs.Load()) / 1000
 }
 
 // quantile returns the upper bound of the bucket holding the q-quantile (0 when empty).

@@ -64,6 +64,7 @@ type readerMetrics struct {
 	d                       *deps
 	records, bytes, lag, up *prometheus.Desc
 	owned, fresh, marked    *prometheus.Desc
+	latency                 *prometheus.Desc
 }
 
 func newReaderMetrics(d *deps) *readerMetrics {
@@ -74,12 +75,15 @@ func newReaderMetrics(d *deps) *readerMetrics {
 		up:      desc("sluice_group_sessions", "Consumer group sessions the readers are in now (readers × inputs when all have joined)."),
 		owned:   desc("sluice_partition_owned", "1 for each input partition a reader's group session is consuming now.", "topic", "partition", "reader"),
 		fresh:   desc("sluice_partition_freshness_seconds", "Now minus the Kafka timestamp of the oldest record of a claimed partition not yet acknowledged by the outputs (0: nothing in flight).", "topic", "partition"),
+		latency: desc("sluice_end_to_end_latency_seconds", "Records' latency from their Kafka timestamp to the outputs' acknowledgement of every datapoint of their batch (what sluice bench reports as latency)."),
 		marked:  desc("sluice_partition_commit_age_seconds", "Time since a claimed partition's committable offset last advanced (sarama commits it within commit_interval).", "topic", "partition"),
 	}
 }
 
 func (m *readerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, m.records, m.bytes, m.lag, m.up, m.owned, m.fresh, m.marked)
+	describe(ch, m.records, m.bytes, m.lag, m.up, m.owned, m.fresh, m.marked, m.latency)
+	m.d.rebalances.started.Describe(ch)
+	m.d.rebalances.duration.Describe(ch)
 }
 
 func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -98,6 +102,10 @@ func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	m.d.claimsMu.Unlock()
 	gauge(ch, m.up, float64(m.d.inGroup.Load()))
+	buckets, count, sum := m.d.latency.cumulative(latencyExportBuckets)
+	ch <- prometheus.MustNewConstHistogram(m.latency, count, sum, buckets)
+	m.d.rebalances.started.Collect(ch)
+	m.d.rebalances.duration.Collect(ch)
 }
 
 // workerMetrics: datapoints decoded and dropped, and each worker's load.

@@ -123,6 +123,7 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 		}
 	}()
 	h := &claimHandler{r: r, stopping: ctx}
+	r.d.rebalances.joining(&h.rebalance, time.Now())
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, in.Topics, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			r.log.Error("consume failed; retrying", "error", err)
@@ -153,16 +154,33 @@ type claimHandler struct {
 	// stopping is the reader's context: done when the process stops, not when a rebalance
 	// revokes the partitions.
 	stopping context.Context
+	// rebalance is the rebalance the reader is in, if any. Setup and Cleanup run in turn on the
+	// goroutine that calls Consume; sessionEnded records the end of a session on its own one and
+	// Cleanup waits for it, so the next Setup sees what it wrote.
+	rebalance    readerRebalance
+	sessionEnded chan struct{}
 }
 
 func (h *claimHandler) Setup(s sarama.ConsumerGroupSession) error {
-	h.r.log.Info("partitions assigned", "claims", s.Claims(), "generation", s.GenerationID())
-	h.r.d.sessionStarted(h.r.index, s.Claims())
-	h.r.d.inGroup.Add(1)
+	d := h.r.d
+	waited, cause := d.rebalances.assigned(&h.rebalance, time.Now())
+	h.r.log.Info("partitions assigned", "claims", s.Claims(), "generation", s.GenerationID(),
+		"rebalance", cause, "waited", waited.Round(time.Millisecond))
+	d.sessionStarted(h.r.index, s.Claims())
+	d.inGroup.Add(1)
+	ended := make(chan struct{})
+	h.sessionEnded = ended
+	go func() {
+		defer close(ended)
+		<-s.Context().Done()
+		d.rebalances.ended(&h.rebalance, context.Cause(s.Context()), time.Now())
+	}()
 	return nil
 }
 
 func (h *claimHandler) Cleanup(s sarama.ConsumerGroupSession) error {
+	// sarama has cancelled the session's context before it calls Cleanup.
+	<-h.sessionEnded
 	h.r.d.inGroup.Add(-1)
 	s.Commit()
 	return nil

@@ -93,6 +93,7 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 		claims:      map[*Claim]struct{}{},
 		tracker:     newTrackerState(),
 		lastFailure: map[string]string{},
+		rebalances:  newRebalanceStats(),
 	}
 	d.workerPIDs = make([]*actor.PID, d.workers)
 	d.workerBusy = make([]atomic.Int64, d.workers)
