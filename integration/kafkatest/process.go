@@ -3,10 +3,12 @@ package kafkatest
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,12 +35,29 @@ func RunBroker() {
 		fmt.Fprintln(os.Stderr, "kfake:", err)
 		os.Exit(1)
 	}
+	var log io.Writer = os.Stderr
+	if f, err := os.OpenFile(filepath.Join(dir, groupLogName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+		log = f
+	}
+	fmt.Fprintf(log, "%s broker started\n", time.Now().Format("15:04:05.000"))
+	ExpireSilentMembers(c, log)
 	fmt.Println("listening", c.ListenAddrs()[0])
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig
 	c.Close()
 	os.Exit(0)
+}
+
+// GroupLog returns the last n lines of the group requests the broker process received, over
+// all its restarts.
+func (p *Process) GroupLog(n int) []string {
+	b, err := os.ReadFile(filepath.Join(p.dir, groupLogName))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[max(0, len(lines)-n):]
 }
 
 // Process is a kfake broker in a process of its own (the test binary run again), with its state
