@@ -239,8 +239,11 @@ type Expected struct {
 
 // Generate makes n OpenTSDB lines: one in 50 unparseable, one in 50 with an invalid name, one in
 // 50 denylisted, the rest valid with unique values (the line number) over a few hundred series.
+// Line i's timestamp is i ms after the first's, and the last is an hour old, so that however many
+// lines a test asks for, none is in the future (max_future) or older than a day (max_age) for
+// n up to tens of millions.
 func Generate(n int) ([]string, *Expected) {
-	base := time.Now().Add(-time.Hour).UnixMilli()
+	base := time.Now().Add(-time.Hour).UnixMilli() - int64(n)
 	lines := make([]string, n)
 	for i := 0; i < n; i++ {
 		switch lineKind(i) {
