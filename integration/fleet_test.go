@@ -104,6 +104,8 @@ func TestFleetChaos(t *testing.T) {
 		f.event(ev)
 	}
 
+	f.checkGroupMetrics()
+
 	// Stop the load, let the fleet commit the input to its end, stop the fleet.
 	load.Process.Signal(syscall.SIGTERM)
 	load.Wait()
@@ -290,11 +292,72 @@ func (f *fleet) dumpLogs() {
 		f.t.Logf("process %d, its last warnings and group events:\n%s", i, strings.Join(kept, "\n"))
 		if b, err := os.ReadFile(f.saramaLogs[i]); err == nil {
 			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-			f.t.Logf("process %d, the end of its Kafka client's log:\n%s", i, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+			f.t.Logf("process %d, the end of its Kafka client's log:\n%s", i, strings.Join(lines[max(0, len(lines)-80):], "\n"))
 		}
 	}
+	f.t.Logf("the group requests the broker received last:\n%s", strings.Join(f.broker.GroupLog(150), "\n"))
 	state, members := f.broker.Assignment(f.t, fleetGroup, fleetIn)
 	f.t.Logf("the broker says the group is %s with %d members: %v", state, len(members), members)
+}
+
+// checkGroupMetrics checks what the running processes' /metrics say of the group: each counts its
+// readers' first joins and their duration, the fleet's rebalances after the events, and the
+// end-to-end latency of what it wrote; it logs the rebalances by cause.
+func (f *fleet) checkGroupMetrics() {
+	t := f.t
+	type total struct{ count, seconds float64 }
+	byCause := map[string]total{}
+	for i, p := range f.procs {
+		if p == nil {
+			continue
+		}
+		l := p.last("http listening")
+		if l == nil {
+			t.Fatalf("process %d has no http address", i)
+		}
+		addr, _ := l["address"].(string)
+		fams := scrape(t, addr)
+		start := map[string]string{"cause": "start"}
+		if n := sum(fams["sluice_rebalances_total"], start); n < 1 {
+			t.Errorf("process %d: sluice_rebalances_total{cause=\"start\"} = %v, want ≥ 1", i, n)
+		}
+		// A process started by the last event may not have finished a batch yet.
+		kafkatest.WaitFor(t, 15*time.Second, fmt.Sprintf("process %d's sluice_end_to_end_latency_seconds samples", i), func() bool {
+			lat := scrape(t, addr)["sluice_end_to_end_latency_seconds"]
+			return lat != nil && lat.Metric[0].GetHistogram().GetSampleCount() > 0
+		})
+		fam := fams["sluice_rebalance_duration_seconds"]
+		if fam == nil {
+			t.Fatalf("process %d: no sluice_rebalance_duration_seconds", i)
+		}
+		for _, m := range fam.Metric {
+			var cause string
+			for _, l := range m.Label {
+				if l.GetName() == "cause" {
+					cause = l.GetValue()
+				}
+			}
+			c := byCause[cause]
+			c.count += float64(m.GetHistogram().GetSampleCount())
+			c.seconds += m.GetHistogram().GetSampleSum()
+			byCause[cause] = c
+		}
+	}
+	if byCause["start"].count < 1 {
+		t.Errorf("no first-join duration observed: %v", byCause)
+	}
+	var after float64
+	for cause, c := range byCause {
+		if c.count > 0 {
+			t.Logf("running processes' rebalances, cause %s: %v, mean %.1f s", cause, c.count, c.seconds/c.count)
+		}
+		if cause != "start" {
+			after += c.count
+		}
+	}
+	if after == 0 {
+		t.Errorf("the running processes report no rebalance after their first join: %v", byCause)
+	}
 }
 
 // eachOnce reports whether every input partition has exactly one owner.
