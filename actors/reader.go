@@ -173,7 +173,11 @@ func (h *claimHandler) Setup(s sarama.ConsumerGroupSession) error {
 	go func() {
 		defer close(ended)
 		<-s.Context().Done()
-		d.rebalances.ended(&h.rebalance, context.Cause(s.Context()), time.Now())
+		cause := context.Cause(s.Context())
+		if d.rebalances.ended(&h.rebalance, cause, time.Now()) {
+			h.r.log.Info("group session ended; the reader rebalances", "rebalance", sessionEndCause(cause),
+				"error", cause, "generation", s.GenerationID())
+		}
 	}()
 	return nil
 }

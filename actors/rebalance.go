@@ -84,14 +84,16 @@ func (s *rebalanceStats) joining(r *readerRebalance, now time.Time) {
 	s.started.WithLabelValues(causeStart).Inc()
 }
 
-// ended records that a reader's session ended with cause (sarama's), unless the process stops.
-func (s *rebalanceStats) ended(r *readerRebalance, cause error, now time.Time) {
+// ended records that a reader's session ended with cause (sarama's), unless the process stops;
+// it reports whether a rebalance began.
+func (s *rebalanceStats) ended(r *readerRebalance, cause error, now time.Time) bool {
 	c := sessionEndCause(cause)
 	if c == "" {
-		return
+		return false
 	}
 	*r = readerRebalance{since: now, cause: c}
 	s.started.WithLabelValues(c).Inc()
+	return true
 }
 
 // assigned records that a reader's new session has its partitions; it returns how long the

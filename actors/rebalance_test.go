@@ -46,11 +46,15 @@ func TestRebalanceStats(t *testing.T) {
 	if d, c := s.assigned(&r, t0.Add(3*time.Second)); d != 3*time.Second || c != causeStart {
 		t.Fatalf("first join: %v %q, want 3s start", d, c)
 	}
-	s.ended(&r, sarama.ErrRebalanceInProgress, t0.Add(10*time.Second))
+	if !s.ended(&r, sarama.ErrRebalanceInProgress, t0.Add(10*time.Second)) {
+		t.Fatal("a rebalance did not open a rebalance")
+	}
 	if d, c := s.assigned(&r, t0.Add(12*time.Second)); d != 2*time.Second || c != causeGroupRebalance {
 		t.Fatalf("rebalance: %v %q, want 2s group_rebalance", d, c)
 	}
-	s.ended(&r, context.Canceled, t0.Add(20*time.Second)) // the process stops: no rebalance
+	if s.ended(&r, context.Canceled, t0.Add(20*time.Second)) { // the process stops: no rebalance
+		t.Fatal("a stop opened a rebalance")
+	}
 	if d, c := s.assigned(&r, t0.Add(21*time.Second)); c != "" {
 		t.Fatalf("a stop opened a rebalance: %v %q", d, c)
 	}
