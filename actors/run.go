@@ -325,15 +325,20 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 	if d.coordinatorPID != nil {
 		first = append(append([]*actor.PID(nil), first...), d.coordinatorPID)
 	}
-	for _, group := range [][]*actor.PID{first, d.workerPIDs, sinks, {d.trackerPID}, {p.root}} {
-		var futures []*actor.Future
-		for _, pid := range group {
-			futures = append(futures, root.PoisonFuture(pid))
-		}
-		for _, f := range futures {
-			if err := f.Wait(); err != nil && !errors.Is(err, actor.ErrTimeout) {
-				p.log.Warn("stopping actor", "error", err)
-			}
+	// The whole stop is bounded by ctx (shutdown_timeout): past it, what is still stopping is
+	// logged and the actor system is shut down at once (the hard stop); the batches left are in
+	// the summary's pool counts, their offsets uncommitted.
+	groups := []struct {
+		kind string
+		pids []*actor.PID
+	}{{"readers", first}, {"workers", d.workerPIDs}, {"writers", sinks}, {"tracker", []*actor.PID{d.trackerPID}}, {"root", []*actor.PID{p.root}}}
+	for _, g := range groups {
+		if !poisonAll(ctx, root, p.log, g.kind, g.pids) {
+			raw, _, shard, _ := p.PoolsInUse()
+			p.log.Warn("shutdown timeout: stopping the rest at once", "waiting_for", g.kind, "actors", len(g.pids),
+				"raw_batches_in_use", raw, "shard_batches_in_use", shard)
+			drained = false
+			break
 		}
 	}
 	p.closeOutputs()
@@ -344,6 +349,31 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 		s.DeadLetterInUse = d.deadLetterPool.InUse()
 	}
 	return s
+}
+
+// poisonAll stops pids, each after what its mailbox already holds, and waits until they have
+// stopped or ctx is done; it reports whether they stopped in time.
+func poisonAll(ctx context.Context, root *actor.RootContext, log hclog.Logger, kind string, pids []*actor.PID) bool {
+	futures := make([]*actor.Future, 0, len(pids))
+	for _, pid := range pids {
+		futures = append(futures, root.PoisonFuture(pid))
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for _, f := range futures {
+			// Each future gives up after protoactor's 10 s; ctx is the bound that counts.
+			if err := f.Wait(); err != nil && !errors.Is(err, actor.ErrTimeout) {
+				log.Warn("stopping actor", "kind", kind, "error", err)
+			}
+		}
+	}()
+	select {
+	case <-stopped:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // Alive counts the pipeline's live actors by kind ("reader", "worker", "writer", "tracker",
