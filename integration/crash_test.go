@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,7 +124,23 @@ func TestCrashKill9Loop(t *testing.T) {
 	t.Logf("%s: input ready", time.Since(t0).Round(time.Millisecond))
 	cfg := killConfig(t, c, topic, "")
 	bin := sluiceBinary(t)
-	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("SLUICE_KILL9_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("kill moments seed %d (replay with SLUICE_KILL9_SEED=%d)", seed, seed)
+	r := rand.New(rand.NewPCG(seed, 9))
+	progress := func() (done, total int64) {
+		committed, end := c.Offsets(t, group, topic)
+		for part, e := range end {
+			done += max(committed[part], 0)
+			total += e
+		}
+		return done, total
+	}
+	// A kill proves something only if it lands mid-stream: after the process got partitions to
+	// consume and before the input is done. Count those.
+	midStream := 0
 	for i := 0; i < 10; i++ {
 		p := startBinary(t, bin, nil, "run", "-config", cfg)
 		time.Sleep(time.Duration(300+r.IntN(3500)) * time.Millisecond) // a random moment
@@ -132,14 +149,15 @@ func TestCrashKill9Loop(t *testing.T) {
 		}
 		<-p.done
 		p.cmd.Wait()
+		if done, total := progress(); done < total && p.last("partitions assigned") != nil {
+			midStream++
+		}
 	}
-	committed, end := c.Offsets(t, group, topic)
-	var done, total int64
-	for part, e := range end {
-		done += max(committed[part], 0)
-		total += e
+	done, total := progress()
+	t.Logf("%s: after 10 kills (%d of them mid-stream), %d of %d records committed", time.Since(t0).Round(time.Millisecond), midStream, done, total)
+	if midStream == 0 {
+		t.Fatal("no kill landed while the input was being consumed: the loop tested nothing")
 	}
-	t.Logf("%s: after 10 kills, %d of %d records committed", time.Since(t0).Round(time.Millisecond), done, total)
 	finish(t, bin, nil, c, topic, cfg)
 	t.Logf("%s: last run finished", time.Since(t0).Round(time.Millisecond))
 	checked, dups := checkZeroLoss(t, c, exp, topic)
