@@ -1,8 +1,8 @@
 // Package config loads Sluice's HCL configuration.
 //
 // Loading is decode, then validate everything, then report every error at once, each with
-// file:line:column and a source snippet. Default() is the one place that holds defaults;
-// `sluice validate` and start-up both call Load.
+// file:line:column and a source snippet. Default() and deriveDefaults, beside it, are the only
+// places that hold defaults; `sluice validate` and start-up both call Load.
 package config
 
 import (
@@ -337,8 +337,20 @@ type DeadLetter struct {
 	Topic string `hcl:"topic"`
 }
 
-// Default returns the configuration with every default filled in. It is the only place that
-// holds defaults: Load decodes the file over it.
+// deriveDefaults fills the pool sizes left at 0, whose defaults depend on the actor counts; with
+// Default it is the only place that holds defaults.
+func (p *Pipeline) deriveDefaults() {
+	if p.RawBatches == 0 {
+		p.RawBatches = p.Readers*4 + p.Workers*2
+	}
+	if p.ShardBatches == 0 {
+		p.ShardBatches = p.Writers*8 + p.Workers*4
+	}
+}
+
+// Default returns the configuration with every default filled in, except those derived from
+// other settings (deriveDefaults, beside it). It and deriveDefaults are the only places that
+// hold defaults: Load decodes the file over Default and validation derives the rest.
 func Default() *Config {
 	return &Config{
 		Log:  &Log{Level: "info", Format: "auto"},

@@ -172,16 +172,13 @@ func (c *Config) validate(v *validator) {
 	if p.MemoryLimitRaw != "0" {
 		p.MemoryLimit = int64(v.size("pipeline", "memory_limit", p.MemoryLimitRaw, 32<<20, 1<<42))
 	}
-	if p.RawBatches == 0 {
-		p.RawBatches = p.Readers*4 + p.Workers*2
-	} else if p.RawBatches < p.Readers {
+	if p.RawBatches != 0 && p.RawBatches < p.Readers {
 		v.errorf("pipeline", "raw_batches", "Pool too small", "raw_batches is %d; it must be at least readers (%d), or 0 for the default.", p.RawBatches, p.Readers)
 	}
-	if p.ShardBatches == 0 {
-		p.ShardBatches = p.Writers*8 + p.Workers*4
-	} else if p.ShardBatches < p.Workers {
+	if p.ShardBatches != 0 && p.ShardBatches < p.Workers {
 		v.errorf("pipeline", "shard_batches", "Pool too small", "shard_batches is %d; it must be at least workers (%d), or 0 for the default.", p.ShardBatches, p.Workers)
 	}
+	p.deriveDefaults()
 
 	s := c.Supervisor
 	if s.MaxRestarts < 0 {

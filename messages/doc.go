@@ -1,6 +1,6 @@
 // Package messages holds Sluice's data model and the batches that flow between actors.
 //
-// Memory rules (see ../shared/design.md):
+// Memory rules (docs/architecture.md):
 //   - every batch comes from a fixed-size Pool created at start-up and is reused forever;
 //   - exactly one actor owns a batch at a time: sending it hands it over, and nobody touches a
 //     batch after sending it;
