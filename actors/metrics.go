@@ -188,11 +188,12 @@ func (m *writerMetrics) Collect(ch chan<- prometheus.Metric) {
 		if plan.rw == nil {
 			continue
 		}
-		for _, e := range plan.rw.endpoints {
-			gauge(ch, m.epState, float64(e.state.Load()), name, e.url)
-			counter(ch, m.epRequests, e.ok.Load(), name, e.url, "ok")
-			counter(ch, m.epRequests, e.errs.Load(), name, e.url, "error")
-			counter(ch, m.epOpens, e.opens.Load(), name, e.url)
+		for _, e := range plan.rw.Endpoints() {
+			ok, failed := e.Requests()
+			gauge(ch, m.epState, float64(e.State()), name, e.URL())
+			counter(ch, m.epRequests, ok, name, e.URL(), "ok")
+			counter(ch, m.epRequests, failed, name, e.URL(), "error")
+			counter(ch, m.epOpens, e.Opens(), name, e.URL())
 		}
 	}
 }

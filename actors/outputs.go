@@ -6,6 +6,7 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages/denylist"
 	"github.com/sluicehq/sluice/messages/shard"
+	"github.com/sluicehq/sluice/rwclient"
 )
 
 // outputPlan is one configured output as the pipeline runs it. Every output has its own shards
@@ -23,7 +24,7 @@ type outputPlan struct {
 	offset, firstWriter, writers int
 	counters                     *outputCounters
 	// rw sends a remote-write output's requests; nil for a Kafka output.
-	rw *rwClient
+	rw *rwclient.Client
 }
 
 // kafka reports whether the output writes to a Kafka topic.
@@ -56,7 +57,7 @@ func newOutputPlans(cfg *config.Config) []*outputPlan {
 		plans[i] = &outputPlan{cfg: o, shards: o.Shards, counters: newOutputCounters(o.Name)}
 		if o.Type == config.OutputRemoteWrite {
 			plans[i].shards = o.Concurrency
-			plans[i].rw = newRWClient(o)
+			plans[i].rw = rwclient.New(o)
 		}
 	}
 	return plans

@@ -487,7 +487,7 @@ func (p *Pipeline) closeOutputs() {
 	}
 	for _, o := range d.plans {
 		if o.rw != nil {
-			o.rw.close()
+			o.rw.Close()
 		}
 	}
 }

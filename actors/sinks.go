@@ -3,23 +3,28 @@ package actors
 import (
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/rwclient"
 )
 
 // kafkaSink produces a Kafka output's shard records: partition = the shard within the output,
-// key = that number in decimal.
+// key = that number in decimal. A failed record waits an exponential backoff with full jitter.
 type kafkaSink struct {
 	link   *outputLink
 	topic  string
 	offset int
 	keys   []sarama.ByteEncoder // per shard of the writer's range
 	lo     int
+	retry  *config.Retry
 }
 
 func newKafkaSink(link *outputLink, plan *outputPlan, lo, hi int) *kafkaSink {
-	k := &kafkaSink{link: link, topic: plan.cfg.Topic, offset: plan.offset, lo: lo}
+	k := &kafkaSink{link: link, topic: plan.cfg.Topic, offset: plan.offset, lo: lo, retry: plan.cfg.Retry}
 	for s := lo; s < hi; s++ {
 		k.keys = append(k.keys, sarama.ByteEncoder(strconv.Itoa(s-plan.offset)))
 	}
@@ -28,30 +33,82 @@ func newKafkaSink(link *outputLink, plan *outputPlan, lo, hi int) *kafkaSink {
 
 // send enqueues the record; the writer keeps at most one record per shard in flight, within the
 // link's window, so it never blocks.
-func (k *kafkaSink) send(_ actor.Context, _ *writer, s int, part []byte, ref produceRef) {
+func (k *kafkaSink) send(_ actor.Context, s int, part []byte, ref produceRef) {
 	k.link.enqueue(&sarama.ProducerMessage{Topic: k.topic, Partition: int32(s - k.offset), Key: k.keys[s-k.lo],
 		Value: sarama.ByteEncoder(part), Metadata: ref})
 }
 
 func (k *kafkaSink) permanent(err error) bool { return permanentOutputError(err) }
 
+func (k *kafkaSink) newPart(int) {}
+
+func (k *kafkaSink) retryDelay(_ int, _ error, attempt int) time.Duration {
+	return jitterBackoff(k.retry.MinBackoff, k.retry.MaxBackoff, attempt)
+}
+
 // rwSink posts a remote-write output's requests, each from a goroutine of its own so that the
 // writer's Receive never blocks; the answer comes back as a message. The part's buffer is not
-// touched until the answer arrives.
-type rwSink struct{ client *rwClient }
+// touched until the answer arrives. It keeps, per shard, the endpoint the part's last attempt
+// failed on, so the retry goes to another replica.
+type rwSink struct {
+	client *rwclient.Client
+	retry  *config.Retry
+	lo     int
+	shards []rwShard
+}
 
-func (r *rwSink) send(ctx actor.Context, w *writer, s int, part []byte, ref produceRef) {
-	self, root := ctx.Self(), w.d.system.Root
-	avoid := w.shards[s-w.lo].avoid
+// rwShard is a shard's retry state: avoid is the endpoint the part's last attempt failed on (-1:
+// none); fast counts the immediate retries on other endpoints since the last backoff.
+type rwShard struct{ avoid, fast int }
+
+func newRWSink(plan *outputPlan, lo, hi int) *rwSink {
+	r := &rwSink{client: plan.rw, retry: plan.cfg.Retry, lo: lo, shards: make([]rwShard, hi-lo)}
+	for i := range r.shards {
+		r.shards[i].avoid = -1
+	}
+	return r
+}
+
+func (r *rwSink) send(ctx actor.Context, s int, part []byte, ref produceRef) {
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	avoid := r.shards[s-r.lo].avoid
 	go func() {
-		_, err := r.client.send(part, avoid)
+		_, err := r.client.Send(part, avoid)
 		root.Send(self, &produced{meta: ref, err: err})
 	}()
 }
 
 func (r *rwSink) permanent(err error) bool {
-	var re *rwError
-	return errors.As(err, &re) && re.permanent
+	var re *rwclient.Error
+	return errors.As(err, &re) && re.Permanent
+}
+
+func (r *rwSink) newPart(s int) { r.shards[s-r.lo] = rwShard{avoid: -1} }
+
+// retryDelay: not at all when another endpoint can take the part at once (one bad replica costs
+// no backoff); until the first breaker admits a probe when all are open; else the receiver's
+// Retry-After, or exponential backoff with full jitter; at most max_backoff.
+func (r *rwSink) retryDelay(s int, err error, attempt int) time.Duration {
+	st, c := &r.shards[s-r.lo], r.retry
+	var re *rwclient.Error
+	switch {
+	case errors.Is(err, rwclient.ErrAllOpen):
+		st.avoid, st.fast = -1, 0
+		until := time.Until(r.client.OpenUntil())
+		return min(max(until, c.MinBackoff), c.MaxBackoff)
+	case errors.As(err, &re):
+		st.avoid = re.Endpoint
+		if re.RetryAfter > 0 {
+			st.fast = 0
+			return min(re.RetryAfter, c.MaxBackoff)
+		}
+		if n := len(r.client.Endpoints()); st.fast < n-1 && r.client.Healthy() > 0 {
+			st.fast++
+			return 0
+		}
+		st.fast = 0
+	}
+	return jitterBackoff(c.MinBackoff, c.MaxBackoff, attempt)
 }
 
 // deadLetterSource is what a rejected write's dead letter names as its source topic: the Kafka

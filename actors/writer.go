@@ -60,16 +60,21 @@ type shardState struct {
 	pending     bool
 	attempts    int
 	firstTry    time.Time // when the part in flight was first sent
-	// avoid is the endpoint the part's last attempt failed on (-1: none); fast counts the
-	// immediate retries on other endpoints since the last backoff.
-	avoid, fast int
 }
 
-// writerSink sends one part of a flush; its answer comes back to the writer as *produced with
-// the part's produceRef as meta.
+// writerSink is one output type's way of writing a shard's parts (sinks.go). The writer batches,
+// flushes and acknowledges; the sink sends, says which errors are permanent and how long a
+// failed part waits before its next attempt, with whatever per-shard state that takes.
 type writerSink interface {
-	send(ctx actor.Context, w *writer, s int, part []byte, ref produceRef)
+	// send sends part of shard s without blocking; the answer comes back to ctx.Self() as
+	// *produced with ref as meta.
+	send(ctx actor.Context, s int, part []byte, ref produceRef)
+	// permanent reports whether retrying err cannot help.
 	permanent(err error) bool
+	// newPart resets shard s's retry state for a part sent for the first time.
+	newPart(s int)
+	// retryDelay is how long shard s's part waits after its attempt-th failure, err.
+	retryDelay(s int, err error, attempt int) time.Duration
 }
 
 // produceRef identifies one part of one shard of a flush in the sink's answers.
@@ -88,7 +93,7 @@ func newWriter(d *deps, index int) actor.Producer {
 		if plan.kafka() {
 			w.sink = newKafkaSink(d.links[index], plan, lo, hi)
 		} else {
-			w.sink = &rwSink{client: plan.rw}
+			w.sink = newRWSink(plan, lo, hi)
 		}
 		return w
 	}
@@ -247,13 +252,14 @@ func (w *writer) buildRequests(s int, st *shardState) {
 // startPart sends the shard's next part for the first time.
 func (w *writer) startPart(ctx actor.Context, s int) {
 	st := &w.shards[s-w.lo]
-	st.attempts, st.firstTry, st.avoid, st.fast = 0, time.Now(), -1, 0
+	st.attempts, st.firstTry = 0, time.Now()
+	w.sink.newPart(s)
 	w.sendPart(ctx, s)
 }
 
 func (w *writer) sendPart(ctx actor.Context, s int) {
 	st := &w.shards[s-w.lo]
-	w.sink.send(ctx, w, s, st.parts[st.next], produceRef{flush: w.flushID, shard: int32(s), part: int32(st.next)})
+	w.sink.send(ctx, s, st.parts[st.next], produceRef{flush: w.flushID, shard: int32(s), part: int32(st.next)})
 }
 
 func (w *writer) onProduced(ctx actor.Context, p *produced) {
@@ -280,7 +286,7 @@ func (w *writer) onProduced(ctx actor.Context, p *produced) {
 			w.reject(ctx, s, fmt.Errorf("still failing after retrying for %s (retry.max_elapsed): %w", r.MaxElapsed, p.err))
 			return
 		}
-		delay := w.retryDelay(st, p.err)
+		delay := w.sink.retryDelay(s, p.err, st.attempts)
 		w.log.Warn("output write failed; retrying", "shard", s-w.plan.offset, "attempt", st.attempts, "backoff", delay, "error", p.err)
 		if delay == 0 {
 			w.sendPart(ctx, s)
@@ -294,32 +300,6 @@ func (w *writer) onProduced(ctx actor.Context, p *produced) {
 	o.bytes.Add(int64(len(st.parts[st.next])))
 	o.writeSeconds.Observe(time.Since(w.flushStart).Seconds())
 	w.partDone(ctx, s)
-}
-
-// retryDelay is how long a failed part waits: not at all when another endpoint of a
-// remote-write output can take it at once (one bad replica costs no backoff), else exponential
-// backoff with full jitter, or the receiver's Retry-After, up to max_backoff.
-func (w *writer) retryDelay(st *shardState, err error) time.Duration {
-	r := w.plan.cfg.Retry
-	var re *rwError
-	switch {
-	case errors.Is(err, errAllOpen):
-		st.avoid, st.fast = -1, 0
-		until := time.Until(w.plan.rw.openUntil())
-		return min(max(until, r.MinBackoff), r.MaxBackoff)
-	case errors.As(err, &re):
-		st.avoid = re.endpoint
-		if re.retryAfter > 0 {
-			st.fast = 0
-			return min(re.retryAfter, r.MaxBackoff)
-		}
-		if n := len(w.plan.rw.endpoints); st.fast < n-1 && w.plan.rw.healthy() > 0 {
-			st.fast++
-			return 0
-		}
-		st.fast = 0
-	}
-	return jitterBackoff(r.MinBackoff, r.MaxBackoff, st.attempts)
 }
 
 // partDone moves shard s to its next part, or counts it done.

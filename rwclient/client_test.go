@@ -1,4 +1,4 @@
-package actors
+package rwclient
 
 import (
 	"errors"
@@ -15,14 +15,14 @@ import (
 
 // testClient is a client for urls with a breaker that opens after 2 failures for coolDown, and a
 // clock the test moves.
-func testClient(t *testing.T, coolDown time.Duration, urls ...string) (*rwClient, *time.Time) {
+func testClient(t *testing.T, coolDown time.Duration, urls ...string) (*Client, *time.Time) {
 	t.Helper()
-	c := newRWClient(&config.Output{Name: "t", URLs: urls, Concurrency: 2, Timeout: 2 * time.Second,
+	c := New(&config.Output{Name: "t", URLs: urls, Concurrency: 2, Timeout: 2 * time.Second,
 		Headers: map[string]string{"X-Scope-OrgID": "team-a"}, BearerToken: "tok",
 		Breaker: &config.Breaker{Failures: 2, CoolDown: coolDown}})
 	now := time.Unix(1000, 0)
 	c.now = func() time.Time { return now }
-	t.Cleanup(c.close)
+	t.Cleanup(c.Close)
 	return c, &now
 }
 
@@ -37,7 +37,7 @@ func TestRWClientProtocol(t *testing.T) {
 	}))
 	defer srv.Close()
 	c, _ := testClient(t, time.Second, srv.URL)
-	if _, err := c.send([]byte("payload"), -1); err != nil {
+	if _, err := c.Send([]byte("payload"), -1); err != nil {
 		t.Fatal(err)
 	}
 	for h, want := range map[string]string{"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
@@ -78,12 +78,12 @@ func TestRWClientErrors(t *testing.T) {
 		t.Helper()
 		status.Store(int32(code))
 		retryAfter.Store(ra)
-		_, err := c.send(nil, -1)
-		var re *rwError
+		_, err := c.Send(nil, -1)
+		var re *Error
 		if !errors.As(err, &re) {
 			t.Fatalf("%d: %v", code, err)
 		}
-		if re.permanent != permanent || re.retryAfter != wantRA || re.status != code || (wantMsg != "" && re.msg != wantMsg) {
+		if re.Permanent != permanent || re.RetryAfter != wantRA || re.Status != code || (wantMsg != "" && re.msg != wantMsg) {
 			t.Fatalf("%d %q: %+v", code, ra, re)
 		}
 	}
@@ -118,32 +118,32 @@ func TestRWClientBreaker(t *testing.T) {
 	c, now := testClient(t, 10*time.Second, bad.URL, good.URL)
 	// A retry after a failure on the bad endpoint goes to the good one.
 	for i := 0; i < 4; i++ {
-		k, err := c.send(nil, -1)
+		k, err := c.Send(nil, -1)
 		if err != nil {
 			if k != 0 {
 				t.Fatalf("failure from endpoint %d", k)
 			}
-			if k2, err := c.send(nil, k); err != nil || k2 != 1 {
+			if k2, err := c.Send(nil, k); err != nil || k2 != 1 {
 				t.Fatalf("retry went to %d: %v", k2, err)
 			}
 		}
 	}
-	if st := c.endpoints[0].state.Load(); st != breakerOpen || c.endpoints[0].opens.Load() != 1 {
+	if st := c.endpoints[0].state.Load(); st != BreakerOpen || c.endpoints[0].opens.Load() != 1 {
 		t.Fatalf("bad endpoint's breaker %d after 2 failures, opened %d times", st, c.endpoints[0].opens.Load())
 	}
 	before := badHits.Load()
 	for i := 0; i < 10; i++ {
-		if k, err := c.send(nil, -1); err != nil || k != 1 {
+		if k, err := c.Send(nil, -1); err != nil || k != 1 {
 			t.Fatalf("request went to %d while the breaker is open: %v", k, err)
 		}
 	}
-	if badHits.Load() != before || c.healthy() != 1 {
+	if badHits.Load() != before || c.Healthy() != 1 {
 		t.Fatalf("an open endpoint got %d requests", badHits.Load()-before)
 	}
 	// After the cool-down: one probe; it fails, so the breaker opens again at once.
 	*now = now.Add(11 * time.Second)
 	for i := 0; i < 4; i++ {
-		c.send(nil, -1)
+		c.Send(nil, -1)
 	}
 	if n := badHits.Load() - before; n != 1 || c.endpoints[0].opens.Load() != 2 {
 		t.Fatalf("%d probes after the cool-down, breaker opened %d times; want 1 and 2", n, c.endpoints[0].opens.Load())
@@ -152,34 +152,23 @@ func TestRWClientBreaker(t *testing.T) {
 	badUp.Store(true)
 	*now = now.Add(11 * time.Second)
 	for i := 0; i < 6; i++ {
-		if _, err := c.send(nil, -1); err != nil {
+		if _, err := c.Send(nil, -1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if st := c.endpoints[0].state.Load(); st != breakerClosed || badHits.Load()-before < 3 {
+	if st := c.endpoints[0].state.Load(); st != BreakerClosed || badHits.Load()-before < 3 {
 		t.Fatalf("recovered endpoint: breaker %d, %d requests", st, badHits.Load()-before)
 	}
 	// Both open: no request is sent.
 	badUp.Store(false)
 	good.Close()
 	for i := 0; i < 6; i++ {
-		c.send(nil, -1)
+		c.Send(nil, -1)
 	}
-	if _, err := c.send(nil, -1); !errors.Is(err, errAllOpen) || !strings.Contains(err.Error(), "the last failure: POST ") {
+	if _, err := c.Send(nil, -1); !errors.Is(err, ErrAllOpen) || !strings.Contains(err.Error(), "the last failure: POST ") {
 		t.Fatalf("with both breakers open: %v", err)
 	}
-	if until := c.openUntil(); !until.After(*now) {
+	if until := c.OpenUntil(); !until.After(*now) {
 		t.Fatalf("openUntil %v is not after now %v", until, *now)
-	}
-}
-
-func TestJitterBackoff(t *testing.T) {
-	for attempt := 1; attempt < 40; attempt++ {
-		hi := min(100*time.Millisecond<<min(attempt-1, 20), 10*time.Second)
-		for i := 0; i < 50; i++ {
-			if b := jitterBackoff(100*time.Millisecond, 10*time.Second, attempt); b < time.Millisecond || b > hi {
-				t.Fatalf("attempt %d: %v outside [1ms, %v]", attempt, b, hi)
-			}
-		}
 	}
 }

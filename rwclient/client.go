@@ -1,4 +1,8 @@
-package actors
+// Package rwclient is a Prometheus remote-write 1.0 client for one output: requests rotate over
+// the output's endpoints (replicas of one receiver), each behind a circuit breaker, and every
+// failure is classified as retryable or permanent with the receiver's Retry-After. It knows
+// nothing of actors; the pipeline's remote-write sink (actors/sinks.go) drives it.
+package rwclient
 
 import (
 	"bufio"
@@ -18,20 +22,20 @@ import (
 	"github.com/sluicehq/sluice/config"
 )
 
-// rwClient sends Prometheus remote-write 1.0 requests for one output to its endpoints (replicas
+// Client sends Prometheus remote-write 1.0 requests for one output to its endpoints (replicas
 // of one receiver). Requests rotate over the endpoints whose circuit breaker is closed; a retry
 // avoids the endpoint that just failed. It is safe for concurrent use: writers call send from
 // one goroutine per request in flight.
-type rwClient struct {
+type Client struct {
 	output    string
 	http      *http.Client
 	header    http.Header
 	timeout   time.Duration
-	endpoints []*endpoint
+	endpoints []*Endpoint
 	next      atomic.Uint32
 	failures  int
 	coolDown  time.Duration
-	// lastFailure is the latest endpoint failure, which an errAllOpen carries.
+	// lastFailure is the latest endpoint failure, which an ErrAllOpen carries.
 	lastFailure atomic.Pointer[string]
 	// ctx is cancelled when the pipeline stops, ending requests in flight.
 	ctx    context.Context
@@ -41,15 +45,15 @@ type rwClient struct {
 
 // Breaker states, as exported in sluice_output_endpoint_state.
 const (
-	breakerClosed   = 0
-	breakerOpen     = 1
-	breakerHalfOpen = 2
+	BreakerClosed   = 0
+	BreakerOpen     = 1
+	BreakerHalfOpen = 2
 )
 
-// endpoint is one URL with its circuit breaker: after failures consecutive failed requests it
+// Endpoint is one URL with its circuit breaker: after failures consecutive failed requests it
 // opens and gets no requests for the cool-down; then one probe request (half-open) closes it on
 // success or opens it again.
-type endpoint struct {
+type Endpoint struct {
 	url string
 
 	// state is written under mu and read without it (metrics, healthy).
@@ -62,21 +66,21 @@ type endpoint struct {
 	ok, errs, opens atomic.Int64
 }
 
-// rwError is a failed remote-write request.
-type rwError struct {
-	endpoint   int
-	status     int // 0 for a network error
-	permanent  bool
-	retryAfter time.Duration
+// Error is a failed remote-write request.
+type Error struct {
+	Endpoint   int           // the endpoint it failed on
+	Status     int           // the HTTP status; 0 for a network error
+	Permanent  bool          // retrying cannot help (a 4xx other than 429, a bad URL)
+	RetryAfter time.Duration // the receiver's Retry-After; 0 when it sent none
 	msg        string
 }
 
-func (e *rwError) Error() string { return e.msg }
+func (e *Error) Error() string { return e.msg }
 
-// errAllOpen is returned when every endpoint's breaker is open.
-var errAllOpen = errors.New("every endpoint's circuit breaker is open")
+// ErrAllOpen is returned when every endpoint's breaker is open.
+var ErrAllOpen = errors.New("every endpoint's circuit breaker is open")
 
-func newRWClient(o *config.Output) *rwClient {
+func New(o *config.Output) *Client {
 	h := http.Header{}
 	for k, v := range o.Headers {
 		h.Set(k, v)
@@ -97,16 +101,16 @@ func newRWClient(o *config.Output) *rwClient {
 	tr.MaxIdleConnsPerHost = o.Concurrency + 1
 	tr.MaxConnsPerHost = 0
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &rwClient{output: o.Name, http: &http.Client{Transport: tr}, header: h, timeout: o.Timeout,
+	c := &Client{output: o.Name, http: &http.Client{Transport: tr}, header: h, timeout: o.Timeout,
 		failures: o.Breaker.Failures, coolDown: o.Breaker.CoolDown, ctx: ctx, cancel: cancel, now: time.Now}
 	for _, u := range o.URLs {
-		c.endpoints = append(c.endpoints, &endpoint{url: u})
+		c.endpoints = append(c.endpoints, &Endpoint{url: u})
 	}
 	return c
 }
 
-// close ends requests in flight and idle connections.
-func (c *rwClient) close() {
+// Close ends requests in flight and idle connections.
+func (c *Client) Close() {
 	c.cancel()
 	c.http.CloseIdleConnections()
 }
@@ -114,7 +118,7 @@ func (c *rwClient) close() {
 // pick chooses the next endpoint in rotation whose breaker lets a request through, skipping
 // avoid (the endpoint that just failed) while another one can take the request. It reports -1
 // when every breaker is open.
-func (c *rwClient) pick(avoid int) int {
+func (c *Client) pick(avoid int) int {
 	n := len(c.endpoints)
 	start := int(c.next.Add(1)-1) % n
 	fallback := -1
@@ -135,17 +139,17 @@ func (c *rwClient) pick(avoid int) int {
 // admit reports whether the endpoint takes a request now: always when closed; when open, once
 // the cool-down passed, as the single half-open probe. peek admits only a closed endpoint, as
 // it may not be used.
-func (e *endpoint) admit(now time.Time, coolDown time.Duration, peek bool) bool {
+func (e *Endpoint) admit(now time.Time, coolDown time.Duration, peek bool) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch e.state.Load() {
-	case breakerClosed:
+	case BreakerClosed:
 		return true
-	case breakerOpen:
+	case BreakerOpen:
 		if now.Sub(e.openedAt) < coolDown || peek {
 			return false
 		}
-		e.state.Store(breakerHalfOpen)
+		e.state.Store(BreakerHalfOpen)
 		e.probing = true
 		return true
 	default: // half-open: one probe at a time
@@ -159,31 +163,31 @@ func (e *endpoint) admit(now time.Time, coolDown time.Duration, peek bool) bool 
 
 // result records a request's outcome in the breaker. Only failures of the endpoint count
 // (network errors, 5xx, 429): a 4xx is the request's fault.
-func (e *endpoint) result(now time.Time, failed bool, threshold int) {
+func (e *Endpoint) result(now time.Time, failed bool, threshold int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.probing = false
 	if !failed {
 		e.ok.Add(1)
 		e.failed = 0
-		e.state.Store(breakerClosed)
+		e.state.Store(BreakerClosed)
 		return
 	}
 	e.errs.Add(1)
 	e.failed++
-	if st := e.state.Load(); st == breakerHalfOpen || (st == breakerClosed && e.failed >= threshold) {
-		e.state.Store(breakerOpen)
+	if st := e.state.Load(); st == BreakerHalfOpen || (st == BreakerClosed && e.failed >= threshold) {
+		e.state.Store(BreakerOpen)
 		e.openedAt = now
 		e.opens.Add(1)
 	}
 }
 
-// openUntil is the earliest time an open endpoint admits a probe.
-func (c *rwClient) openUntil() time.Time {
+// OpenUntil is the earliest time an open endpoint admits a probe.
+func (c *Client) OpenUntil() time.Time {
 	var first time.Time
 	for _, e := range c.endpoints {
 		e.mu.Lock()
-		if t := e.openedAt.Add(c.coolDown); e.state.Load() == breakerOpen && (first.IsZero() || t.Before(first)) {
+		if t := e.openedAt.Add(c.coolDown); e.state.Load() == BreakerOpen && (first.IsZero() || t.Before(first)) {
 			first = t
 		}
 		e.mu.Unlock()
@@ -191,37 +195,37 @@ func (c *rwClient) openUntil() time.Time {
 	return first
 }
 
-// healthy counts the endpoints whose breaker is closed.
-func (c *rwClient) healthy() int {
+// Healthy counts the endpoints whose breaker is closed.
+func (c *Client) Healthy() int {
 	n := 0
 	for _, e := range c.endpoints {
-		if e.state.Load() == breakerClosed {
+		if e.state.Load() == BreakerClosed {
 			n++
 		}
 	}
 	return n
 }
 
-// send posts one snappy-compressed WriteRequest, avoiding endpoint avoid when another can take
-// it. It returns the endpoint used (-1 if none) and nil, or an *rwError (or errAllOpen).
-func (c *rwClient) send(body []byte, avoid int) (int, error) {
+// Send posts one snappy-compressed WriteRequest, avoiding endpoint avoid when another can take
+// it. It returns the endpoint used (-1 if none) and nil, or an *Error (or ErrAllOpen).
+func (c *Client) Send(body []byte, avoid int) (int, error) {
 	k := c.pick(avoid)
 	if k < 0 {
 		if last := c.lastFailure.Load(); last != nil {
-			return -1, fmt.Errorf("%w; the last failure: %s", errAllOpen, *last)
+			return -1, fmt.Errorf("%w; the last failure: %s", ErrAllOpen, *last)
 		}
-		return -1, errAllOpen
+		return -1, ErrAllOpen
 	}
 	e := c.endpoints[k]
 	err := c.post(e.url, body)
-	var re *rwError
-	failed := err != nil && (!errors.As(err, &re) || !re.permanent)
+	var re *Error
+	failed := err != nil && (!errors.As(err, &re) || !re.Permanent)
 	e.result(c.now(), failed, c.failures)
 	if err != nil {
 		if re == nil {
-			re = &rwError{msg: err.Error()}
+			re = &Error{msg: err.Error()}
 		}
-		re.endpoint = k
+		re.Endpoint = k
 		if failed {
 			c.lastFailure.Store(&re.msg)
 		}
@@ -231,12 +235,12 @@ func (c *rwClient) send(body []byte, avoid int) (int, error) {
 }
 
 // post sends body to url and classifies the answer.
-func (c *rwClient) post(url string, body []byte) error {
+func (c *Client) post(url string, body []byte) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return &rwError{permanent: true, msg: err.Error()}
+		return &Error{Permanent: true, msg: err.Error()}
 	}
 	req.Header = c.header.Clone()
 	resp, err := c.http.Do(req)
@@ -245,7 +249,7 @@ func (c *rwClient) post(url string, body []byte) error {
 		if errors.As(err, &ue) {
 			err = ue.Err // not the method and URL again
 		}
-		return &rwError{msg: fmt.Sprintf("POST %s: %v", url, err)}
+		return &Error{msg: fmt.Sprintf("POST %s: %v", url, err)}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
@@ -253,16 +257,16 @@ func (c *rwClient) post(url string, body []byte) error {
 		return nil
 	}
 	line := firstLine(resp.Body)
-	e := &rwError{status: resp.StatusCode,
+	e := &Error{Status: resp.StatusCode,
 		msg: fmt.Sprintf("POST %s: %s: %s", url, resp.Status, line)}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		e.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	case resp.StatusCode >= 400:
-		e.permanent = true
+		e.Permanent = true
 		e.msg = fmt.Sprintf("%s %s", resp.Status, line)
 	default: // 1xx, 3xx: the URL is wrong; retrying will not help
-		e.permanent = true
+		e.Permanent = true
 	}
 	return e
 }
@@ -292,3 +296,19 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// Endpoints returns the client's endpoints, in the order of the output's urls.
+func (c *Client) Endpoints() []*Endpoint { return c.endpoints }
+
+// URL is the endpoint's URL.
+func (e *Endpoint) URL() string { return e.url }
+
+// State is the endpoint's breaker state: BreakerClosed, BreakerOpen or BreakerHalfOpen.
+func (e *Endpoint) State() int32 { return e.state.Load() }
+
+// Requests returns the requests the endpoint answered well (2xx, or a 4xx: the request's
+// fault) and those that failed on it (network errors, 5xx, 429).
+func (e *Endpoint) Requests() (ok, failed int64) { return e.ok.Load(), e.errs.Load() }
+
+// Opens counts the times the endpoint's breaker opened.
+func (e *Endpoint) Opens() int64 { return e.opens.Load() }
