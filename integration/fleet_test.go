@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,6 +58,8 @@ type fleet struct {
 	rng        *rand.Rand
 	// ownedWithin and caughtUpWithin are the bounds after an event.
 	ownedWithin time.Duration
+	// marks are the events in order, with when each began, to attribute duplicates to them.
+	marks []eventMark
 	log         []string
 }
 
@@ -92,6 +95,7 @@ func TestFleetChaos(t *testing.T) {
 	}
 	t.Cleanup(func() { load.Process.Kill(); load.Wait() })
 
+	f.marks = append(f.marks, eventMark{"start", time.Now()})
 	for i := range f.procs {
 		f.start(i)
 	}
@@ -176,7 +180,14 @@ func (f *fleet) running() []int {
 
 // event makes one of the day's events happen. The bounds run from its last disruption: the last
 // kill, the scale up, the broker's start.
+// eventMark is an event of the run and when it began.
+type eventMark struct {
+	name string
+	at   time.Time
+}
+
 func (f *fleet) event(ev string) {
+	f.marks = append(f.marks, eventMark{ev, time.Now()})
 	var t0 time.Time
 	switch ev {
 	case "kill":
@@ -435,7 +446,9 @@ func (f *fleet) check() {
 			lines++
 		}
 	}
-	got := map[uint64]int32{}
+	// Each output datapoint's record timestamp (when a writer produced it), to attribute a
+	// duplicate to the event before it was written.
+	got := map[uint64][]int64{}
 	var misplaced int
 	for _, m := range f.broker.ReadRecords(t, fleetOut) {
 		raw, err := snappy.Decode(nil, m.Value)
@@ -462,23 +475,33 @@ func (f *fleet) check() {
 			}
 			sort.Strings(tags)
 			for _, s := range ts.Samples {
-				got[pointKey(string(dp.Metric), strings.Join(tags, ","), s.Timestamp, s.Value)]++
+				k := pointKey(string(dp.Metric), strings.Join(tags, ","), s.Timestamp, s.Value)
+				got[k] = append(got[k], m.Timestamp.UnixMilli())
 			}
 		}
 	}
 	var lost, dups int64
+	byEvent := make([]int64, len(f.marks))
 	for k, n := range want {
-		if g := got[k]; g < n {
+		occ := got[k]
+		if g := int32(len(occ)); g < n {
 			lost += int64(n - g)
-		} else {
-			dups += int64(g - n)
+			continue
+		}
+		slices.Sort(occ)
+		for _, at := range occ[n:] {
+			dups++
+			byEvent[f.markBefore(at)]++
 		}
 	}
-	for k, g := range got {
+	for k, occ := range got {
 		if _, ok := want[k]; !ok {
-			t.Errorf("%d datapoints on the output were never written to the input", g)
+			t.Errorf("%d datapoints on the output were never written to the input", len(occ))
 			break
 		}
+	}
+	for i, m := range f.marks {
+		t.Logf("duplicates written after %-16s (event %d): %d", m.name, i, byEvent[i])
 	}
 	t.Logf("fleet: %d datapoints written to the input, %d lost, %d duplicates (%.2f%%), %d series samples on a partition other than their shard",
 		lines, lost, dups, 100*float64(dups)/float64(max(lines, 1)), misplaced)
@@ -488,6 +511,17 @@ func (f *fleet) check() {
 	if lines < fleetRate*30 {
 		t.Fatalf("only %d datapoints reached the input: the load did not run", lines)
 	}
+}
+
+// markBefore is the index of the last event that began at or before ms (Unix milliseconds).
+func (f *fleet) markBefore(ms int64) int {
+	i := 0
+	for j, m := range f.marks {
+		if m.at.UnixMilli() <= ms {
+			i = j
+		}
+	}
+	return i
 }
 
 func pointKey(metric, tags string, tsMs int64, v float64) uint64 {
