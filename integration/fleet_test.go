@@ -60,7 +60,7 @@ type fleet struct {
 	ownedWithin time.Duration
 	// marks are the events in order, with when each began, to attribute duplicates to them.
 	marks []eventMark
-	log         []string
+	log   []string
 }
 
 func TestFleetChaos(t *testing.T) {
