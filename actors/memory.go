@@ -4,16 +4,13 @@ import (
 	"runtime/debug"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/kafkaio"
 )
 
-// What the Kafka consumer may hold per claimed partition, set on every reader's sarama config so
-// that the memory budget counts what really runs: a fetch of up to consumerFetchBytes per
-// partition being fed while the next one arrives, and consumerChannel records waiting in the
-// partition's channel (each a ConsumerMessage referencing its fetch response).
+// What the budget allows for the Go runtime, and for one cached series of a worker. What the
+// Kafka consumer holds per claimed partition is kafkaio's FetchBytes, ChannelBuffer and
+// MessageBytes.
 const (
-	consumerFetchBytes     = 1 << 20
-	consumerChannel        = 64
-	consumerMessageBytes   = 256 // a ConsumerMessage, its headers and slice headers
 	runtimeBytes           = 32 << 20
 	seriesCacheBytesPerRow = 320 // key, labels, seriesInfo and two table slots of one cached series
 )
@@ -68,7 +65,7 @@ func NewMemoryBudget(cfg *config.Config, partitions int) MemoryBudget {
 	if cfg.DeadLetter != nil {
 		b.Pools += int64(p.Workers*2) * int64(p.BatchBytes) // see startDeadLetter
 	}
-	b.Consumers = int64(partitions) * (2*consumerFetchBytes + consumerChannel*consumerMessageBytes)
+	b.Consumers = int64(partitions) * (2*kafkaio.FetchBytes + kafkaio.ChannelBuffer*kafkaio.MessageBytes)
 	for _, o := range cfg.Outputs {
 		shards := o.Shards // 0: the topic's partition count, at least as many as writers then
 		if o.Type == config.OutputRemoteWrite {

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/kafkaio"
 )
 
 func loadConfig(t *testing.T, src string) *config.Config {
@@ -25,7 +26,7 @@ output "kafka" "k" { topic = "out" }`)
 	if b8.Pools != cfg.Pipeline.PoolBudget() {
 		t.Errorf("pools %d, want the pool budget %d", b8.Pools, cfg.Pipeline.PoolBudget())
 	}
-	if got, want := b16.Consumers-b8.Consumers, int64(8*(2*consumerFetchBytes+consumerChannel*consumerMessageBytes)); got != want {
+	if got, want := b16.Consumers-b8.Consumers, int64(8*(2*kafkaio.FetchBytes+kafkaio.ChannelBuffer*kafkaio.MessageBytes)); got != want {
 		t.Errorf("8 more partitions add %d bytes, want %d (two fetches and a channel each)", got, want)
 	}
 	if b8.Outputs != 2*3<<20 { // 2 writers × 3 × flush_bytes

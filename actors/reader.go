@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -12,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/kafkaio"
 	"github.com/sluicehq/sluice/messages"
 )
 
@@ -66,36 +66,11 @@ func (r *reader) stop() {
 	}
 }
 
-// saramaConsumerConfig is the consumer configuration of reader's group members.
+// saramaConsumerConfig is the consumer configuration of reader's group members: kafkaio's, with
+// the balance strategy that reports the reader's partition loads.
 func saramaConsumerConfig(d *deps, reader int) *sarama.Config {
-	c := sarama.NewConfig()
-	c.Version = d.cfg.Kafka.KafkaVersion
-	c.ClientID = d.cfg.Kafka.ClientID
-	c.Consumer.Return.Errors = true
-	c.Consumer.Offsets.Initial = sarama.OffsetOldest
-	// What the memory budget counts per claimed partition (memory.go).
-	c.Consumer.Fetch.Default = consumerFetchBytes
-	c.ChannelBufferSize = consumerChannel
-	c.Consumer.Offsets.AutoCommit.Enable = true
-	c.Consumer.Offsets.AutoCommit.Interval = d.cfg.Kafka.CommitInterval
-	// The rebalance timeout bounds how long a rebalance waits for members to join it, and so how
-	// long a member may take to give up revoked partitions (revokeDrain). It stays below the
-	// session timeout (config validation warns otherwise): a broker that expires members while
-	// they wait in JoinGroup or SyncGroup — kfake does, Kafka does not — then always ends the
-	// wait before the session of a member in it runs out (docs/fleet.md).
-	c.Consumer.Group.Rebalance.Timeout = d.cfg.Kafka.RebalanceTimeout
-	c.Consumer.Group.Session.Timeout = d.cfg.Kafka.SessionTimeout
-	c.Consumer.Group.Heartbeat.Interval = d.cfg.Kafka.HeartbeatInterval
-	// A JoinGroup or SyncGroup is answered only when the rebalance completes, up to the rebalance
-	// timeout later; sarama reads every response with Net.ReadTimeout, so it must be longer, or
-	// the member abandons its join and starts over (the Java client allows rebalance + 5 s).
-	c.Net.ReadTimeout = max(c.Net.ReadTimeout, d.cfg.Kafka.RebalanceTimeout+5*time.Second)
-	if id := d.cfg.Kafka.InstanceID; id != "" {
-		// Static membership: one id per reader, the same after a restart.
-		c.Consumer.Group.InstanceId = id + "-" + strconv.Itoa(reader)
-	}
+	c := kafkaio.ConsumerConfig(d.cfg.Kafka, reader)
 	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{balanceStrategy(d, reader)}
-	secureKafka(c, d.cfg.Kafka)
 	return c
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/kafkaio"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/denylist"
 	"github.com/sluicehq/sluice/messages/formats"
@@ -179,27 +180,6 @@ func (p *Pipeline) Loads() []PartitionLoad {
 	return out
 }
 
-// producerConfig is the Kafka producer configuration for output o (nil: the dead-letter writer's).
-func producerConfig(cfg *config.Config, o *config.Output) *sarama.Config {
-	c := sarama.NewConfig()
-	c.Version = cfg.Kafka.KafkaVersion
-	c.ClientID = cfg.Kafka.ClientID
-	c.Producer.Idempotent = true
-	c.Producer.RequiredAcks = sarama.WaitForAll
-	c.Net.MaxOpenRequests = 1
-	c.Producer.Return.Successes = true
-	c.Producer.Return.Errors = true
-	c.Producer.Partitioner = sarama.NewManualPartitioner
-	if o != nil {
-		c.Producer.Compression = o.CompressionCodec
-		c.Producer.MaxMessageBytes = max(c.Producer.MaxMessageBytes, o.FlushBytes*2)
-	}
-	c.Producer.Retry.Max = 5
-	c.Producer.Flush.Messages = 1
-	secureKafka(c, cfg.Kafka)
-	return c
-}
-
 // Start checks the output topic, connects the writers' producers and spawns the actors. It
 // returns an error, and starts nothing, when the output cannot be used.
 func (p *Pipeline) Start(ctx context.Context) error {
@@ -224,7 +204,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 			d.links = append(d.links, nil)
 			continue
 		}
-		prod, err := sarama.NewAsyncProducer(cfg.Kafka.Brokers, producerConfig(cfg, o.cfg))
+		prod, err := sarama.NewAsyncProducer(cfg.Kafka.Brokers, kafkaio.ProducerConfig(cfg, o.cfg))
 		if err != nil {
 			p.closeOutputs()
 			return fmt.Errorf("output %q: producer for writer %d: %w", o.cfg.Name, w, err)
@@ -498,9 +478,9 @@ func (p *Pipeline) closeOutputs() {
 // retry, and the budget is then logged as counting none of its partitions).
 func (p *Pipeline) resolveTopics() error {
 	d, cfg := p.d, p.d.cfg
-	client, err := sarama.NewClient(cfg.Kafka.Brokers, producerConfig(cfg, nil))
+	client, err := sarama.NewClient(cfg.Kafka.Brokers, kafkaio.ProducerConfig(cfg, nil))
 	if err != nil {
-		return fmt.Errorf("connecting to Kafka %v: %w%s", cfg.Kafka.Brokers, err, authHint(cfg.Kafka, err))
+		return fmt.Errorf("connecting to Kafka %v: %w%s", cfg.Kafka.Brokers, err, kafkaio.AuthHint(cfg.Kafka, err))
 	}
 	defer client.Close()
 	for _, o := range d.plans {
@@ -552,7 +532,7 @@ func (p *Pipeline) SetMemoryLimit(fromEnv bool) int64 {
 // source topic and partition, so one partition's dead letters stay in order.
 func (p *Pipeline) startDeadLetter(topic string) error {
 	d, cfg := p.d, p.d.cfg
-	pc := producerConfig(cfg, nil)
+	pc := kafkaio.ProducerConfig(cfg, nil)
 	pc.Producer.Partitioner = sarama.NewHashPartitioner
 	client, err := sarama.NewClient(cfg.Kafka.Brokers, pc)
 	if err != nil {

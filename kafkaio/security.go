@@ -1,4 +1,7 @@
-package actors
+// Package kafkaio holds how Sluice talks to Kafka, apart from the actors that do: the sarama
+// configurations of the group members and producers (timeouts, fetch sizes, idempotence), TLS
+// and SASL, and the hint an authentication failure gets.
+package kafkaio
 
 import (
 	"errors"
@@ -12,9 +15,9 @@ import (
 	"github.com/sluicehq/sluice/config"
 )
 
-// secureKafka applies kafka { tls, sasl } to a client config: every connection the pipeline
+// Secure applies kafka { tls, sasl } to a client config: every connection the pipeline
 // opens (group members, producers, the admin checks at start) goes through it.
-func secureKafka(c *sarama.Config, k *config.Kafka) {
+func Secure(c *sarama.Config, k *config.Kafka) {
 	if k.TLS != nil {
 		c.Net.TLS.Enable = true
 		c.Net.TLS.Config = k.TLS.Config.Clone()
@@ -59,10 +62,10 @@ func (s *scramClient) Step(challenge string) (string, error) { return s.conv.Ste
 
 func (s *scramClient) Done() bool { return s.conv.Done() }
 
-// authHint explains a failed first connection when kafka.sasl is set: a real broker answers a
+// AuthHint explains a failed first connection when kafka.sasl is set: a real broker answers a
 // wrong password with SASL_AUTHENTICATION_FAILED, but some (and proxies) just close the
 // connection, which sarama reports as EOF.
-func authHint(k *config.Kafka, err error) string {
+func AuthHint(k *config.Kafka, err error) string {
 	if k.SASL == nil {
 		return ""
 	}
