@@ -158,8 +158,12 @@ func (h *claimHandler) Setup(s sarama.ConsumerGroupSession) error {
 }
 
 func (h *claimHandler) Cleanup(s sarama.ConsumerGroupSession) error {
-	// sarama has cancelled the session's context before it calls Cleanup.
-	<-h.sessionEnded
+	// sarama has cancelled the session's context before it calls Cleanup (and calls it only
+	// after a Setup that succeeded).
+	if h.sessionEnded != nil {
+		<-h.sessionEnded
+		h.sessionEnded = nil
+	}
 	h.r.d.inGroup.Add(-1)
 	s.Commit()
 	return nil

@@ -213,7 +213,7 @@ func memberWithLostJoinReplyStays(t *testing.T, expire bool, session, wait time.
 	defer c.Close()
 	var log lockedBuffer
 	if expire {
-		kafkatest.ExpireSilentMembers(c, &log)
+		defer kafkatest.ExpireSilentMembers(c, &log)()
 	}
 	connTo := func(addr string) *sarama.Broker {
 		cfg := sarama.NewConfig()

@@ -27,8 +27,8 @@ const groupLogName = "group-requests.log"
 // request for longer than its session timeout (a live one heartbeats every few seconds, and
 // waits in JoinGroup or SyncGroup at most the rebalance timeout, which is shorter) is removed
 // with a LeaveGroup, as Kafka's expiry would remove it. TestKfakeKeepsMemberWhoseJoinReplyFailed
-// shows the difference.
-func ExpireSilentMembers(c *kfake.Cluster, log io.Writer) {
+// shows the difference. The returned function stops the expiring (not the logging).
+func ExpireSilentMembers(c *kfake.Cluster, log io.Writer) (stop func()) {
 	type member struct {
 		group   string
 		last    time.Time
@@ -85,9 +85,22 @@ func ExpireSilentMembers(c *kfake.Cluster, log io.Writer) {
 			return nil, nil, false
 		})
 	}
+	done := make(chan struct{})
 	go func() {
 		var b *sarama.Broker
-		for range time.Tick(time.Second) {
+		defer func() {
+			if b != nil {
+				b.Close()
+			}
+		}()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
 			mu.Lock()
 			var silent []string
 			groups := map[string]string{}
@@ -128,4 +141,6 @@ func ExpireSilentMembers(c *kfake.Cluster, log io.Writer) {
 			}
 		}
 	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }) }
 }
