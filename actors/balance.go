@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"github.com/sluicehq/sluice/placement"
+
 	"cmp"
 	"encoding/json"
 	"slices"
@@ -14,7 +16,7 @@ import (
 // subscription's user data, the partitions it owns with their measured load and its capacity
 // (the workers behind it); the leader assigns partitions longest first to the member with the
 // least load per capacity, keeping a partition on its owner while that owner stays within
-// stickySlack of its fair share. With no load reported yet every partition weighs the same, so it
+// placement.StickySlack of its fair share. With no load reported yet every partition weighs the same, so it
 // behaves like a sticky assignor that balances partition counts.
 type loadBalanceStrategy struct {
 	d      *deps
@@ -52,7 +54,7 @@ func (s *loadBalanceStrategy) SubscriptionUserData(topics []string) ([]byte, err
 	}
 	d.claimsMu.Lock()
 	for k, l := range d.owned[s.reader] {
-		rep.Partitions = append(rep.Partitions, reportedPartition{Topic: k.topic, Partition: k.partition, Load: l})
+		rep.Partitions = append(rep.Partitions, reportedPartition{Topic: k.Topic, Partition: k.Partition, Load: l})
 	}
 	d.claimsMu.Unlock()
 	return json.Marshal(rep)
@@ -74,8 +76,8 @@ func planByLoad(members map[string]sarama.ConsumerGroupMemberMetadata, topics ma
 	}
 	slices.Sort(ids)
 	capacity := map[string]float64{}
-	owner := map[partitionKey]string{}
-	reported := map[partitionKey]float64{}
+	owner := map[placement.Key]string{}
+	reported := map[placement.Key]float64{}
 	for _, id := range ids {
 		var rep memberReport
 		_ = json.Unmarshal(members[id].UserData, &rep) // a member without a report has capacity 1
@@ -84,23 +86,23 @@ func planByLoad(members map[string]sarama.ConsumerGroupMemberMetadata, topics ma
 			capacity[id] = 1
 		}
 		for _, p := range rep.Partitions {
-			k := partitionKey{p.Topic, p.Partition}
+			k := placement.Key{Topic: p.Topic, Partition: p.Partition}
 			if _, taken := owner[k]; !taken {
 				owner[k] = id
 			}
 			reported[k] = max(reported[k], p.Load)
 		}
 	}
-	var parts []partitionLoad
+	var parts []placement.Load
 	var known, sum float64
 	for topic, ps := range topics {
 		for _, p := range ps {
-			k := partitionKey{topic, p}
+			k := placement.Key{Topic: topic, Partition: p}
 			if l := reported[k]; l > 0 {
 				known++
 				sum += l
 			}
-			parts = append(parts, partitionLoad{key: k})
+			parts = append(parts, placement.Load{Key: k})
 		}
 	}
 	// Partitions nobody measured yet weigh the mean of those measured (1 when none were).
@@ -110,21 +112,21 @@ func planByLoad(members map[string]sarama.ConsumerGroupMemberMetadata, topics ma
 	}
 	var total float64
 	for i := range parts {
-		if l := reported[parts[i].key]; l > 0 {
-			parts[i].load = l
+		if l := reported[parts[i].Key]; l > 0 {
+			parts[i].Load = l
 		} else {
-			parts[i].load = unknown
+			parts[i].Load = unknown
 		}
-		total += parts[i].load
+		total += parts[i].Load
 	}
-	slices.SortFunc(parts, func(a, b partitionLoad) int {
-		if c := cmp.Compare(b.load, a.load); c != 0 {
+	slices.SortFunc(parts, func(a, b placement.Load) int {
+		if c := cmp.Compare(b.Load, a.Load); c != 0 {
 			return c
 		}
-		if c := strings.Compare(a.key.topic, b.key.topic); c != 0 {
+		if c := strings.Compare(a.Key.Topic, b.Key.Topic); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.key.partition, b.key.partition)
+		return cmp.Compare(a.Key.Partition, b.Key.Partition)
 	})
 	var capSum float64
 	for _, id := range ids {
@@ -136,7 +138,7 @@ func planByLoad(members map[string]sarama.ConsumerGroupMemberMetadata, topics ma
 	for _, p := range parts {
 		var eligible []string
 		for _, id := range ids {
-			if slices.Contains(members[id].Topics, p.key.topic) {
+			if slices.Contains(members[id].Topics, p.Key.Topic) {
 				eligible = append(eligible, id)
 			}
 		}
@@ -144,8 +146,8 @@ func planByLoad(members map[string]sarama.ConsumerGroupMemberMetadata, topics ma
 			continue
 		}
 		pick := ""
-		if o, ok := owner[p.key]; ok && slices.Contains(eligible, o) &&
-			assigned[o]+p.load <= total*capacity[o]/capSum*(1+stickySlack) {
+		if o, ok := owner[p.Key]; ok && slices.Contains(eligible, o) &&
+			assigned[o]+p.Load <= total*capacity[o]/capSum*(1+placement.StickySlack) {
 			pick = o
 		}
 		if pick == "" {
@@ -154,15 +156,15 @@ func planByLoad(members map[string]sarama.ConsumerGroupMemberMetadata, topics ma
 					pick = id
 					continue
 				}
-				a, b := (assigned[id]+p.load)/capacity[id], (assigned[pick]+p.load)/capacity[pick]
+				a, b := (assigned[id]+p.Load)/capacity[id], (assigned[pick]+p.Load)/capacity[pick]
 				if a < b || (a == b && count[id] < count[pick]) {
 					pick = id
 				}
 			}
 		}
-		assigned[pick] += p.load
+		assigned[pick] += p.Load
 		count[pick]++
-		plan.Add(pick, p.key.topic, p.key.partition)
+		plan.Add(pick, p.Key.Topic, p.Key.Partition)
 	}
 	return plan
 }

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"github.com/sluicehq/sluice/placement"
+
 	"encoding/json"
 	"maps"
 	"testing"
@@ -113,7 +115,7 @@ func TestPlanByLoad(t *testing.T) {
 // after every claim of the old session has ended; the report must still name the partitions
 // that session owned, with the loads last measured for them, and forget those of older sessions.
 func TestReportOutlivesSession(t *testing.T) {
-	d := &deps{claims: map[*Claim]struct{}{}, owned: []map[partitionKey]float64{{}, {}}, workers: 4, readerPIDs: make([]*actor.PID, 2)}
+	d := &deps{claims: map[*Claim]struct{}{}, owned: []map[placement.Key]float64{{}, {}}, workers: 4, readerPIDs: make([]*actor.PID, 2)}
 	s := &loadBalanceStrategy{d: d, reader: 1}
 	report := func() map[int32]float64 {
 		t.Helper()
@@ -143,10 +145,10 @@ func TestReportOutlivesSession(t *testing.T) {
 	c0, c3 := newClaim(nil, "in", 0, 1), newClaim(nil, "in", 3, 1)
 	d.addClaim(c0)
 	d.addClaim(c3)
-	d.partLoad.Store(&map[partitionKey]float64{{"in", 0}: 500, {"in", 3}: 70})
+	d.partLoad.Store(&map[placement.Key]float64{{Topic: "in", Partition: 0}: 500, {Topic: "in", Partition: 3}: 70})
 	d.removeClaim(c0)
 	d.removeClaim(c3)
-	d.partLoad.Store(&map[partitionKey]float64{}) // the coordinator forgot them at its next tick
+	d.partLoad.Store(&map[placement.Key]float64{}) // the coordinator forgot them at its next tick
 	if got, want := report(), map[int32]float64{0: 500, 3: 70}; !maps.Equal(got, want) {
 		t.Fatalf("after the session ended the report is %v, want %v", got, want)
 	}

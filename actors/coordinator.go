@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"github.com/sluicehq/sluice/placement"
+
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -28,7 +30,7 @@ type coordinator struct {
 
 	last     time.Time
 	seen     map[*Claim]claimSample
-	load     map[partitionKey]float64 // smoothed
+	load     map[placement.Key]float64 // smoothed
 	lastBusy []int64
 }
 
@@ -49,7 +51,7 @@ const claimCheckEvery = time.Second
 func newCoordinator(d *deps) actor.Producer {
 	return func() actor.Actor {
 		return &coordinator{d: d, log: d.log.Named("coordinator"), route: d.cfg.Coordinator.Enabled,
-			seen: map[*Claim]claimSample{}, load: map[partitionKey]float64{}, lastBusy: make([]int64, d.workers)}
+			seen: map[*Claim]claimSample{}, load: map[placement.Key]float64{}, lastBusy: make([]int64, d.workers)}
 	}
 }
 
@@ -95,7 +97,7 @@ func (c *coordinator) unrouted() bool {
 		if t == nil {
 			return true
 		}
-		if _, ok := t.routes[partitionKey{cl.Topic, cl.Partition}]; !ok {
+		if _, ok := t.Routes[placement.Key{Topic: cl.Topic, Partition: cl.Partition}]; !ok {
 			return true
 		}
 	}
@@ -115,18 +117,18 @@ func (c *coordinator) tick() {
 		return
 	}
 	prevTable := c.d.routing.Load()
-	var prev routes
+	var prev placement.Routes
 	var version uint64
 	if prevTable != nil {
-		prev, version = prevTable.routes, prevTable.version
+		prev, version = prevTable.Routes, prevTable.Version
 	}
 	co := c.d.coordinator.Load() // a reload may have retuned it
-	next := computeRoutes(prev, loads, routeParams{workers: c.d.workers, hotFactor: co.HotFactor, maxSpread: co.MaxSpread})
-	changes := diffRoutes(prev, next, loads)
+	next := placement.Compute(prev, loads, placement.Params{Workers: c.d.workers, HotFactor: co.HotFactor, MaxSpread: co.MaxSpread})
+	changes := placement.Diff(prev, next, loads)
 	if len(changes) == 0 && len(next) == len(prev) {
 		return
 	}
-	c.d.routing.Store(&routingTable{version: version + 1, routes: next})
+	c.d.routing.Store(&placement.Table{Version: version + 1, Routes: next})
 	c.d.stats.RoutingChanges.Add(int64(len(changes)))
 	hot := 0
 	for _, ws := range next {
@@ -136,8 +138,8 @@ func (c *coordinator) tick() {
 	}
 	c.d.stats.HotPartitions.Store(int64(hot))
 	for _, ch := range changes {
-		c.log.Info("partition routed", "partition", ch.key.String(), "from", ch.old, "to", ch.new,
-			"load_bytes_per_s", int64(ch.load), "table", version+1)
+		c.log.Info("partition routed", "partition", ch.Key.String(), "from", ch.Old, "to", ch.New,
+			"load_bytes_per_s", int64(ch.Load), "table", version+1)
 	}
 	c.log.Debug("routing table published", "version", version+1, "partitions", len(next), "hot", hot,
 		"worker_busy_imbalance", c.busyImbalance(), "worker_queue_depths", c.queueDepths())
@@ -145,7 +147,7 @@ func (c *coordinator) tick() {
 
 // measure reads every current claim's counters and returns the smoothed loads. Partitions no
 // longer claimed are forgotten.
-func (c *coordinator) measure(secs float64) []partitionLoad {
+func (c *coordinator) measure(secs float64) []placement.Load {
 	d := c.d
 	d.claimsMu.Lock()
 	claims := make([]*Claim, 0, len(d.claims))
@@ -155,7 +157,7 @@ func (c *coordinator) measure(secs float64) []partitionLoad {
 	d.claimsMu.Unlock()
 
 	seen := make(map[*Claim]claimSample, len(claims))
-	load := make(map[partitionKey]float64, len(claims))
+	load := make(map[placement.Key]float64, len(claims))
 	for _, cl := range claims {
 		s := claimSample{bytes: cl.bytes.Load(), records: cl.records.Load()}
 		prev := c.seen[cl] // zero for a claim new since the last tick
@@ -165,7 +167,7 @@ func (c *coordinator) measure(secs float64) []partitionLoad {
 			perRecord := float64(s.bytes) / float64(s.records)
 			rate += float64(cl.lag.Load()) * perRecord / c.d.coordinator.Load().Interval.Seconds()
 		}
-		k := partitionKey{cl.Topic, cl.Partition}
+		k := placement.Key{Topic: cl.Topic, Partition: cl.Partition}
 		if old, ok := c.load[k]; ok {
 			rate = loadSmoothing*rate + (1-loadSmoothing)*old
 		}
@@ -173,9 +175,9 @@ func (c *coordinator) measure(secs float64) []partitionLoad {
 	}
 	c.seen, c.load = seen, load
 	d.partLoad.Store(&load)
-	out := make([]partitionLoad, 0, len(load))
+	out := make([]placement.Load, 0, len(load))
 	for k, l := range load {
-		out = append(out, partitionLoad{key: k, load: l})
+		out = append(out, placement.Load{Key: k, Load: l})
 	}
 	return out
 }
@@ -188,7 +190,7 @@ func (c *coordinator) busyImbalance() float64 {
 		delta[i] = float64(b - c.lastBusy[i])
 		c.lastBusy[i] = b
 	}
-	return imbalance(delta)
+	return placement.Imbalance(delta)
 }
 
 // queueDepths reads how many batches each worker holds.

@@ -12,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice/messages/denylist"
 	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/messages/validate"
+	"github.com/sluicehq/sluice/placement"
 )
 
 // DecodeFunc decodes one Kafka record value into dst. recordTimestampMs is the record's Kafka
@@ -141,13 +142,13 @@ type deps struct {
 	spawnedOnce sync.Once
 
 	// routing is the coordinator's current table (nil before its first one, or when it is off).
-	routing atomic.Pointer[routingTable]
+	routing atomic.Pointer[placement.Table]
 	// workerBusy is each worker's time spent on batches (ns); workerQueue the batches it holds
 	// (the one it works on and those waiting behind it).
 	workerBusy, workerQueue []atomic.Int64
 	// partLoad is the coordinator's latest smoothed load per claimed partition, which the
 	// load-aware balance strategy reports to the group.
-	partLoad atomic.Pointer[map[partitionKey]float64]
+	partLoad atomic.Pointer[map[placement.Key]float64]
 	// latency is the record latency from Kafka append to output acknowledgement.
 	latency latencyHist
 	// rebalances counts and times the readers' group rebalances.
@@ -165,7 +166,7 @@ type deps struct {
 	// owned is, per reader, the partitions of its latest group session with their last measured
 	// load. Unlike claims it outlives the session, because the load-aware balance strategy
 	// reports it at the next JoinGroup, after every claim of the old session has ended.
-	owned []map[partitionKey]float64
+	owned []map[placement.Key]float64
 
 	fatal func(error)
 	// lastFailure holds each child's last failure; only the root's mailbox touches it.
@@ -179,7 +180,7 @@ func (d *deps) addClaim(c *Claim) {
 }
 
 func (d *deps) removeClaim(c *Claim) {
-	k := partitionKey{c.Topic, c.Partition}
+	k := placement.Key{Topic: c.Topic, Partition: c.Partition}
 	d.claimsMu.Lock()
 	delete(d.claims, c)
 	if loads := d.partLoad.Load(); loads != nil {
@@ -196,10 +197,10 @@ func (d *deps) sessionStarted(reader int, claims map[string][]int32) {
 	d.claimsMu.Lock()
 	defer d.claimsMu.Unlock()
 	prev := d.owned[reader]
-	next := make(map[partitionKey]float64, len(prev))
+	next := make(map[placement.Key]float64, len(prev))
 	for topic, ps := range claims {
 		for _, p := range ps {
-			k := partitionKey{topic, p}
+			k := placement.Key{Topic: topic, Partition: p}
 			next[k] = prev[k]
 		}
 	}
@@ -228,7 +229,7 @@ func (d *deps) lag() int64 {
 // a fixed worker by hash.
 func (d *deps) workerFor(topic string, partition int32, batchID uint64) *actor.PID {
 	if t := d.routing.Load(); t != nil {
-		if w, ok := t.worker(partitionKey{topic, partition}, batchID); ok {
+		if w, ok := t.Worker(placement.Key{Topic: topic, Partition: partition}, batchID); ok {
 			return d.workerPIDs[w]
 		}
 	}

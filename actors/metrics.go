@@ -295,12 +295,12 @@ func (m *coordinatorMetrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, m.hot, float64(d.stats.HotPartitions.Load()))
 	if loads := d.partLoad.Load(); loads != nil {
 		for k, l := range *loads {
-			gauge(ch, m.load, l, k.topic, strconv.Itoa(int(k.partition)))
+			gauge(ch, m.load, l, k.Topic, strconv.Itoa(int(k.Partition)))
 		}
 	}
 	var v uint64
 	if t := d.routing.Load(); t != nil {
-		v = t.version
+		v = t.Version
 	}
 	gauge(ch, m.version, float64(v))
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/messages/opentsdb"
 	"github.com/sluicehq/sluice/messages/validate"
+	"github.com/sluicehq/sluice/placement"
 )
 
 // Pipeline runs Sluice's actors. Start it once; Stop is safe to call more than once.
@@ -100,9 +101,9 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 	d.workerBusy = make([]atomic.Int64, d.workers)
 	d.workerQueue = make([]atomic.Int64, d.workers)
 	d.readerPIDs = make([]*actor.PID, p.Readers)
-	d.owned = make([]map[partitionKey]float64, p.Readers)
+	d.owned = make([]map[placement.Key]float64, p.Readers)
 	for i := range d.owned {
-		d.owned[i] = map[partitionKey]float64{}
+		d.owned[i] = map[placement.Key]float64{}
 	}
 	d.validator.Store(newValidator(cfg))
 	d.denylist.Store(dl)
@@ -145,7 +146,7 @@ func (p *Pipeline) WorkerBusyImbalance() float64 {
 	for i, b := range p.WorkerBusy() {
 		busy[i] = float64(b)
 	}
-	return imbalance(busy)
+	return placement.Imbalance(busy)
 }
 
 // LatencyQuantile returns the q-quantile of record latency, from a record's Kafka timestamp to
@@ -172,7 +173,7 @@ func (p *Pipeline) Loads() []PartitionLoad {
 	}
 	out := make([]PartitionLoad, 0, len(*m))
 	for k, l := range *m {
-		out = append(out, PartitionLoad{Topic: k.topic, Partition: k.partition, BytesPerSec: l})
+		out = append(out, PartitionLoad{Topic: k.Topic, Partition: k.Partition, BytesPerSec: l})
 	}
 	slices.SortFunc(out, func(a, b PartitionLoad) int {
 		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))

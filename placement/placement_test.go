@@ -1,4 +1,4 @@
-package actors
+package placement
 
 import (
 	"fmt"
@@ -8,57 +8,57 @@ import (
 	"github.com/sluicehq/sluice/config"
 )
 
-func pk(p int32) partitionKey { return partitionKey{topic: "in", partition: p} }
+func pk(p int32) Key { return Key{Topic: "in", Partition: p} }
 
 // loadsOf builds the loads of partitions in/0.. from their values.
-func loadsOf(vals ...float64) []partitionLoad {
-	out := make([]partitionLoad, len(vals))
+func loadsOf(vals ...float64) []Load {
+	out := make([]Load, len(vals))
 	for i, v := range vals {
-		out[i] = partitionLoad{key: pk(int32(i)), load: v}
+		out[i] = Load{Key: pk(int32(i)), Load: v}
 	}
 	return out
 }
 
 // workerLoads sums what each worker carries under r (a spread partition's load is split evenly).
-func workerLoads(r routes, loads []partitionLoad, workers int) []float64 {
+func workerLoads(r Routes, loads []Load, workers int) []float64 {
 	out := make([]float64, workers)
 	for _, l := range loads {
-		ws := r[l.key]
+		ws := r[l.Key]
 		for _, w := range ws {
-			out[w] += l.load / float64(len(ws))
+			out[w] += l.Load / float64(len(ws))
 		}
 	}
 	return out
 }
 
 func TestComputeRoutes(t *testing.T) {
-	f := func(name string, prev routes, loads []partitionLoad, p routeParams, check func(t *testing.T, r routes)) {
+	f := func(name string, prev Routes, loads []Load, p Params, check func(t *testing.T, r Routes)) {
 		t.Run(name, func(t *testing.T) {
-			r := computeRoutes(prev, loads, p)
+			r := Compute(prev, loads, p)
 			if len(r) != len(loads) {
 				t.Fatalf("%d routes for %d partitions: %v", len(r), len(loads), r)
 			}
 			for _, l := range loads {
-				ws := r[l.key]
-				if len(ws) == 0 || len(ws) > max(p.maxSpread, 1) || !slices.IsSorted(ws) {
-					t.Fatalf("partition %v routed to %v", l.key, ws)
+				ws := r[l.Key]
+				if len(ws) == 0 || len(ws) > max(p.MaxSpread, 1) || !slices.IsSorted(ws) {
+					t.Fatalf("partition %v routed to %v", l.Key, ws)
 				}
 				for i, w := range ws {
-					if w < 0 || w >= p.workers || (i > 0 && ws[i-1] == w) {
-						t.Fatalf("partition %v routed to %v (workers %d)", l.key, ws, p.workers)
+					if w < 0 || w >= p.Workers || (i > 0 && ws[i-1] == w) {
+						t.Fatalf("partition %v routed to %v (workers %d)", l.Key, ws, p.Workers)
 					}
 				}
 			}
 			check(t, r)
 			// The same inputs give the same table: no flapping when nothing changed.
-			if again := computeRoutes(r, loads, p); len(diffRoutes(r, again, loads)) != 0 {
-				t.Fatalf("recomputing with unchanged loads moved partitions: %v", diffRoutes(r, again, loads))
+			if again := Compute(r, loads, p); len(Diff(r, again, loads)) != 0 {
+				t.Fatalf("recomputing with unchanged loads moved partitions: %v", Diff(r, again, loads))
 			}
 		})
 	}
-	two := routeParams{workers: 2, hotFactor: 1.5, maxSpread: 8}
-	four := routeParams{workers: 4, hotFactor: 1.5, maxSpread: 8}
-	spreadOf := func(r routes) (n int) {
+	two := Params{Workers: 2, HotFactor: 1.5, MaxSpread: 8}
+	four := Params{Workers: 4, HotFactor: 1.5, MaxSpread: 8}
+	spreadOf := func(r Routes) (n int) {
 		for _, ws := range r {
 			if len(ws) > 1 {
 				n++
@@ -68,18 +68,18 @@ func TestComputeRoutes(t *testing.T) {
 	}
 
 	uniform := loadsOf(1, 1, 1, 1, 1, 1, 1, 1)
-	f("uniform: pinned, even", nil, uniform, two, func(t *testing.T, r routes) {
+	f("uniform: pinned, even", nil, uniform, two, func(t *testing.T, r Routes) {
 		if n := spreadOf(r); n != 0 {
 			t.Fatalf("%d partitions spread under uniform load", n)
 		}
-		if ib := imbalance(workerLoads(r, uniform, 2)); ib != 1 {
+		if ib := Imbalance(workerLoads(r, uniform, 2)); ib != 1 {
 			t.Fatalf("imbalance %.2f, want 1", ib)
 		}
 	})
 
 	// One partition carries 60 % over 8 partitions, 2 workers: fair share 0.5, so 0.6 is 1.2×.
 	hot := loadsOf(0.6, 0.4/7, 0.4/7, 0.4/7, 0.4/7, 0.4/7, 0.4/7, 0.4/7)
-	f("one hot partition below hot_factor: pinned, alone", nil, hot, two, func(t *testing.T, r routes) {
+	f("one hot partition below hot_factor: pinned, alone", nil, hot, two, func(t *testing.T, r Routes) {
 		if n := spreadOf(r); n != 0 {
 			t.Fatalf("%d spread", n)
 		}
@@ -91,18 +91,18 @@ func TestComputeRoutes(t *testing.T) {
 		}
 	})
 	f("one hot partition above hot_factor: spread over ⌈0.6/0.5⌉ = 2", nil, hot,
-		routeParams{workers: 2, hotFactor: 1.1, maxSpread: 8}, func(t *testing.T, r routes) {
+		Params{Workers: 2, HotFactor: 1.1, MaxSpread: 8}, func(t *testing.T, r Routes) {
 			if got := r[pk(0)]; !slices.Equal(got, []int{0, 1}) {
 				t.Fatalf("hot partition on %v, want [0 1]", got)
 			}
-			if ib := imbalance(workerLoads(r, hot, 2)); ib > 1.1 {
+			if ib := Imbalance(workerLoads(r, hot, 2)); ib > 1.1 {
 				t.Fatalf("imbalance %.3f", ib)
 			}
 		})
 
 	// Two partitions at 0.4 each and six small ones, 4 workers: fair 0.25, threshold 0.375.
 	many := loadsOf(0.4, 0.4, 0.2/6, 0.2/6, 0.2/6, 0.2/6, 0.2/6, 0.2/6)
-	f("many hot: each spread over 2 disjoint workers", nil, many, four, func(t *testing.T, r routes) {
+	f("many hot: each spread over 2 disjoint workers", nil, many, four, func(t *testing.T, r Routes) {
 		a, b := r[pk(0)], r[pk(1)]
 		if len(a) != 2 || len(b) != 2 {
 			t.Fatalf("hot partitions on %v and %v", a, b)
@@ -112,19 +112,19 @@ func TestComputeRoutes(t *testing.T) {
 				t.Fatalf("hot partitions share worker %d: %v %v", w, a, b)
 			}
 		}
-		if ib := imbalance(workerLoads(r, many, 4)); ib > 1.15 {
+		if ib := Imbalance(workerLoads(r, many, 4)); ib > 1.15 {
 			t.Fatalf("imbalance %.3f", ib)
 		}
 	})
-	f("max_spread caps the spread", nil, loadsOf(1, 0.01), routeParams{workers: 4, hotFactor: 1.5, maxSpread: 2},
-		func(t *testing.T, r routes) {
+	f("max_spread caps the spread", nil, loadsOf(1, 0.01), Params{Workers: 4, HotFactor: 1.5, MaxSpread: 2},
+		func(t *testing.T, r Routes) {
 			if len(r[pk(0)]) != 2 {
 				t.Fatalf("spread over %v with max_spread 2", r[pk(0)])
 			}
 		})
 
 	few := loadsOf(1, 1)
-	f("workers > partitions: every worker used", nil, few, four, func(t *testing.T, r routes) {
+	f("workers > partitions: every worker used", nil, few, four, func(t *testing.T, r Routes) {
 		used := map[int]bool{}
 		for _, ws := range r {
 			for _, w := range ws {
@@ -136,7 +136,7 @@ func TestComputeRoutes(t *testing.T) {
 		}
 	})
 
-	f("no load measured yet: spread by count", nil, loadsOf(0, 0, 0, 0, 0, 0), four, func(t *testing.T, r routes) {
+	f("no load measured yet: spread by count", nil, loadsOf(0, 0, 0, 0, 0, 0), four, func(t *testing.T, r Routes) {
 		per := make([]int, 4)
 		for _, ws := range r {
 			per[ws[0]]++
@@ -149,9 +149,9 @@ func TestComputeRoutes(t *testing.T) {
 	})
 
 	// Partitions 0-3 were on workers; now 2-5 are claimed (a rebalance).
-	prev := routes{pk(0): {0}, pk(1): {1}, pk(2): {0}, pk(3): {1}}
-	moved := []partitionLoad{{pk(2), 1}, {pk(3), 1}, {pk(4), 1}, {pk(5), 1}}
-	f("partitions appear and disappear: survivors stay, newcomers fill", prev, moved, two, func(t *testing.T, r routes) {
+	prev := Routes{pk(0): {0}, pk(1): {1}, pk(2): {0}, pk(3): {1}}
+	moved := []Load{{pk(2), 1}, {pk(3), 1}, {pk(4), 1}, {pk(5), 1}}
+	f("partitions appear and disappear: survivors stay, newcomers fill", prev, moved, two, func(t *testing.T, r Routes) {
 		if _, ok := r[pk(0)]; ok {
 			t.Fatal("a released partition is still routed")
 		}
@@ -163,7 +163,7 @@ func TestComputeRoutes(t *testing.T) {
 		}
 	})
 
-	f("one worker: everything on it", nil, hot, routeParams{workers: 1, hotFactor: 1.5, maxSpread: 8}, func(t *testing.T, r routes) {
+	f("one worker: everything on it", nil, hot, Params{Workers: 1, HotFactor: 1.5, MaxSpread: 8}, func(t *testing.T, r Routes) {
 		for k, ws := range r {
 			if !slices.Equal(ws, []int{0}) {
 				t.Fatalf("%v on %v", k, ws)
@@ -175,62 +175,62 @@ func TestComputeRoutes(t *testing.T) {
 // TestComputeRoutesSticky checks that small load changes move nothing, that a pinned partition
 // leaves its worker only when keeping it would unbalance, and the hysteresis of spreading.
 func TestComputeRoutesSticky(t *testing.T) {
-	p := routeParams{workers: 2, hotFactor: 1.5, maxSpread: 8}
-	prev := computeRoutes(nil, loadsOf(1, 1, 1, 1), p)
+	p := Params{Workers: 2, HotFactor: 1.5, MaxSpread: 8}
+	prev := Compute(nil, loadsOf(1, 1, 1, 1), p)
 	jitter := loadsOf(1.04, 0.97, 1.02, 0.99)
-	if ch := diffRoutes(prev, computeRoutes(prev, jitter, p), jitter); len(ch) != 0 {
+	if ch := Diff(prev, Compute(prev, jitter, p), jitter); len(ch) != 0 {
 		t.Fatalf("5 %% jitter moved partitions: %v", ch)
 	}
 	// Both of one worker's partitions triple: one of them must move to rebalance.
 	w := prev[pk(0)][0]
-	var skew []partitionLoad
+	var skew []Load
 	for i := int32(0); i < 4; i++ {
 		l := 1.0
 		if prev[pk(i)][0] == w {
 			l = 3
 		}
-		skew = append(skew, partitionLoad{pk(i), l})
+		skew = append(skew, Load{pk(i), l})
 	}
-	next := computeRoutes(prev, skew, p)
-	if ib := imbalance(workerLoads(next, skew, 2)); ib > 1.01 {
+	next := Compute(prev, skew, p)
+	if ib := Imbalance(workerLoads(next, skew, 2)); ib > 1.01 {
 		t.Fatalf("after a skew the imbalance is %.2f: %v", ib, next)
 	}
-	if ch := diffRoutes(prev, next, skew); len(ch) != 2 {
+	if ch := Diff(prev, next, skew); len(ch) != 2 {
 		t.Fatalf("want exactly two moves (one hot-side, one cold-side), got %v", ch)
 	}
 
 	// Hysteresis: fair share 0.5, hot_factor 1.5 → threshold 0.75; spread stays down to 0.6.
-	spread := routes{pk(0): {0, 1}, pk(1): {0}}
+	spread := Routes{pk(0): {0, 1}, pk(1): {0}}
 	for _, tc := range []struct {
 		load       float64
 		wantSpread bool
 	}{{0.7, true}, {0.62, true}, {0.58, false}} {
-		loads := []partitionLoad{{pk(0), tc.load}, {pk(1), 1 - tc.load}}
-		got := len(computeRoutes(spread, loads, p)[pk(0)]) > 1
+		loads := []Load{{pk(0), tc.load}, {pk(1), 1 - tc.load}}
+		got := len(Compute(spread, loads, p)[pk(0)]) > 1
 		if got != tc.wantSpread {
 			t.Errorf("spread partition at %.2f of the load: spread=%v, want %v", tc.load, got, tc.wantSpread)
 		}
-		pinned := routes{pk(0): {0}, pk(1): {1}}
-		if len(computeRoutes(pinned, loads, p)[pk(0)]) > 1 {
+		pinned := Routes{pk(0): {0}, pk(1): {1}}
+		if len(Compute(pinned, loads, p)[pk(0)]) > 1 {
 			t.Errorf("pinned partition at %.2f of the load (below 0.75) was spread", tc.load)
 		}
 	}
 }
 
 func TestRoutingTableWorker(t *testing.T) {
-	tb := &routingTable{routes: routes{pk(0): {1}, pk(1): {0, 2, 3}}}
-	if w, ok := tb.worker(pk(0), 7); !ok || w != 1 {
+	tb := &Table{Routes: Routes{pk(0): {1}, pk(1): {0, 2, 3}}}
+	if w, ok := tb.Worker(pk(0), 7); !ok || w != 1 {
 		t.Fatalf("pinned: %d %v", w, ok)
 	}
 	seen := map[int]int{}
 	for id := uint64(0); id < 300; id++ {
-		w, _ := tb.worker(pk(1), id)
+		w, _ := tb.Worker(pk(1), id)
 		seen[w]++
 	}
 	if fmt.Sprint(seen) != "map[0:100 2:100 3:100]" {
 		t.Fatalf("round robin over a spread partition: %v", seen)
 	}
-	if _, ok := tb.worker(pk(9), 1); ok {
+	if _, ok := tb.Worker(pk(9), 1); ok {
 		t.Fatal("unknown partition reported as routed")
 	}
 }
@@ -240,17 +240,17 @@ func TestRoutingTableWorker(t *testing.T) {
 // loads come within 15 % of each other; the old default (1.5) pinned it, leaving 1.2.
 func TestDefaultsSpreadAHotPartition(t *testing.T) {
 	co := config.Default().Coordinator
-	p := routeParams{workers: 2, hotFactor: co.HotFactor, maxSpread: co.MaxSpread}
+	p := Params{Workers: 2, HotFactor: co.HotFactor, MaxSpread: co.MaxSpread}
 	loads := loadsOf(0.6, 0.4/7, 0.4/7, 0.4/7, 0.4/7, 0.4/7, 0.4/7, 0.4/7)
-	r := computeRoutes(nil, loads, p)
+	r := Compute(nil, loads, p)
 	if len(r[pk(0)]) != 2 {
 		t.Fatalf("the 60 %% partition is routed to %v, want both workers", r[pk(0)])
 	}
-	if got := imbalance(workerLoads(r, loads, 2)); got > 1.15 {
+	if got := Imbalance(workerLoads(r, loads, 2)); got > 1.15 {
 		t.Fatalf("worker loads %v: imbalance %.2f, want ≤ 1.15", workerLoads(r, loads, 2), got)
 	}
-	old := computeRoutes(nil, loads, routeParams{workers: 2, hotFactor: 1.5, maxSpread: co.MaxSpread})
-	if got := imbalance(workerLoads(old, loads, 2)); got < 1.15 {
+	old := Compute(nil, loads, Params{Workers: 2, HotFactor: 1.5, MaxSpread: co.MaxSpread})
+	if got := Imbalance(workerLoads(old, loads, 2)); got < 1.15 {
 		t.Fatalf("hot_factor 1.5 gives imbalance %.2f: the test no longer tells the defaults apart", got)
 	}
 }
