@@ -12,7 +12,7 @@ import (
 // coordinator measures each claimed partition's load and each worker's busy time from atomic
 // counters (readers and workers add to them; no message per batch), and every interval
 // publishes a new immutable, versioned routing table through an atomic pointer that readers
-// load for every batch (computeRoutes decides). Its only messages are its own timer ticks.
+// load for every batch (placement.Compute decides). Its only messages are its own timer ticks.
 // With coordinator { enabled = false } and kafka { balance = "load" } it only measures, for the
 // balance strategy to report; workers are then picked by hash.
 //
