@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/encode"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/denylist"
 	"github.com/sluicehq/sluice/messages/formats"
@@ -15,9 +16,9 @@ import (
 	"github.com/sluicehq/sluice/placement"
 )
 
-// DecodeFunc decodes one Kafka record value into dst. recordTimestampMs is the record's Kafka
-// timestamp, for formats whose lines may omit theirs.
-type DecodeFunc func(dst *messages.Rows, record []byte, recordTimestampMs int64)
+// DecodeFunc decodes one Kafka record value into dst (the encoder's decoder type, named here for
+// New's callers).
+type DecodeFunc = encode.DecodeFunc
 
 // topicDecoder is how a worker decodes the records of one topic.
 type topicDecoder struct {

@@ -6,6 +6,8 @@ package actors
 // way); in a normal build these hooks are empty and the compiler removes the calls.
 
 func faultWorkerBatch()         {}
-func faultRecord(_ []byte)      {}
 func faultWriterBatch()         {}
 func faultsDescription() string { return "" }
+
+// recordFault is the encoder's hook before each record is decoded: none in a normal build.
+var recordFault func(value []byte)

@@ -52,3 +52,6 @@ func faultWriterBatch() {
 }
 
 func faultsDescription() string { return os.Getenv("SLUICE_FAULTS") }
+
+// recordFault is the encoder's hook before each record is decoded: the poison fault.
+var recordFault = faultRecord

@@ -4,6 +4,7 @@ import (
 	"runtime/debug"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/encode"
 	"github.com/sluicehq/sluice/kafkaio"
 )
 
@@ -85,7 +86,7 @@ func NewMemoryBudget(cfg *config.Config, partitions int) MemoryBudget {
 	}
 	// Per worker: the series cache and a batch's entries, twice (sorted and unsorted), at about
 	// one datapoint per 32 bytes of input.
-	b.Workers = int64(p.Workers) * (maxCachedSeries*seriesCacheBytesPerRow + 2*int64(p.BatchBytes))
+	b.Workers = int64(p.Workers) * (encode.MaxCachedSeries*seriesCacheBytesPerRow + 2*int64(p.BatchBytes))
 	return b
 }
 

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/encode"
 	"github.com/sluicehq/sluice/kafkaio"
 )
 
@@ -32,7 +33,7 @@ output "kafka" "k" { topic = "out" }`)
 	if b8.Outputs != 2*3<<20 { // 2 writers × 3 × flush_bytes
 		t.Errorf("outputs %d, want %d", b8.Outputs, 2*3<<20)
 	}
-	if b8.Workers < 4*maxCachedSeries*seriesCacheBytesPerRow {
+	if b8.Workers < 4*encode.MaxCachedSeries*seriesCacheBytesPerRow {
 		t.Errorf("workers %d: less than four series caches", b8.Workers)
 	}
 	sum := int64(0)

@@ -1,11 +1,8 @@
 package actors
 
 import (
-	"fmt"
-
 	"github.com/sluicehq/sluice/config"
-	"github.com/sluicehq/sluice/messages/denylist"
-	"github.com/sluicehq/sluice/messages/shard"
+	"github.com/sluicehq/sluice/encode"
 	"github.com/sluicehq/sluice/rwclient"
 )
 
@@ -30,22 +27,10 @@ type outputPlan struct {
 // kafka reports whether the output writes to a Kafka topic.
 func (o *outputPlan) kafka() bool { return o.cfg.Type == config.OutputKafka }
 
-// target is where one route sends a datapoint's copy: an output's slice of the shard space.
-type target struct{ offset, shards uint32 }
-
-// route is one compiled `route` block; match is nil for a route that matches everything.
-type route struct {
-	match   *denylist.Matcher
-	targets []target
-}
-
-// topology is the fixed layout of outputs, shards and writers, and the routes into them.
+// topology is the fixed layout of outputs, shards and writers (encode.Layout, which the workers'
+// encoders route and shard by) and each writer's output plan.
 type topology struct {
-	routes []route
-	// shards is the size of the shard space; owner maps a shard to its writer, writerOutput a
-	// writer to its output.
-	shards       int
-	owner        []int32
+	*encode.Layout
 	writerOutput []*outputPlan
 }
 
@@ -63,64 +48,24 @@ func newOutputPlans(cfg *config.Config) []*outputPlan {
 	return plans
 }
 
-// layout numbers the outputs' shards and gives each output min(writers, its shards) writers,
-// then compiles the routes (validation compiled them already).
+// layout numbers the outputs' shards and gives each output min(writers, its shards) writers
+// (encode.NewLayout), then notes each plan's place in it.
 func layout(plans []*outputPlan, routes []*config.Route, writers int) (*topology, error) {
-	t := &topology{}
-	for _, o := range plans {
-		if o.shards < 1 {
-			return nil, fmt.Errorf("output %q has %d shards", o.cfg.Name, o.shards)
-		}
-		o.offset, o.firstWriter, o.writers = t.shards, len(t.writerOutput), min(writers, o.shards)
-		for s := 0; s < o.shards; s++ {
-			t.owner = append(t.owner, int32(o.firstWriter+shard.Owner(s, o.shards, o.writers)))
-		}
-		for w := 0; w < o.writers; w++ {
-			t.writerOutput = append(t.writerOutput, o)
-		}
-		t.shards += o.shards
+	names, shards := make([]string, len(plans)), make([]int, len(plans))
+	for i, o := range plans {
+		names[i], shards[i] = o.cfg.Name, o.shards
 	}
-	if len(routes) == 0 { // validation allows this with one output only
-		t.routes = []route{{targets: []target{{offset: 0, shards: uint32(plans[0].shards)}}}}
-		return t, nil
+	l, err := encode.NewLayout(names, shards, routes, writers)
+	if err != nil {
+		return nil, err
 	}
-	for _, r := range routes {
-		var rt route
-		if len(r.Match) > 0 {
-			m, err := denylist.Compile(r.Match)
-			if err != nil {
-				return nil, err
-			}
-			rt.match = m
-		}
-		for _, name := range r.Outputs {
-			for _, o := range plans {
-				if o.cfg.Name == name {
-					rt.targets = append(rt.targets, target{offset: uint32(o.offset), shards: uint32(o.shards)})
-				}
-			}
-		}
-		t.routes = append(t.routes, rt)
+	t := &topology{Layout: l}
+	for i, o := range plans {
+		lo := l.Outputs[i]
+		o.offset, o.firstWriter, o.writers = lo.Offset, lo.FirstWriter, lo.Writers
+	}
+	for _, i := range l.WriterOutput {
+		t.writerOutput = append(t.writerOutput, plans[i])
 	}
 	return t, nil
-}
-
-// routeIndex returns the index of the first route that matches a metric name, or -1.
-func (t *topology) routeIndex(metric []byte) int {
-	for i := range t.routes {
-		if r := &t.routes[i]; r.match == nil || r.match.Match(metric) {
-			return i
-		}
-	}
-	return -1
-}
-
-// writers is the number of writers over all outputs.
-func (t *topology) writers() int { return len(t.writerOutput) }
-
-// writerRange is the shards writer w owns, in the pipeline's shard space.
-func (t *topology) writerRange(w int) (lo, hi int) {
-	o := t.writerOutput[w]
-	lo, hi = shard.Range(w-o.firstWriter, o.shards, o.writers)
-	return o.offset + lo, o.offset + hi
 }

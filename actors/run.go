@@ -199,7 +199,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 		return err
 	}
 	d.topo = topo
-	d.writerPIDs = make([]*actor.PID, topo.writers())
+	d.writerPIDs = make([]*actor.PID, topo.Writers())
 	for w, o := range topo.writerOutput {
 		if !o.kafka() {
 			d.links = append(d.links, nil)

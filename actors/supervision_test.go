@@ -57,7 +57,7 @@ func TestWorkerPanicIsRestartedAndBatchRedelivered(t *testing.T) {
 	}
 	logged := logs.String()
 	if !strings.Contains(logged, "actor panicked") || !strings.Contains(logged, "injected failure while decoding") ||
-		!strings.Contains(logged, "goroutine ") || !strings.Contains(logged, "actors.(*batchEncoder).load") {
+		!strings.Contains(logged, "goroutine ") || !strings.Contains(logged, "encode.(*Encoder).Load") {
 		t.Fatalf("the panic was not logged with its stack trace:\n%s", logged)
 	}
 	alive := p.Alive()

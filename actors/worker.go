@@ -7,12 +7,13 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/sluicehq/sluice/encode"
 	"github.com/sluicehq/sluice/messages"
 )
 
 // worker decodes RawBatches, validates, applies the denylist, shards and sorts the datapoints,
 // and encodes them as remote-write series into ShardBatches for the writers that own the shards
-// (the batchEncoder does the work; the actor moves batches).
+// (encode.Encoder does the work; the actor moves batches).
 //
 // It never blocks: when the ShardBatch pool is empty it asks the pool for a poolReady message and
 // resumes where it stopped. RawBatches that arrive meanwhile wait in its queue (the RawBatch pool
@@ -21,7 +22,7 @@ type worker struct {
 	d     *deps
 	index int
 	log   hclog.Logger
-	enc   batchEncoder
+	enc   *encode.Encoder
 
 	current *messages.RawBatch
 	queue   []*messages.RawBatch
@@ -50,7 +51,7 @@ func (w *worker) account(t0 time.Time) {
 func newWorker(d *deps, index int) actor.Producer {
 	return func() actor.Actor {
 		return &worker{d: d, index: index, log: d.log.Named("worker").With("worker", index),
-			enc: batchEncoder{decoders: d.decoders, mapping: d.mapping, topo: d.topo, decoding: -1}}
+			enc: encode.New(d.mapping, d.topo.Layout, recordFault)}
 	}
 }
 
@@ -92,7 +93,7 @@ func (w *worker) handBack(ctx actor.Context) {
 	w.releaseUnsent()
 	if b := w.current; b != nil {
 		b.Attempts++
-		at := w.enc.decoding
+		at := w.enc.Decoding()
 		switch {
 		case b.Attempts > w.d.cfg.Supervisor.Redeliveries && at >= 0:
 			// The failure is in one record's decoding: isolate that record and deliver the rest.
@@ -118,7 +119,7 @@ func (w *worker) handBack(ctx actor.Context) {
 		ctx.Send(ctx.Self(), b)
 	}
 	w.queue = nil
-	w.enc.reset()
+	w.enc.Reset()
 }
 
 // poison gives up on a batch that failed every worker it was given to: its records go to the
@@ -175,7 +176,7 @@ func (w *worker) releaseAll() {
 		b.Release()
 	}
 	w.queue = nil
-	w.enc.reset()
+	w.enc.Reset()
 }
 
 // releaseUnsent returns the output batches being filled: never sent, their contents are produced
@@ -195,16 +196,16 @@ func (w *worker) start(ctx actor.Context, b *messages.RawBatch) {
 	w.current = b
 	w.badNext = 0
 	faultWorkerBatch()
-	w.enc.validator, w.enc.denylist = w.d.validator.Load(), w.d.denylist.Load()
-	w.enc.load(b, time.Now().UnixMilli())
+	w.enc.Judge(w.d.validator.Load(), w.d.denylist.Load())
+	w.enc.Load(b, *w.d.decoders[b.Topic].decode.Load(), time.Now().UnixMilli())
 	w.emit(ctx)
 }
 
 // emit fills ShardBatches from the encoder and sends each to its writer; a batch goes out when
 // full or when the next entry belongs to another writer.
 func (w *worker) emit(ctx actor.Context) {
-	for !w.enc.done() {
-		owner := w.enc.nextOwner()
+	for !w.enc.Done() {
+		owner := w.enc.NextOwner()
 		if w.out == nil {
 			sb, ok := w.d.shardPool.GetOrNotify(w.wake)
 			if !ok {
@@ -213,7 +214,7 @@ func (w *worker) emit(ctx actor.Context) {
 			}
 			w.out, w.outW = sb, owner
 		}
-		w.enc.fill(w.out, w.outW)
+		w.enc.Fill(w.out, w.outW)
 		w.send(ctx)
 	}
 	if w.d.deadLetterPool != nil && !w.emitDeadLetters(ctx) {
@@ -225,7 +226,7 @@ func (w *worker) emit(ctx actor.Context) {
 // emitDeadLetters copies the batch's unparseable lines into DeadLetterBatches for the
 // dead-letter writer. It reports false when it must wait for the pool.
 func (w *worker) emitDeadLetters(ctx actor.Context) bool {
-	bad := w.enc.bad
+	bad := w.enc.Bad()
 	for w.badNext < len(bad) {
 		bl := bad[w.badNext]
 		if w.dl == nil {
@@ -236,7 +237,7 @@ func (w *worker) emitDeadLetters(ctx actor.Context) bool {
 			}
 			w.dl = dl
 		}
-		if !w.dl.Add(bl.offset, bl.reason, bl.detail, w.enc.badLine(w.badNext)) {
+		if !w.dl.Add(bl.Offset, bl.Reason, bl.Detail, w.enc.BadBytes(w.badNext)) {
 			w.sendDeadLetters(ctx)
 			continue
 		}
@@ -270,25 +271,26 @@ func (w *worker) send(ctx actor.Context) {
 func (w *worker) finish(ctx actor.Context) {
 	b := w.current
 	ctx.Send(w.d.trackerPID, &Decoded{ID: b.ID})
-	s, e := w.d.stats, &w.enc
+	s, e := w.d.stats, w.enc
+	in, drops := e.Counts()
 	s.RecordsIn.Add(int64(b.Len() + b.Oversized))
-	s.DatapointsIn.Add(e.in)
+	s.DatapointsIn.Add(in)
 	dec := w.d.decoders[b.Topic]
 	dec.in.records.Add(int64(b.Len() + b.Oversized))
-	dec.in.datapoints.Add(e.in)
+	dec.in.datapoints.Add(in)
 	dec.in.bytes.Add(int64(b.Bytes()))
 	byFormat := dec.drops
-	for r, n := range e.drops {
+	for r, n := range drops {
 		if n != 0 {
 			s.Dropped[r].Add(n)
 			byFormat[r].Add(n)
 		}
 	}
-	if n := len(e.bad); n > 0 && w.log.IsDebug() {
-		w.log.Debug("unparseable lines", "topic", b.Topic, "partition", b.Partition, "count", n,
-			"first", string(e.badLine(0)), "reason", e.bad[0].detail)
+	if bad := e.Bad(); len(bad) > 0 && w.log.IsDebug() {
+		w.log.Debug("unparseable lines", "topic", b.Topic, "partition", b.Partition, "count", len(bad),
+			"first", string(e.BadBytes(0)), "reason", bad[0].Detail)
 	}
-	e.reset()
+	e.Reset()
 	w.current = nil
 	b.Release()
 	for w.current == nil && len(w.queue) > 0 {

@@ -87,7 +87,7 @@ type produceRef struct {
 func newWriter(d *deps, index int) actor.Producer {
 	return func() actor.Actor {
 		plan := d.topo.writerOutput[index]
-		lo, hi := d.topo.writerRange(index)
+		lo, hi := d.topo.WriterRange(index)
 		w := &writer{d: d, index: index, plan: plan, lo: lo, hi: hi, shards: make([]shardState, hi-lo),
 			log: d.log.Named("writer").With("writer", index, "output", plan.cfg.Name)}
 		if plan.kafka() {

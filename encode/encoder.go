@@ -1,4 +1,8 @@
-package actors
+// Package encode is the worker's hot path, apart from the actor so that it can be measured and
+// its allocations asserted: decode a RawBatch, validate, apply the denylist, route, shard, sort
+// by (shard, series, timestamp) and encode remote-write series into ShardBatches for the writer
+// that owns each shard (Layout). It holds no actor and allocates nothing in steady state.
+package encode
 
 import (
 	"bytes"
@@ -35,9 +39,9 @@ const (
 	noSeries         = ^uint32(0)
 	minSeriesSlots   = 1 << 10
 	maxSeriesPerSlot = 2 // the table grows before it is more than half full
-	// maxCachedSeries bounds a worker's series cache: past it, the cache starts afresh at the
+	// MaxCachedSeries bounds an encoder's series cache: past it, the cache starts afresh at the
 	// next batch (about 300 bytes a series: key, labels, table slots).
-	maxCachedSeries = 1 << 15
+	MaxCachedSeries = 1 << 15
 )
 
 // seriesInfo is what the encoder decided about one series, once for as long as it stays in the
@@ -45,9 +49,9 @@ const (
 // target, in seriesShards) and its encoded remote-write label fields (in labels). Offsets, not
 // slices: the cache holds no pointer.
 type seriesInfo struct {
-	key, keyEnd       uint32 // the identity key in batchEncoder.keys
-	labels, labelsEnd uint32 // the label fields in batchEncoder.labels
-	shards            uint32 // first of the series' shards in batchEncoder.seriesShards
+	key, keyEnd       uint32 // the identity key in Encoder.keys
+	labels, labelsEnd uint32 // the label fields in Encoder.labels
+	shards            uint32 // first of the series' shards in Encoder.seriesShards
 	route             int32  // index of its route, or a route* verdict
 	reason            messages.Reason
 	// batch is the last batch that touched the series, local its index in that batch's touched.
@@ -65,16 +69,16 @@ type seriesSlot struct {
 	series uint32
 }
 
-// badRef is an unparseable (or otherwise rejected) line kept for the dead-letter topic: its bytes
-// are copied into batchEncoder.badBytes, as the rows they came from are reused record by record.
-type badRef struct {
+// BadLine is an unparseable (or otherwise rejected) line kept for the dead-letter topic: its
+// bytes are copied into Encoder.badBytes, as the rows they came from are reused record by record.
+type BadLine struct {
 	start, end uint32
-	offset     int64 // of the record it came from
-	reason     messages.Reason
-	detail     string // static text
+	Offset     int64 // of the record it came from
+	Reason     messages.Reason
+	Detail     string // static text
 }
 
-// batchEncoder is the worker's hot path, kept apart from the actor so that it can be measured
+// Encoder is the worker's hot path, kept apart from the actor so that it can be measured
 // and its allocations asserted: decode a RawBatch, validate, apply the denylist, shard, sort by
 // (shard, series, timestamp) and encode remote-write series into ShardBatches. All its storage is
 // reused from batch to batch.
@@ -84,13 +88,14 @@ type badRef struct {
 // (each series judged, sharded and label-encoded once, then reused from batch to batch while
 // the validator, denylist and mapping stay the same), one entry per datapoint, and copies of the
 // bad lines.
-type batchEncoder struct {
-	decoders  map[string]*topicDecoder
+type Encoder struct {
 	mapping   formats.NameMapping
 	validator *validate.Validator
 	denylist  *denylist.Matcher
 	// topo routes each datapoint to its outputs and says which writer owns each shard.
-	topo *topology
+	topo *Layout
+	// onRecord, when set, sees each record's value before it is decoded (fault injection).
+	onRecord func(value []byte)
 
 	rows messages.Rows
 	// decoding is the index of the record being decoded, -1 outside decoding.
@@ -122,23 +127,47 @@ type batchEncoder struct {
 	shardKey []byte // the shard.AppendSeriesKey of a new series
 	mapped   messages.Rows
 
-	bad      []badRef
+	bad      []BadLine
 	badBytes []byte
 	// drops and in count the loaded batch's drops by reason and its datapoints (lines) read.
 	drops messages.DropCounts
 	in    int64
 }
 
-// load decodes, checks, shards and sorts every record of b. nowMs bounds the timestamp window.
-func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
-	e.reset()
+// DecodeFunc decodes one Kafka record value into dst. recordTimestampMs is the record's Kafka
+// timestamp, for formats whose lines may omit theirs.
+type DecodeFunc func(dst *messages.Rows, record []byte, recordTimestampMs int64)
+
+// New returns an encoder for the layout, applying mapping to metric and tag names. onRecord,
+// when not nil, sees each record's value before it is decoded (fault injection).
+func New(mapping formats.NameMapping, layout *Layout, onRecord func(value []byte)) *Encoder {
+	return &Encoder{mapping: mapping, topo: layout, onRecord: onRecord, decoding: -1}
+}
+
+// Judge sets the validator and denylist the next batches are judged by; another one than
+// before (a reload) starts the series cache afresh.
+func (e *Encoder) Judge(v *validate.Validator, dl *denylist.Matcher) { e.validator, e.denylist = v, dl }
+
+// Decoding is the index in the loaded batch of the record being decoded, -1 outside decoding:
+// after a panic in a decoder, the record that caused it.
+func (e *Encoder) Decoding() int { return e.decoding }
+
+// Counts returns the loaded batch's datapoints (lines) read and its drops by reason.
+func (e *Encoder) Counts() (in int64, drops *messages.DropCounts) { return e.in, &e.drops }
+
+// Bad returns the loaded batch's unparseable (and poisoned) lines, for the dead-letter topic;
+// BadBytes(i) is line i's text.
+func (e *Encoder) Bad() []BadLine { return e.bad }
+
+// Load decodes, checks, shards and sorts every record of b with decode. nowMs bounds the
+// timestamp window.
+func (e *Encoder) Load(b *messages.RawBatch, decode DecodeFunc, nowMs int64) {
+	e.Reset()
 	e.drops = messages.DropCounts{}
 	e.drops[messages.ReasonRecordTooLarge] = int64(b.Oversized)
 	e.drops[messages.ReasonLineTooLong] = int64(b.LongLines)
 	e.in = int64(b.Oversized + b.LongLines)
 	e.startBatch()
-	dec := e.decoders[b.Topic]
-	decode := *dec.decode.Load()
 	for i := 0; i < b.Len(); i++ {
 		e.rows.Reset()
 		e.lastTags = nil
@@ -147,7 +176,9 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 			e.rows.AddBad(b.Value(i), messages.ReasonPoison, b.PoisonError)
 		} else {
 			e.decoding = i // if decoding panics, the worker knows which record did it
-			faultRecord(b.Value(i))
+			if e.onRecord != nil {
+				e.onRecord(b.Value(i))
+			}
 			decode(&e.rows, b.Value(i), rec.Timestamp)
 			e.decoding = -1
 		}
@@ -157,7 +188,7 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 			if bad.Reason == messages.ReasonUnparseable || bad.Reason == messages.ReasonPoison {
 				start := len(e.badBytes)
 				e.badBytes = append(e.badBytes, bad.Line...)
-				e.bad = append(e.bad, badRef{start: uint32(start), end: uint32(len(e.badBytes)), offset: rec.Offset, reason: bad.Reason, detail: bad.Detail})
+				e.bad = append(e.bad, BadLine{start: uint32(start), end: uint32(len(e.badBytes)), Offset: rec.Offset, Reason: bad.Reason, Detail: bad.Detail})
 			}
 		}
 		for p := range e.rows.Points {
@@ -170,7 +201,7 @@ func (e *batchEncoder) load(b *messages.RawBatch, nowMs int64) {
 }
 
 // add judges one datapoint and appends its entries.
-func (e *batchEncoder) add(dp *messages.Datapoint, nowMs int64) {
+func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
 	if len(dp.Tags) > e.validator.MaxTags() { // too many to sort: judged as they are
 		reason, _ := e.validator.Check(dp, nowMs)
 		e.drops[reason]++
@@ -210,11 +241,11 @@ func (e *batchEncoder) add(dp *messages.Datapoint, nowMs int64) {
 		return
 	}
 	// One entry per output the route names: a double-written datapoint is encoded for each.
-	for k := range e.topo.routes[si.route].targets {
+	for k := range e.topo.Routes[si.route].Targets {
 		e.entries = append(e.entries, entry{shard: e.seriesShards[int(si.shards)+k], series: si.local,
 			seq: uint32(len(e.entries)), ts: dp.Timestamp, value: dp.Value})
 	}
-	e.runs[si.local].count += uint32(len(e.topo.routes[si.route].targets))
+	e.runs[si.local].count += uint32(len(e.topo.Routes[si.route].Targets))
 }
 
 // A series' identity key is its name and then its tags (sorted), every name and value
@@ -234,10 +265,10 @@ func sameTags(a, b []messages.Tag) bool {
 
 // startBatch starts a batch, and the series cache afresh when it is full or its verdicts were
 // made with another validator or denylist.
-func (e *batchEncoder) startBatch() {
+func (e *Encoder) startBatch() {
 	e.batch++
 	e.touched, e.runs = e.touched[:0], e.runs[:0]
-	if len(e.slots) > 0 && len(e.series) <= maxCachedSeries && e.batch != 0 &&
+	if len(e.slots) > 0 && len(e.series) <= MaxCachedSeries && e.batch != 0 &&
 		e.cachedValidator == e.validator && e.cachedDenylist == e.denylist {
 		return
 	}
@@ -254,7 +285,7 @@ func (e *batchEncoder) startBatch() {
 }
 
 // lookup returns the series with identity key and hash h, or noSeries.
-func (e *batchEncoder) lookup(h uint64, key []byte) uint32 {
+func (e *Encoder) lookup(h uint64, key []byte) uint32 {
 	mask := uint64(len(e.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := &e.slots[i]
@@ -272,7 +303,7 @@ func (e *batchEncoder) lookup(h uint64, key []byte) uint32 {
 
 // insert puts series sid with hash h in the table, growing it first when it would be more than
 // half full.
-func (e *batchEncoder) insert(h uint64, sid uint32) {
+func (e *Encoder) insert(h uint64, sid uint32) {
 	if len(e.series)*maxSeriesPerSlot > len(e.slots) {
 		old := e.slots
 		e.slots = make([]seriesSlot, 2*len(old))
@@ -285,7 +316,7 @@ func (e *batchEncoder) insert(h uint64, sid uint32) {
 	e.place(seriesSlot{hash: h, gen: e.gen, series: sid})
 }
 
-func (e *batchEncoder) place(s seriesSlot) {
+func (e *Encoder) place(s seriesSlot) {
 	mask := uint64(len(e.slots) - 1)
 	for i := s.hash & mask; ; i = (i + 1) & mask {
 		if e.slots[i].gen != e.gen {
@@ -297,7 +328,7 @@ func (e *batchEncoder) place(s seriesSlot) {
 
 // newSeries judges the series of dp (its identity key is in e.key), once per batch: validity,
 // denylist, route, shards and encoded labels.
-func (e *batchEncoder) newSeries(h uint64, dp *messages.Datapoint) uint32 {
+func (e *Encoder) newSeries(h uint64, dp *messages.Datapoint) uint32 {
 	sid := uint32(len(e.series))
 	si := seriesInfo{key: uint32(len(e.keys)), route: routeInvalid}
 	e.keys = append(e.keys, e.key...)
@@ -308,7 +339,7 @@ func (e *batchEncoder) newSeries(h uint64, dp *messages.Datapoint) uint32 {
 	case e.denylist.Match(dp.Metric):
 		si.route = routeDenylisted
 	default:
-		si.route = int32(e.topo.routeIndex(dp.Metric))
+		si.route = int32(e.topo.RouteIndex(dp.Metric))
 		if si.route == routeUnrouted {
 			break
 		}
@@ -316,8 +347,8 @@ func (e *batchEncoder) newSeries(h uint64, dp *messages.Datapoint) uint32 {
 		e.shardKey = shard.AppendSeriesKey(e.shardKey[:0], named)
 		sh := shard.Hash(e.shardKey)
 		si.shards = uint32(len(e.seriesShards))
-		for _, t := range e.topo.routes[si.route].targets {
-			e.seriesShards = append(e.seriesShards, t.offset+uint32(shard.Jump(sh, int(t.shards))))
+		for _, t := range e.topo.Routes[si.route].Targets {
+			e.seriesShards = append(e.seriesShards, t.Offset+uint32(shard.Jump(sh, int(t.Shards))))
 		}
 		si.labels = uint32(len(e.labels))
 		e.labels = remotewrite.AppendLabels(e.labels, named.Metric, named.Tags)
@@ -331,7 +362,7 @@ func (e *batchEncoder) newSeries(h uint64, dp *messages.Datapoint) uint32 {
 // applyMapping returns dp with the output's name mapping applied: dp itself when names are kept,
 // else a copy (dp's bytes may be shared with other datapoints of its line), its tags sorted again
 // as mapping can change their order.
-func (e *batchEncoder) applyMapping(dp *messages.Datapoint) *messages.Datapoint {
+func (e *Encoder) applyMapping(dp *messages.Datapoint) *messages.Datapoint {
 	if e.mapping == formats.MappingKeep {
 		return dp
 	}
@@ -351,7 +382,7 @@ func (e *batchEncoder) applyMapping(dp *messages.Datapoint) *messages.Datapoint 
 // sortEntries orders the entries by (shard, series, timestamp, arrival) in linear time: a stable
 // counting sort by series, then a stable counting sort by shard, then each series' run (a few
 // entries, nearly always in time order already) put in time order.
-func (e *batchEncoder) sortEntries() {
+func (e *Encoder) sortEntries() {
 	n := len(e.entries)
 	e.sorted = slices.Grow(e.sorted[:0], n)[:n]
 	// By series: each series' entries in arrival order.
@@ -367,7 +398,7 @@ func (e *batchEncoder) sortEntries() {
 		r.placed++
 	}
 	// By shard, stably: within a shard, series stay together in series order.
-	shards := e.topo.shards
+	shards := e.topo.Shards
 	if cap(e.start) < shards+1 {
 		e.start = make([]int, shards+1)
 	}
@@ -411,20 +442,20 @@ func compareInRun(a, b entry) int {
 	return int(int64(a.seq) - int64(b.seq))
 }
 
-// done reports whether every loaded entry has been encoded.
-func (e *batchEncoder) done() bool { return e.cursor >= len(e.entries) }
+// Done reports whether every loaded entry has been encoded.
+func (e *Encoder) Done() bool { return e.cursor >= len(e.entries) }
 
-// nextOwner is the writer that owns the next entry's shard.
-func (e *batchEncoder) nextOwner() int {
-	return int(e.topo.owner[e.entries[e.cursor].shard])
+// NextOwner is the writer that owns the next entry's shard.
+func (e *Encoder) NextOwner() int {
+	return int(e.topo.Owner[e.entries[e.cursor].shard])
 }
 
-// fill encodes entries from the cursor into out while they belong to writer owner and fit. Each
+// Fill encodes entries from the cursor into out while they belong to writer owner and fit. Each
 // run of one series becomes one TimeSeries, split when it does not fit.
-func (e *batchEncoder) fill(out *messages.ShardBatch, owner int) {
+func (e *Encoder) Fill(out *messages.ShardBatch, owner int) {
 	for e.cursor < len(e.entries) {
 		en := e.entries[e.cursor]
-		if int(e.topo.owner[en.shard]) != owner {
+		if int(e.topo.Owner[en.shard]) != owner {
 			return
 		}
 		si := &e.series[e.touched[en.series]]
@@ -460,14 +491,14 @@ func (e *batchEncoder) fill(out *messages.ShardBatch, owner int) {
 	}
 }
 
-// badLine returns the bytes of the i-th kept bad line.
-func (e *batchEncoder) badLine(i int) []byte {
+// BadBytes returns the bytes of the i-th kept bad line.
+func (e *Encoder) BadBytes(i int) []byte {
 	b := e.bad[i]
 	return e.badBytes[b.start:b.end:b.end]
 }
 
-// reset forgets the loaded batch (the series cache stays).
-func (e *batchEncoder) reset() {
+// Reset forgets the loaded batch (the series cache stays).
+func (e *Encoder) Reset() {
 	e.rows.Reset()
 	e.entries = e.entries[:0]
 	e.cursor = 0

@@ -1,10 +1,9 @@
-package actors
+package encode
 
 import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/messages/denylist"
 	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/messages/influx"
+	"github.com/sluicehq/sluice/messages/opentsdb"
 	"github.com/sluicehq/sluice/messages/shard"
 	"github.com/sluicehq/sluice/messages/validate"
 	"github.com/sluicehq/sluice/proto/prompb"
@@ -58,43 +58,50 @@ func testBatchSeries(t testing.TB, records, linesPerRecord, series int) (*messag
 	return b, valid
 }
 
-func testEncoder(t testing.TB) *batchEncoder {
+// testEnc is an encoder with the decoder a test feeds it.
+type testEnc struct {
+	*Encoder
+	decode DecodeFunc
+}
+
+func testEncoder(t testing.TB) *testEnc {
 	dl, err := denylist.Compile([]string{"test.**"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &batchEncoder{
-		decoders: map[string]*topicDecoder{"in": newTopicDecoder("opentsdb", DecodeOpenTSDB, &[messages.NumReasons]atomic.Int64{})},
-		validator: validate.New(validate.Limits{MaxMetricLength: 256, MaxTagKeyLength: 128, MaxTagValueLength: 256,
-			MaxTags: 16, MaxAge: 24 * time.Hour, MaxFuture: 10 * time.Minute}),
-		denylist: dl, topo: testTopology(t, encWriters, nil, encShards),
-	}
+	e := New(0, testLayout(t, encWriters, nil, encShards), nil)
+	e.Judge(validate.New(validate.Limits{MaxMetricLength: 256, MaxTagKeyLength: 128, MaxTagValueLength: 256,
+		MaxTags: 16, MaxAge: 24 * time.Hour, MaxFuture: 10 * time.Minute}), dl)
+	return &testEnc{e, decodeOpenTSDB}
 }
 
-// testTopology lays out Kafka outputs "o0", "o1", ... with the given shard counts and routes.
-func testTopology(t testing.TB, writers int, routes []*config.Route, shards ...int) *topology {
+// decodeOpenTSDB is the OpenTSDB decoder as the pipeline wires it (lines carry their timestamps).
+func decodeOpenTSDB(dst *messages.Rows, record []byte, _ int64) { opentsdb.Parse(dst, record) }
+
+// testLayout lays out outputs "o0", "o1", ... with the given shard counts and routes.
+func testLayout(t testing.TB, writers int, routes []*config.Route, shards ...int) *Layout {
 	t.Helper()
-	var cfg config.Config
-	for i, n := range shards {
-		cfg.Outputs = append(cfg.Outputs, &config.Output{Type: config.OutputKafka, Name: fmt.Sprint("o", i), Shards: n})
+	var names []string
+	for i := range shards {
+		names = append(names, fmt.Sprint("o", i))
 	}
-	topo, err := layout(newOutputPlans(&cfg), routes, writers)
+	l, err := NewLayout(names, shards, routes, writers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return topo
+	return l
 }
 
 // encodeAll runs the encoder over b the way a worker does, giving each filled ShardBatch to sink.
-func encodeAll(e *batchEncoder, pool *messages.Pool[*messages.ShardBatch], b *messages.RawBatch, now int64, sink func(int, *messages.ShardBatch)) {
-	e.load(b, now)
-	for !e.done() {
-		owner := e.nextOwner()
+func encodeAll(e *testEnc, pool *messages.Pool[*messages.ShardBatch], b *messages.RawBatch, now int64, sink func(int, *messages.ShardBatch)) {
+	e.Load(b, e.decode, now)
+	for !e.Done() {
+		owner := e.NextOwner()
 		out, ok := pool.TryGet()
 		if !ok {
 			panic("shard pool empty in test")
 		}
-		e.fill(out, owner)
+		e.Fill(out, owner)
 		sink(owner, out)
 	}
 }
@@ -201,7 +208,7 @@ func BenchmarkBatchEncoder(b *testing.B) {
 			for b.Loop() {
 				for i := 0; i < raw.Len(); i++ {
 					rows.Reset()
-					DecodeOpenTSDB(&rows, raw.Value(i), 0)
+					decodeOpenTSDB(&rows, raw.Value(i), 0)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*valid), "ns/datapoint")
@@ -219,7 +226,7 @@ func TestBatchEncoderRoutes(t *testing.T) {
 		{Match: []string{"ads.x", "other.**"}, Outputs: []string{"o1"}}, // ads.x went to the first route
 	}
 	e := testEncoder(t)
-	e.topo = testTopology(t, 2, routes, 4, 3)
+	e.topo = testLayout(t, 2, routes, 4, 3)
 	now := time.Now().Unix()
 	b, _ := messages.NewRawBatchPool(1, 1<<16, 16).TryGet()
 	lines := ""
@@ -233,9 +240,9 @@ func TestBatchEncoderRoutes(t *testing.T) {
 	encodeAll(e, pool, b, now*1000, func(owner int, sb *messages.ShardBatch) {
 		defer sb.Release()
 		for _, seg := range sb.Segments {
-			o := e.topo.writerOutput[owner]
-			if int(seg.Shard) < o.offset || int(seg.Shard) >= o.offset+o.shards {
-				t.Fatalf("shard %d in a batch for writer %d of output %s", seg.Shard, owner, o.cfg.Name)
+			o := e.topo.Outputs[e.topo.WriterOutput[owner]]
+			if int(seg.Shard) < o.Offset || int(seg.Shard) >= o.Offset+o.Shards {
+				t.Fatalf("shard %d in a batch for writer %d of output %s", seg.Shard, owner, o.Name)
 			}
 			var wr prompb.WriteRequest
 			if err := proto.Unmarshal(sb.Data(seg), &wr); err != nil {
@@ -250,11 +257,11 @@ func TestBatchEncoderRoutes(t *testing.T) {
 						dp.Tags = append(dp.Tags, messages.Tag{Key: []byte(l.Name), Value: []byte(l.Value)})
 					}
 				}
-				want := o.offset + shard.Jump(shard.Hash(shard.AppendSeriesKey(nil, &dp)), o.shards)
+				want := o.Offset + shard.Jump(shard.Hash(shard.AppendSeriesKey(nil, &dp)), o.Shards)
 				if int(seg.Shard) != want {
 					t.Errorf("%s on shard %d, want %d", dp.Metric, seg.Shard, want)
 				}
-				got[string(dp.Metric)] = append(got[string(dp.Metric)], o.cfg.Name)
+				got[string(dp.Metric)] = append(got[string(dp.Metric)], o.Name)
 			}
 		}
 	})
@@ -269,7 +276,7 @@ func TestBatchEncoderRoutes(t *testing.T) {
 
 // decodeSeries returns every series of the ShardBatches the encoder fills from b, as
 // "name{k=v,...}" → samples, with each series' label names in the order they were encoded.
-func decodeSeries(t *testing.T, e *batchEncoder, b *messages.RawBatch, now int64) map[string][]float64 {
+func decodeSeries(t *testing.T, e *testEnc, b *messages.RawBatch, now int64) map[string][]float64 {
 	t.Helper()
 	pool := messages.NewShardBatchPool(16, 64<<10)
 	got := map[string][]float64{}
@@ -315,7 +322,7 @@ func TestBatchEncoderSeriesIdentity(t *testing.T) {
 	ts := now.Unix()
 	// OpenTSDB cannot carry a 0x00 in a value, so the rows are built directly.
 	b := oneRecord(t, fmt.Sprintf("put m %d 1 k=a\nput m %d 2 k=a\n", ts, ts))
-	e.decoders["in"] = newTopicDecoder("test", func(dst *messages.Rows, _ []byte, _ int64) {
+	e.decode = func(dst *messages.Rows, _ []byte, _ int64) {
 		for i, tags := range [][]string{{"k", "a\x00b\x01c"}, {"k", "a", "b", "c"}, {"k", "a\x00b\x01c"}} {
 			mark := dst.TagsMark()
 			for j := 0; j < len(tags); j += 2 {
@@ -324,7 +331,7 @@ func TestBatchEncoderSeriesIdentity(t *testing.T) {
 			dp := dst.NextPoint()
 			dp.Metric, dp.Tags, dp.Timestamp, dp.Value = []byte("m"), dst.TagsSince(mark), ts*1000, float64(i)
 		}
-	}, &[messages.NumReasons]atomic.Int64{})
+	}
 	got := decodeSeries(t, e, b, now.UnixMilli())
 	want := map[string][]float64{
 		`__name__="m",k="a\x00b\x01c",`: {0, 2},
@@ -370,7 +377,7 @@ func TestBatchEncoderCacheFollowsReload(t *testing.T) {
 }
 
 // TestBatchEncoderCacheBounded: a worker's series cache never holds much more than
-// maxCachedSeries; past it, it starts afresh and every datapoint is still encoded.
+// MaxCachedSeries; past it, it starts afresh and every datapoint is still encoded.
 func TestBatchEncoderCacheBounded(t *testing.T) {
 	e := testEncoder(t)
 	pool := messages.NewShardBatchPool(256, 64<<10)
@@ -387,8 +394,8 @@ func TestBatchEncoderCacheBounded(t *testing.T) {
 			b.Append(int64(r), now.UnixMilli(), []byte(sb.String()))
 		}
 		encodeAll(e, pool, b, now.UnixMilli(), func(_ int, sb *messages.ShardBatch) { samples += sb.Samples(); sb.Release() })
-		if len(e.series) > maxCachedSeries+10000 {
-			t.Fatalf("batch %d: %d series cached, bound %d + one batch", batch, len(e.series), maxCachedSeries)
+		if len(e.series) > MaxCachedSeries+10000 {
+			t.Fatalf("batch %d: %d series cached, bound %d + one batch", batch, len(e.series), MaxCachedSeries)
 		}
 	}
 	if samples != 40000 {
@@ -414,7 +421,7 @@ func TestBatchEncoderPrometheusMappingSorts(t *testing.T) {
 func TestBatchEncoderSharedTags(t *testing.T) {
 	e := testEncoder(t)
 	p, _ := influx.New("s", "_", false)
-	e.decoders["in"] = newTopicDecoder("influx", p.Parse, &[messages.NumReasons]atomic.Int64{})
+	e.decode = p.Parse
 	now := time.Now()
 	ts := now.Unix()
 	got := decodeSeries(t, e, oneRecord(t, fmt.Sprintf("cpu,b=2,a=1 x=1,y=2 %d\ncpu,a=1,b=2 x=3 %d\ncpu,a=1 x=4 %d\n", ts, ts, ts)), now.UnixMilli())
