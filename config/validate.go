@@ -5,8 +5,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,6 +44,35 @@ func (c *Config) validate(v *validator) {
 		v.errorf("http", "address", "Invalid address", "%q is not host:port: %v.", c.HTTP.Address, err)
 	}
 
+	c.validateKafka(v)
+	c.validateInputs(v)
+	c.validatePipeline(v)
+	c.validateSupervisorAndCoordinator(v)
+	c.validateLimits(v)
+	c.validateDenylist(v)
+	c.validateOutputs(v)
+	c.validateRoutes(v)
+	if c.DeadLetter != nil {
+		for _, o := range c.Outputs {
+			if o.Type == OutputKafka && o.Topic == c.DeadLetter.Topic {
+				v.errorf("dead_letter", "topic", "Dead-letter topic is an output", "Topic %q is also output %q's topic.", o.Topic, o.Name)
+			}
+		}
+		for _, in := range c.Inputs {
+			for _, t := range in.Topics {
+				if t == c.DeadLetter.Topic {
+					v.errorf("dead_letter", "topic", "Dead-letter topic is an input", "Topic %q is read by input %q.", t, in.Format)
+				}
+			}
+		}
+	}
+	if c.Pipeline.ShardBatchBytes > 0 && c.Pipeline.BatchBytes > c.Pipeline.ShardBatchBytes*4 {
+		v.errorf("pipeline", "shard_batch_bytes", "Shard batches too small", "shard_batch_bytes (%d) must be at least a quarter of batch_bytes (%d), or a raw batch needs too many shard batches.", c.Pipeline.ShardBatchBytes, c.Pipeline.BatchBytes)
+	}
+}
+
+// validateKafka checks the kafka block and resolves its durations.
+func (c *Config) validateKafka(v *validator) {
 	if len(c.Kafka.Brokers) == 0 {
 		v.errorf("kafka", "brokers", "No brokers", "Name at least one Kafka broker as host:port.")
 	}
@@ -110,7 +137,10 @@ func (c *Config) validate(v *validator) {
 			v.errorf("kafka.sasl", "password", "No SASL password", `Set password, best from the environment: password = env("SLUICE_KAFKA_PASSWORD").`)
 		}
 	}
+}
 
+// validateInputs checks the input blocks: one per format, each topic read by one format.
+func (c *Config) validateInputs(v *validator) {
 	if len(c.Inputs) == 0 {
 		v.errorf("", "", "No input", `Add an input block, such as: input "opentsdb" { topics = ["metrics"] }.`)
 	}
@@ -154,17 +184,15 @@ func (c *Config) validate(v *validator) {
 			v.errorf(key, "precision", "Invalid input setting", "%v.", err)
 		}
 	}
+}
 
+// validatePipeline checks the pipeline block, resolves its sizes and durations and derives the pool sizes.
+func (c *Config) validatePipeline(v *validator) {
 	p := c.Pipeline
-	positive := func(block, attr string, n int) {
-		if n < 1 {
-			v.errorf(block, attr, "Must be at least 1", "%s is %d; it must be at least 1.", attr, n)
-		}
-	}
-	positive("pipeline", "readers", p.Readers)
-	positive("pipeline", "workers", p.Workers)
-	positive("pipeline", "writers", p.Writers)
-	positive("pipeline", "batch_records", p.BatchRecords)
+	v.positive("pipeline", "readers", p.Readers)
+	v.positive("pipeline", "workers", p.Workers)
+	v.positive("pipeline", "writers", p.Writers)
+	v.positive("pipeline", "batch_records", p.BatchRecords)
 	p.BatchBytes = v.size("pipeline", "batch_bytes", p.BatchBytesRaw, 1<<10, 1<<30)
 	p.ShardBatchBytes = v.size("pipeline", "shard_batch_bytes", p.ShardBatchBytesRaw, 1<<10, 1<<30)
 	p.BatchLinger = v.duration("pipeline", "batch_linger", p.BatchLingerRaw, time.Millisecond)
@@ -179,7 +207,10 @@ func (c *Config) validate(v *validator) {
 		v.errorf("pipeline", "shard_batches", "Pool too small", "shard_batches is %d; it must be at least workers (%d), or 0 for the default.", p.ShardBatches, p.Workers)
 	}
 	p.deriveDefaults()
+}
 
+// validateSupervisorAndCoordinator checks the supervisor and coordinator blocks.
+func (c *Config) validateSupervisorAndCoordinator(v *validator) {
 	s := c.Supervisor
 	if s.MaxRestarts < 0 {
 		v.errorf("supervisor", "max_restarts", "Negative max_restarts", "max_restarts is %d; use 0 or more.", s.MaxRestarts)
@@ -194,18 +225,24 @@ func (c *Config) validate(v *validator) {
 	if co.HotFactor <= 1 {
 		v.errorf("coordinator", "hot_factor", "hot_factor too small", "hot_factor is %g; it must be above 1 (1.1, the default, spreads a partition that carries a tenth more than a worker's fair share).", co.HotFactor)
 	}
-	positive("coordinator", "max_spread", co.MaxSpread)
+	v.positive("coordinator", "max_spread", co.MaxSpread)
+}
 
+// validateLimits checks the validation block (the limits datapoints are judged by).
+func (c *Config) validateLimits(v *validator) {
 	val := c.Validation
-	positive("validation", "max_metric_length", val.MaxMetricLength)
-	positive("validation", "max_tag_key_length", val.MaxTagKeyLength)
-	positive("validation", "max_tag_value_length", val.MaxTagValueLength)
+	v.positive("validation", "max_metric_length", val.MaxMetricLength)
+	v.positive("validation", "max_tag_key_length", val.MaxTagKeyLength)
+	v.positive("validation", "max_tag_value_length", val.MaxTagValueLength)
 	if val.MaxTags < 0 {
 		v.errorf("validation", "max_tags", "Negative max_tags", "max_tags is %d; use 0 or more.", val.MaxTags)
 	}
 	val.MaxAge = v.duration("validation", "max_age", val.MaxAgeRaw, 0)
 	val.MaxFuture = v.duration("validation", "max_future", val.MaxFutureRaw, 0)
+}
 
+// validateDenylist compiles the denylist globs and reads its file, relative to the config file.
+func (c *Config) validateDenylist(v *validator) {
 	if _, err := denylist.Compile(c.Denylist.Globs); err != nil {
 		v.errorf("denylist", "globs", "Invalid glob", "%v.", err)
 	}
@@ -221,176 +258,12 @@ func (c *Config) validate(v *validator) {
 		}
 		c.Denylist.All = append(c.Denylist.All, globs...)
 	}
-	c.validateOutputs(v)
-	c.validateRoutes(v)
-	if c.DeadLetter != nil {
-		for _, o := range c.Outputs {
-			if o.Type == OutputKafka && o.Topic == c.DeadLetter.Topic {
-				v.errorf("dead_letter", "topic", "Dead-letter topic is an output", "Topic %q is also output %q's topic.", o.Topic, o.Name)
-			}
-		}
-		for _, in := range c.Inputs {
-			for _, t := range in.Topics {
-				if t == c.DeadLetter.Topic {
-					v.errorf("dead_letter", "topic", "Dead-letter topic is an input", "Topic %q is read by input %q.", t, in.Format)
-				}
-			}
-		}
-	}
-	if p.ShardBatchBytes > 0 && p.BatchBytes > p.ShardBatchBytes*4 {
-		v.errorf("pipeline", "shard_batch_bytes", "Shard batches too small", "shard_batch_bytes (%d) must be at least a quarter of batch_bytes (%d), or a raw batch needs too many shard batches.", p.ShardBatchBytes, p.BatchBytes)
-	}
 }
 
-func (c *Config) validateOutputs(v *validator) {
-	if len(c.Outputs) == 0 {
-		v.errorf("", "", "No output", `Add an output block, such as: output "kafka" "tsdb" { topic = "metrics.shards" }.`)
-	}
-	names := map[string]bool{}
-	for _, o := range c.Outputs {
-		key := "output." + o.Type + "." + o.Name
-		if !contains(OutputTypes, o.Type) {
-			v.errorf(key, "", "Unsupported output type", "%q is not an output type: use one of %s.", o.Type, strings.Join(OutputTypes, ", "))
-			continue
-		}
-		if names[o.Name] {
-			v.errorf(key, "", "Duplicate output name", "There is already an output named %q; routes name outputs, so names must differ.", o.Name)
-		}
-		names[o.Name] = true
-		for typ, attrs := range outputSettings {
-			if typ == o.Type {
-				continue
-			}
-			for _, attr := range attrs {
-				if _, ok := v.pos[key+"."+attr]; ok {
-					v.errorf(key, attr, "Setting for another output type", "%s applies to %s outputs only.", attr, typ)
-				}
-			}
-		}
-		if m, ok := formats.ParseNameMapping(o.NameMappingRaw); ok {
-			o.NameMapping = m
-		} else {
-			v.errorf(key, "name_mapping", "Invalid name_mapping", "%q: use keep (names pass through) or prometheus (characters outside [a-zA-Z0-9_:] become _).", o.NameMappingRaw)
-		}
-		if o.NameMapping != c.Outputs[0].NameMapping {
-			v.errorf(key, "name_mapping", "Outputs disagree on name_mapping", "Every output must use the same name_mapping (%s has %q): a series is named once, before it is sharded.",
-				c.Outputs[0].Name, c.Outputs[0].NameMappingRaw)
-		}
-		o.FlushBytes = v.size(key, "flush_bytes", o.FlushBytesRaw, 1<<10, 64<<20)
-		o.Linger = v.duration(key, "linger", o.LingerRaw, time.Millisecond)
-		r := o.Retry
-		r.MinBackoff = v.duration(key+".retry", "min_backoff", r.MinBackoffRaw, time.Millisecond)
-		r.MaxBackoff = v.duration(key+".retry", "max_backoff", r.MaxBackoffRaw, time.Millisecond)
-		r.MaxElapsed = v.duration(key+".retry", "max_elapsed", r.MaxElapsedRaw, 0)
-		if r.MaxBackoff < r.MinBackoff {
-			v.errorf(key+".retry", "max_backoff", "max_backoff below min_backoff", "max_backoff (%s) must be at least min_backoff (%s).", r.MaxBackoff, r.MinBackoff)
-		}
-		switch o.Type {
-		case OutputKafka:
-			if o.Topic == "" {
-				v.errorf(key, "topic", "Missing topic", "A kafka output needs the topic its shard records go to.")
-			}
-			if codec, ok := codecs[o.Compression]; ok {
-				o.CompressionCodec = codec
-			} else {
-				v.errorf(key, "compression", "Invalid compression", "%q: use none, gzip, snappy, lz4 or zstd. Payloads are already snappy-compressed remote-write requests, so none is usual.", o.Compression)
-			}
-			if o.Shards < 0 {
-				v.errorf(key, "shards", "Negative shards", "shards is %d; use 1 or more, or leave it out for the topic's partition count.", o.Shards)
-			}
-		case OutputRemoteWrite:
-			c.validateRemoteWrite(v, key, o)
-		}
-	}
-}
-
-func (c *Config) validateRemoteWrite(v *validator, key string, o *Output) {
-	if len(o.URLs) == 0 {
-		v.errorf(key, "urls", "No URLs", `A remote_write output needs the receiver's write URL, such as urls = ["http://victoria-metrics:8428/api/v1/write"].`)
-	}
-	for _, raw := range o.URLs {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.errorf(key, "urls", "Invalid URL", "%q is not an http:// or https:// URL.", raw)
-		}
-	}
-	for h := range o.Headers {
-		switch http.CanonicalHeaderKey(h) {
-		case "Content-Type", "Content-Encoding", "X-Prometheus-Remote-Write-Version", "Content-Length":
-			v.errorf(key, "headers", "Reserved header", "%s is set by the remote-write protocol.", h)
-		}
-	}
-	if o.BasicAuth != nil && o.BearerToken != "" {
-		v.errorf(key, "bearer_token", "Two kinds of credentials", "Use basic_auth or bearer_token, not both.")
-	}
-	if o.BasicAuth != nil && (o.BasicAuth.Username == "" || o.BasicAuth.Password == "") {
-		v.errorf(key+".basic_auth", "password", "Empty credentials", `basic_auth needs a username and a password, best from the environment: password = env("SLUICE_RW_PASSWORD").`)
-	}
-	o.Timeout = v.duration(key, "timeout", o.TimeoutRaw, 10*time.Millisecond)
-	if o.Concurrency < 1 || o.Concurrency > 1024 {
-		v.errorf(key, "concurrency", "Invalid concurrency", "concurrency is %d; use 1 to 1024 parallel requests.", o.Concurrency)
-	}
-	if o.MaxBatchSamples < 1 {
-		v.errorf(key, "max_batch_samples", "Must be at least 1", "max_batch_samples is %d; it must be at least 1.", o.MaxBatchSamples)
-	}
-	o.MaxBatchBytes = v.size(key, "max_batch_bytes", o.MaxBatchBytesRaw, 1<<10, 1<<30)
-	b := o.Breaker
-	if b.Failures < 1 {
-		v.errorf(key+".breaker", "failures", "Must be at least 1", "failures is %d; an endpoint's breaker opens after this many consecutive failures.", b.Failures)
-	}
-	b.CoolDown = v.duration(key+".breaker", "cool_down", b.CoolDownRaw, 10*time.Millisecond)
-}
-
-// validateRoutes checks route blocks against the outputs: every name exists, no route hides
-// behind a catch-all, and (a warning) every output is used.
-func (c *Config) validateRoutes(v *validator) {
-	if len(c.Routes) == 0 {
-		if len(c.Outputs) > 1 {
-			o := c.Outputs[1]
-			v.errorf("output."+o.Type+"."+o.Name, "", "Several outputs and no route",
-				`Add route blocks to say which datapoints go where, such as: route { match = ["ads.**"] outputs = [%q] } and a default route { outputs = [%q] }.`,
-				c.Outputs[0].Name, o.Name)
-		}
-		return
-	}
-	used := map[string]bool{}
-	catchAll := -1
-	for i, r := range c.Routes {
-		key := "route[" + strconv.Itoa(i) + "]"
-		if catchAll >= 0 {
-			v.errorf(key, "", "Unreachable route", "Route %d matches every metric, so this route is never checked: routes are checked in order and the first match wins. Move it above, or remove it.", catchAll+1)
-		} else if r.CatchAll() {
-			catchAll = i
-		}
-		if _, ok := v.pos[key+".match"]; ok && len(r.Match) == 0 {
-			v.errorf(key, "match", "Empty match", "List at least one glob, or leave match out for a default route.")
-		}
-		if _, err := denylist.Compile(r.Match); err != nil {
-			v.errorf(key, "match", "Invalid glob", "%v.", err)
-		}
-		if len(r.Outputs) == 0 {
-			v.errorf(key, "outputs", "No outputs", "A route names at least one output.")
-		}
-		seen := map[string]bool{}
-		for _, name := range r.Outputs {
-			if c.Output(name) == nil {
-				var all []string
-				for _, o := range c.Outputs {
-					all = append(all, o.Name)
-				}
-				v.errorf(key, "outputs", "Unknown output", "No output is named %q; the outputs are %s.", name, strings.Join(all, ", "))
-			}
-			if seen[name] {
-				v.errorf(key, "outputs", "Output named twice", "%q is listed twice in one route.", name)
-			}
-			seen[name] = true
-			used[name] = true
-		}
-	}
-	for _, o := range c.Outputs {
-		if !used[o.Name] {
-			v.warnf("output."+o.Type+"."+o.Name, "", "Output no route uses", "No route names %q, so nothing is written to it.", o.Name)
-		}
+// positive reports a count that must be at least 1.
+func (v *validator) positive(block, attr string, n int) {
+	if n < 1 {
+		v.errorf(block, attr, "Must be at least 1", "%s is %d; it must be at least 1.", attr, n)
 	}
 }
 
