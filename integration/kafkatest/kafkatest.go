@@ -18,15 +18,10 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/hashicorp/go-hclog"
-	"github.com/klauspost/compress/snappy"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/xdg-go/scram"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/sluicehq/sluice/config"
-	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/shard"
-	"github.com/sluicehq/sluice/proto/prompb"
 )
 
 // Version is the Kafka protocol version the tests speak.
@@ -103,27 +98,6 @@ func (c *Cluster) CreateTopicMax(t testing.TB, topic string, partitions, maxReco
 	if err := adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: 1,
 		ConfigEntries: map[string]*string{"max.message.bytes": &maxBytes}}, false); err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
-	}
-}
-
-// ProduceRecords writes each value as one record with Kafka timestamp ts, spread over the
-// topic's partitions.
-func (c *Cluster) ProduceRecords(t testing.TB, topic string, values [][]byte, ts time.Time) {
-	t.Helper()
-	cfg := c.config()
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Partitioner = sarama.NewRoundRobinPartitioner
-	cfg.Producer.MaxMessageBytes = MaxRecordBytes
-	p, err := sarama.NewSyncProducer(c.Addrs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	for _, v := range values {
-		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(v), Timestamp: ts}); err != nil {
-			t.Fatalf("produce %d bytes: %v", len(v), err)
-		}
 	}
 }
 
@@ -227,213 +201,6 @@ func (r *Recorder) String() string {
 	return r.buf.String()
 }
 
-// Expected describes generated input: what must arrive and what must be dropped.
-type Expected struct {
-	Lines int
-	// Valid maps a datapoint's value (unique per line) to its line.
-	Valid      map[int64]string
-	Unparsable int
-	InvalidNm  int
-	Denylisted int
-}
-
-// Generate makes n OpenTSDB lines: one in 50 unparseable, one in 50 with an invalid name, one in
-// 50 denylisted, the rest valid with unique values (the line number) over a few hundred series.
-// Line i's timestamp is i ms after the first's, and the last is an hour old, so that however many
-// lines a test asks for, none is in the future (max_future) or older than a day (max_age) for
-// n up to tens of millions.
-func Generate(n int) ([]string, *Expected) {
-	base := time.Now().Add(-time.Hour).UnixMilli() - int64(n)
-	lines := make([]string, n)
-	for i := 0; i < n; i++ {
-		switch lineKind(i) {
-		case messages.ReasonUnparseable:
-			lines[i] = "put broken.line " + strconv.Itoa(i)
-		case messages.ReasonInvalidName:
-			lines[i] = fmt.Sprintf("put bad?name %d %d host=h1", base+int64(i), i)
-		case messages.ReasonDenylisted:
-			lines[i] = fmt.Sprintf("put test.debug.m%d %d %d host=h1", i%3, base+int64(i), i)
-		default:
-			lines[i] = fmt.Sprintf("put app.metric%d %d %d host=web%d dc=us-east-1", i%20, base+int64(i), i, i%17)
-		}
-	}
-	return lines, expect(lines)
-}
-
-// lineKind is why Generate's line i is dropped, or messages.NumReasons for a valid line.
-func lineKind(i int) messages.Reason {
-	switch i % 50 {
-	case 7:
-		return messages.ReasonUnparseable
-	case 13:
-		return messages.ReasonInvalidName
-	case 21:
-		return messages.ReasonDenylisted
-	}
-	return messages.NumReasons
-}
-
-// expect describes Generate's lines.
-func expect(lines []string) *Expected {
-	exp := &Expected{Lines: len(lines), Valid: make(map[int64]string, len(lines))}
-	for i, l := range lines {
-		switch lineKind(i) {
-		case messages.ReasonUnparseable:
-			exp.Unparsable++
-		case messages.ReasonInvalidName:
-			exp.InvalidNm++
-		case messages.ReasonDenylisted:
-			exp.Denylisted++
-		default:
-			exp.Valid[int64(i)] = l
-		}
-	}
-	return exp
-}
-
-// Prefix describes the first n of Generate's lines, for a test that produced only those.
-func Prefix(lines []string, n int) *Expected { return expect(lines[:n]) }
-
-// Produce writes lines to topic, perRecord lines per Kafka record, spread over partitions.
-func (c *Cluster) Produce(t testing.TB, topic string, lines []string, perRecord int) int {
-	t.Helper()
-	cfg := c.config()
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Partitioner = sarama.NewRoundRobinPartitioner
-	p, err := sarama.NewSyncProducer(c.Addrs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	var batch []*sarama.ProducerMessage
-	records := 0
-	for i := 0; i < len(lines); i += perRecord {
-		end := min(i+perRecord, len(lines))
-		batch = append(batch, &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(strings.Join(lines[i:end], "\n") + "\n")})
-		records++
-		if len(batch) == 200 || end == len(lines) {
-			if err := p.SendMessages(batch); err != nil {
-				t.Fatalf("produce: %v", err)
-			}
-			batch = batch[:0]
-		}
-	}
-	return records
-}
-
-// Point is one sample read back from the shard topic.
-type Point struct {
-	Partition int32
-	Metric    string
-	Labels    map[string]string
-	Value     float64
-	Timestamp int64
-}
-
-// ReadRecords reads every record of topic up to its current end.
-func (c *Cluster) ReadRecords(t testing.TB, topic string) []*sarama.ConsumerMessage {
-	t.Helper()
-	cfg := c.config()
-	cfg.Consumer.Fetch.Default = MaxRecordBytes
-	client, err := sarama.NewClient(c.Addrs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	cons, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*sarama.ConsumerMessage
-	for _, p := range parts {
-		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if end == 0 {
-			continue
-		}
-		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range pc.Messages() {
-			out = append(out, m)
-			if m.Offset == end-1 {
-				break
-			}
-		}
-		pc.Close()
-	}
-	return out
-}
-
-// ReadOutput reads every record of topic up to its current end, decodes each as a
-// snappy-compressed remote-write WriteRequest and returns the samples. It fails the test on any
-// record that does not decode, or whose key is not its partition number.
-func (c *Cluster) ReadOutput(t testing.TB, topic string) []Point {
-	t.Helper()
-	var out []Point
-	for _, m := range c.ReadRecords(t, topic) {
-		p := m.Partition
-		if string(m.Key) != strconv.Itoa(int(p)) {
-			t.Fatalf("record on partition %d has key %q", p, m.Key)
-		}
-		raw, err := snappy.Decode(nil, m.Value)
-		if err != nil {
-			t.Fatalf("partition %d offset %d: snappy: %v", p, m.Offset, err)
-		}
-		var wr prompb.WriteRequest
-		if err := proto.Unmarshal(raw, &wr); err != nil {
-			t.Fatalf("partition %d offset %d: protobuf: %v", p, m.Offset, err)
-		}
-		for _, ts := range wr.Timeseries {
-			labels := map[string]string{}
-			for i, l := range ts.Labels {
-				if i > 0 && ts.Labels[i-1].Name >= l.Name {
-					t.Fatalf("labels not sorted: %v", ts.Labels)
-				}
-				labels[l.Name] = l.Value
-			}
-			for _, s := range ts.Samples {
-				out = append(out, Point{Partition: p, Metric: labels["__name__"], Labels: labels, Value: s.Value, Timestamp: s.Timestamp})
-			}
-		}
-	}
-	return out
-}
-
-// ShardOf computes the shard a read-back point belongs to, from its labels, independently of the
-// pipeline's own key-building code path.
-func ShardOf(p Point, shards int) int32 {
-	dp := messages.Datapoint{Metric: []byte(p.Metric)}
-	var keys []string
-	for k := range p.Labels {
-		if k != "__name__" {
-			keys = append(keys, k)
-		}
-	}
-	sortStrings(keys)
-	for _, k := range keys {
-		dp.Tags = append(dp.Tags, messages.Tag{Key: []byte(k), Value: []byte(p.Labels[k])})
-	}
-	return int32(shard.Jump(shard.Hash(shard.AppendSeriesKey(nil, &dp)), shards))
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-}
-
 // Offsets returns, per partition of topic, the group's committed offset and the end offset.
 func (c *Cluster) Offsets(t testing.TB, group, topic string) (committed, end map[int32]int64) {
 	t.Helper()
@@ -499,45 +266,6 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		case <-tick.C:
 		}
 	}
-}
-
-// Tally counts, per datapoint value in [0, n), how often it arrived on topic (values outside
-// that range are counted in stray), and how many series sat on a partition other than their
-// shard. It decodes without building per-point maps, for tests with a million datapoints.
-func (c *Cluster) Tally(t testing.TB, topic string, shards, n int) (counts []uint16, stray, misplaced int) {
-	t.Helper()
-	counts = make([]uint16, n)
-	for _, m := range c.ReadRecords(t, topic) {
-		raw, err := snappy.Decode(nil, m.Value)
-		if err != nil {
-			t.Fatalf("partition %d offset %d: snappy: %v", m.Partition, m.Offset, err)
-		}
-		var wr prompb.WriteRequest
-		if err := proto.Unmarshal(raw, &wr); err != nil {
-			t.Fatalf("partition %d offset %d: protobuf: %v", m.Partition, m.Offset, err)
-		}
-		for _, ts := range wr.Timeseries {
-			dp := messages.Datapoint{}
-			for _, l := range ts.Labels { // sorted by name, so tags come out sorted by key
-				if l.Name == "__name__" {
-					dp.Metric = []byte(l.Value)
-				} else {
-					dp.Tags = append(dp.Tags, messages.Tag{Key: []byte(l.Name), Value: []byte(l.Value)})
-				}
-			}
-			if int32(shard.Jump(shard.Hash(shard.AppendSeriesKey(nil, &dp)), shards)) != m.Partition {
-				misplaced++
-			}
-			for _, s := range ts.Samples {
-				if v := int(s.Value); v >= 0 && v < n && float64(v) == s.Value {
-					counts[v]++
-				} else {
-					stray++
-				}
-			}
-		}
-	}
-	return counts, stray, misplaced
 }
 
 // Assignment describes group as the broker sees it: its state and, per member (by member ID),
