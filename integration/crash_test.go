@@ -27,12 +27,12 @@ func crashConfig(t *testing.T, c *kafkatest.Cluster, topic, extra string) string
 	return writeCrashConfig(t, c, topic, "6s", "1s", "4s", extra)
 }
 
-// killConfig is crashConfig with a 1 s session timeout, so that a killed member is replaced
-// quickly. Only for tests that kill: under load on two cores, heartbeats that late cost
+// killConfig is crashConfig with a 2 s session timeout (rebalance 1.5 s, below it), so that a
+// killed member is replaced quickly. Only for tests that kill: under load on two cores, heartbeats that late cost
 // rebalances (at-least-once holds, but work is repeated).
 func killConfig(t *testing.T, c *kafkatest.Cluster, topic, extra string) string {
 	t.Helper()
-	return writeCrashConfig(t, c, topic, "1s", "200ms", "5s", extra)
+	return writeCrashConfig(t, c, topic, "2s", "300ms", "1500ms", extra)
 }
 
 func writeCrashConfig(t *testing.T, c *kafkatest.Cluster, topic, session, heartbeat, rebalance, extra string) string {
@@ -120,8 +120,21 @@ func TestCrashKill9Loop(t *testing.T) {
 	t0 := time.Now()
 	c := kafkatest.Start(t, topic, 4, outTopic, shards)
 	lines, exp := kafkatest.Generate(crashLines)
-	c.Produce(t, topic, lines, 200)
-	t.Logf("%s: input ready", time.Since(t0).Round(time.Millisecond))
+	// A tenth of the input is there at the start; the rest arrives over the kill loop (about
+	// 40,000 lines a second), so that the kills land while records are being consumed: today's
+	// pipeline would read the whole input before the second kill.
+	preload := crashLines / 10
+	c.Produce(t, topic, lines[:preload], 200)
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		const chunk = 8_000
+		for i := preload; i < len(lines); i += chunk {
+			c.Produce(t, topic, lines[i:min(i+chunk, len(lines))], 200)
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	t.Logf("%s: input started", time.Since(t0).Round(time.Millisecond))
 	cfg := killConfig(t, c, topic, "")
 	bin := sluiceBinary(t)
 	seed := uint64(time.Now().UnixNano())
@@ -143,7 +156,7 @@ func TestCrashKill9Loop(t *testing.T) {
 	midStream := 0
 	for i := 0; i < 10; i++ {
 		p := startBinary(t, bin, nil, "run", "-config", cfg)
-		time.Sleep(time.Duration(300+r.IntN(3500)) * time.Millisecond) // a random moment
+		time.Sleep(time.Duration(1000+r.IntN(3500)) * time.Millisecond) // a random moment, mostly after the partitions came
 		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -155,9 +168,10 @@ func TestCrashKill9Loop(t *testing.T) {
 	}
 	done, total := progress()
 	t.Logf("%s: after 10 kills (%d of them mid-stream), %d of %d records committed", time.Since(t0).Round(time.Millisecond), midStream, done, total)
-	if midStream == 0 {
-		t.Fatal("no kill landed while the input was being consumed: the loop tested nothing")
+	if midStream < 3 {
+		t.Fatalf("only %d kills landed while the input was being consumed: the loop tested too little", midStream)
 	}
+	<-produced
 	finish(t, bin, nil, c, topic, cfg)
 	t.Logf("%s: last run finished", time.Since(t0).Round(time.Millisecond))
 	checked, dups := checkZeroLoss(t, c, exp, topic)
