@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/integration/kafkatest"
 )
 
@@ -61,6 +62,44 @@ denylist { globs = ["test.**"] }
 		src += "pipeline { shutdown_timeout = \"3s\" }\n"
 	}
 	return writeConfigFile(t, src)
+}
+
+// defaultConfig writes a config with every default, reading topic (OpenTSDB) in the crash tests'
+// group and writing the crash tests' shard topic, and returns its path and what it loads to.
+func defaultConfig(t *testing.T, broker, topic string) (string, *config.Config) {
+	t.Helper()
+	path := writeConfigFile(t, fmt.Sprintf(`
+kafka { brokers = [%q] }
+input "opentsdb" {
+  topics = [%q]
+  group  = %q
+}
+output "kafka" "tsdb" {
+  topic  = %q
+  shards = %d
+}
+denylist { globs = ["test.**"] }
+`, broker, topic, group, outTopic, shards))
+	cfg, err := config.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, cfg
+}
+
+// produceOver writes lines to topic from a goroutine, chunk lines every 200 ms (perRecord lines a
+// record), as agents keep writing while a test kills and restarts; the channel closes when all
+// are written.
+func produceOver(t *testing.T, c *kafkatest.Cluster, topic string, lines []string, chunk, perRecord int) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < len(lines); i += chunk {
+			c.Produce(t, topic, lines[i:min(i+chunk, len(lines))], perRecord)
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	return done
 }
 
 // writeConfigFile writes src as a config file in a new temporary directory and returns its path.
@@ -125,15 +164,7 @@ func TestCrashKill9Loop(t *testing.T) {
 	// pipeline would read the whole input before the second kill.
 	preload := crashLines / 10
 	c.Produce(t, topic, lines[:preload], 200)
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		const chunk = 8_000
-		for i := preload; i < len(lines); i += chunk {
-			c.Produce(t, topic, lines[i:min(i+chunk, len(lines))], 200)
-			time.Sleep(200 * time.Millisecond)
-		}
-	}()
+	produced := produceOver(t, c, topic, lines[preload:], 8_000, 200)
 	t.Logf("%s: input started", time.Since(t0).Round(time.Millisecond))
 	cfg := killConfig(t, c, topic, "")
 	bin := sluiceBinary(t)

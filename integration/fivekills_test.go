@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/integration/kafkatest"
 )
 
@@ -41,32 +40,9 @@ func TestFiveKillsDefaultConfig(t *testing.T) {
 	input, exp := kafkatest.Generate(lines + trickle)
 	b.Produce(t, topic, input[:lines], perRecord)
 	t.Logf("%s: %d lines ready on 8 partitions", time.Since(t0).Round(time.Millisecond), lines)
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		const chunk = 4_000
-		for i := lines; i < len(input); i += chunk {
-			b.Produce(t, topic, input[i:min(i+chunk, len(input))], perRecord)
-			time.Sleep(200 * time.Millisecond)
-		}
-	}()
+	produced := produceOver(t, &b.Cluster, topic, input[lines:], 4_000, perRecord)
 
-	cfg := writeConfigFile(t, fmt.Sprintf(`
-kafka { brokers = [%q] }
-input "opentsdb" {
-  topics = [%q]
-  group  = %q
-}
-output "kafka" "tsdb" {
-  topic  = %q
-  shards = %d
-}
-denylist { globs = ["test.**"] }
-`, b.Addrs[0], topic, group, outTopic, shards))
-	def, err := config.LoadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, def := defaultConfig(t, b.Addrs[0], topic)
 	bound := def.Kafka.SessionTimeout + def.Kafka.RebalanceTimeout + 10*time.Second
 	committed := func() (done, total int64) {
 		c, end := b.Offsets(t, group, topic)

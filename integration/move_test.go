@@ -1,11 +1,9 @@
 package integration
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/integration/kafkatest"
 )
 
@@ -31,31 +29,8 @@ func TestPartitionMoveAndSIGTERMDuringRebalance(t *testing.T) {
 	// second, so the processes are busy with fresh records when partitions move.
 	preload := lines / 5
 	c.Produce(t, topic, input[:preload], perRecord)
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		const chunk = 20_000
-		for i := preload; i < len(input); i += chunk {
-			c.Produce(t, topic, input[i:min(i+chunk, len(input))], perRecord)
-			time.Sleep(200 * time.Millisecond)
-		}
-	}()
-	cfg := writeConfigFile(t, fmt.Sprintf(`
-kafka { brokers = [%q] }
-input "opentsdb" {
-  topics = [%q]
-  group  = %q
-}
-output "kafka" "tsdb" {
-  topic  = %q
-  shards = %d
-}
-denylist { globs = ["test.**"] }
-`, c.Addrs[0], topic, group, outTopic, shards))
-	def, err := config.LoadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	produced := produceOver(t, c, topic, input[preload:], 20_000, perRecord)
+	cfg, def := defaultConfig(t, c.Addrs[0], topic)
 	// The most datapoints one batch holds: BatchRecords records, or as many of the smallest
 	// records as fit in BatchBytes.
 	smallest := 1 << 30
