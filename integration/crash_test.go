@@ -38,38 +38,22 @@ func killConfig(t *testing.T, c *kafkatest.Cluster, topic, extra string) string 
 
 func writeCrashConfig(t *testing.T, c *kafkatest.Cluster, topic, session, heartbeat, rebalance, extra string) string {
 	t.Helper()
-	src := fmt.Sprintf(`
-log { level = "info" }
-kafka {
-  brokers = [%q]
-  session_timeout = %q
-  heartbeat_interval = %q
-  rebalance_timeout = %q
-}
-input "opentsdb" {
-  topics = [%q]
-  group  = %q
-}
-output "kafka" "tsdb" {
-  topic  = %q
-  shards = %d
-  linger = "50ms"
-}
-denylist { globs = ["test.**"] }
-%s
-`, c.Addrs[0], session, heartbeat, rebalance, topic, group, outTopic, shards, extra)
+	src := `log { level = "info" }` + crashHCL(c.Addrs[0], topic,
+		fmt.Sprintf("  session_timeout = %q\n  heartbeat_interval = %q\n  rebalance_timeout = %q\n", session, heartbeat, rebalance),
+		"  linger = \"50ms\"\n") + extra + "\n"
 	if !strings.Contains(extra, "pipeline {") {
 		src += "pipeline { shutdown_timeout = \"3s\" }\n"
 	}
 	return writeConfigFile(t, src)
 }
 
-// defaultConfig writes a config with every default, reading topic (OpenTSDB) in the crash tests'
-// group and writing the crash tests' shard topic, and returns its path and what it loads to.
-func defaultConfig(t *testing.T, broker, topic string) (string, *config.Config) {
-	t.Helper()
-	path := writeConfigFile(t, fmt.Sprintf(`
-kafka { brokers = [%q] }
+// crashHCL is the crash tests' pipeline: OpenTSDB from topic in their group, to their shard
+// topic, test.** denylisted; kafka and output add lines to those blocks.
+func crashHCL(broker, topic, kafka, output string) string {
+	return fmt.Sprintf(`
+kafka {
+  brokers = [%q]
+%s}
 input "opentsdb" {
   topics = [%q]
   group  = %q
@@ -77,9 +61,16 @@ input "opentsdb" {
 output "kafka" "tsdb" {
   topic  = %q
   shards = %d
-}
+%s}
 denylist { globs = ["test.**"] }
-`, broker, topic, group, outTopic, shards))
+`, broker, kafka, topic, group, outTopic, shards, output)
+}
+
+// defaultConfig writes a config with every default, reading topic (OpenTSDB) in the crash tests'
+// group and writing the crash tests' shard topic, and returns its path and what it loads to.
+func defaultConfig(t *testing.T, broker, topic string) (string, *config.Config) {
+	t.Helper()
+	path := writeConfigFile(t, crashHCL(broker, topic, "", ""))
 	cfg, err := config.LoadFile(path)
 	if err != nil {
 		t.Fatal(err)
