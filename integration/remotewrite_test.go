@@ -416,6 +416,12 @@ func TestRemoteWriteRejectedToDeadLetter(t *testing.T) {
 }
 dead_letter { topic = "sluice.dead" }`, prom.writeURL())))
 	waitOut(t, p, 50)
+	// The counts below hold when each batch is written once: a group rebalance while the 500s are
+	// retried would hand unacknowledged batches to the next session (at-least-once) and reject them
+	// twice. kfake, unlike Kafka (group.initial.rebalance.delay.ms), completes the first join of an
+	// empty group at once, so the second reader's join may rebalance the group seconds later; wait
+	// until both readers are in a session.
+	kafkatest.WaitFor(t, time.Minute, "both readers in a group session", func() bool { return p.Ready() == nil })
 	rejected := func() int64 { return p.Stats().Dropped[messages.ReasonOutputRejected] }
 	c.Produce(t, rwIn, dups, 100)
 	kafkatest.WaitFor(t, time.Minute, "the duplicates dead-lettered", func() bool { return rejected() == 50 })
