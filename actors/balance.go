@@ -19,8 +19,12 @@ import (
 // placement.StickySlack of its fair share. With no load reported yet every partition weighs the same, so it
 // behaves like a sticky assignor that balances partition counts.
 type loadBalanceStrategy struct {
-	d      *deps
+	claims *claimRegistry
 	reader int
+	// capacity is the workers behind each reader (workers / readers).
+	capacity float64
+	// static is true with static membership (kafka { instance_id }).
+	static bool
 }
 
 // loadStrategyName is the protocol name members agree on.
@@ -44,19 +48,14 @@ func (s *loadBalanceStrategy) Name() string { return loadStrategyName }
 // measured loads; sarama calls it before every JoinGroup, when that session's claims have ended,
 // so the leader plans with the figures each member measured until the rebalance.
 func (s *loadBalanceStrategy) SubscriptionUserData(topics []string) ([]byte, error) {
-	d := s.d
-	rep := memberReport{Capacity: float64(d.workers) / float64(max(1, len(d.readerPIDs)))}
-	if d.cfg != nil && d.cfg.Kafka.InstanceID != "" {
+	rep := memberReport{Capacity: s.capacity}
+	if s.static {
 		// Static membership: a member that rejoins with the same metadata keeps its partitions
 		// without a rebalance. Loads change between joins (and a restarted process has none), so
 		// they are left out and the leader plans by count (docs/fleet.md).
 		return json.Marshal(rep)
 	}
-	d.claimsMu.Lock()
-	for k, l := range d.owned[s.reader] {
-		rep.Partitions = append(rep.Partitions, reportedPartition{Topic: k.Topic, Partition: k.Partition, Load: l})
-	}
-	d.claimsMu.Unlock()
+	rep.Partitions = s.claims.ownedBy(s.reader)
 	return json.Marshal(rep)
 }
 
@@ -170,7 +169,7 @@ func planByLoad(members map[string]sarama.ConsumerGroupMemberMetadata, topics ma
 }
 
 // balanceStrategy returns the group strategy kafka.balance names.
-func balanceStrategy(d *deps, reader int) sarama.BalanceStrategy {
+func balanceStrategy(d *readerDeps, reader int) sarama.BalanceStrategy {
 	switch d.cfg.Kafka.Balance {
 	case "sticky":
 		return sarama.NewBalanceStrategySticky()
@@ -179,6 +178,7 @@ func balanceStrategy(d *deps, reader int) sarama.BalanceStrategy {
 	case "roundrobin":
 		return sarama.NewBalanceStrategyRoundRobin()
 	default:
-		return &loadBalanceStrategy{d: d, reader: reader}
+		return &loadBalanceStrategy{claims: d.claims, reader: reader,
+			capacity: float64(len(d.workerPIDs)) / float64(max(1, d.readers)), static: d.cfg.Kafka.InstanceID != ""}
 	}
 }

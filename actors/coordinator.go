@@ -20,10 +20,9 @@ import (
 // needs to drain its lag within one interval, so a backlog (a restart, a catch-up after an
 // outage) counts as load, not only the live rate.
 type coordinator struct {
-	d     *deps
+	d     *coordinatorDeps
 	log   hclog.Logger
 	timer *time.Timer
-	route bool // publish routing tables (coordinator.enabled), not only measure
 	// early: the last table was made for new claims, before their load could be measured; the
 	// next one follows one claim check later instead of a whole interval.
 	early bool
@@ -48,9 +47,9 @@ const loadSmoothing = 0.5
 // them, so it computes one at once rather than waiting out the interval.
 const claimCheckEvery = time.Second
 
-func newCoordinator(d *deps) actor.Producer {
+func newCoordinator(d *coordinatorDeps) actor.Producer {
 	return func() actor.Actor {
-		return &coordinator{d: d, log: d.log.Named("coordinator"), route: d.cfg.Coordinator.Enabled,
+		return &coordinator{d: d, log: d.log.Named("coordinator"),
 			seen: map[*Claim]claimSample{}, load: map[placement.Key]float64{}, lastBusy: make([]int64, d.workers)}
 	}
 }
@@ -68,10 +67,10 @@ func (c *coordinator) Receive(ctx actor.Context) {
 
 	case coordinatorTick:
 		switch {
-		case c.route && c.unrouted():
+		case c.d.route && c.unrouted():
 			c.tick()
 			c.early = true
-		case time.Since(c.last) >= c.d.coordinator.Load().Interval || c.early:
+		case time.Since(c.last) >= c.d.settings.coordinator.Load().Interval || c.early:
 			c.tick()
 			c.early = false
 		}
@@ -83,17 +82,15 @@ func (c *coordinator) Receive(ctx actor.Context) {
 
 // schedule sends the next tick to this actor: timers are messages to self.
 func (c *coordinator) schedule(ctx actor.Context) {
-	self, root := ctx.Self(), c.d.system.Root
-	d := min(claimCheckEvery, c.d.coordinator.Load().Interval)
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	d := min(claimCheckEvery, c.d.settings.coordinator.Load().Interval)
 	c.timer = time.AfterFunc(d, func() { root.Send(self, coordinatorTick{}) })
 }
 
 // unrouted reports whether a claimed partition is missing from the current table.
 func (c *coordinator) unrouted() bool {
 	t := c.d.routing.Load()
-	c.d.claimsMu.Lock()
-	defer c.d.claimsMu.Unlock()
-	for cl := range c.d.claims {
+	for _, cl := range c.d.claims.snapshot() {
 		if t == nil {
 			return true
 		}
@@ -113,7 +110,7 @@ func (c *coordinator) tick() {
 		return
 	}
 	loads := c.measure(secs)
-	if !c.route {
+	if !c.d.route {
 		return
 	}
 	prevTable := c.d.routing.Load()
@@ -122,7 +119,7 @@ func (c *coordinator) tick() {
 	if prevTable != nil {
 		prev, version = prevTable.Routes, prevTable.Version
 	}
-	co := c.d.coordinator.Load() // a reload may have retuned it
+	co := c.d.settings.coordinator.Load() // a reload may have retuned it
 	next := placement.Compute(prev, loads, placement.Params{Workers: c.d.workers, HotFactor: co.HotFactor, MaxSpread: co.MaxSpread})
 	changes := placement.Diff(prev, next, loads)
 	if len(changes) == 0 && len(next) == len(prev) {
@@ -148,13 +145,7 @@ func (c *coordinator) tick() {
 // measure reads every current claim's counters and returns the smoothed loads. Partitions no
 // longer claimed are forgotten.
 func (c *coordinator) measure(secs float64) []placement.Load {
-	d := c.d
-	d.claimsMu.Lock()
-	claims := make([]*Claim, 0, len(d.claims))
-	for cl := range d.claims {
-		claims = append(claims, cl)
-	}
-	d.claimsMu.Unlock()
+	claims := c.d.claims.snapshot()
 
 	seen := make(map[*Claim]claimSample, len(claims))
 	load := make(map[placement.Key]float64, len(claims))
@@ -165,7 +156,7 @@ func (c *coordinator) measure(secs float64) []placement.Load {
 		rate := float64(s.bytes-prev.bytes) / secs
 		if s.records > 0 {
 			perRecord := float64(s.bytes) / float64(s.records)
-			rate += float64(cl.lag.Load()) * perRecord / c.d.coordinator.Load().Interval.Seconds()
+			rate += float64(cl.lag.Load()) * perRecord / c.d.settings.coordinator.Load().Interval.Seconds()
 		}
 		k := placement.Key{Topic: cl.Topic, Partition: cl.Partition}
 		if old, ok := c.load[k]; ok {
@@ -174,7 +165,7 @@ func (c *coordinator) measure(secs float64) []placement.Load {
 		load[k] += rate
 	}
 	c.seen, c.load = seen, load
-	d.partLoad.Store(&load)
+	c.d.claims.loads.Store(&load)
 	out := make([]placement.Load, 0, len(load))
 	for k, l := range load {
 		out = append(out, placement.Load{Key: k, Load: l})
@@ -184,9 +175,9 @@ func (c *coordinator) measure(secs float64) []placement.Load {
 
 // busyImbalance is max/mean of the workers' busy time since the last tick.
 func (c *coordinator) busyImbalance() float64 {
-	delta := make([]float64, len(c.d.workerBusy))
-	for i := range c.d.workerBusy {
-		b := c.d.workerBusy[i].Load()
+	delta := make([]float64, len(c.d.load.busy))
+	for i := range c.d.load.busy {
+		b := c.d.load.busy[i].Load()
 		delta[i] = float64(b - c.lastBusy[i])
 		c.lastBusy[i] = b
 	}
@@ -195,9 +186,9 @@ func (c *coordinator) busyImbalance() float64 {
 
 // queueDepths reads how many batches each worker holds.
 func (c *coordinator) queueDepths() []int64 {
-	out := make([]int64, len(c.d.workerQueue))
-	for i := range c.d.workerQueue {
-		out[i] = c.d.workerQueue[i].Load()
+	out := make([]int64, len(c.d.load.queue))
+	for i := range c.d.load.queue {
+		out[i] = c.d.load.queue[i].Load()
 	}
 	return out
 }

@@ -1,10 +1,8 @@
 package actors
 
 import (
-	"strconv"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/go-hclog"
 
@@ -30,11 +28,15 @@ type deadLetterRef struct {
 }
 
 // deadLetterJob is what one message to the dead-letter writer asks for: the unparseable lines of a
-// batch (b), or every record of a poison batch (poison).
+// batch (b), every record of a poison batch (poison), or a write an output refused (rejected).
+// Whatever its kind, it completes one way: when every record is written, done is sent to notify
+// (the offset tracker's Acked for a batch, the writer's rejectedDone for a refused write).
 type deadLetterJob struct {
 	b        *messages.DeadLetterBatch
 	poison   *PoisonBatch
 	rejected *rejectedRecord
+	notify   *actor.PID
+	done     any
 	pending  int
 	attempts []int
 }
@@ -49,15 +51,14 @@ func (j *deadLetterJob) len() int {
 	return len(j.b.Entries)
 }
 
-func (j *deadLetterJob) source() (id uint64, topic string, partition int32) {
+func (j *deadLetterJob) source() (topic string, partition int32) {
 	if r := j.rejected; r != nil {
-		return 0, r.topic, r.shard
+		return r.topic, r.shard
 	}
 	if j.poison != nil {
-		b := j.poison.Batch
-		return b.ID, b.Topic, b.Partition
+		return j.poison.Batch.Topic, j.poison.Batch.Partition
 	}
-	return j.b.Source, j.b.Topic, j.b.Partition
+	return j.b.Topic, j.b.Partition
 }
 
 // record returns entry i's bytes, source offset, reason and detail.
@@ -96,23 +97,24 @@ func (j *deadLetterJob) resend(ctx actor.Context) {
 	ctx.Send(ctx.Self(), j.b)
 }
 
-// deadLetterWriter produces the unparseable lines of each DeadLetterBatch, and every record of
-// each PoisonBatch, to the dead-letter topic, one record each, with headers naming where the line came from and why it was
-// rejected. When every record of a batch is acknowledged it acks the batch to the offset tracker,
-// so the source offsets commit only once the lines are safe.
+// deadLetterWriter writes to the dead-letter topic, through its sink, the unparseable lines of
+// each DeadLetterBatch, every record of each PoisonBatch and each write an output refused for
+// good, one record each, within a window of deadLetterWindow records in flight; failed records
+// are retried until they are written. A job completes when all its records are: a batch's is
+// acked to the offset tracker, so the source offsets commit only once the lines are safe; a
+// refused write's is answered to its writer, whose shard then moves on.
 type deadLetterWriter struct {
-	d    *deps
-	log  hclog.Logger
-	link *outputLink
+	d   *deadLetterDeps
+	log hclog.Logger
 
 	jobs     map[uint64]*deadLetterJob
 	queue    []deadLetterRef // records waiting for room in the window
 	inFlight int
 }
 
-func newDeadLetterWriter(d *deps) actor.Producer {
+func newDeadLetterWriter(d *deadLetterDeps) actor.Producer {
 	return func() actor.Actor {
-		return &deadLetterWriter{d: d, log: d.log.Named("deadletter"), link: d.deadLetter, jobs: map[uint64]*deadLetterJob{}}
+		return &deadLetterWriter{d: d, log: d.log.Named("deadletter"), jobs: map[uint64]*deadLetterJob{}}
 	}
 }
 
@@ -133,11 +135,11 @@ func (w *deadLetterWriter) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 
 	case *messages.DeadLetterBatch:
-		w.add(&deadLetterJob{b: m})
+		w.add(ctx, &deadLetterJob{b: m, notify: w.d.trackerPID, done: &Acked{ID: m.Source}})
 	case *PoisonBatch:
-		w.add(&deadLetterJob{poison: m})
+		w.add(ctx, &deadLetterJob{poison: m, notify: w.d.trackerPID, done: &Acked{ID: m.Batch.ID}})
 	case *rejectedRecord:
-		w.add(&deadLetterJob{rejected: m})
+		w.add(ctx, &deadLetterJob{rejected: m, notify: m.writer, done: &rejectedDone{ref: m.ref}})
 	case *produced:
 		w.onProduced(ctx, m)
 	case *retryDeadLetter:
@@ -151,7 +153,7 @@ func (w *deadLetterWriter) Receive(ctx actor.Context) {
 }
 
 // add queues every record of a job.
-func (w *deadLetterWriter) add(j *deadLetterJob) {
+func (w *deadLetterWriter) add(ctx actor.Context, j *deadLetterJob) {
 	// Unique across incarnations, so a late answer never lands on another batch.
 	seq := w.d.nextFlushID.Add(1)
 	n := j.len()
@@ -161,7 +163,7 @@ func (w *deadLetterWriter) add(j *deadLetterJob) {
 		w.queue = append(w.queue, deadLetterRef{seq: seq, idx: i})
 	}
 	if n == 0 {
-		w.done(seq, j)
+		w.complete(ctx, seq, j)
 	}
 	w.pump()
 }
@@ -175,21 +177,9 @@ func (w *deadLetterWriter) pump() {
 		if j == nil {
 			continue
 		}
-		_, topic, partition := j.source()
+		topic, partition := j.source()
 		value, offset, reason, detail := j.record(ref.idx)
-		w.link.enqueue(&sarama.ProducerMessage{
-			Topic: w.d.cfg.DeadLetter.Topic,
-			Key:   sarama.StringEncoder(topic + "/" + strconv.Itoa(int(partition))),
-			Value: sarama.ByteEncoder(value),
-			Headers: []sarama.RecordHeader{
-				{Key: []byte(HeaderSourceTopic), Value: []byte(topic)},
-				{Key: []byte(HeaderSourcePartition), Value: []byte(strconv.Itoa(int(partition)))},
-				{Key: []byte(HeaderSourceOffset), Value: []byte(strconv.FormatInt(offset, 10))},
-				{Key: []byte(HeaderReason), Value: []byte(reason.String())},
-				{Key: []byte(HeaderDetail), Value: []byte(detail)},
-			},
-			Metadata: ref,
-		})
+		w.d.sink.send(value, topic, partition, offset, reason, detail, ref)
 		w.inFlight++
 	}
 	if len(w.queue) == 0 {
@@ -211,27 +201,22 @@ func (w *deadLetterWriter) onProduced(ctx actor.Context, p *produced) {
 	if p.err != nil {
 		w.d.stats.DeadLetterErrors.Add(1)
 		j.attempts[ref.idx]++
-		b := jitterBackoff(minBackoff, maxBackoff, j.attempts[ref.idx])
+		b := w.d.sink.retryDelay(j.attempts[ref.idx])
 		w.log.Warn("dead-letter write failed; retrying", "attempt", j.attempts[ref.idx], "backoff", b, "error", p.err)
-		self, root := ctx.Self(), w.d.system.Root
+		self, root := ctx.Self(), ctx.ActorSystem().Root
 		time.AfterFunc(b, func() { root.Send(self, &retryDeadLetter{ref: ref}) })
 		return
 	}
 	j.pending--
 	if j.pending == 0 {
-		w.done(ref.seq, j)
+		w.complete(ctx, ref.seq, j)
 	}
 }
 
-// done acks a job's batch to the tracker once every record is written, and releases it.
-func (w *deadLetterWriter) done(seq uint64, j *deadLetterJob) {
+// complete tells the job's owner every record is written, and releases what it holds.
+func (w *deadLetterWriter) complete(ctx actor.Context, seq uint64, j *deadLetterJob) {
 	w.d.stats.DeadLettered.Add(int64(j.len()))
-	if r := j.rejected; r != nil {
-		w.d.system.Root.Send(r.writer, &rejectedDone{ref: r.ref})
-	} else {
-		id, _, _ := j.source()
-		w.d.system.Root.Send(w.d.trackerPID, &Acked{ID: id})
-	}
+	ctx.Send(j.notify, j.done)
 	j.release()
 	delete(w.jobs, seq)
 }

@@ -101,9 +101,13 @@ func (s *Stats) Snapshot() Snapshot {
 // actorKinds are the kinds of actor the root supervises, as in their names.
 var actorKinds = [...]string{"reader", "worker", "writer", "tracker", "deadletter", "coordinator"}
 
-// deps is what the actors share: configuration, pools, the PIDs of their peers and counters.
-// Actor producers take it; nothing in it changes after start-up except the counters, the
-// claims registry and the stopping flag.
+// deps is the pipeline's own state: everything New and Start build, which the Pipeline's
+// methods (Stop, Reload, /metrics, the progress line) and the root actor read. No other actor
+// takes it: the root builds each child's dependencies from it (readerDeps, workerDeps, …, in
+// kinds.go), with only what that kind uses. The state that several actors share is in four
+// types whose comments say who writes and who reads: settings (what a reload replaces),
+// claimRegistry (the partitions this process consumes), workerLoad (workers' busy time and
+// queues) and the routing table (placement.Table, immutable, published by the coordinator).
 type deps struct {
 	cfg *config.Config
 	log hclog.Logger
@@ -113,12 +117,8 @@ type deps struct {
 	system      *actor.ActorSystem
 	rawPool     *messages.Pool[*messages.RawBatch]
 	shardPool   *messages.Pool[*messages.ShardBatch]
-	// validator, denylist and coordinator are what a reload may replace; actors load them per
-	// batch (per tick for the coordinator).
-	validator   atomic.Pointer[validate.Validator]
-	denylist    atomic.Pointer[denylist.Matcher]
-	coordinator atomic.Pointer[config.Coordinator]
-	decoders    map[string]*topicDecoder // by topic
+	settings    *settings
+	decoders    map[string]*topicDecoder // by topic; fixed at start-up
 	mapping     formats.NameMapping
 	stats       *Stats
 	// plans are the outputs; topo lays out their shards and writers and the routes into them
@@ -133,24 +133,24 @@ type deps struct {
 
 	workers int
 
-	// PIDs are fixed names under the root, so they stay valid when an actor is respawned.
+	// PIDs are fixed names under the root, computed by Start before anything is spawned, so they
+	// never change and stay valid when an actor is respawned. deadLetterPID and coordinatorPID
+	// are nil when those actors do not run.
 	writerPIDs, workerPIDs, readerPIDs []*actor.PID
 	trackerPID, deadLetterPID          *actor.PID
 	coordinatorPID                     *actor.PID
-	// spawned is closed once the root actor has spawned every child and set the PIDs above;
-	// Start waits for it, so that Stop, right after, finds them (a SIGTERM during start-up).
+	// spawned is closed once the root actor has spawned every child; Start waits for it, so
+	// that Stop, right after, finds them (a SIGTERM during start-up).
 	spawned     chan struct{}
 	spawnedOnce sync.Once
 
-	// routing is the coordinator's current table (nil before its first one, or when it is off).
+	// routing is the coordinator's current table (nil before its first one, or when it is off):
+	// the coordinator publishes it, readers load it for every batch.
 	routing atomic.Pointer[placement.Table]
-	// workerBusy is each worker's time spent on batches (ns); workerQueue the batches it holds
-	// (the one it works on and those waiting behind it).
-	workerBusy, workerQueue []atomic.Int64
-	// partLoad is the coordinator's latest smoothed load per claimed partition, which the
-	// load-aware balance strategy reports to the group.
-	partLoad atomic.Pointer[map[placement.Key]float64]
-	// latency is the record latency from Kafka append to output acknowledgement.
+	load    *workerLoad
+	claims  *claimRegistry
+	// latency is the record latency from Kafka append to output acknowledgement (the tracker
+	// observes it).
 	latency latencyHist
 	// rebalances counts and times the readers' group rebalances.
 	rebalances *rebalanceStats
@@ -160,44 +160,80 @@ type deps struct {
 	nextBatchID atomic.Uint64
 	nextFlushID atomic.Uint64
 
-	// inGroup counts readers inside a consumer group session (between Setup and Cleanup).
-	inGroup  atomic.Int32
-	claimsMu sync.Mutex
-	claims   map[*Claim]struct{}
-	// owned is, per reader, the partitions of its latest group session with their last measured
-	// load. Unlike claims it outlives the session, because the load-aware balance strategy
-	// reports it at the next JoinGroup, after every claim of the old session has ended.
-	owned []map[placement.Key]float64
-
 	fatal func(error)
 	// lastFailure holds each child's last failure; only the root's mailbox touches it.
 	lastFailure map[string]string
 }
 
-func (d *deps) addClaim(c *Claim) {
-	d.claimsMu.Lock()
-	d.claims[c] = struct{}{}
-	d.claimsMu.Unlock()
+// settings are what a reload replaces while the pipeline runs: Reload publishes a new value,
+// workers load the validator and the denylist per batch, the coordinator its tuning per tick.
+type settings struct {
+	validator   atomic.Pointer[validate.Validator]
+	denylist    atomic.Pointer[denylist.Matcher]
+	coordinator atomic.Pointer[config.Coordinator]
 }
 
-func (d *deps) removeClaim(c *Claim) {
+// workerLoad is what each worker publishes of its load: worker i alone writes busy[i] (its time
+// spent on batches, ns) and queue[i] (the batches it holds: the one it works on and those
+// waiting behind it); the coordinator, /metrics and sluice bench read them.
+type workerLoad struct{ busy, queue []atomic.Int64 }
+
+func newWorkerLoad(workers int) *workerLoad {
+	return &workerLoad{busy: make([]atomic.Int64, workers), queue: make([]atomic.Int64, workers)}
+}
+
+// claimRegistry is the partitions this process consumes. The readers' claim handlers add and
+// remove claims and record each group session's partitions; the coordinator reads the claims'
+// counters and publishes their measured loads; the load-aware balance strategy reads a reader's
+// last session's partitions with those loads; /metrics, /readyz and the progress line read the
+// claims' lag and freshness. Everything goes through its methods, under its lock.
+type claimRegistry struct {
+	mu     sync.Mutex
+	claims map[*Claim]struct{}
+	// owned is, per reader, the partitions of its latest group session with their last measured
+	// load. Unlike claims it outlives the session, because the load-aware balance strategy
+	// reports it at the next JoinGroup, after every claim of the old session has ended.
+	owned []map[placement.Key]float64
+	// loads is the coordinator's latest smoothed load per claimed partition.
+	loads atomic.Pointer[map[placement.Key]float64]
+	// inGroup counts readers inside a consumer group session (between Setup and Cleanup).
+	inGroup atomic.Int32
+}
+
+func newClaimRegistry(readers int) *claimRegistry {
+	r := &claimRegistry{claims: map[*Claim]struct{}{}, owned: make([]map[placement.Key]float64, readers)}
+	for i := range r.owned {
+		r.owned[i] = map[placement.Key]float64{}
+	}
+	return r
+}
+
+func (r *claimRegistry) add(c *Claim) {
+	r.mu.Lock()
+	r.claims[c] = struct{}{}
+	r.mu.Unlock()
+}
+
+// remove forgets a claim whose partition was released, keeping its last measured load for the
+// reader's next JoinGroup.
+func (r *claimRegistry) remove(c *Claim) {
 	k := placement.Key{Topic: c.Topic, Partition: c.Partition}
-	d.claimsMu.Lock()
-	delete(d.claims, c)
-	if loads := d.partLoad.Load(); loads != nil {
+	r.mu.Lock()
+	delete(r.claims, c)
+	if loads := r.loads.Load(); loads != nil {
 		if l, ok := (*loads)[k]; ok {
-			d.owned[c.reader][k] = l
+			r.owned[c.reader][k] = l
 		}
 	}
-	d.claimsMu.Unlock()
+	r.mu.Unlock()
 }
 
 // sessionStarted records the partitions a reader's new group session owns, keeping the last
 // load measured for those it owned before.
-func (d *deps) sessionStarted(reader int, claims map[string][]int32) {
-	d.claimsMu.Lock()
-	defer d.claimsMu.Unlock()
-	prev := d.owned[reader]
+func (r *claimRegistry) sessionStarted(reader int, claims map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev := r.owned[reader]
 	next := make(map[placement.Key]float64, len(prev))
 	for topic, ps := range claims {
 		for _, p := range ps {
@@ -205,7 +241,40 @@ func (d *deps) sessionStarted(reader int, claims map[string][]int32) {
 			next[k] = prev[k]
 		}
 	}
-	d.owned[reader] = next
+	r.owned[reader] = next
+}
+
+// snapshot returns the current claims.
+func (r *claimRegistry) snapshot() []*Claim {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Claim, 0, len(r.claims))
+	for c := range r.claims {
+		out = append(out, c)
+	}
+	return out
+}
+
+// ownedBy returns the partitions of reader's latest session with their last measured loads.
+func (r *claimRegistry) ownedBy(reader int) []reportedPartition {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []reportedPartition
+	for k, l := range r.owned[reader] {
+		out = append(out, reportedPartition{Topic: k.Topic, Partition: k.Partition, Load: l})
+	}
+	return out
+}
+
+// lag sums the consumer lag of the partitions this process consumes now.
+func (r *claimRegistry) lag() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var n int64
+	for c := range r.claims {
+		n += c.lag.Load()
+	}
+	return n
 }
 
 // measuresLoad reports whether the coordinator runs: to route partitions, or to measure the
@@ -214,29 +283,5 @@ func (d *deps) measuresLoad() bool {
 	return d.cfg.Coordinator.Enabled || d.cfg.Kafka.Balance == "load"
 }
 
-// Lag sums the consumer lag of the partitions this process consumes now.
-func (d *deps) lag() int64 {
-	d.claimsMu.Lock()
-	defer d.claimsMu.Unlock()
-	var n int64
-	for c := range d.claims {
-		n += c.lag.Load()
-	}
-	return n
-}
-
-// workerFor returns the worker for a batch of a partition: the one the coordinator's table
-// names, or, before its first table, for a partition claimed since, or with the coordinator off,
-// a fixed worker by hash.
-func (d *deps) workerFor(topic string, partition int32, batchID uint64) *actor.PID {
-	if t := d.routing.Load(); t != nil {
-		if w, ok := t.Worker(placement.Key{Topic: topic, Partition: partition}, batchID); ok {
-			return d.workerPIDs[w]
-		}
-	}
-	h := uint32(2166136261)
-	for i := 0; i < len(topic); i++ {
-		h = (h ^ uint32(topic[i])) * 16777619
-	}
-	return d.workerPIDs[(h+uint32(partition))%uint32(d.workers)]
-}
+// lag sums the consumer lag of the partitions this process consumes now.
+func (d *deps) lag() int64 { return d.claims.lag() }

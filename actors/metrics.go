@@ -92,16 +92,14 @@ func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, m.bytes, dec.in.bytes.Load(), topic, dec.format)
 	}
 	now := time.Now()
-	m.d.claimsMu.Lock()
-	for c := range m.d.claims {
+	for _, c := range m.d.claims.snapshot() {
 		part := strconv.Itoa(int(c.Partition))
 		gauge(ch, m.lag, float64(c.lag.Load()), c.Topic, part)
 		gauge(ch, m.owned, 1, c.Topic, part, strconv.Itoa(c.reader))
 		gauge(ch, m.fresh, c.freshness(now).Seconds(), c.Topic, part)
 		gauge(ch, m.marked, c.commitAge(now).Seconds(), c.Topic, part)
 	}
-	m.d.claimsMu.Unlock()
-	gauge(ch, m.up, float64(m.d.inGroup.Load()))
+	gauge(ch, m.up, float64(m.d.claims.inGroup.Load()))
 	buckets, count, sum := m.d.latency.cumulative(latencyExportBuckets)
 	ch <- prometheus.MustNewConstHistogram(m.latency, count, sum, buckets)
 	m.d.rebalances.started.Collect(ch)
@@ -139,10 +137,10 @@ func (m *workerMetrics) Collect(ch chan<- prometheus.Metric) {
 			counter(ch, m.dropped, drops[r].Load(), format, messages.Reason(r).String())
 		}
 	}
-	for i := range d.workerBusy {
+	for i := range d.load.busy {
 		w := strconv.Itoa(i)
-		ch <- prometheus.MustNewConstMetric(m.busy, prometheus.CounterValue, time.Duration(d.workerBusy[i].Load()).Seconds(), w)
-		gauge(ch, m.mailbox, float64(d.workerQueue[i].Load()), w)
+		ch <- prometheus.MustNewConstMetric(m.busy, prometheus.CounterValue, time.Duration(d.load.busy[i].Load()).Seconds(), w)
+		gauge(ch, m.mailbox, float64(d.load.queue[i].Load()), w)
 	}
 	counter(ch, m.redelivered, d.stats.Redelivered.Load())
 }
@@ -293,7 +291,7 @@ func (m *coordinatorMetrics) Collect(ch chan<- prometheus.Metric) {
 	d := m.d
 	counter(ch, m.changes, d.stats.RoutingChanges.Load())
 	gauge(ch, m.hot, float64(d.stats.HotPartitions.Load()))
-	if loads := d.partLoad.Load(); loads != nil {
+	if loads := d.claims.loads.Load(); loads != nil {
 		for k, l := range *loads {
 			gauge(ch, m.load, l, k.Topic, strconv.Itoa(int(k.Partition)))
 		}

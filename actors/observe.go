@@ -31,9 +31,9 @@ func (p *Pipeline) PoolsInUse() (raw, rawSize, shardB, shardSize int) {
 
 // WorkerBusy is each worker's time spent on batches so far.
 func (p *Pipeline) WorkerBusy() []time.Duration {
-	busy := make([]time.Duration, len(p.d.workerBusy))
-	for i := range p.d.workerBusy {
-		busy[i] = time.Duration(p.d.workerBusy[i].Load())
+	busy := make([]time.Duration, len(p.d.load.busy))
+	for i := range p.d.load.busy {
+		busy[i] = time.Duration(p.d.load.busy[i].Load())
 	}
 	return busy
 }
@@ -41,7 +41,7 @@ func (p *Pipeline) WorkerBusy() []time.Duration {
 // WorkerBusyImbalance is max/mean of the workers' time spent on batches so far (1 is perfect
 // balance).
 func (p *Pipeline) WorkerBusyImbalance() float64 {
-	busy := make([]float64, len(p.d.workerBusy))
+	busy := make([]float64, len(p.d.load.busy))
 	for i, b := range p.WorkerBusy() {
 		busy[i] = float64(b)
 	}
@@ -66,7 +66,7 @@ type PartitionLoad struct {
 // sorted by topic and partition (empty before its first measurement, or when it does not run:
 // coordinator off and a balance strategy other than load).
 func (p *Pipeline) Loads() []PartitionLoad {
-	m := p.d.partLoad.Load()
+	m := p.d.claims.loads.Load()
 	if m == nil {
 		return nil
 	}
@@ -142,7 +142,7 @@ func (p *Pipeline) Ready() error {
 	}
 	d := p.d
 	// Each reader is a member of every input's group.
-	if n, want := int(d.inGroup.Load()), len(d.readerPIDs)*len(d.cfg.Inputs); n < want {
+	if n, want := int(d.claims.inGroup.Load()), len(d.readerPIDs)*len(d.cfg.Inputs); n < want {
 		return fmt.Errorf("%d of %d consumer group memberships (readers × inputs) in a session", n, want)
 	}
 	for _, o := range d.plans {
@@ -158,9 +158,7 @@ func (p *Pipeline) Ready() error {
 // acknowledged, so the task is not doing its job even though it is in the group.
 func stalledClaim(d *deps, now time.Time) error {
 	limit := 3 * d.cfg.Kafka.CommitInterval
-	d.claimsMu.Lock()
-	defer d.claimsMu.Unlock()
-	for c := range d.claims {
+	for _, c := range d.claims.snapshot() {
 		if age := c.commitAge(now); c.lag.Load() > 0 && age > limit {
 			return fmt.Errorf("partition %s/%d: %d records behind and nothing committed for %s (more than 3 × commit_interval)",
 				c.Topic, c.Partition, c.lag.Load(), age.Round(100*time.Millisecond))

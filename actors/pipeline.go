@@ -60,21 +60,21 @@ func (p *pipelineActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		d := p.d
-		for i := range d.writerPIDs {
-			d.writerPIDs[i] = p.spawn(ctx, "writer", i)
+		for i, pid := range d.writerPIDs {
+			p.spawn(ctx, "writer", i, pid)
 		}
-		if d.deadLetter != nil {
-			d.deadLetterPID = p.spawn(ctx, "deadletter", -1)
+		if d.deadLetterPID != nil {
+			p.spawn(ctx, "deadletter", -1, d.deadLetterPID)
 		}
-		for i := 0; i < d.workers; i++ {
-			d.workerPIDs[i] = p.spawn(ctx, "worker", i)
+		for i, pid := range d.workerPIDs {
+			p.spawn(ctx, "worker", i, pid)
 		}
-		d.trackerPID = p.spawn(ctx, "tracker", -1)
-		if d.measuresLoad() {
-			d.coordinatorPID = p.spawn(ctx, "coordinator", -1)
+		p.spawn(ctx, "tracker", -1, d.trackerPID)
+		if d.coordinatorPID != nil {
+			p.spawn(ctx, "coordinator", -1, d.coordinatorPID)
 		}
-		for i := range d.readerPIDs {
-			d.readerPIDs[i] = p.spawn(ctx, "reader", i)
+		for i, pid := range d.readerPIDs {
+			p.spawn(ctx, "reader", i, pid)
 		}
 		var outs []string
 		for _, o := range d.plans {
@@ -102,17 +102,17 @@ func (p *pipelineActor) props(kind string, index int) *actor.Props {
 	var producer actor.Producer
 	switch kind {
 	case "writer":
-		producer = newWriter(d, index)
+		producer = newWriter(d.forWriter(), index)
 	case "worker":
-		producer = newWorker(d, index)
+		producer = newWorker(d.forWorker(), index)
 	case "tracker":
-		producer = newTracker(d)
+		producer = newTracker(d.forTracker())
 	case "deadletter":
-		producer = newDeadLetterWriter(d)
+		producer = newDeadLetterWriter(d.forDeadLetter())
 	case "reader":
-		producer = newReader(d, index)
+		producer = newReader(d.forReader(), index)
 	case "coordinator":
-		producer = newCoordinator(d)
+		producer = newCoordinator(d.forCoordinator())
 	}
 	return actor.PropsFromProducer(producer, actor.WithReceiverMiddleware(logPanics(d.log)))
 }
@@ -124,13 +124,13 @@ func childName(kind string, index int) string {
 	return kind + "-" + strconv.Itoa(index)
 }
 
-func (p *pipelineActor) spawn(ctx actor.Context, kind string, index int) *actor.PID {
+// spawn starts a child under its fixed name; want is the PID Start computed for it.
+func (p *pipelineActor) spawn(ctx actor.Context, kind string, index int, want *actor.PID) {
 	pid, err := ctx.SpawnNamed(p.props(kind, index), childName(kind, index))
-	if err != nil {
+	if err != nil || !pid.Equal(want) {
 		// Only a name clash can fail here: a bug, not a runtime condition.
-		panic(fmt.Sprintf("spawning %s: %v", childName(kind, index), err))
+		panic(fmt.Sprintf("spawning %s: %v (pid %v, want %v)", childName(kind, index), err, pid, want))
 	}
-	return pid
 }
 
 // respawn replaces a terminated child under the same name, so the counts hold while the process
@@ -150,6 +150,6 @@ func (p *pipelineActor) respawn(ctx actor.Context, who *actor.PID) {
 		kind, name, s.MaxRestarts, s.Within, last)
 	p.log.Error("escalating: an actor exhausted its restart budget; shutting down", "kind", kind, "actor", name,
 		"max_restarts", s.MaxRestarts, "within", s.Within, "last_failure", last)
-	p.spawn(ctx, kind, index)
+	p.spawn(ctx, kind, index, who)
 	p.d.fatal(err)
 }

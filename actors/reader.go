@@ -23,13 +23,13 @@ import (
 // worker the routing table names for that partition. It takes batches from the RawBatch pool,
 // waiting when the pool is empty: that wait is the pipeline's backpressure on Kafka.
 type reader struct {
-	d      *deps
+	d      *readerDeps
 	index  int
 	log    hclog.Logger
 	cancel context.CancelFunc
 }
 
-func newReader(d *deps, index int) actor.Producer {
+func newReader(d *readerDeps, index int) actor.Producer {
 	return func() actor.Actor {
 		return &reader{d: d, index: index, log: d.log.Named("reader").With("reader", index)}
 	}
@@ -68,7 +68,7 @@ func (r *reader) stop() {
 
 // saramaConsumerConfig is the consumer configuration of reader's group members: kafkaio's, with
 // the balance strategy that reports the reader's partition loads.
-func saramaConsumerConfig(d *deps, reader int) *sarama.Config {
+func saramaConsumerConfig(d *readerDeps, reader int) *sarama.Config {
 	c := kafkaio.ConsumerConfig(d.cfg.Kafka, reader)
 	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{balanceStrategy(d, reader)}
 	return c
@@ -141,8 +141,8 @@ func (h *claimHandler) Setup(s sarama.ConsumerGroupSession) error {
 	waited, cause := d.rebalances.assigned(&h.rebalance, time.Now())
 	h.r.log.Info("partitions assigned", "claims", s.Claims(), "generation", s.GenerationID(),
 		"rebalance", cause, "waited", waited.Round(time.Millisecond))
-	d.sessionStarted(h.r.index, s.Claims())
-	d.inGroup.Add(1)
+	d.claims.sessionStarted(h.r.index, s.Claims())
+	d.claims.inGroup.Add(1)
 	ended := make(chan struct{})
 	h.sessionEnded = ended
 	go func() {
@@ -164,7 +164,7 @@ func (h *claimHandler) Cleanup(s sarama.ConsumerGroupSession) error {
 		<-h.sessionEnded
 		h.sessionEnded = nil
 	}
-	h.r.d.inGroup.Add(-1)
+	h.r.d.claims.inGroup.Add(-1)
 	s.Commit()
 	return nil
 }
@@ -175,8 +175,8 @@ func (h *claimHandler) Cleanup(s sarama.ConsumerGroupSession) error {
 func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, kc sarama.ConsumerGroupClaim) error {
 	d := h.r.d
 	c := newClaim(sess, kc.Topic(), kc.Partition(), h.r.index)
-	d.addClaim(c)
-	defer d.removeClaim(c)
+	d.claims.add(c)
+	defer d.claims.remove(c)
 	l := &claimLoop{r: h.r, c: c, sess: sess, lineBased: d.decoders[c.Topic].lineBased, linger: time.NewTimer(time.Hour)}
 	l.linger.Stop()
 	defer l.linger.Stop()
@@ -363,4 +363,4 @@ func revokeDrain(cfg *config.Config) time.Duration {
 }
 
 // send delivers a message from the reader's goroutine.
-func (r *reader) send(pid *actor.PID, msg any) { r.d.system.Root.Send(pid, msg) }
+func (r *reader) send(pid *actor.PID, msg any) { r.d.root.Send(pid, msg) }

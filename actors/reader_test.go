@@ -10,13 +10,13 @@ import (
 // The group timeouts sarama gets: a JoinGroup or SyncGroup may wait the whole rebalance timeout,
 // so the read timeout is longer; a revoked partition's drain ends before the rebalance does.
 func TestConsumerGroupTimeouts(t *testing.T) {
-	load := func(kafka string) *deps {
+	load := func(kafka string) *readerDeps {
 		t.Helper()
 		cfg, err := config.Load("t.hcl", []byte("input \"opentsdb\" { topics = [\"in\"] }\noutput \"kafka\" \"o\" { topic = \"o\" }\nkafka {\n"+kafka+"\n}\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &deps{cfg: cfg}
+		return &readerDeps{cfg: cfg}
 	}
 	d := load("")
 	c := saramaConsumerConfig(d, 1)
@@ -50,9 +50,9 @@ func TestClaimFreshnessAndStall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &deps{cfg: cfg, claims: map[*Claim]struct{}{}}
+	d := &deps{cfg: cfg, claims: newClaimRegistry(1)}
 	c := newClaim(nil, "in", 3, 0)
-	d.addClaim(c)
+	d.claims.add(c)
 	now := time.Now()
 	if f := c.freshness(now); f != 0 {
 		t.Fatalf("freshness %s with nothing in flight", f)

@@ -29,11 +29,11 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 		if err != nil {
 			return nil, nil, err // validation compiled it already; only a bug gets here
 		}
-		d.denylist.Store(m)
+		d.settings.denylist.Store(m)
 		applied = append(applied, "denylist")
 	}
 	if !reflect.DeepEqual(cur.Validation, next.Validation) {
-		d.validator.Store(newValidator(next))
+		d.settings.validator.Store(newValidator(next))
 		applied = append(applied, "validation")
 	}
 	curCo, nextCo := *cur.Coordinator, *next.Coordinator
@@ -42,7 +42,7 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 		nextCo.Enabled = curCo.Enabled
 	}
 	if curCo != nextCo {
-		d.coordinator.Store(&nextCo)
+		d.settings.coordinator.Store(&nextCo)
 		applied = append(applied, "coordinator")
 	}
 	inputs := cur.Inputs

@@ -27,7 +27,7 @@ output "kafka" "o" { topic = "o" }
 		t.Fatal(err)
 	}
 	d := p.d
-	oldValidator := d.validator.Load()
+	oldValidator := d.settings.validator.Load()
 
 	applied, restart, err := p.Reload(load(`denylist { globs = ["a.**"] }`))
 	if err != nil || len(applied) != 0 || len(restart) != 0 {
@@ -52,16 +52,16 @@ kafka { brokers = ["10.0.0.1:9092"] }
 	if want := []string{"coordinator.enabled", "kafka", "pipeline"}; !slices.Equal(restart, want) {
 		t.Errorf("needs restart %v, want %v", restart, want)
 	}
-	if !d.denylist.Load().Match([]byte("secret.key")) || d.denylist.Load().Match([]byte("a.b")) {
+	if !d.settings.denylist.Load().Match([]byte("secret.key")) || d.settings.denylist.Load().Match([]byte("a.b")) {
 		t.Error("the workers' denylist is not the reloaded one")
 	}
-	if d.validator.Load() == oldValidator {
+	if d.settings.validator.Load() == oldValidator {
 		t.Error("the validator was not replaced")
 	}
-	if co := d.coordinator.Load(); co.HotFactor != 2 || !co.Enabled {
+	if co := d.settings.coordinator.Load(); co.HotFactor != 2 || !co.Enabled {
 		t.Errorf("coordinator tuning %+v: want hot_factor 2 and enabled kept as running", co)
 	}
-	if d.workers != 4 || len(d.workerBusy) != 4 {
+	if d.workers != 4 || len(d.load.busy) != 4 {
 		t.Errorf("a reload changed the worker count to %d", d.workers)
 	}
 

@@ -19,7 +19,6 @@ import (
 	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/messages/opentsdb"
 	"github.com/sluicehq/sluice/messages/validate"
-	"github.com/sluicehq/sluice/placement"
 )
 
 // Pipeline runs Sluice's actors. Start it once; Stop is safe to call more than once.
@@ -88,22 +87,17 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 		stats:       stats,
 		workers:     p.Workers,
 		plans:       newOutputPlans(cfg),
-		claims:      map[*Claim]struct{}{},
+		settings:    &settings{},
+		load:        newWorkerLoad(p.Workers),
+		claims:      newClaimRegistry(p.Readers),
 		tracker:     newTrackerState(),
 		lastFailure: map[string]string{},
 		rebalances:  newRebalanceStats(),
 	}
-	d.workerPIDs = make([]*actor.PID, d.workers)
-	d.workerBusy = make([]atomic.Int64, d.workers)
-	d.workerQueue = make([]atomic.Int64, d.workers)
 	d.readerPIDs = make([]*actor.PID, p.Readers)
-	d.owned = make([]map[placement.Key]float64, p.Readers)
-	for i := range d.owned {
-		d.owned[i] = map[placement.Key]float64{}
-	}
-	d.validator.Store(newValidator(cfg))
-	d.denylist.Store(dl)
-	d.coordinator.Store(cfg.Coordinator)
+	d.settings.validator.Store(newValidator(cfg))
+	d.settings.denylist.Store(dl)
+	d.settings.coordinator.Store(cfg.Coordinator)
 	pl := &Pipeline{d: d, log: log, fatal: make(chan error, 1), running: cfg, customDecode: decode != nil}
 	d.fatal = func(err error) {
 		select {
@@ -132,7 +126,6 @@ func (p *Pipeline) start(ctx context.Context) error {
 		return err
 	}
 	d.topo = topo
-	d.writerPIDs = make([]*actor.PID, topo.Writers())
 	for w, o := range topo.writerOutput {
 		if !o.kafka() {
 			d.links = append(d.links, nil)
@@ -174,15 +167,16 @@ func (p *Pipeline) start(ctx context.Context) error {
 	})
 	rootProps := actor.PropsFromProducer(newPipelineActor(d),
 		actor.WithSupervisor(supervisorStrategy(d)), actor.WithReceiverMiddleware(logPanics(log)))
-	// The root's children are spawned from its Started handler; writers' PIDs are fixed names,
-	// so the output goroutines can be started with them first.
+	// The root's children are spawned from its Started handler under fixed names, so their PIDs
+	// are known now and the output goroutines can be started with them first.
+	d.childPIDs()
 	for i, l := range d.links {
 		if l != nil {
-			l.start(d.system.Root, actor.NewPID(d.system.Address(), RootName+"/"+childName("writer", i)))
+			l.start(d.system.Root, d.writerPIDs[i])
 		}
 	}
 	if d.deadLetter != nil {
-		d.deadLetter.start(d.system.Root, actor.NewPID(d.system.Address(), RootName+"/"+childName("deadletter", -1)))
+		d.deadLetter.start(d.system.Root, d.deadLetterPID)
 	}
 	root, err := d.system.Root.SpawnNamed(rootProps, RootName)
 	if err != nil {

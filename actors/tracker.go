@@ -26,7 +26,7 @@ type trackEntry struct {
 // fully acknowledged. sarama commits marked offsets on an interval and when a session ends, so
 // an input offset is committed only after every datapoint before it reached the output.
 type tracker struct {
-	d   *deps
+	d   *trackerDeps
 	log hclog.Logger
 	*trackerState
 }
@@ -41,9 +41,9 @@ type trackerState struct {
 
 func newTrackerState() *trackerState { return &trackerState{entries: map[uint64]*trackEntry{}} }
 
-func newTracker(d *deps) actor.Producer {
+func newTracker(d *trackerDeps) actor.Producer {
 	return func() actor.Actor {
-		return &tracker{d: d, log: d.log.Named("tracker"), trackerState: d.tracker}
+		return &tracker{d: d, log: d.log.Named("tracker"), trackerState: d.state}
 	}
 }
 

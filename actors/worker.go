@@ -19,7 +19,7 @@ import (
 // resumes where it stopped. RawBatches that arrive meanwhile wait in its queue (the RawBatch pool
 // bounds how many can).
 type worker struct {
-	d     *deps
+	d     *workerDeps
 	index int
 	log   hclog.Logger
 	enc   *encode.Encoder
@@ -40,15 +40,15 @@ func (w *worker) recordPanic(reason any) { w.failure = fmt.Sprint(reason) }
 // account adds the time since t0 to the worker's busy time and publishes its queue depth, for
 // the coordinator and `sluice bench`.
 func (w *worker) account(t0 time.Time) {
-	w.d.workerBusy[w.index].Add(int64(time.Since(t0)))
+	w.d.load.busy[w.index].Add(int64(time.Since(t0)))
 	n := int64(len(w.queue))
 	if w.current != nil {
 		n++
 	}
-	w.d.workerQueue[w.index].Store(n)
+	w.d.load.queue[w.index].Store(n)
 }
 
-func newWorker(d *deps, index int) actor.Producer {
+func newWorker(d *workerDeps, index int) actor.Producer {
 	return func() actor.Actor {
 		return &worker{d: d, index: index, log: d.log.Named("worker").With("worker", index),
 			enc: encode.New(d.mapping, d.topo.Layout, recordFault)}
@@ -58,7 +58,7 @@ func newWorker(d *deps, index int) actor.Producer {
 func (w *worker) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		self, root := ctx.Self(), w.d.system.Root
+		self, root := ctx.Self(), ctx.ActorSystem().Root
 		w.wake = func() { root.Send(self, poolReady{}) }
 	case *actor.Restarting:
 		w.handBack(ctx)
@@ -95,7 +95,7 @@ func (w *worker) handBack(ctx actor.Context) {
 		b.Attempts++
 		at := w.enc.Decoding()
 		switch {
-		case b.Attempts > w.d.cfg.Supervisor.Redeliveries && at >= 0:
+		case b.Attempts > w.d.redeliveries && at >= 0:
 			// The failure is in one record's decoding: isolate that record and deliver the rest.
 			b.Poisoned = append(b.Poisoned, int32(at))
 			b.PoisonError = w.failure
@@ -103,12 +103,12 @@ func (w *worker) handBack(ctx actor.Context) {
 			w.log.Error("record failed every attempt; it will be dead-lettered and the rest of its batch delivered",
 				"topic", b.Topic, "partition", b.Partition, "offset", b.Records[at].Offset, "error", w.failure,
 				"first_bytes", truncate(b.Value(at), 120))
-			ctx.Send(w.d.workerPIDs[(w.index+1)%w.d.workers], b)
-		case b.Attempts > w.d.cfg.Supervisor.Redeliveries:
+			ctx.Send(w.d.workerPIDs[(w.index+1)%len(w.d.workerPIDs)], b)
+		case b.Attempts > w.d.redeliveries:
 			w.poison(ctx, b)
 		default:
 			w.d.stats.Redelivered.Add(1)
-			next := w.d.workerPIDs[(w.index+1)%w.d.workers]
+			next := w.d.workerPIDs[(w.index+1)%len(w.d.workerPIDs)]
 			w.log.Warn("redelivering the batch this worker held when it failed", "batch", b.ID,
 				"topic", b.Topic, "partition", b.Partition, "first_offset", b.FirstOffset, "attempt", b.Attempts, "to", next.Id)
 			ctx.Send(next, b)
@@ -196,7 +196,7 @@ func (w *worker) start(ctx actor.Context, b *messages.RawBatch) {
 	w.current = b
 	w.badNext = 0
 	faultWorkerBatch()
-	w.enc.Judge(w.d.validator.Load(), w.d.denylist.Load())
+	w.enc.Judge(w.d.settings.validator.Load(), w.d.settings.denylist.Load())
 	w.enc.Load(b, *w.d.decoders[b.Topic].decode.Load(), time.Now().UnixMilli())
 	w.emit(ctx)
 }

@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -13,18 +14,20 @@ import (
 	"github.com/sluicehq/sluice/messages/remotewrite"
 )
 
-// writer owns a contiguous range of one output's shards. It holds the ShardBatches workers send
-// it and flushes them when they reach the output's flush_bytes or after its linger: for every
-// shard it builds the shard's part of the flush (a Kafka output: one record, the shard's segments
-// joined into one remote-write WriteRequest; a remote-write output: requests in which each series
-// appears once, its samples in timestamp order, within max_batch_samples and max_batch_bytes),
-// snappy-compresses it into the shard's reused buffers and sends it through its sink. A shard has
-// one part in flight at a time, so a remote-write output has at most `concurrency` requests in
-// flight. Only when every part of a flush is acknowledged (or dead-lettered) does it ack the
-// flush's batches to the offset tracker and release them; holding them until then bounds what a
-// slow output can make Sluice buffer.
+// writer owns a contiguous range of one output's shards. Workers send it ShardBatches, each
+// holding segments for several of its shards; every shard queues its segments and flushes on its
+// own: when the queued bytes of the idle shards reach the output's flush_bytes, after its linger,
+// or, for a shard that was busy then, as soon as its flush in flight completes. A shard's flush
+// builds its part (a Kafka output: one record, the shard's segments joined into one remote-write
+// WriteRequest; a remote-write output: requests in which each series appears once, its samples in
+// timestamp order, within max_batch_samples and max_batch_bytes), snappy-compresses it into the
+// shard's reused buffers and sends it through its sink, one part in flight per shard, so a
+// remote-write output has at most `concurrency` requests in flight. A shard that retries holds
+// only its own flush: the other shards go on. A batch is acked to the offset tracker and released
+// when every shard it has segments for has written them (or dead-lettered them); holding it until
+// then bounds what a slow output can make Sluice buffer.
 type writer struct {
-	d     *deps
+	d     *writerDeps
 	index int
 	log   hclog.Logger
 	plan  *outputPlan
@@ -32,28 +35,37 @@ type writer struct {
 
 	lo, hi int
 
-	held      []*messages.ShardBatch
-	heldBytes int
+	// held is every batch taken and not yet acked, in no particular order.
+	held []*messages.ShardBatch
+	// idleBytes is what the shards with no flush in flight have queued: it triggers a flush.
+	idleBytes int
 	lingering bool
+	shards    []shardState // per shard of the range
 
-	flushing []*messages.ShardBatch // the flush in flight
+	scratch []byte
+	merger  remotewrite.Merger
+}
+
+// segRun is one batch's segments for one shard: b.Segments[lo:hi].
+type segRun struct {
+	b      *messages.ShardBatch
+	lo, hi int
+}
+
+// shardState is one shard's queue and its flush in flight.
+type shardState struct {
+	queue      []segRun // waiting for the shard's next flush
+	queueBytes int
+	due        bool // flush as soon as the flush in flight completes
+
+	flushing []segRun // the flush in flight
 	flushID  uint64
 	// flushStart is when the flush in flight began: its parts' write latency counts from it,
 	// retries included.
 	flushStart time.Time
-	shards     []shardState // per shard of the range
-	waiting    int          // shards with parts not yet acknowledged
-	due        bool         // flush again as soon as the one in flight completes
+	// samples is the flush's datapoints, rejected those of them the output refused for good.
+	samples, rejected int64
 
-	scratch []byte
-	cursor  []int
-	merger  remotewrite.Merger
-	// rejected counts the current flush's datapoints the output refused for good.
-	rejected int64
-}
-
-// shardState is one shard's part of the flush in flight.
-type shardState struct {
 	parts       [][]byte // compressed records or requests; the buffers are reused
 	partSamples []int64
 	n, next     int // parts in this flush; the one in flight
@@ -77,14 +89,14 @@ type writerSink interface {
 	retryDelay(s int, err error, attempt int) time.Duration
 }
 
-// produceRef identifies one part of one shard of a flush in the sink's answers.
+// produceRef identifies one part of one shard's flush in the sink's answers.
 type produceRef struct {
 	flush uint64
 	shard int32
 	part  int32
 }
 
-func newWriter(d *deps, index int) actor.Producer {
+func newWriter(d *writerDeps, index int) actor.Producer {
 	return func() actor.Actor {
 		plan := d.topo.writerOutput[index]
 		lo, hi := d.topo.WriterRange(index)
@@ -103,29 +115,18 @@ func (w *writer) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 	case *actor.Restarting:
-		// Hand everything held to the next instance through the mailbox; a flush in flight is
-		// sent again (at-least-once), its late answers are ignored by flush id.
-		for _, b := range w.flushing {
-			ctx.Send(ctx.Self(), b)
-		}
+		// Hand every batch held to the next instance through the mailbox; flushes in flight are
+		// sent again (at-least-once), their late answers are ignored by flush id.
 		for _, b := range w.held {
 			ctx.Send(ctx.Self(), b)
 		}
-		w.flushing, w.held = nil, nil
+		w.held = nil
 	case *actor.Stopping:
 		w.releaseAll()
 	case *actor.Stopped:
 
 	case *messages.ShardBatch:
-		w.held = append(w.held, m)
-		faultWriterBatch() // after taking it: a failure hands it to the next incarnation
-		w.heldBytes += m.Bytes()
-		if w.heldBytes >= w.plan.cfg.FlushBytes {
-			w.flush(ctx)
-		} else if !w.lingering {
-			w.lingering = true
-			w.after(ctx, w.plan.cfg.Linger, lingerTick{})
-		}
+		w.take(ctx, m)
 	case lingerTick:
 		w.lingering = false
 		w.flush(ctx)
@@ -146,14 +147,52 @@ func (w *writer) Receive(ctx actor.Context) {
 	}
 }
 
-// current returns the state of the shard ref names if ref is the part in flight, else nil (an
+// take queues a batch's segments on their shards (segments are sorted by shard).
+func (w *writer) take(ctx actor.Context, b *messages.ShardBatch) {
+	w.held = append(w.held, b)
+	faultWriterBatch() // after taking it: a failure hands it to the next incarnation
+	b.Unwritten = 0
+	segs := b.Segments
+	for i := 0; i < len(segs); {
+		shard, j, bytes := segs[i].Shard, i, 0
+		for ; j < len(segs) && segs[j].Shard == shard; j++ {
+			bytes += int(segs[j].End - segs[j].Start)
+		}
+		st := &w.shards[int(shard)-w.lo]
+		st.queue = append(st.queue, segRun{b: b, lo: i, hi: j})
+		st.queueBytes += bytes
+		if !st.pending {
+			w.idleBytes += bytes
+		}
+		b.Unwritten++
+		i = j
+	}
+	if b.Unwritten == 0 { // no datapoints for this output
+		w.ack(ctx, b)
+		return
+	}
+	w.maybeFlush(ctx)
+}
+
+// maybeFlush flushes when the idle shards' queues reach flush_bytes, else makes sure the linger
+// runs.
+func (w *writer) maybeFlush(ctx actor.Context) {
+	if w.idleBytes >= w.plan.cfg.FlushBytes {
+		w.flush(ctx)
+	} else if !w.lingering && w.idleBytes > 0 {
+		w.lingering = true
+		w.after(ctx, w.plan.cfg.Linger, lingerTick{})
+	}
+}
+
+// current returns the state of the shard ref names if ref is its part in flight, else nil (an
 // answer for a flush a failed instance made, or one already settled).
 func (w *writer) current(ref produceRef) *shardState {
 	k := int(ref.shard) - w.lo
-	if ref.flush != w.flushID || k < 0 || k >= len(w.shards) {
+	if k < 0 || k >= len(w.shards) {
 		return nil
 	}
-	if st := &w.shards[k]; st.pending && st.next == int(ref.part) {
+	if st := &w.shards[k]; st.pending && st.flushID == ref.flush && st.next == int(ref.part) {
 		return st
 	}
 	return nil
@@ -161,53 +200,55 @@ func (w *writer) current(ref produceRef) *shardState {
 
 // after sends msg to this actor after d: timers are messages to self.
 func (w *writer) after(ctx actor.Context, d time.Duration, msg any) {
-	self, root := ctx.Self(), w.d.system.Root
+	self, root := ctx.Self(), ctx.ActorSystem().Root
 	time.AfterFunc(d, func() { root.Send(self, msg) })
 }
 
+// flush starts a flush on every idle shard with queued segments, and marks the busy ones to
+// flush as soon as theirs completes.
 func (w *writer) flush(ctx actor.Context) {
-	if len(w.held) == 0 {
-		return
-	}
-	if w.waiting > 0 {
-		w.due = true
-		return
-	}
-	w.due = false
-	w.flushing, w.held = w.held, w.flushing[:0]
-	w.heldBytes = 0
-	w.flushID = w.d.nextFlushID.Add(1)
-	w.flushStart = time.Now()
-	w.cursor = append(w.cursor[:0], make([]int, len(w.flushing))...)
-	w.rejected = 0
 	for s := w.lo; s < w.hi; s++ {
 		st := &w.shards[s-w.lo]
-		st.n, st.next = 0, 0
-		if w.plan.kafka() {
-			w.buildRecord(s, st)
-		} else {
-			w.buildRequests(s, st)
+		switch {
+		case len(st.queue) == 0:
+		case st.pending:
+			st.due = true
+		default:
+			w.flushShard(ctx, s)
 		}
-		if st.n == 0 {
-			continue
-		}
-		st.pending = true
-		w.waiting++
-		w.startPart(ctx, s)
 	}
-	if w.waiting == 0 { // only empty batches
-		w.complete(ctx)
-	}
+	w.idleBytes = 0
 }
 
-// eachSegment calls fn with the data and samples of every segment of shard s in the flush, in
-// batch order (segments are sorted by shard, so a cursor per batch walks them once).
-func (w *writer) eachSegment(s int, fn func(data []byte, samples int)) {
-	for i, b := range w.flushing {
-		segs := b.Segments
-		for w.cursor[i] < len(segs) && segs[w.cursor[i]].Shard == uint32(s) {
-			fn(b.Data(segs[w.cursor[i]]), int(segs[w.cursor[i]].Samples))
-			w.cursor[i]++
+// flushShard builds shard s's parts from its queue and sends the first.
+func (w *writer) flushShard(ctx actor.Context, s int) {
+	st := &w.shards[s-w.lo]
+	st.flushing, st.queue = st.queue, st.flushing[:0]
+	st.queueBytes, st.due = 0, false
+	st.flushID = w.d.nextFlushID.Add(1)
+	st.flushStart = time.Now()
+	st.samples, st.rejected = 0, 0
+	st.n, st.next = 0, 0
+	if w.plan.kafka() {
+		w.buildRecord(st)
+	} else {
+		w.buildRequests(st)
+	}
+	if st.n == 0 { // only empty segments
+		w.shardDone(ctx, s)
+		return
+	}
+	st.pending = true
+	w.startPart(ctx, s)
+}
+
+// eachSegment calls fn with the data and samples of every segment of the shard's flush, in the
+// order the batches came.
+func (st *shardState) eachSegment(fn func(data []byte, samples int)) {
+	for _, r := range st.flushing {
+		for _, seg := range r.b.Segments[r.lo:r.hi] {
+			fn(r.b.Data(seg), int(seg.Samples))
+			st.samples += int64(seg.Samples)
 		}
 	}
 }
@@ -223,11 +264,11 @@ func (st *shardState) addPart(req []byte, samples int) {
 	st.n++
 }
 
-// buildRecord joins shard s's segments into one record: a Kafka output's shard record.
-func (w *writer) buildRecord(s int, st *shardState) {
+// buildRecord joins the shard's segments into one record: a Kafka output's shard record.
+func (w *writer) buildRecord(st *shardState) {
 	w.scratch = w.scratch[:0]
 	samples := 0
-	w.eachSegment(s, func(data []byte, n int) {
+	st.eachSegment(func(data []byte, n int) {
 		w.scratch = append(w.scratch, data...)
 		samples += n
 	})
@@ -236,9 +277,9 @@ func (w *writer) buildRecord(s int, st *shardState) {
 	}
 }
 
-// buildRequests merges shard s's segments into remote-write requests.
-func (w *writer) buildRequests(s int, st *shardState) {
-	w.eachSegment(s, func(data []byte, _ int) {
+// buildRequests merges the shard's segments into remote-write requests.
+func (w *writer) buildRequests(st *shardState) {
+	st.eachSegment(func(data []byte, _ int) {
 		if !w.merger.Add(data) {
 			panic("writer: a worker encoded a malformed segment") // a bug, not bad input
 		}
@@ -259,7 +300,7 @@ func (w *writer) startPart(ctx actor.Context, s int) {
 
 func (w *writer) sendPart(ctx actor.Context, s int) {
 	st := &w.shards[s-w.lo]
-	w.sink.send(ctx, s, st.parts[st.next], produceRef{flush: w.flushID, shard: int32(s), part: int32(st.next)})
+	w.sink.send(ctx, s, st.parts[st.next], produceRef{flush: st.flushID, shard: int32(s), part: int32(st.next)})
 }
 
 func (w *writer) onProduced(ctx actor.Context, p *produced) {
@@ -298,11 +339,11 @@ func (w *writer) onProduced(ctx actor.Context, p *produced) {
 	o.lastWriteFailed.Store(false)
 	o.records.Add(1)
 	o.bytes.Add(int64(len(st.parts[st.next])))
-	o.writeSeconds.Observe(time.Since(w.flushStart).Seconds())
+	o.writeSeconds.Observe(time.Since(st.flushStart).Seconds())
 	w.partDone(ctx, s)
 }
 
-// partDone moves shard s to its next part, or counts it done.
+// partDone moves shard s to its next part, or completes its flush.
 func (w *writer) partDone(ctx actor.Context, s int) {
 	st := &w.shards[s-w.lo]
 	st.next++
@@ -310,11 +351,44 @@ func (w *writer) partDone(ctx actor.Context, s int) {
 		w.startPart(ctx, s)
 		return
 	}
+	w.shardDone(ctx, s)
+}
+
+// shardDone completes shard s's flush: it counts the datapoints written, acks the batches whose
+// last shard this was, and flushes the shard again if it is due.
+func (w *writer) shardDone(ctx actor.Context, s int) {
+	st := &w.shards[s-w.lo]
 	st.pending = false
-	w.waiting--
-	if w.waiting == 0 {
-		w.complete(ctx)
+	out := st.samples - st.rejected
+	w.d.stats.DatapointsOut.Add(out)
+	w.plan.counters.datapoints.Add(out)
+	for i, r := range st.flushing {
+		if r.b.Unwritten--; r.b.Unwritten == 0 {
+			w.ack(ctx, r.b)
+		}
+		st.flushing[i] = segRun{}
 	}
+	st.flushing = st.flushing[:0]
+	if len(st.queue) == 0 {
+		return
+	}
+	if st.due {
+		w.flushShard(ctx, s)
+		return
+	}
+	w.idleBytes += st.queueBytes
+	w.maybeFlush(ctx)
+}
+
+// ack tells the tracker a batch is written and releases it.
+func (w *writer) ack(ctx actor.Context, b *messages.ShardBatch) {
+	ctx.Send(w.d.trackerPID, &Acked{ID: b.Source})
+	if i := slices.Index(w.held, b); i >= 0 {
+		last := len(w.held) - 1
+		w.held[i], w.held[last] = w.held[last], nil
+		w.held = w.held[:last]
+	}
+	b.Release()
 }
 
 // permanentOutputError reports Kafka errors that retrying cannot fix.
@@ -333,45 +407,28 @@ func (w *writer) reject(ctx actor.Context, s int, err error) {
 	st := &w.shards[s-w.lo]
 	part := st.parts[st.next]
 	samples := st.partSamples[st.next]
-	w.rejected += samples
+	st.rejected += samples
 	w.plan.counters.rejected.Add(samples)
 	w.d.stats.Dropped[messages.ReasonOutputRejected].Add(samples)
 	w.log.Error("output refused a write for good", "shard", s-w.plan.offset, "bytes", len(part), "samples", samples,
 		"error", err, "dead_letter", w.d.deadLetterPID != nil)
 	if w.d.deadLetterPID != nil {
-		ctx.Send(w.d.deadLetterPID, &rejectedRecord{writer: ctx.Self(), ref: produceRef{flush: w.flushID, shard: int32(s), part: int32(st.next)},
+		ctx.Send(w.d.deadLetterPID, &rejectedRecord{writer: ctx.Self(), ref: produceRef{flush: st.flushID, shard: int32(s), part: int32(st.next)},
 			topic: w.plan.deadLetterSource(), shard: int32(s - w.plan.offset), value: append([]byte(nil), part...), reason: err.Error()})
 		return
 	}
 	w.partDone(ctx, s)
 }
 
-// complete acks a finished flush's batches to the tracker and releases them.
-func (w *writer) complete(ctx actor.Context) {
-	var out int64
-	for i, b := range w.flushing {
-		out += int64(b.Samples())
-		ctx.Send(w.d.trackerPID, &Acked{ID: b.Source})
-		b.Release()
-		w.flushing[i] = nil
-	}
-	w.flushing = w.flushing[:0]
-	w.d.stats.DatapointsOut.Add(out - w.rejected)
-	w.plan.counters.datapoints.Add(out - w.rejected)
-	w.rejected = 0
-	if w.due || w.heldBytes >= w.plan.cfg.FlushBytes {
-		w.flush(ctx)
-	}
-}
-
 // releaseAll returns held batches to their pool when the pipeline stops before draining; they
 // were never acknowledged, so their input offsets stay uncommitted.
 func (w *writer) releaseAll() {
-	for _, b := range w.flushing {
-		b.Release()
-	}
 	for _, b := range w.held {
 		b.Release()
 	}
-	w.flushing, w.held = nil, nil
+	w.held = nil
+	for i := range w.shards {
+		st := &w.shards[i]
+		st.queue, st.flushing, st.pending = nil, nil, false
+	}
 }

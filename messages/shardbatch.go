@@ -16,8 +16,11 @@ type ShardBatch struct {
 	// output has acknowledged every segment.
 	Source   uint64
 	Segments []Segment
-	arena    []byte
-	pool     *Pool[*ShardBatch]
+	// Unwritten is the writer's bookkeeping while it owns the batch: how many of its shards have
+	// not finished writing their part of it. The batch is acknowledged when it reaches 0.
+	Unwritten int
+	arena     []byte
+	pool      *Pool[*ShardBatch]
 }
 
 // NewShardBatchPool preallocates n batches with arenaBytes bytes each.
@@ -77,6 +80,7 @@ func (b *ShardBatch) Data(s Segment) []byte { return b.arena[s.Start:s.End:s.End
 // Reset empties the batch for reuse.
 func (b *ShardBatch) Reset() {
 	b.Source = 0
+	b.Unwritten = 0
 	b.Segments = b.Segments[:0]
 	b.arena = b.arena[:0]
 }

@@ -1,0 +1,171 @@
+package actors
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/formats"
+	"github.com/sluicehq/sluice/placement"
+)
+
+// What each actor kind is given: only what it uses. The root actor builds these from the
+// pipeline's deps when it spawns a child (and again when it respawns one); they hold pointers
+// into deps for the counters and the shared state (see deps' comment for who writes what), and
+// values for what never changes after start-up (configuration, pools, PIDs).
+
+// readerDeps is what a reader and its Kafka loop use.
+type readerDeps struct {
+	cfg *config.Config
+	log hclog.Logger
+	// root sends from the reader's goroutines, which are not actors.
+	root        *actor.RootContext
+	rawPool     *messages.Pool[*messages.RawBatch]
+	decoders    map[string]*topicDecoder
+	claims      *claimRegistry
+	rebalances  *rebalanceStats
+	routing     *atomic.Pointer[placement.Table]
+	workerPIDs  []*actor.PID
+	writerPIDs  []*actor.PID
+	trackerPID  *actor.PID
+	readers     int
+	readersWG   *sync.WaitGroup
+	stopping    *atomic.Bool
+	nextBatchID *atomic.Uint64
+}
+
+func (d *deps) forReader() *readerDeps {
+	return &readerDeps{cfg: d.cfg, log: d.log, root: d.system.Root, rawPool: d.rawPool, decoders: d.decoders,
+		claims: d.claims, rebalances: d.rebalances, routing: &d.routing, workerPIDs: d.workerPIDs,
+		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, readers: len(d.readerPIDs), readersWG: &d.readersWG,
+		stopping: &d.stopping, nextBatchID: &d.nextBatchID}
+}
+
+// workerFor returns the worker for a batch of a partition: the one the coordinator's table
+// names, or, before its first table, for a partition claimed since, or with the coordinator off,
+// a fixed worker by hash.
+func (d *readerDeps) workerFor(topic string, partition int32, batchID uint64) *actor.PID {
+	if t := d.routing.Load(); t != nil {
+		if w, ok := t.Worker(placement.Key{Topic: topic, Partition: partition}, batchID); ok {
+			return d.workerPIDs[w]
+		}
+	}
+	h := uint32(2166136261)
+	for i := 0; i < len(topic); i++ {
+		h = (h ^ uint32(topic[i])) * 16777619
+	}
+	return d.workerPIDs[(h+uint32(partition))%uint32(len(d.workerPIDs))]
+}
+
+// workerDeps is what a worker uses.
+type workerDeps struct {
+	log            hclog.Logger
+	redeliveries   int // supervisor.redeliveries
+	decoders       map[string]*topicDecoder
+	settings       *settings
+	mapping        formats.NameMapping
+	topo           *topology
+	shardPool      *messages.Pool[*messages.ShardBatch]
+	deadLetterPool *messages.Pool[*messages.DeadLetterBatch] // nil without a dead-letter topic
+	stats          *Stats
+	load           *workerLoad
+	workerPIDs     []*actor.PID
+	writerPIDs     []*actor.PID
+	trackerPID     *actor.PID
+	deadLetterPID  *actor.PID // nil without a dead-letter topic
+}
+
+func (d *deps) forWorker() *workerDeps {
+	return &workerDeps{log: d.log, redeliveries: d.cfg.Supervisor.Redeliveries, decoders: d.decoders,
+		settings: d.settings, mapping: d.mapping, topo: d.topo, shardPool: d.shardPool,
+		deadLetterPool: d.deadLetterPool, stats: d.stats, load: d.load, workerPIDs: d.workerPIDs,
+		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, deadLetterPID: d.deadLetterPID}
+}
+
+// writerDeps is what a writer uses.
+type writerDeps struct {
+	log           hclog.Logger
+	topo          *topology
+	links         []*outputLink
+	stats         *Stats
+	trackerPID    *actor.PID
+	deadLetterPID *actor.PID // nil without a dead-letter topic
+	nextFlushID   *atomic.Uint64
+}
+
+func (d *deps) forWriter() *writerDeps {
+	return &writerDeps{log: d.log, topo: d.topo, links: d.links, stats: d.stats, trackerPID: d.trackerPID,
+		deadLetterPID: d.deadLetterPID, nextFlushID: &d.nextFlushID}
+}
+
+// deadLetterDeps is what the dead-letter writer uses.
+type deadLetterDeps struct {
+	log         hclog.Logger
+	sink        *deadLetterSink
+	stats       *Stats
+	trackerPID  *actor.PID
+	nextFlushID *atomic.Uint64
+}
+
+func (d *deps) forDeadLetter() *deadLetterDeps {
+	return &deadLetterDeps{log: d.log, sink: &deadLetterSink{link: d.deadLetter, topic: d.cfg.DeadLetter.Topic},
+		stats: d.stats, trackerPID: d.trackerPID, nextFlushID: &d.nextFlushID}
+}
+
+// trackerDeps is what the offset tracker uses.
+type trackerDeps struct {
+	log     hclog.Logger
+	stats   *Stats
+	latency *latencyHist
+	state   *trackerState
+}
+
+func (d *deps) forTracker() *trackerDeps {
+	return &trackerDeps{log: d.log, stats: d.stats, latency: &d.latency, state: d.tracker}
+}
+
+// coordinatorDeps is what the coordinator uses.
+type coordinatorDeps struct {
+	log      hclog.Logger
+	route    bool // coordinator.enabled: publish routing tables, not only measure
+	settings *settings
+	claims   *claimRegistry
+	routing  *atomic.Pointer[placement.Table]
+	load     *workerLoad
+	stats    *Stats
+	workers  int
+}
+
+func (d *deps) forCoordinator() *coordinatorDeps {
+	return &coordinatorDeps{log: d.log, route: d.cfg.Coordinator.Enabled, settings: d.settings, claims: d.claims,
+		routing: &d.routing, load: d.load, stats: d.stats, workers: d.workers}
+}
+
+// childPIDs sets the PIDs of every child the root will spawn: they are fixed names under it.
+func (d *deps) childPIDs() {
+	pid := func(kind string, index int) *actor.PID {
+		return actor.NewPID(d.system.Address(), RootName+"/"+childName(kind, index))
+	}
+	d.writerPIDs = make([]*actor.PID, d.topo.Writers())
+	for i := range d.writerPIDs {
+		d.writerPIDs[i] = pid("writer", i)
+	}
+	d.workerPIDs = make([]*actor.PID, d.workers)
+	for i := range d.workerPIDs {
+		d.workerPIDs[i] = pid("worker", i)
+	}
+	for i := range d.readerPIDs {
+		d.readerPIDs[i] = pid("reader", i)
+	}
+	d.trackerPID = pid("tracker", -1)
+	if d.deadLetter != nil {
+		d.deadLetterPID = pid("deadletter", -1)
+	}
+	if d.measuresLoad() {
+		d.coordinatorPID = pid("coordinator", -1)
+	}
+}

@@ -1,0 +1,158 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/messages"
+)
+
+// scriptedSink answers every part at once: shard failShard fails (retryably) while fail is set,
+// every other part succeeds. It records the samples of each part sent, per shard.
+type scriptedSink struct {
+	failShard int
+	fail      atomic.Bool
+	mu        sync.Mutex
+	sent      map[int]int // parts sent per shard
+}
+
+func (s *scriptedSink) send(ctx actor.Context, shard int, _ []byte, ref produceRef) {
+	s.mu.Lock()
+	s.sent[shard]++
+	s.mu.Unlock()
+	var err error
+	if shard == s.failShard && s.fail.Load() {
+		err = errors.New("receiver down")
+	}
+	ctx.Send(ctx.Self(), &produced{meta: ref, err: err})
+}
+func (s *scriptedSink) permanent(error) bool                     { return false }
+func (s *scriptedSink) newPart(int)                              {}
+func (s *scriptedSink) retryDelay(int, error, int) time.Duration { return 20 * time.Millisecond }
+
+func (s *scriptedSink) sentTo(shard int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sent[shard]
+}
+
+// TestWriterShardsFlushIndependently: a shard whose writes keep failing holds only the batches
+// with datapoints for it; batches for the writer's other shards are written and acknowledged
+// meanwhile (a writer's flush is not a barrier across its shards), and the failing shard's batch
+// is acknowledged once its retry succeeds, every batch back in its pool.
+func TestWriterShardsFlushIndependently(t *testing.T) {
+	cfg, err := config.Load("t.hcl", []byte(`input "opentsdb" { topics = ["in"] }
+output "kafka" "o" {
+  topic  = "o"
+  shards = 2
+  linger = "1h"
+}
+pipeline { writers = 1 }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans := newOutputPlans(cfg)
+	topo, err := layout(plans, cfg.Routes, cfg.Pipeline.Writers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lo, hi := topo.WriterRange(0); lo != 0 || hi != 2 {
+		t.Fatalf("writer 0 owns shards [%d, %d), want [0, 2)", lo, hi)
+	}
+	sys := actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(NewSlogHandler(hclog.NewNullLogger()))
+	})))
+	defer sys.Shutdown()
+	acked := make(chan uint64, 16)
+	tracker := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if a, ok := c.Message().(*Acked); ok {
+			acked <- a.ID
+		}
+	}))
+	var flushIDs atomic.Uint64
+	sink := &scriptedSink{failShard: 0, sent: map[int]int{}}
+	sink.fail.Store(true)
+	d := &writerDeps{log: hclog.NewNullLogger(), topo: topo, links: []*outputLink{nil}, stats: &Stats{},
+		trackerPID: tracker, nextFlushID: &flushIDs}
+	produce := newWriter(d, 0)
+	w := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		wr := produce().(*writer)
+		wr.sink = sink
+		return wr
+	}))
+
+	pool := messages.NewShardBatchPool(3, 1024)
+	batch := func(source uint64, shards ...uint32) *messages.ShardBatch {
+		b, err := pool.Get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Source = source
+		for _, s := range shards {
+			a := b.Arena()
+			b.AddSegment(s, append(a, "segment"...), 1)
+		}
+		return b
+	}
+	wait := func(what string) uint64 {
+		t.Helper()
+		select {
+		case id := <-acked:
+			return id
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no ack within 5 s", what)
+			return 0
+		}
+	}
+
+	sys.Root.Send(w, batch(1, 0, 1)) // shard 0 keeps failing: batch 1 waits for it
+	sys.Root.Send(w, Flush{})
+	sys.Root.Send(w, batch(2, 1))
+	sys.Root.Send(w, Flush{})
+	if id := wait("batch 2, shard 1 only"); id != 2 {
+		t.Fatalf("acked batch %d first, want 2 (shard 0 still failing)", id)
+	}
+	sys.Root.Send(w, batch(3, 1))
+	sys.Root.Send(w, Flush{})
+	if id := wait("batch 3, shard 1 only"); id != 3 {
+		t.Fatalf("acked batch %d, want 3", id)
+	}
+	for deadline := time.Now().Add(5 * time.Second); sink.sentTo(0) < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("shard 0 was sent %d times in 5 s, want it retried", sink.sentTo(0))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := sink.sentTo(1); n != 3 {
+		t.Fatalf("shard 1 was sent %d parts, want 3 (one per flush)", n)
+	}
+	select {
+	case id := <-acked:
+		t.Fatalf("batch %d acked while shard 0 fails", id)
+	default:
+	}
+	sink.fail.Store(false)
+	if id := wait("batch 1 after shard 0 recovered"); id != 1 {
+		t.Fatalf("acked batch %d, want 1", id)
+	}
+	if got := d.stats.DatapointsOut.Load(); got != 4 {
+		t.Fatalf("datapoints out %d, want 4", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for pool.InUse() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := pool.InUse(); n != 0 {
+		t.Fatalf("%d shard batches not back in their pool", n)
+	}
+}
