@@ -50,7 +50,7 @@ type Summary struct {
 }
 
 // DecodeOpenTSDB decodes OpenTSDB lines (the record timestamp is unused: lines carry their own).
-func DecodeOpenTSDB(dst *messages.Rows, record []byte, _ int64) { opentsdb.Parse(dst, record) }
+func DecodeOpenTSDB(dst *messages.Rows, record []byte, _ int64) { opentsdb.Parse(dst, record, 0) }
 
 // New prepares a pipeline for cfg, which must come from config.Load. decode, when not nil,
 // replaces every input's decoder: tests pass one that fails on purpose.

@@ -31,7 +31,7 @@ func TestWorkerPanicIsRestartedAndBatchRedelivered(t *testing.T) {
 		if bytes.Contains(record, []byte(marked+"\n")) && panics.Add(1) == 1 {
 			panic("injected failure while decoding")
 		}
-		opentsdb.Parse(dst, record)
+		opentsdb.Parse(dst, record, 0)
 	}
 	cfg := c.Config(t, in, out, shards, `pipeline {
   readers = 1

@@ -76,7 +76,7 @@ func testEncoder(t testing.TB) *testEnc {
 }
 
 // decodeOpenTSDB is the OpenTSDB decoder as the pipeline wires it (lines carry their timestamps).
-func decodeOpenTSDB(dst *messages.Rows, record []byte, _ int64) { opentsdb.Parse(dst, record) }
+func decodeOpenTSDB(dst *messages.Rows, record []byte, _ int64) { opentsdb.Parse(dst, record, 0) }
 
 // testLayout lays out outputs "o0", "o1", ... with the given shard counts and routes.
 func testLayout(t testing.TB, writers int, routes []*config.Route, shards ...int) *Layout {

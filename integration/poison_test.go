@@ -21,7 +21,7 @@ func poisonDecoder(dst *messages.Rows, record []byte, _ int64) {
 	if bytes.Contains(record, []byte(poisonMarker)) {
 		panic("injected: this record always fails")
 	}
-	opentsdb.Parse(dst, record)
+	opentsdb.Parse(dst, record, 0)
 }
 
 // poisonInput makes 40 records of valid lines and one poison record among them.

@@ -46,7 +46,7 @@ func formats() []format {
 		inf, _  = influx.New("ns", "_", false)
 		sluiceN = func(f func()) int { rows.Reset(); f(); return len(rows.Points) }
 	)
-	sluiceTsdb := side{"sluice", func(in []byte) int { return sluiceN(func() { opentsdb.Parse(&rows, in) }) }}
+	sluiceTsdb := side{"sluice", func(in []byte) int { return sluiceN(func() { opentsdb.Parse(&rows, in, 0) }) }}
 	vmTsdbSide := side{"vm", func(in []byte) int { vmTsdb.Unmarshal(bytesToString(in)); return len(vmTsdb.Rows) }}
 	sluiceGr := side{"sluice", func(in []byte) int { return sluiceN(func() { graphite.Parse(&rows, in, 1) }) }}
 	vmGrSide := side{"vm", func(in []byte) int { vmGr.Unmarshal(bytesToString(in)); return len(vmGr.Rows) }}
@@ -72,7 +72,7 @@ func formats() []format {
 			{"vm", func(in []byte) int { vmProm.Unmarshal(bytesToString(in)); return len(vmProm.Rows) }},
 		}},
 		{"json", benchlines.JSONPut(lines), []side{
-			{"sluice", func(in []byte) int { return sluiceN(func() { jsonput.Parse(&rows, in) }) }},
+			{"sluice", func(in []byte) int { return sluiceN(func() { jsonput.Parse(&rows, in, 0) }) }},
 			{"vm", func(in []byte) int {
 				v, err := vmJSON.ParseBytes(in)
 				if err != nil {

@@ -239,7 +239,7 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		case m := <-msgs:
 			rows.Reset()
-			remotewrite.Parse(&rows, m.Value)
+			remotewrite.Parse(&rows, m.Value, 0)
 			for _, bad := range rows.Bad {
 				fmt.Fprintf(stderr, "sluice tail: partition %d offset %d: %s\n", m.Partition, m.Offset, bad.Detail)
 			}

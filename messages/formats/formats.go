@@ -16,17 +16,64 @@ import (
 	"github.com/sluicehq/sluice/messages/remotewrite"
 )
 
+// ParseFunc is the one shape of every format's parser: it appends the datapoints of one Kafka
+// record to dst and the parts it cannot parse to dst.Bad, slicing the record (never copying it);
+// recordTsMs is the record's timestamp, for formats whose lines may omit theirs.
+type ParseFunc func(dst *messages.Rows, record []byte, recordTsMs int64)
+
+// format is one row of the format table.
+type format struct {
+	name string
+	// lineBased: the records are independent lines, so a record too large for one batch may be
+	// split at line boundaries.
+	lineBased bool
+	parser    func(Options) (ParseFunc, error)
+}
+
+func fixed(p ParseFunc) func(Options) (ParseFunc, error) {
+	return func(Options) (ParseFunc, error) { return p, nil }
+}
+
+// table is the list of formats: the config's validation, the workers, `sluice decode` and
+// `sluice bench` all read it (through Names, LineBased and New).
+var table = []format{
+	{name: "opentsdb", lineBased: true, parser: fixed(opentsdb.Parse)},
+	{name: "graphite", lineBased: true, parser: fixed(graphite.Parse)},
+	{name: "influx", lineBased: true, parser: func(o Options) (ParseFunc, error) {
+		p, ok := influx.New(o.InfluxPrecision, o.InfluxSeparator, o.InfluxBareValueField)
+		if !ok {
+			return nil, fmt.Errorf("influx precision %q: use ns, us, ms or s", o.InfluxPrecision)
+		}
+		return p.Parse, nil
+	}},
+	{name: "prometheus", lineBased: true, parser: fixed(prometheus.Parse)},
+	{name: "json", parser: fixed(jsonput.Parse)},
+	{name: "remote_write", parser: fixed(remotewrite.Parse)},
+}
+
 // Names lists the formats, as written in `input "<format>"`.
-var Names = []string{"opentsdb", "graphite", "influx", "prometheus", "json", "remote_write"}
+var Names = func() []string {
+	out := make([]string, len(table))
+	for i, f := range table {
+		out[i] = f.name
+	}
+	return out
+}()
+
+func lookup(name string) *format {
+	for i := range table {
+		if table[i].name == name {
+			return &table[i]
+		}
+	}
+	return nil
+}
 
 // LineBased reports whether a format's records are independent lines, so that a record too large
 // for one batch may be split at line boundaries.
-func LineBased(format string) bool {
-	switch format {
-	case "opentsdb", "graphite", "influx", "prometheus":
-		return true
-	}
-	return false
+func LineBased(name string) bool {
+	f := lookup(name)
+	return f != nil && f.lineBased
 }
 
 // Options are an input's decoding settings.
@@ -45,34 +92,22 @@ type Options struct {
 // Decoder decodes the records of one input.
 type Decoder struct {
 	Format   string
-	parse    func(dst *messages.Rows, record []byte, recordTsMs int64)
+	parse    ParseFunc
 	prefix   []byte
 	defaults []messages.Tag // sorted by key
 }
 
 // New returns the decoder for format with opts.
 func New(format string, opts Options) (*Decoder, error) {
-	d := &Decoder{Format: format}
-	switch format {
-	case "opentsdb":
-		d.parse = func(dst *messages.Rows, r []byte, _ int64) { opentsdb.Parse(dst, r) }
-	case "graphite":
-		d.parse = graphite.Parse
-	case "influx":
-		p, ok := influx.New(opts.InfluxPrecision, opts.InfluxSeparator, opts.InfluxBareValueField)
-		if !ok {
-			return nil, fmt.Errorf("influx precision %q: use ns, us, ms or s", opts.InfluxPrecision)
-		}
-		d.parse = p.Parse
-	case "prometheus":
-		d.parse = prometheus.Parse
-	case "json":
-		d.parse = func(dst *messages.Rows, r []byte, _ int64) { jsonput.Parse(dst, r) }
-	case "remote_write":
-		d.parse = func(dst *messages.Rows, r []byte, _ int64) { remotewrite.Parse(dst, r) }
-	default:
+	f := lookup(format)
+	if f == nil {
 		return nil, fmt.Errorf("unknown format %q", format)
 	}
+	parse, err := f.parser(opts)
+	if err != nil {
+		return nil, err
+	}
+	d := &Decoder{Format: format, parse: parse}
 	if opts.MetricPrefix != "" {
 		d.prefix = []byte(opts.MetricPrefix)
 	}

@@ -45,6 +45,14 @@ func TestEveryFormatDecodes(t *testing.T) {
 	if _, err := New("csv", Options{}); err == nil {
 		t.Fatal("unknown format accepted")
 	}
+	// A record of a line-based format may be split at line boundaries; a JSON document or a
+	// WriteRequest may not.
+	for name, want := range map[string]bool{"opentsdb": true, "graphite": true, "influx": true, "prometheus": true,
+		"json": false, "remote_write": false, "csv": false} {
+		if LineBased(name) != want {
+			t.Errorf("LineBased(%q) = %v, want %v", name, !want, want)
+		}
+	}
 	if _, err := New("influx", Options{InfluxPrecision: "h"}); err == nil {
 		t.Fatal("bad influx precision accepted")
 	}

@@ -16,8 +16,10 @@ import (
 	"github.com/sluicehq/sluice/messages/fastnum"
 )
 
-// Parse appends every datapoint in s to dst and every bad element to dst.Bad.
-func Parse(dst *messages.Rows, s []byte) {
+// Parse appends every datapoint in s to dst and every bad element to dst.Bad. Every element
+// carries its timestamp, so the record's timestamp (the signature every format's Parse shares)
+// is unused.
+func Parse(dst *messages.Rows, s []byte, _ int64) {
 	p := scanner{dst: dst, s: s}
 	p.ws()
 	if p.i == len(s) {

@@ -14,11 +14,14 @@ var (
 	bad = parsertest.Bad
 )
 
+// parse is Parse in parsertest's shape (JSON elements carry their own timestamps).
+func parse(dst *messages.Rows, s []byte) { Parse(dst, s, 0) }
+
 func TestParse(t *testing.T) {
 	var rows messages.Rows
 	f := func(s string, wantPoints []messages.Datapoint, wantBad []messages.BadLine) {
 		t.Helper()
-		parsertest.Check(t, &rows, Parse, s, wantPoints, wantBad)
+		parsertest.Check(t, &rows, parse, s, wantPoints, wantBad)
 	}
 	f("", nil, nil)
 	f("  [ ] ", nil, nil)
@@ -66,7 +69,7 @@ func TestMatchesEncodingJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rows messages.Rows
-	Parse(&rows, body)
+	Parse(&rows, body, 0)
 	if len(rows.Points) != len(want) || len(rows.Bad) != 0 {
 		t.Fatalf("%d points, %d bad; want %d, 0", len(rows.Points), len(rows.Bad), len(want))
 	}
@@ -84,7 +87,7 @@ func TestMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestParseAllocatesNothing(t *testing.T) {
-	parsertest.NoAllocs(t, Parse, benchlines.JSONPut(1000), 1000)
+	parsertest.NoAllocs(t, parse, benchlines.JSONPut(1000), 1000)
 }
 
 func FuzzParse(f *testing.F) {
@@ -93,7 +96,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(`[{"metric":"b",`)
 	f.Fuzz(func(t *testing.T, s string) {
 		var rows messages.Rows
-		Parse(&rows, []byte(s))
+		Parse(&rows, []byte(s), 0)
 		for _, p := range rows.Points {
 			if len(p.Metric) == 0 {
 				t.Fatalf("empty metric from %q", s)

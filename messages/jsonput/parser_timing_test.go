@@ -9,5 +9,5 @@ import (
 
 // BenchmarkParse times an /api/put array of datapoints with 3 tags each.
 func BenchmarkParse(b *testing.B) {
-	parsertest.Bench(b, Parse, benchlines.JSONPut(1000), 1000, "ns/line")
+	parsertest.Bench(b, parse, benchlines.JSONPut(1000), 1000, "ns/line")
 }

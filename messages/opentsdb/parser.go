@@ -18,8 +18,9 @@ import (
 )
 
 // Parse appends every datapoint in s to dst, and every line it cannot parse to dst.Bad. A bad
-// line never stops the rest of s from being parsed.
-func Parse(dst *messages.Rows, s []byte) {
+// line never stops the rest of s from being parsed. Every line carries its timestamp, so the
+// record's timestamp (the signature every format's Parse shares) is unused.
+func Parse(dst *messages.Rows, s []byte, _ int64) {
 	for len(s) > 0 {
 		var line []byte
 		line, s = messages.NextLine(s)

@@ -14,7 +14,7 @@ var (
 	bad = parsertest.Bad
 )
 
-func parse(dst *messages.Rows, s []byte) { Parse(dst, s) }
+func parse(dst *messages.Rows, s []byte) { Parse(dst, s, 0) }
 
 func TestParse(t *testing.T) {
 	var rows messages.Rows
@@ -71,7 +71,7 @@ func TestParse(t *testing.T) {
 // TestRowTagsAreCapped proves that appending to one row's tags cannot overwrite the next row's.
 func TestRowTagsAreCapped(t *testing.T) {
 	var rows messages.Rows
-	Parse(&rows, []byte("put a 1 1 k=v\nput b 1 1 x=y"))
+	Parse(&rows, []byte("put a 1 1 k=v\nput b 1 1 x=y"), 0)
 	first := rows.Points[0].Tags
 	_ = append(first, messages.Tag{Key: []byte("evil"), Value: []byte("!")})
 	if got := string(rows.Points[1].Tags[0].Key); got != "x" {
@@ -89,7 +89,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("put m 1700000000 1 a=b bad")
 	f.Fuzz(func(t *testing.T, s string) {
 		var rows messages.Rows
-		Parse(&rows, []byte(s))
+		Parse(&rows, []byte(s), 0)
 		for _, p := range rows.Points {
 			if len(p.Metric) == 0 {
 				t.Fatalf("empty metric from %q", s)

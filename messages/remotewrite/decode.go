@@ -15,8 +15,9 @@ const maxDecodedLen = 64 << 20
 // Parse decodes one Prometheus remote-write 1.0 WriteRequest, snappy block-compressed or raw
 // (whichever decodes), appending a datapoint per sample: the metric is the __name__ label, the
 // other labels are its tags. Decompression goes to the Rows' arena and labels are sub-slices of
-// it, so steady-state decoding allocates nothing.
-func Parse(dst *messages.Rows, record []byte) {
+// it, so steady-state decoding allocates nothing. Samples carry their timestamps, so the
+// record's timestamp (the signature every format's Parse shares) is unused.
+func Parse(dst *messages.Rows, record []byte, _ int64) {
 	if len(record) == 0 {
 		return
 	}

@@ -61,7 +61,7 @@ func TestParseRoundTrip(t *testing.T) {
 	for _, compressed := range []bool{true, false} {
 		for pass := 0; pass < 2; pass++ {
 			rows.Reset()
-			Parse(&rows, writeRequest(3, compressed))
+			Parse(&rows, writeRequest(3, compressed), 0)
 			if got := flatten(&rows); !reflect.DeepEqual(got, want) || len(rows.Bad) != 0 {
 				t.Fatalf("compressed=%v pass %d:\n got %+v (bad %v)\nwant %+v", compressed, pass, got, rows.Bad, want)
 			}
@@ -73,7 +73,7 @@ func TestParseBadInput(t *testing.T) {
 	f := func(record []byte, wantPoints int, wantDetail string) {
 		t.Helper()
 		var rows messages.Rows
-		Parse(&rows, record)
+		Parse(&rows, record, 0)
 		if len(rows.Points) != wantPoints || len(rows.Bad) != 1 || rows.Bad[0].Detail != wantDetail {
 			t.Fatalf("%q: %d points, bad %+v; want %d points and %q", record, len(rows.Points), rows.Bad, wantPoints, wantDetail)
 		}
@@ -87,7 +87,7 @@ func TestParseBadInput(t *testing.T) {
 	}})
 	f(snappy.Encode(nil, noName), 1, "series without a __name__ label")
 	var rows messages.Rows
-	Parse(&rows, nil)
+	Parse(&rows, nil, 0)
 	if len(rows.Points)+len(rows.Bad) != 0 {
 		t.Fatal("an empty record produced rows")
 	}
@@ -96,10 +96,10 @@ func TestParseBadInput(t *testing.T) {
 func TestParseAllocatesNothing(t *testing.T) {
 	input := writeRequest(500, true)
 	var rows messages.Rows
-	Parse(&rows, input)
+	Parse(&rows, input, 0)
 	n := testing.AllocsPerRun(100, func() {
 		rows.Reset()
-		Parse(&rows, input)
+		Parse(&rows, input, 0)
 	})
 	if n != 0 || len(rows.Points) != 1000 {
 		t.Fatalf("%.1f allocs, %d points; want 0, 1000", n, len(rows.Points))
@@ -112,7 +112,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var rows messages.Rows
-		Parse(&rows, b)
+		Parse(&rows, b, 0)
 		for _, p := range rows.Points {
 			if len(p.Metric) == 0 {
 				t.Fatalf("datapoint without a name from %x", b)
@@ -128,7 +128,7 @@ func BenchmarkParse(b *testing.B) {
 	var rows messages.Rows
 	for b.Loop() {
 		rows.Reset()
-		Parse(&rows, input)
+		Parse(&rows, input, 0)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/sample")
 }
