@@ -11,7 +11,7 @@ import (
 
 // coordinator measures each claimed partition's load and each worker's busy time from atomic
 // counters (readers and workers add to them; no message per batch), and every interval
-// publishes a new immutable, versioned routing table through an atomic pointer that readers
+// publishes a new immutable, versioned partition table through an atomic pointer that readers
 // load for every batch (placement.Compute decides). Its only messages are its own timer ticks.
 // With coordinator { enabled = false } and kafka { balance = "load" } it only measures, for the
 // balance strategy to report; workers are then picked by hash.
@@ -67,7 +67,7 @@ func (c *coordinator) Receive(ctx actor.Context) {
 
 	case coordinatorTick:
 		switch {
-		case c.d.route && c.unrouted():
+		case c.d.publish && c.unrouted():
 			c.tick()
 			c.early = true
 		case time.Since(c.last) >= c.d.settings.coordinator.Load().Interval || c.early:
@@ -89,12 +89,12 @@ func (c *coordinator) schedule(ctx actor.Context) {
 
 // unrouted reports whether a claimed partition is missing from the current table.
 func (c *coordinator) unrouted() bool {
-	t := c.d.routing.Load()
+	t := c.d.partitions.Load()
 	for _, cl := range c.d.claims.snapshot() {
 		if t == nil {
 			return true
 		}
-		if _, ok := t.Routes[placement.Key{Topic: cl.Topic, Partition: cl.Partition}]; !ok {
+		if _, ok := t.Assignment[placement.Key{Topic: cl.Topic, Partition: cl.Partition}]; !ok {
 			return true
 		}
 	}
@@ -110,14 +110,14 @@ func (c *coordinator) tick() {
 		return
 	}
 	loads := c.measure(secs)
-	if !c.d.route {
+	if !c.d.publish {
 		return
 	}
-	prevTable := c.d.routing.Load()
-	var prev placement.Routes
+	prevTable := c.d.partitions.Load()
+	var prev placement.Assignment
 	var version uint64
 	if prevTable != nil {
-		prev, version = prevTable.Routes, prevTable.Version
+		prev, version = prevTable.Assignment, prevTable.Version
 	}
 	co := c.d.settings.coordinator.Load() // a reload may have retuned it
 	next := placement.Compute(prev, loads, placement.Params{Workers: c.d.workers, HotFactor: co.HotFactor, MaxSpread: co.MaxSpread})
@@ -125,7 +125,7 @@ func (c *coordinator) tick() {
 	if len(changes) == 0 && len(next) == len(prev) {
 		return
 	}
-	c.d.routing.Store(&placement.Table{Version: version + 1, Routes: next})
+	c.d.partitions.Store(&placement.Table{Version: version + 1, Assignment: next})
 	c.d.stats.RoutingChanges.Add(int64(len(changes)))
 	hot := 0
 	for _, ws := range next {
@@ -138,7 +138,7 @@ func (c *coordinator) tick() {
 		c.log.Info("partition routed", "partition", ch.Key.String(), "from", ch.Old, "to", ch.New,
 			"load_bytes_per_s", int64(ch.Load), "table", version+1)
 	}
-	c.log.Debug("routing table published", "version", version+1, "partitions", len(next), "hot", hot,
+	c.log.Debug("partition table published", "version", version+1, "partitions", len(next), "hot", hot,
 		"worker_busy_imbalance", c.busyImbalance(), "worker_queue_depths", c.queueDepths())
 }
 

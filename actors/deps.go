@@ -107,7 +107,7 @@ var actorKinds = [...]string{"reader", "worker", "writer", "tracker", "deadlette
 // kinds.go), with only what that kind uses. The state that several actors share is in four
 // types whose comments say who writes and who reads: settings (what a reload replaces),
 // claimRegistry (the partitions this process consumes), workerLoad (workers' busy time and
-// queues) and the routing table (placement.Table, immutable, published by the coordinator).
+// queues) and the partition table (placement.Table, immutable, published by the coordinator).
 type deps struct {
 	cfg *config.Config
 	log hclog.Logger
@@ -125,9 +125,9 @@ type deps struct {
 	// (set by Start, before any actor runs).
 	plans []*outputPlan
 	topo  *topology
-	links []*outputLink // per writer: its Kafka producer (nil for a remote-write writer)
+	links []*producerLink // per writer: its Kafka producer (nil for a remote-write writer)
 	// deadLetter and deadLetterPool are nil without a dead_letter block.
-	deadLetter     *outputLink
+	deadLetter     *producerLink
 	deadLetterPool *messages.Pool[*messages.DeadLetterBatch]
 	tracker        *trackerState
 
@@ -144,11 +144,11 @@ type deps struct {
 	spawned     chan struct{}
 	spawnedOnce sync.Once
 
-	// routing is the coordinator's current table (nil before its first one, or when it is off):
+	// partitions is the coordinator's current table (nil before its first one, or when it is off):
 	// the coordinator publishes it, readers load it for every batch.
-	routing atomic.Pointer[placement.Table]
-	load    *workerLoad
-	claims  *claimRegistry
+	partitions atomic.Pointer[placement.Table]
+	load       *workerLoad
+	claims     *claimRegistry
 	// latency is the record latency from Kafka append to output acknowledgement (the tracker
 	// observes it).
 	latency latencyHist

@@ -28,7 +28,7 @@ type readerDeps struct {
 	decoders    map[string]*topicDecoder
 	claims      *claimRegistry
 	rebalances  *rebalanceStats
-	routing     *atomic.Pointer[placement.Table]
+	partitions  *atomic.Pointer[placement.Table]
 	workerPIDs  []*actor.PID
 	writerPIDs  []*actor.PID
 	trackerPID  *actor.PID
@@ -40,7 +40,7 @@ type readerDeps struct {
 
 func (d *deps) forReader() *readerDeps {
 	return &readerDeps{cfg: d.cfg, log: d.log, root: d.system.Root, rawPool: d.rawPool, decoders: d.decoders,
-		claims: d.claims, rebalances: d.rebalances, routing: &d.routing, workerPIDs: d.workerPIDs,
+		claims: d.claims, rebalances: d.rebalances, partitions: &d.partitions, workerPIDs: d.workerPIDs,
 		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, readers: len(d.readerPIDs), readersWG: &d.readersWG,
 		stopping: &d.stopping, nextBatchID: &d.nextBatchID}
 }
@@ -49,7 +49,7 @@ func (d *deps) forReader() *readerDeps {
 // names, or, before its first table, for a partition claimed since, or with the coordinator off,
 // a fixed worker by hash.
 func (d *readerDeps) workerFor(topic string, partition int32, batchID uint64) *actor.PID {
-	if t := d.routing.Load(); t != nil {
+	if t := d.partitions.Load(); t != nil {
 		if w, ok := t.Worker(placement.Key{Topic: topic, Partition: partition}, batchID); ok {
 			return d.workerPIDs[w]
 		}
@@ -90,7 +90,7 @@ func (d *deps) forWorker() *workerDeps {
 type writerDeps struct {
 	log           hclog.Logger
 	topo          *topology
-	links         []*outputLink
+	links         []*producerLink
 	stats         *Stats
 	trackerPID    *actor.PID
 	deadLetterPID *actor.PID // nil without a dead-letter topic
@@ -130,19 +130,19 @@ func (d *deps) forTracker() *trackerDeps {
 
 // coordinatorDeps is what the coordinator uses.
 type coordinatorDeps struct {
-	log      hclog.Logger
-	route    bool // coordinator.enabled: publish routing tables, not only measure
-	settings *settings
-	claims   *claimRegistry
-	routing  *atomic.Pointer[placement.Table]
-	load     *workerLoad
-	stats    *Stats
-	workers  int
+	log        hclog.Logger
+	publish    bool // coordinator.enabled: publish partition tables, not only measure
+	settings   *settings
+	claims     *claimRegistry
+	partitions *atomic.Pointer[placement.Table]
+	load       *workerLoad
+	stats      *Stats
+	workers    int
 }
 
 func (d *deps) forCoordinator() *coordinatorDeps {
-	return &coordinatorDeps{log: d.log, route: d.cfg.Coordinator.Enabled, settings: d.settings, claims: d.claims,
-		routing: &d.routing, load: d.load, stats: d.stats, workers: d.workers}
+	return &coordinatorDeps{log: d.log, publish: d.cfg.Coordinator.Enabled, settings: d.settings, claims: d.claims,
+		partitions: &d.partitions, load: d.load, stats: d.stats, workers: d.workers}
 }
 
 // childPIDs sets the PIDs of every child the root will spawn: they are fixed names under it.

@@ -297,7 +297,7 @@ func (m *coordinatorMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	var v uint64
-	if t := d.routing.Load(); t != nil {
+	if t := d.partitions.Load(); t != nil {
 		v = t.Version
 	}
 	gauge(ch, m.version, float64(v))

@@ -20,7 +20,7 @@ import (
 // itself never blocks.
 //
 // The loop packs the records of each claimed partition into RawBatches and sends each to the
-// worker the routing table names for that partition. It takes batches from the RawBatch pool,
+// worker the partition table names for that partition. It takes batches from the RawBatch pool,
 // waiting when the pool is empty: that wait is the pipeline's backpressure on Kafka.
 type reader struct {
 	d      *readerDeps
@@ -303,7 +303,7 @@ func (l *claimLoop) split(offset, ts int64, v []byte) bool {
 }
 
 // flush sends the batch being filled: Track to the offset tracker first, then the batch to the
-// worker that the routing table names for the partition.
+// worker that the partition table names for the partition.
 func (l *claimLoop) flush() {
 	l.linger.Stop()
 	b := l.b

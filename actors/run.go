@@ -136,7 +136,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 			p.closeOutputs()
 			return fmt.Errorf("output %q: producer for writer %d: %w", o.cfg.Name, w, err)
 		}
-		d.links = append(d.links, newOutputLink(prod, o.shards))
+		d.links = append(d.links, newProducerLink(prod, o.shards))
 	}
 	if dl := cfg.DeadLetter; dl != nil {
 		if err := p.startDeadLetter(dl.Topic); err != nil {
@@ -150,7 +150,8 @@ func (p *Pipeline) start(ctx context.Context) error {
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			return slog.New(NewSlogHandler(log.Named("protoactor")))
 		})))
-	// Messages to an actor that is gone become dead letters; give their batches back.
+	// A message to an actor that is gone is undeliverable (protoactor publishes it as a
+	// DeadLetterEvent, nothing to do with the dead-letter topic): give its batches back.
 	d.system.EventStream.Subscribe(func(evt any) {
 		if dl, ok := evt.(*actor.DeadLetterEvent); ok {
 			switch b := dl.Message.(type) {
@@ -370,7 +371,7 @@ func (p *Pipeline) startDeadLetter(topic string) error {
 	if err != nil {
 		return fmt.Errorf("dead_letter: producer: %w", err)
 	}
-	d.deadLetter = newOutputLink(prod, deadLetterWindow)
+	d.deadLetter = newProducerLink(prod, deadLetterWindow)
 	d.deadLetterPool = messages.NewDeadLetterPool(d.workers*2, cfg.Pipeline.BatchBytes)
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 // kafkaSink produces a Kafka output's shard records: partition = the shard within the output,
 // key = that number in decimal. A failed record waits an exponential backoff with full jitter.
 type kafkaSink struct {
-	link   *outputLink
+	link   *producerLink
 	topic  string
 	offset int
 	keys   []sarama.ByteEncoder // per shard of the writer's range
@@ -24,7 +24,7 @@ type kafkaSink struct {
 	retry  *config.Retry
 }
 
-func newKafkaSink(link *outputLink, plan *outputPlan, lo, hi int) *kafkaSink {
+func newKafkaSink(link *producerLink, plan *outputPlan, lo, hi int) *kafkaSink {
 	k := &kafkaSink{link: link, topic: plan.cfg.Topic, offset: plan.offset, lo: lo, retry: plan.cfg.Retry}
 	for s := lo; s < hi; s++ {
 		k.keys = append(k.keys, sarama.ByteEncoder(strconv.Itoa(s-plan.offset)))
@@ -126,7 +126,7 @@ func (o *outputPlan) deadLetterSource() string {
 // fails is retried until it is written, after an exponential backoff with full jitter between
 // minBackoff and maxBackoff: giving up would lose the line.
 type deadLetterSink struct {
-	link  *outputLink
+	link  *producerLink
 	topic string
 }
 

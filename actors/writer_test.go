@@ -82,7 +82,7 @@ pipeline { writers = 1 }
 	var flushIDs atomic.Uint64
 	sink := &scriptedSink{failShard: 0, sent: map[int]int{}}
 	sink.fail.Store(true)
-	d := &writerDeps{log: hclog.NewNullLogger(), topo: topo, links: []*outputLink{nil}, stats: &Stats{},
+	d := &writerDeps{log: hclog.NewNullLogger(), topo: topo, links: []*producerLink{nil}, stats: &Stats{},
 		trackerPID: tracker, nextFlushID: &flushIDs}
 	produce := newWriter(d, 0)
 	w := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {

@@ -1,5 +1,5 @@
 // Package placement decides which workers take an input partition's batches: the coordinator
-// measures partition loads and calls Compute for a new set of Routes, publishes them as an
+// measures partition loads and calls Compute for a new set of Assignment, publishes them as an
 // immutable, versioned Table, and readers ask the table for each batch's worker. It is pure
 // code: no actor, no Kafka.
 package placement
@@ -26,21 +26,21 @@ type Load struct {
 	Load float64
 }
 
-// Routes maps a partition to the workers that take its batches: one for a pinned partition,
+// Assignment maps a partition to the workers that take its batches: one for a pinned partition,
 // several (round-robin by batch) for a spread one.
-type Routes map[Key][]int
+type Assignment map[Key][]int
 
 // Table is one published, immutable version of the routes. Readers load the current one
 // through an atomic pointer for every batch they send.
 type Table struct {
-	Version uint64
-	Routes  Routes
+	Version    uint64
+	Assignment Assignment
 }
 
 // Worker returns the Worker for a batch of partition k, and false when the table does not know
 // the partition (it was claimed after the table was computed).
 func (t *Table) Worker(k Key, batchID uint64) (int, bool) {
-	ws := t.Routes[k]
+	ws := t.Assignment[k]
 	switch len(ws) {
 	case 0:
 		return 0, false
@@ -85,8 +85,8 @@ type Change struct {
 //   - every other partition is pinned to one worker, longest first onto the least loaded
 //     worker (fewest partitions on a tie), except that a partition stays on its previous worker
 //     while that worker's load stays within StickySlack of the fair share.
-func Compute(prev Routes, loads []Load, p Params) Routes {
-	next := make(Routes, len(loads))
+func Compute(prev Assignment, loads []Load, p Params) Assignment {
+	next := make(Assignment, len(loads))
 	if p.Workers <= 1 {
 		for _, l := range loads {
 			next[l.Key] = []int{0}
@@ -191,7 +191,7 @@ func Compute(prev Routes, loads []Load, p Params) Routes {
 
 // Diff lists the partitions whose workers differ between prev and next (new partitions
 // included, dropped ones not), in key order.
-func Diff(prev, next Routes, loads []Load) []Change {
+func Diff(prev, next Assignment, loads []Load) []Change {
 	loadOf := make(map[Key]float64, len(loads))
 	for _, l := range loads {
 		loadOf[l.Key] = l.Load

@@ -20,7 +20,7 @@ func loadsOf(vals ...float64) []Load {
 }
 
 // workerLoads sums what each worker carries under r (a spread partition's load is split evenly).
-func workerLoads(r Routes, loads []Load, workers int) []float64 {
+func workerLoads(r Assignment, loads []Load, workers int) []float64 {
 	out := make([]float64, workers)
 	for _, l := range loads {
 		ws := r[l.Key]
@@ -32,7 +32,7 @@ func workerLoads(r Routes, loads []Load, workers int) []float64 {
 }
 
 func TestComputeRoutes(t *testing.T) {
-	f := func(name string, prev Routes, loads []Load, p Params, check func(t *testing.T, r Routes)) {
+	f := func(name string, prev Assignment, loads []Load, p Params, check func(t *testing.T, r Assignment)) {
 		t.Run(name, func(t *testing.T) {
 			r := Compute(prev, loads, p)
 			if len(r) != len(loads) {
@@ -58,7 +58,7 @@ func TestComputeRoutes(t *testing.T) {
 	}
 	two := Params{Workers: 2, HotFactor: 1.5, MaxSpread: 8}
 	four := Params{Workers: 4, HotFactor: 1.5, MaxSpread: 8}
-	spreadOf := func(r Routes) (n int) {
+	spreadOf := func(r Assignment) (n int) {
 		for _, ws := range r {
 			if len(ws) > 1 {
 				n++
@@ -68,7 +68,7 @@ func TestComputeRoutes(t *testing.T) {
 	}
 
 	uniform := loadsOf(1, 1, 1, 1, 1, 1, 1, 1)
-	f("uniform: pinned, even", nil, uniform, two, func(t *testing.T, r Routes) {
+	f("uniform: pinned, even", nil, uniform, two, func(t *testing.T, r Assignment) {
 		if n := spreadOf(r); n != 0 {
 			t.Fatalf("%d partitions spread under uniform load", n)
 		}
@@ -79,7 +79,7 @@ func TestComputeRoutes(t *testing.T) {
 
 	// One partition carries 60 % over 8 partitions, 2 workers: fair share 0.5, so 0.6 is 1.2×.
 	hot := loadsOf(0.6, 0.4/7, 0.4/7, 0.4/7, 0.4/7, 0.4/7, 0.4/7, 0.4/7)
-	f("one hot partition below hot_factor: pinned, alone", nil, hot, two, func(t *testing.T, r Routes) {
+	f("one hot partition below hot_factor: pinned, alone", nil, hot, two, func(t *testing.T, r Assignment) {
 		if n := spreadOf(r); n != 0 {
 			t.Fatalf("%d spread", n)
 		}
@@ -91,7 +91,7 @@ func TestComputeRoutes(t *testing.T) {
 		}
 	})
 	f("one hot partition above hot_factor: spread over ⌈0.6/0.5⌉ = 2", nil, hot,
-		Params{Workers: 2, HotFactor: 1.1, MaxSpread: 8}, func(t *testing.T, r Routes) {
+		Params{Workers: 2, HotFactor: 1.1, MaxSpread: 8}, func(t *testing.T, r Assignment) {
 			if got := r[pk(0)]; !slices.Equal(got, []int{0, 1}) {
 				t.Fatalf("hot partition on %v, want [0 1]", got)
 			}
@@ -102,7 +102,7 @@ func TestComputeRoutes(t *testing.T) {
 
 	// Two partitions at 0.4 each and six small ones, 4 workers: fair 0.25, threshold 0.375.
 	many := loadsOf(0.4, 0.4, 0.2/6, 0.2/6, 0.2/6, 0.2/6, 0.2/6, 0.2/6)
-	f("many hot: each spread over 2 disjoint workers", nil, many, four, func(t *testing.T, r Routes) {
+	f("many hot: each spread over 2 disjoint workers", nil, many, four, func(t *testing.T, r Assignment) {
 		a, b := r[pk(0)], r[pk(1)]
 		if len(a) != 2 || len(b) != 2 {
 			t.Fatalf("hot partitions on %v and %v", a, b)
@@ -117,14 +117,14 @@ func TestComputeRoutes(t *testing.T) {
 		}
 	})
 	f("max_spread caps the spread", nil, loadsOf(1, 0.01), Params{Workers: 4, HotFactor: 1.5, MaxSpread: 2},
-		func(t *testing.T, r Routes) {
+		func(t *testing.T, r Assignment) {
 			if len(r[pk(0)]) != 2 {
 				t.Fatalf("spread over %v with max_spread 2", r[pk(0)])
 			}
 		})
 
 	few := loadsOf(1, 1)
-	f("workers > partitions: every worker used", nil, few, four, func(t *testing.T, r Routes) {
+	f("workers > partitions: every worker used", nil, few, four, func(t *testing.T, r Assignment) {
 		used := map[int]bool{}
 		for _, ws := range r {
 			for _, w := range ws {
@@ -136,7 +136,7 @@ func TestComputeRoutes(t *testing.T) {
 		}
 	})
 
-	f("no load measured yet: spread by count", nil, loadsOf(0, 0, 0, 0, 0, 0), four, func(t *testing.T, r Routes) {
+	f("no load measured yet: spread by count", nil, loadsOf(0, 0, 0, 0, 0, 0), four, func(t *testing.T, r Assignment) {
 		per := make([]int, 4)
 		for _, ws := range r {
 			per[ws[0]]++
@@ -149,9 +149,9 @@ func TestComputeRoutes(t *testing.T) {
 	})
 
 	// Partitions 0-3 were on workers; now 2-5 are claimed (a rebalance).
-	prev := Routes{pk(0): {0}, pk(1): {1}, pk(2): {0}, pk(3): {1}}
+	prev := Assignment{pk(0): {0}, pk(1): {1}, pk(2): {0}, pk(3): {1}}
 	moved := []Load{{pk(2), 1}, {pk(3), 1}, {pk(4), 1}, {pk(5), 1}}
-	f("partitions appear and disappear: survivors stay, newcomers fill", prev, moved, two, func(t *testing.T, r Routes) {
+	f("partitions appear and disappear: survivors stay, newcomers fill", prev, moved, two, func(t *testing.T, r Assignment) {
 		if _, ok := r[pk(0)]; ok {
 			t.Fatal("a released partition is still routed")
 		}
@@ -163,7 +163,7 @@ func TestComputeRoutes(t *testing.T) {
 		}
 	})
 
-	f("one worker: everything on it", nil, hot, Params{Workers: 1, HotFactor: 1.5, MaxSpread: 8}, func(t *testing.T, r Routes) {
+	f("one worker: everything on it", nil, hot, Params{Workers: 1, HotFactor: 1.5, MaxSpread: 8}, func(t *testing.T, r Assignment) {
 		for k, ws := range r {
 			if !slices.Equal(ws, []int{0}) {
 				t.Fatalf("%v on %v", k, ws)
@@ -200,7 +200,7 @@ func TestComputeRoutesSticky(t *testing.T) {
 	}
 
 	// Hysteresis: fair share 0.5, hot_factor 1.5 → threshold 0.75; spread stays down to 0.6.
-	spread := Routes{pk(0): {0, 1}, pk(1): {0}}
+	spread := Assignment{pk(0): {0, 1}, pk(1): {0}}
 	for _, tc := range []struct {
 		load       float64
 		wantSpread bool
@@ -210,7 +210,7 @@ func TestComputeRoutesSticky(t *testing.T) {
 		if got != tc.wantSpread {
 			t.Errorf("spread partition at %.2f of the load: spread=%v, want %v", tc.load, got, tc.wantSpread)
 		}
-		pinned := Routes{pk(0): {0}, pk(1): {1}}
+		pinned := Assignment{pk(0): {0}, pk(1): {1}}
 		if len(Compute(pinned, loads, p)[pk(0)]) > 1 {
 			t.Errorf("pinned partition at %.2f of the load (below 0.75) was spread", tc.load)
 		}
@@ -218,7 +218,7 @@ func TestComputeRoutesSticky(t *testing.T) {
 }
 
 func TestRoutingTableWorker(t *testing.T) {
-	tb := &Table{Routes: Routes{pk(0): {1}, pk(1): {0, 2, 3}}}
+	tb := &Table{Assignment: Assignment{pk(0): {1}, pk(1): {0, 2, 3}}}
 	if w, ok := tb.Worker(pk(0), 7); !ok || w != 1 {
 		t.Fatalf("pinned: %d %v", w, ok)
 	}

@@ -9,23 +9,23 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// outputLink connects one actor to a Kafka producer: an idempotent sarama AsyncProducer, a
+// producerLink connects one actor to a Kafka producer: an idempotent sarama AsyncProducer, a
 // goroutine that feeds it (so that the actor's Receive never blocks on sarama's input channel)
 // and one that turns its answers into produced messages for the actor.
-type outputLink struct {
+type producerLink struct {
 	producer sarama.AsyncProducer
 	in       chan *sarama.ProducerMessage
 	wg       sync.WaitGroup
 }
 
-// newOutputLink wraps p. window is the most records the actor may have enqueued and not yet
+// newProducerLink wraps p. window is the most records the actor may have enqueued and not yet
 // answered; the actor keeps to it, so enqueue never blocks.
-func newOutputLink(p sarama.AsyncProducer, window int) *outputLink {
-	return &outputLink{producer: p, in: make(chan *sarama.ProducerMessage, window)}
+func newProducerLink(p sarama.AsyncProducer, window int) *producerLink {
+	return &producerLink{producer: p, in: make(chan *sarama.ProducerMessage, window)}
 }
 
 // start runs the feeding and answering goroutines; answers go to owner through root.
-func (l *outputLink) start(root *actor.RootContext, owner *actor.PID) {
+func (l *producerLink) start(root *actor.RootContext, owner *actor.PID) {
 	l.wg.Add(2)
 	go func() {
 		defer l.wg.Done()
@@ -56,10 +56,10 @@ func (l *outputLink) start(root *actor.RootContext, owner *actor.PID) {
 }
 
 // enqueue hands a record to the feeding goroutine.
-func (l *outputLink) enqueue(m *sarama.ProducerMessage) { l.in <- m }
+func (l *producerLink) enqueue(m *sarama.ProducerMessage) { l.in <- m }
 
 // close stops the producer after its in-flight records are answered.
-func (l *outputLink) close() error {
+func (l *producerLink) close() error {
 	close(l.in)
 	err := l.producer.Close()
 	l.wg.Wait()
