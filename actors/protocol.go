@@ -66,8 +66,8 @@ type Flush struct{}
 // poolReady wakes a worker that waited for a free ShardBatch.
 type poolReady struct{}
 
-// lingerTick is a writer's linger timer firing.
-type lingerTick struct{}
+// lingerTick is a writer's linger timer for one of its shards firing.
+type lingerTick struct{ shard int }
 
 // produced is the output's answer for one record; meta is the record's Metadata.
 type produced struct {

@@ -16,8 +16,10 @@ import (
 
 // writer owns a contiguous range of one output's shards. Workers send it ShardBatches, each
 // holding segments for several of its shards; every shard queues its segments and flushes on its
-// own: when the queued bytes of the idle shards reach the output's flush_bytes, after its linger,
-// or, for a shard that was busy then, as soon as its flush in flight completes. A shard's flush
+// own, when it holds its share of the output's flush_bytes (flush_bytes / the writer's shards:
+// the writer as a whole flushes about when it holds flush_bytes) or its oldest queued segment has
+// waited the output's linger; a shard whose flush is still in flight then flushes as soon as it
+// completes. A shard's flush
 // builds its part (a Kafka output: one record, the shard's segments joined into one remote-write
 // WriteRequest; a remote-write output: requests in which each series appears once, its samples in
 // timestamp order, within max_batch_samples and max_batch_bytes), snappy-compresses it into the
@@ -37,10 +39,9 @@ type writer struct {
 
 	// held is every batch taken and not yet acked, in no particular order.
 	held []*messages.ShardBatch
-	// idleBytes is what the shards with no flush in flight have queued: it triggers a flush.
-	idleBytes int
-	lingering bool
-	shards    []shardState // per shard of the range
+	// flushBytes is a shard's share of the output's flush_bytes.
+	flushBytes int
+	shards     []shardState // per shard of the range
 
 	scratch []byte
 	merger  remotewrite.Merger
@@ -56,6 +57,7 @@ type segRun struct {
 type shardState struct {
 	queue      []segRun // waiting for the shard's next flush
 	queueBytes int
+	lingering  bool // a lingerTick for the shard is on its way
 	due        bool // flush as soon as the flush in flight completes
 
 	flushing []segRun // the flush in flight
@@ -101,7 +103,8 @@ func newWriter(d *writerDeps, index int) actor.Producer {
 		plan := d.topo.writerOutput[index]
 		lo, hi := d.topo.WriterRange(index)
 		w := &writer{d: d, index: index, plan: plan, lo: lo, hi: hi, shards: make([]shardState, hi-lo),
-			log: d.log.Named("writer").With("writer", index, "output", plan.cfg.Name)}
+			flushBytes: max(plan.cfg.FlushBytes/(hi-lo), 1),
+			log:        d.log.Named("writer").With("writer", index, "output", plan.cfg.Name)}
 		if plan.kafka() {
 			w.sink = newKafkaSink(d.links[index], plan, lo, hi)
 		} else {
@@ -128,8 +131,10 @@ func (w *writer) Receive(ctx actor.Context) {
 	case *messages.ShardBatch:
 		w.take(ctx, m)
 	case lingerTick:
-		w.lingering = false
-		w.flush(ctx)
+		if k := m.shard - w.lo; k >= 0 && k < len(w.shards) {
+			w.shards[k].lingering = false
+			w.flushOrDue(ctx, m.shard)
+		}
 	case Flush:
 		w.flush(ctx)
 	case *produced:
@@ -161,9 +166,6 @@ func (w *writer) take(ctx actor.Context, b *messages.ShardBatch) {
 		st := &w.shards[int(shard)-w.lo]
 		st.queue = append(st.queue, segRun{b: b, lo: i, hi: j})
 		st.queueBytes += bytes
-		if !st.pending {
-			w.idleBytes += bytes
-		}
 		b.Unwritten++
 		i = j
 	}
@@ -171,17 +173,41 @@ func (w *writer) take(ctx actor.Context, b *messages.ShardBatch) {
 		w.ack(ctx, b)
 		return
 	}
-	w.maybeFlush(ctx)
+	for i := 0; i < len(segs); {
+		s := int(segs[i].Shard)
+		for i < len(segs) && int(segs[i].Shard) == s {
+			i++
+		}
+		w.maybeFlush(ctx, s)
+	}
 }
 
-// maybeFlush flushes when the idle shards' queues reach flush_bytes, else makes sure the linger
-// runs.
-func (w *writer) maybeFlush(ctx actor.Context) {
-	if w.idleBytes >= w.plan.cfg.FlushBytes {
-		w.flush(ctx)
-	} else if !w.lingering && w.idleBytes > 0 {
-		w.lingering = true
-		w.after(ctx, w.plan.cfg.Linger, lingerTick{})
+// maybeFlush flushes shard s when it is idle and holds its share of flush_bytes, and makes sure
+// its linger runs while it has segments queued.
+func (w *writer) maybeFlush(ctx actor.Context, s int) {
+	st := &w.shards[s-w.lo]
+	if len(st.queue) == 0 {
+		return
+	}
+	if !st.pending && st.queueBytes >= w.flushBytes {
+		w.flushShard(ctx, s)
+		return
+	}
+	if !st.lingering {
+		st.lingering = true
+		w.after(ctx, w.plan.cfg.Linger, lingerTick{shard: s})
+	}
+}
+
+// flushOrDue flushes shard s now, or as soon as its flush in flight completes.
+func (w *writer) flushOrDue(ctx actor.Context, s int) {
+	st := &w.shards[s-w.lo]
+	switch {
+	case len(st.queue) == 0:
+	case st.pending:
+		st.due = true
+	default:
+		w.flushShard(ctx, s)
 	}
 }
 
@@ -204,20 +230,11 @@ func (w *writer) after(ctx actor.Context, d time.Duration, msg any) {
 	time.AfterFunc(d, func() { root.Send(self, msg) })
 }
 
-// flush starts a flush on every idle shard with queued segments, and marks the busy ones to
-// flush as soon as theirs completes.
+// flush flushes every shard with segments queued, now or when its flush in flight completes.
 func (w *writer) flush(ctx actor.Context) {
 	for s := w.lo; s < w.hi; s++ {
-		st := &w.shards[s-w.lo]
-		switch {
-		case len(st.queue) == 0:
-		case st.pending:
-			st.due = true
-		default:
-			w.flushShard(ctx, s)
-		}
+		w.flushOrDue(ctx, s)
 	}
-	w.idleBytes = 0
 }
 
 // flushShard builds shard s's parts from its queue and sends the first.
@@ -369,15 +386,11 @@ func (w *writer) shardDone(ctx actor.Context, s int) {
 		st.flushing[i] = segRun{}
 	}
 	st.flushing = st.flushing[:0]
-	if len(st.queue) == 0 {
-		return
-	}
 	if st.due {
 		w.flushShard(ctx, s)
 		return
 	}
-	w.idleBytes += st.queueBytes
-	w.maybeFlush(ctx)
+	w.maybeFlush(ctx, s)
 }
 
 // ack tells the tracker a batch is written and releases it.

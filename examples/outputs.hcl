@@ -33,8 +33,8 @@ output "remote_write" "vm" {
   concurrency       = 4        # parallel requests: the output's shards
   max_batch_samples = 10000    # per request
   max_batch_bytes   = "4MiB"   # per request, before compression
-  flush_bytes       = "1MiB"   # a writer flushes when it holds this much...
-  linger            = "200ms"  # ...or after this long
+  flush_bytes       = "1MiB"   # a shard flushes when it holds its share of this...
+  linger            = "200ms"  # ...or when its oldest datapoint waited this long
 
   # 5xx, 429 and network errors are retried with exponential backoff and full jitter, honouring
   # Retry-After (up to max_backoff); other 4xx go to the dead-letter topic at once, as does a

@@ -123,6 +123,6 @@ output "kafka" "tsdb" {
   topic       = "metrics.shards"
   shards      = 16       # series are spread over 16 shards (default: the topic's partition count)
   compression = "none"   # Kafka-level codec; payloads are already snappy-compressed
-  flush_bytes = "1MiB"   # a writer flushes when it holds this much...
-  linger      = "200ms"  # ...or after this long
+  flush_bytes = "1MiB"   # each of a writer's shards flushes when it holds its share of this...
+  linger      = "200ms"  # ...or when its oldest datapoint waited this long
 }
