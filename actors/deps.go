@@ -7,8 +7,10 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/encode"
+	"github.com/sluicehq/sluice/latency"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/denylist"
 	"github.com/sluicehq/sluice/messages/formats"
@@ -112,7 +114,7 @@ type deps struct {
 	cfg *config.Config
 	log hclog.Logger
 	// budget is the memory budget computed at start, memoryLimit the soft limit in force.
-	budget      atomic.Pointer[MemoryBudget]
+	budget      atomic.Pointer[budget.Memory]
 	memoryLimit atomic.Int64
 	system      *actor.ActorSystem
 	rawPool     *messages.Pool[*messages.RawBatch]
@@ -151,7 +153,7 @@ type deps struct {
 	claims     *claimRegistry
 	// latency is the record latency from Kafka append to output acknowledgement (the tracker
 	// observes it).
-	latency latencyHist
+	latency latency.Hist
 	// rebalances counts and times the readers' group rebalances.
 	rebalances *rebalanceStats
 
@@ -256,12 +258,12 @@ func (r *claimRegistry) snapshot() []*Claim {
 }
 
 // ownedBy returns the partitions of reader's latest session with their last measured loads.
-func (r *claimRegistry) ownedBy(reader int) []reportedPartition {
+func (r *claimRegistry) ownedBy(reader int) []placement.ReportedPartition {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []reportedPartition
+	var out []placement.ReportedPartition
 	for k, l := range r.owned[reader] {
-		out = append(out, reportedPartition{Topic: k.Topic, Partition: k.Partition, Load: l})
+		out = append(out, placement.ReportedPartition{Topic: k.Topic, Partition: k.Partition, Load: l})
 	}
 	return out
 }

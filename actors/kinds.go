@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/latency"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/placement"
@@ -120,7 +121,7 @@ func (d *deps) forDeadLetter() *deadLetterDeps {
 type trackerDeps struct {
 	log     hclog.Logger
 	stats   *Stats
-	latency *latencyHist
+	latency *latency.Hist
 	state   *trackerState
 }
 

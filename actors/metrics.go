@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/latency"
 	"github.com/sluicehq/sluice/messages"
 )
 
@@ -100,7 +101,7 @@ func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(ch, m.marked, c.commitAge(now).Seconds(), c.Topic, part)
 	}
 	gauge(ch, m.up, float64(m.d.claims.inGroup.Load()))
-	buckets, count, sum := m.d.latency.cumulative(latencyExportBuckets)
+	buckets, count, sum := m.d.latency.Cumulative(latency.ExportBuckets)
 	ch <- prometheus.MustNewConstHistogram(m.latency, count, sum, buckets)
 	m.d.rebalances.started.Collect(ch)
 	m.d.rebalances.duration.Collect(ch)

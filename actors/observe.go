@@ -14,6 +14,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/sluicehq/sluice/budget"
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/placement"
 )
 
@@ -50,7 +52,7 @@ func (p *Pipeline) WorkerBusyImbalance() float64 {
 
 // LatencyQuantile returns the q-quantile of record latency, from a record's Kafka timestamp to
 // the output's acknowledgement of its batch (the upper bound of a histogram bucket, ≤ 25 % above).
-func (p *Pipeline) LatencyQuantile(q float64) time.Duration { return p.d.latency.quantile(q) }
+func (p *Pipeline) LatencyQuantile(q float64) time.Duration { return p.d.latency.Quantile(q) }
 
 // Lag is the summed consumer lag of the partitions this process consumes.
 func (p *Pipeline) Lag() int64 { return p.d.lag() }
@@ -168,17 +170,20 @@ func stalledClaim(d *deps, now time.Time) error {
 }
 
 // MemoryBudget is the pipeline's memory budget, known once it started (zero before).
-func (p *Pipeline) MemoryBudget() MemoryBudget {
+func (p *Pipeline) MemoryBudget() budget.Memory {
 	if b := p.d.budget.Load(); b != nil {
 		return *b
 	}
-	return MemoryBudget{}
+	return budget.Memory{}
 }
 
 // SetMemoryLimit sets the Go soft memory limit from the budget or pipeline.memory_limit, unless
 // GOMEMLIMIT (fromEnv) already set it, and returns the limit in force; /metrics exports it.
 func (p *Pipeline) SetMemoryLimit(fromEnv bool) int64 {
-	limit := SetMemoryLimit(p.MemoryBudget(), p.d.cfg.Pipeline.MemoryLimit, fromEnv)
+	limit := budget.SetLimit(p.MemoryBudget(), p.d.cfg.Pipeline.MemoryLimit, fromEnv)
 	p.d.memoryLimit.Store(limit)
 	return limit
 }
+
+// Config is the configuration the pipeline runs.
+func (p *Pipeline) Config() *config.Config { return p.d.cfg }

@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/kafkaio"
 	"github.com/sluicehq/sluice/messages"
@@ -347,7 +348,7 @@ func (p *Pipeline) resolveTopics() error {
 			}
 		}
 	}
-	b := NewMemoryBudget(cfg, inputs)
+	b := budget.New(cfg, inputs)
 	d.budget.Store(&b)
 	return nil
 }

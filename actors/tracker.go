@@ -107,7 +107,7 @@ func (t *tracker) check(e *trackEntry) {
 	}
 	e.done = true
 	if e.records > 0 && e.appendedMs > 0 {
-		t.d.latency.record(time.Now().UnixMilli()-e.appendedMs, e.records)
+		t.d.latency.Record(time.Now().UnixMilli()-e.appendedMs, e.records)
 	}
 	c := e.claim
 	delete(t.entries, e.id)

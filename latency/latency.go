@@ -1,4 +1,6 @@
-package actors
+// Package latency holds the record-latency histogram: lock-free, fixed-size, read by /metrics and
+// the progress line while the offset tracker records into it.
+package latency
 
 import (
 	"math"
@@ -6,11 +8,11 @@ import (
 	"time"
 )
 
-// latencyHist is a histogram of record latency — from a record's Kafka timestamp to the moment
+// Hist is a histogram of record latency — from a record's Kafka timestamp to the moment
 // every datapoint of its batch was acknowledged by the output — over logarithmic buckets from
 // 1 ms, each 1.25× the one before, so a quantile is at most 25 % above the true value. The offset
 // tracker records into it once per batch; anyone may read it.
-type latencyHist struct {
+type Hist struct {
 	buckets [latencyBuckets]atomic.Int64
 	// sumMs is the sum of the recorded latencies, in ms, each counted once per record.
 	sumMs atomic.Int64
@@ -31,19 +33,20 @@ func latencyBucket(ms int64) int {
 // bucketUpper is the upper bound of bucket i in ms.
 func bucketUpper(i int) float64 { return math.Pow(latencyBase, float64(i)) }
 
-func (h *latencyHist) record(ms int64, n int) {
+// Record counts n records of latency ms.
+func (h *Hist) Record(ms int64, n int) {
 	h.buckets[latencyBucket(ms)].Add(int64(n))
 	h.sumMs.Add(max(ms, 0) * int64(n))
 }
 
-// latencyExportBuckets are the upper bounds (seconds) /metrics shows the latency histogram with.
-var latencyExportBuckets = []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
+// ExportBuckets are the upper bounds (seconds) /metrics shows the latency histogram with.
+var ExportBuckets = []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
 
-// cumulative returns the histogram as Prometheus wants it: the count of records at or below each
+// Cumulative returns the histogram as Prometheus wants it: the count of records at or below each
 // of bounds (seconds), the total count and the sum in seconds. A fine bucket counts under a
 // bound when its upper end is at or below it, so each count is exact for the fine buckets and
 // at most one fine bucket (25 %) short of the bound.
-func (h *latencyHist) cumulative(bounds []float64) (map[float64]uint64, uint64, float64) {
+func (h *Hist) Cumulative(bounds []float64) (map[float64]uint64, uint64, float64) {
 	out := make(map[float64]uint64, len(bounds))
 	var seen uint64
 	b := 0
@@ -61,8 +64,8 @@ func (h *latencyHist) cumulative(bounds []float64) (map[float64]uint64, uint64, 
 	return out, seen, float64(h.sumMs.Load()) / 1000
 }
 
-// quantile returns the upper bound of the bucket holding the q-quantile (0 when empty).
-func (h *latencyHist) quantile(q float64) time.Duration {
+// Quantile returns the upper bound of the bucket holding the q-quantile (0 when empty).
+func (h *Hist) Quantile(q float64) time.Duration {
 	var total int64
 	for i := range h.buckets {
 		total += h.buckets[i].Load()

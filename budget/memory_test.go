@@ -1,4 +1,4 @@
-package actors
+package budget
 
 import (
 	"testing"
@@ -23,7 +23,7 @@ func loadConfig(t *testing.T, src string) *config.Config {
 func TestMemoryBudget(t *testing.T) {
 	cfg := loadConfig(t, `input "opentsdb" { topics = ["in"] }
 output "kafka" "k" { topic = "out" }`)
-	b8, b16 := NewMemoryBudget(cfg, 8), NewMemoryBudget(cfg, 16)
+	b8, b16 := New(cfg, 8), New(cfg, 16)
 	if b8.Pools != cfg.Pipeline.PoolBudget() {
 		t.Errorf("pools %d, want the pool budget %d", b8.Pools, cfg.Pipeline.PoolBudget())
 	}
@@ -47,7 +47,7 @@ output "kafka" "k" { topic = "out" }`)
 output "remote_write" "r" { urls = ["http://127.0.0.1:1/w"] }
 dead_letter { topic = "dl" }
 pipeline { memory_limit = "1GiB" }`)
-	b := NewMemoryBudget(rw, 8)
+	b := New(rw, 8)
 	if b.Pools != rw.Pipeline.PoolBudget()+int64(rw.Pipeline.Workers*2*rw.Pipeline.BatchBytes) {
 		t.Errorf("pools %d do not count the dead-letter pool", b.Pools)
 	}

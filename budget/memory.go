@@ -1,4 +1,6 @@
-package actors
+// Package budget computes the memory a pipeline is sized to hold, by part, from its
+// configuration, and the soft memory limit the Go runtime gets from it.
+package budget
 
 import (
 	"runtime/debug"
@@ -16,9 +18,9 @@ const (
 	seriesCacheBytesPerRow = 320 // key, labels, seriesInfo and two table slots of one cached series
 )
 
-// MemoryBudget is what the pipeline is sized to hold, by part. Everything in it is bounded by
+// Memory is what the pipeline is sized to hold, by part. Everything in it is bounded by
 // configuration (and the number of input partitions), never by the input rate or a backlog.
-type MemoryBudget struct {
+type Memory struct {
 	// Pools are the preallocated batches: reader→worker, worker→writer and dead letters.
 	Pools int64
 	// Consumers are the Kafka fetch responses and per-partition channels, for Partitions input
@@ -34,14 +36,14 @@ type MemoryBudget struct {
 }
 
 // WorkingSet is the sum of the parts: what is live at full load.
-func (b MemoryBudget) WorkingSet() int64 {
+func (b Memory) WorkingSet() int64 {
 	return b.Pools + b.Consumers + b.Outputs + b.Workers + b.Runtime
 }
 
 // Limit is the soft memory limit for the Go runtime: the configured one, or twice the working
 // set, which leaves the collector the headroom GOGC=100 gives it (a limit at the working set
 // makes it run almost continuously).
-func (b MemoryBudget) Limit(configured int64) int64 {
+func (b Memory) Limit(configured int64) int64 {
 	if configured > 0 {
 		return configured
 	}
@@ -49,7 +51,7 @@ func (b MemoryBudget) Limit(configured int64) int64 {
 }
 
 // Parts lists the budget's parts by name, for logs and metrics.
-func (b MemoryBudget) Parts() []struct {
+func (b Memory) Parts() []struct {
 	Name  string
 	Bytes int64
 } {
@@ -59,10 +61,10 @@ func (b MemoryBudget) Parts() []struct {
 	}{{"pools", b.Pools}, {"consumers", b.Consumers}, {"outputs", b.Outputs}, {"workers", b.Workers}, {"runtime", b.Runtime}}
 }
 
-// NewMemoryBudget computes the budget of cfg with partitions input partitions.
-func NewMemoryBudget(cfg *config.Config, partitions int) MemoryBudget {
+// New computes the budget of cfg with partitions input partitions.
+func New(cfg *config.Config, partitions int) Memory {
 	p := cfg.Pipeline
-	b := MemoryBudget{Pools: p.PoolBudget(), Partitions: partitions, Runtime: runtimeBytes}
+	b := Memory{Pools: p.PoolBudget(), Partitions: partitions, Runtime: runtimeBytes}
 	if cfg.DeadLetter != nil {
 		b.Pools += int64(p.Workers*2) * int64(p.BatchBytes) // see startDeadLetter
 	}
@@ -90,9 +92,9 @@ func NewMemoryBudget(cfg *config.Config, partitions int) MemoryBudget {
 	return b
 }
 
-// SetMemoryLimit sets the Go soft memory limit from the budget (or the configured limit) unless
+// SetLimit sets the Go soft memory limit from the budget (or the configured limit) unless
 // GOMEMLIMIT is set, and returns the limit in force.
-func SetMemoryLimit(b MemoryBudget, configured int64, fromEnv bool) int64 {
+func SetLimit(b Memory, configured int64, fromEnv bool) int64 {
 	if fromEnv {
 		return debug.SetMemoryLimit(-1)
 	}
@@ -100,6 +102,3 @@ func SetMemoryLimit(b MemoryBudget, configured int64, fromEnv bool) int64 {
 	debug.SetMemoryLimit(limit)
 	return limit
 }
-
-// Config is the configuration the pipeline runs.
-func (p *Pipeline) Config() *config.Config { return p.d.cfg }

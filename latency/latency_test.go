@@ -1,4 +1,4 @@
-package actors
+package latency
 
 import (
 	"testing"
@@ -6,34 +6,34 @@ import (
 )
 
 func TestLatencyQuantiles(t *testing.T) {
-	var h latencyHist
-	if h.quantile(0.5) != 0 {
+	var h Hist
+	if h.Quantile(0.5) != 0 {
 		t.Fatal("empty histogram has a quantile")
 	}
-	h.record(10, 90)   // 90 records at 10 ms
-	h.record(2000, 10) // 10 at 2 s
+	h.Record(10, 90)   // 90 records at 10 ms
+	h.Record(2000, 10) // 10 at 2 s
 	within := func(got time.Duration, want time.Duration) bool {
 		return got >= want && float64(got) <= float64(want)*latencyBase
 	}
-	if p50 := h.quantile(0.5); !within(p50, 10*time.Millisecond) {
+	if p50 := h.Quantile(0.5); !within(p50, 10*time.Millisecond) {
 		t.Errorf("p50 = %v, want 10ms (bucket bound)", p50)
 	}
-	if p99 := h.quantile(0.99); !within(p99, 2*time.Second) {
+	if p99 := h.Quantile(0.99); !within(p99, 2*time.Second) {
 		t.Errorf("p99 = %v, want 2s (bucket bound)", p99)
 	}
-	if p90 := h.quantile(0.9); !within(p90, 10*time.Millisecond) {
+	if p90 := h.Quantile(0.9); !within(p90, 10*time.Millisecond) {
 		t.Errorf("p90 = %v, want 10ms", p90)
 	}
-	h.record(-5, 1) // a clock step backwards lands in the first bucket, not a panic
+	h.Record(-5, 1) // a clock step backwards lands in the first bucket, not a panic
 }
 
 func TestLatencyCumulative(t *testing.T) {
-	var h latencyHist
-	h.record(10, 90)   // 10 ms
-	h.record(2000, 10) // 2 s
-	h.record(0, 5)     // under 1 ms
+	var h Hist
+	h.Record(10, 90)   // 10 ms
+	h.Record(2000, 10) // 2 s
+	h.Record(0, 5)     // under 1 ms
 	bounds := []float64{.001, .01, .05, 1, 2.5, 3600}
-	got, count, sum := h.cumulative(bounds)
+	got, count, sum := h.Cumulative(bounds)
 	if count != 105 {
 		t.Errorf("count %d, want 105", count)
 	}
