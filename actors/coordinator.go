@@ -1,12 +1,12 @@
 package actors
 
 import (
-	"github.com/sluicehq/sluice/placement"
-
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluicehq/sluice/placement"
 )
 
 // coordinator measures each claimed partition's load and each worker's busy time from atomic

@@ -47,6 +47,15 @@ func (k *kafkaSink) retryDelay(_ int, _ error, attempt int) time.Duration {
 	return jitterBackoff(k.retry.MinBackoff, k.retry.MaxBackoff, attempt)
 }
 
+// permanentOutputError reports Kafka errors that retrying cannot fix.
+func permanentOutputError(err error) bool {
+	var ce sarama.ConfigurationError
+	return errors.As(err, &ce) || errors.Is(err, sarama.ErrMessageSizeTooLarge) ||
+		errors.Is(err, sarama.ErrInvalidMessageSize) ||
+		errors.Is(err, sarama.ErrTopicAuthorizationFailed) || errors.Is(err, sarama.ErrClusterAuthorizationFailed) ||
+		errors.Is(err, sarama.ErrInvalidRecord)
+}
+
 // rwSink posts a remote-write output's requests, each from a goroutine of its own so that the
 // writer's Receive never blocks; the answer comes back as a message. The part's buffer is not
 // touched until the answer arrives. It keeps, per shard, the endpoint the part's last attempt

@@ -337,66 +337,6 @@ type DeadLetter struct {
 	Topic string `hcl:"topic"`
 }
 
-// deriveDefaults fills the pool sizes left at 0, whose defaults depend on the actor counts; with
-// Default it is the only place that holds defaults.
-func (p *Pipeline) deriveDefaults() {
-	if p.RawBatches == 0 {
-		p.RawBatches = p.Readers*4 + p.Workers*2
-	}
-	if p.ShardBatches == 0 {
-		p.ShardBatches = p.Writers*8 + p.Workers*4
-	}
-}
-
-// Default returns the configuration with every default filled in, except those derived from
-// other settings (deriveDefaults, beside it). It and deriveDefaults are the only places that
-// hold defaults: Load decodes the file over Default and validation derives the rest.
-func Default() *Config {
-	return &Config{
-		Log:  &Log{Level: "info", Format: "auto"},
-		HTTP: &HTTP{Address: "127.0.0.1:9464"},
-		Kafka: &Kafka{Brokers: []string{"127.0.0.1:9092"}, ClientID: "sluice", Version: "3.6.0",
-			SessionTimeoutRaw: "10s", HeartbeatIntervalRaw: "3s", RebalanceTimeoutRaw: "8s", CommitIntervalRaw: "1s",
-			Balance: "load"},
-		Pipeline: &Pipeline{
-			Readers: 2, Workers: 4, Writers: 2,
-			BatchBytesRaw: "1MiB", BatchRecords: 8192, BatchLingerRaw: "50ms",
-			ShardBatchBytesRaw: "1MiB",
-			ShutdownTimeoutRaw: "20s", MemoryLimitRaw: "0",
-		},
-		Supervisor:  &Supervisor{MaxRestarts: 10, WithinRaw: "1m", Redeliveries: 3},
-		Coordinator: &Coordinator{Enabled: true, IntervalRaw: "5s", HotFactor: 1.1, MaxSpread: 8},
-		Validation: &Validation{
-			MaxMetricLength: 256, MaxTagKeyLength: 128, MaxTagValueLength: 256, MaxTags: 16,
-			MaxAgeRaw: "24h", MaxFutureRaw: "10m",
-		},
-		Denylist: &Denylist{},
-	}
-}
-
-// DefaultInputGroup is the consumer group of an input that names none.
-const DefaultInputGroup = "sluice"
-
-// defaultOutput fills an output block's defaults, which depend on its type, before it is
-// decoded.
-func defaultOutput(typ string) *Output {
-	o := &Output{FlushBytesRaw: "1MiB", LingerRaw: "200ms", NameMappingRaw: "keep",
-		Retry: &Retry{MinBackoffRaw: "100ms", MaxBackoffRaw: "10s", MaxElapsedRaw: "0s"}}
-	if typ == OutputRemoteWrite {
-		o.TimeoutRaw, o.Concurrency, o.MaxBatchSamples, o.MaxBatchBytesRaw = "30s", 4, 10000, "4MiB"
-		o.Retry.MaxElapsedRaw = "5m"
-		o.Breaker = &Breaker{Failures: 5, CoolDownRaw: "10s"}
-	} else {
-		o.Compression = "none"
-	}
-	return o
-}
-
-// defaultInput fills an input block's defaults before it is decoded.
-func defaultInput() *Input {
-	return &Input{Group: DefaultInputGroup, Precision: "ns", FieldSeparator: "_"}
-}
-
 // PoolBudget is the memory the batch pools hold: raw_batches × batch_bytes +
 // shard_batches × shard_batch_bytes. The process's memory is bounded by it, not by the input;
 // the pipeline's whole memory budget adds what the Kafka client and the workers hold.

@@ -1,3 +1,6 @@
+// config_test.go is longer than ~400 lines: it is the table of every validation error the
+// configuration can report (f(source, wanted summary)), one row per rule.
+
 package config
 
 import (

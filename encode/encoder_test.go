@@ -1,3 +1,6 @@
+// encoder_test.go is longer than ~400 lines: the table tests of the encoder, its zero-allocation
+// checks and BenchmarkBatchEncoder share one set of generated inputs and checkers.
+
 package encode
 
 import (

@@ -1,3 +1,7 @@
+// fleet_test.go is longer than ~400 lines because it is one test, TestFleetChaos, with the
+// fleet it drives (processes, broker restarts, offsets) and the events it plays; its parts share
+// that state and are read together.
+
 package integration
 
 import (

@@ -1,3 +1,7 @@
+// remotewrite_test.go is longer than ~400 lines: it holds the remote-write output's tests against
+// real receivers (VictoriaMetrics and Prometheus), which share the receivers' start-up and the
+// helpers that read back and compare every series.
+
 package integration
 
 import (
