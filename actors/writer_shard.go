@@ -86,4 +86,3 @@ func (w *writer) buildRequests(st *shardState) {
 	}
 	w.merger.Build(w.plan.cfg.MaxBatchSamples, w.plan.cfg.MaxBatchBytes, st.addPart)
 }
-
