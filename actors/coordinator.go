@@ -28,7 +28,7 @@ type coordinator struct {
 	early bool
 
 	last     time.Time
-	seen     map[*Claim]claimSample
+	seen     map[*claim]claimSample
 	load     map[placement.Key]float64 // smoothed
 	lastBusy []int64
 }
@@ -50,7 +50,7 @@ const claimCheckEvery = time.Second
 func newCoordinator(d *coordinatorDeps) actor.Producer {
 	return func() actor.Actor {
 		return &coordinator{d: d, log: d.log.Named("coordinator"),
-			seen: map[*Claim]claimSample{}, load: map[placement.Key]float64{}, lastBusy: make([]int64, d.workers)}
+			seen: map[*claim]claimSample{}, load: map[placement.Key]float64{}, lastBusy: make([]int64, d.workers)}
 	}
 }
 
@@ -147,7 +147,7 @@ func (c *coordinator) tick() {
 func (c *coordinator) measure(secs float64) []placement.Load {
 	claims := c.d.claims.snapshot()
 
-	seen := make(map[*Claim]claimSample, len(claims))
+	seen := make(map[*claim]claimSample, len(claims))
 	load := make(map[placement.Key]float64, len(claims))
 	for _, cl := range claims {
 		s := claimSample{bytes: cl.bytes.Load(), records: cl.records.Load()}

@@ -33,7 +33,7 @@ type deadLetterRef struct {
 // (the offset tracker's Acked for a batch, the writer's rejectedDone for a refused write).
 type deadLetterJob struct {
 	b        *messages.DeadLetterBatch
-	poison   *PoisonBatch
+	poison   *poisonBatch
 	rejected *rejectedRecord
 	notify   *actor.PID
 	done     any
@@ -135,9 +135,9 @@ func (w *deadLetterWriter) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 
 	case *messages.DeadLetterBatch:
-		w.add(ctx, &deadLetterJob{b: m, notify: w.d.trackerPID, done: &Acked{ID: m.Source}})
-	case *PoisonBatch:
-		w.add(ctx, &deadLetterJob{poison: m, notify: w.d.trackerPID, done: &Acked{ID: m.Batch.ID}})
+		w.add(ctx, &deadLetterJob{b: m, notify: w.d.trackerPID, done: &batchAcked{ID: m.Source}})
+	case *poisonBatch:
+		w.add(ctx, &deadLetterJob{poison: m, notify: w.d.trackerPID, done: &batchAcked{ID: m.Batch.ID}})
 	case *rejectedRecord:
 		w.add(ctx, &deadLetterJob{rejected: m, notify: m.writer, done: &rejectedDone{ref: m.ref}})
 	case *produced:

@@ -191,7 +191,7 @@ func newWorkerLoad(workers int) *workerLoad {
 // claims' lag and freshness. Everything goes through its methods, under its lock.
 type claimRegistry struct {
 	mu     sync.Mutex
-	claims map[*Claim]struct{}
+	claims map[*claim]struct{}
 	// owned is, per reader, the partitions of its latest group session with their last measured
 	// load. Unlike claims it outlives the session, because the load-aware balance strategy
 	// reports it at the next JoinGroup, after every claim of the old session has ended.
@@ -203,14 +203,14 @@ type claimRegistry struct {
 }
 
 func newClaimRegistry(readers int) *claimRegistry {
-	r := &claimRegistry{claims: map[*Claim]struct{}{}, owned: make([]map[placement.Key]float64, readers)}
+	r := &claimRegistry{claims: map[*claim]struct{}{}, owned: make([]map[placement.Key]float64, readers)}
 	for i := range r.owned {
 		r.owned[i] = map[placement.Key]float64{}
 	}
 	return r
 }
 
-func (r *claimRegistry) add(c *Claim) {
+func (r *claimRegistry) add(c *claim) {
 	r.mu.Lock()
 	r.claims[c] = struct{}{}
 	r.mu.Unlock()
@@ -218,7 +218,7 @@ func (r *claimRegistry) add(c *Claim) {
 
 // remove forgets a claim whose partition was released, keeping its last measured load for the
 // reader's next JoinGroup.
-func (r *claimRegistry) remove(c *Claim) {
+func (r *claimRegistry) remove(c *claim) {
 	k := placement.Key{Topic: c.Topic, Partition: c.Partition}
 	r.mu.Lock()
 	delete(r.claims, c)
@@ -247,10 +247,10 @@ func (r *claimRegistry) sessionStarted(reader int, claims map[string][]int32) {
 }
 
 // snapshot returns the current claims.
-func (r *claimRegistry) snapshot() []*Claim {
+func (r *claimRegistry) snapshot() []*claim {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*Claim, 0, len(r.claims))
+	out := make([]*claim, 0, len(r.claims))
 	for c := range r.claims {
 		out = append(out, c)
 	}

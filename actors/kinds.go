@@ -149,7 +149,7 @@ func (d *deps) forCoordinator() *coordinatorDeps {
 // childPIDs sets the PIDs of every child the root will spawn: they are fixed names under it.
 func (d *deps) childPIDs() {
 	pid := func(kind string, index int) *actor.PID {
-		return actor.NewPID(d.system.Address(), RootName+"/"+childName(kind, index))
+		return actor.NewPID(d.system.Address(), rootName+"/"+childName(kind, index))
 	}
 	d.writerPIDs = make([]*actor.PID, d.topo.Writers())
 	for i := range d.writerPIDs {

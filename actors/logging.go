@@ -10,18 +10,18 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// SlogHandler bridges log/slog (which protoactor logs through) into go-hclog.
-type SlogHandler struct {
+// slogHandler bridges log/slog (which protoactor logs through) into go-hclog.
+type slogHandler struct {
 	log   hclog.Logger
 	attrs []any
 	group string
 }
 
-// NewSlogHandler returns a slog.Handler that writes to log.
-func NewSlogHandler(log hclog.Logger) *SlogHandler { return &SlogHandler{log: log} }
+// newSlogHandler returns a slog.Handler that writes to log.
+func newSlogHandler(log hclog.Logger) *slogHandler { return &slogHandler{log: log} }
 
 // Enabled implements slog.Handler.
-func (h *SlogHandler) Enabled(_ context.Context, l slog.Level) bool {
+func (h *slogHandler) Enabled(_ context.Context, l slog.Level) bool {
 	switch {
 	case l >= slog.LevelError:
 		return h.log.IsError()
@@ -35,7 +35,7 @@ func (h *SlogHandler) Enabled(_ context.Context, l slog.Level) bool {
 }
 
 // Handle implements slog.Handler.
-func (h *SlogHandler) Handle(_ context.Context, r slog.Record) error {
+func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
 	args := make([]any, 0, len(h.attrs)+2*r.NumAttrs())
 	args = append(args, h.attrs...)
 	r.Attrs(func(a slog.Attr) bool {
@@ -55,7 +55,7 @@ func (h *SlogHandler) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
-func (h *SlogHandler) key(k string) string {
+func (h *slogHandler) key(k string) string {
 	if h.group == "" {
 		return k
 	}
@@ -63,8 +63,8 @@ func (h *SlogHandler) key(k string) string {
 }
 
 // WithAttrs implements slog.Handler.
-func (h *SlogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	n := &SlogHandler{log: h.log, group: h.group, attrs: append([]any(nil), h.attrs...)}
+func (h *slogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	n := &slogHandler{log: h.log, group: h.group, attrs: append([]any(nil), h.attrs...)}
 	for _, a := range attrs {
 		n.attrs = append(n.attrs, h.key(a.Key), a.Value.Resolve().Any())
 	}
@@ -72,11 +72,11 @@ func (h *SlogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 // WithGroup implements slog.Handler.
-func (h *SlogHandler) WithGroup(name string) slog.Handler {
+func (h *slogHandler) WithGroup(name string) slog.Handler {
 	if name == "" {
 		return h
 	}
-	return &SlogHandler{log: h.log, attrs: h.attrs, group: h.key(name)}
+	return &slogHandler{log: h.log, attrs: h.attrs, group: h.key(name)}
 }
 
 // logPanics is receiver middleware that logs a panic with its stack trace and re-panics, so that

@@ -13,7 +13,7 @@ import (
 func TestSlogHandlerBridgesToHclog(t *testing.T) {
 	var buf bytes.Buffer
 	hl := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: &buf, JSONFormat: true})
-	l := slog.New(NewSlogHandler(hl)).With("system", "abc").WithGroup("actor")
+	l := slog.New(newSlogHandler(hl)).With("system", "abc").WithGroup("actor")
 	l.Debug("hidden below the level")
 	l.Info("started", "id", 7)
 	l.Error("failed", slog.String("reason", "boom"))
@@ -27,7 +27,7 @@ func TestSlogHandlerBridgesToHclog(t *testing.T) {
 			t.Fatalf("bridged output lacks %s:\n%s", want, out)
 		}
 	}
-	if !NewSlogHandler(hl).Enabled(context.Background(), slog.LevelWarn) || NewSlogHandler(hl).Enabled(context.Background(), slog.LevelDebug) {
+	if !newSlogHandler(hl).Enabled(context.Background(), slog.LevelWarn) || newSlogHandler(hl).Enabled(context.Background(), slog.LevelDebug) {
 		t.Fatal("Enabled does not follow the hclog level")
 	}
 }

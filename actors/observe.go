@@ -97,7 +97,7 @@ func (p *Pipeline) Alive() map[string]int {
 			}
 			// A stopped actor is removed from the registry.
 			if _, ok := d.system.ProcessRegistry.GetLocal(pid.Id); ok {
-				kind, _, _ := strings.Cut(strings.TrimPrefix(pid.Id, RootName+"/"), "-")
+				kind, _, _ := strings.Cut(strings.TrimPrefix(pid.Id, rootName+"/"), "-")
 				out[kind]++
 			}
 		}

@@ -9,9 +9,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// RootName is the root actor's name; its children are named "<kind>-<index>" (and "tracker")
+// rootName is the root actor's name; its children are named "<kind>-<index>" (and "tracker")
 // beneath it, so their PIDs survive a respawn.
-const RootName = "pipeline"
+const rootName = "pipeline"
 
 // pipelineActor is the root: it spawns writers, then workers, the offset tracker and readers
 // under a OneForOne strategy whose budget comes from `supervisor {}`, and respawns a child that

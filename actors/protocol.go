@@ -13,30 +13,30 @@ import (
 // Messages between actors, besides the batches of package messages. Batches move ownership when
 // sent; these control messages carry no batch and are small.
 
-// Track tells the offset tracker that a reader handed a RawBatch to a worker.
-type Track struct {
+// trackBatch tells the offset tracker that a reader handed a RawBatch to a worker.
+type trackBatch struct {
 	ID          uint64
-	Claim       *Claim
+	Claim       *claim
 	First, Last int64
 	// AppendedMs is the Kafka timestamp of the batch's first record; Records how many it holds.
 	AppendedMs int64
 	Records    int
 }
 
-// Expect tells the offset tracker that a worker is about to send one more part (ShardBatch) of
+// expectAck tells the offset tracker that a worker is about to send one more part (ShardBatch) of
 // batch ID to a writer. It is sent before the part, so the tracker always counts a part before
 // its ack.
-type Expect struct{ ID uint64 }
+type expectAck struct{ ID uint64 }
 
-// Decoded tells the offset tracker that a worker sent every part of batch ID.
-type Decoded struct{ ID uint64 }
+// batchDecoded tells the offset tracker that a worker sent every part of batch ID.
+type batchDecoded struct{ ID uint64 }
 
-// Acked tells the offset tracker that the output acknowledged one part of batch ID.
-type Acked struct{ ID uint64 }
+// batchAcked tells the offset tracker that the output acknowledged one part of batch ID.
+type batchAcked struct{ ID uint64 }
 
-// PoisonBatch hands a RawBatch that failed its worker too often to the dead-letter writer, which
+// poisonBatch hands a RawBatch that failed its worker too often to the dead-letter writer, which
 // writes each record to the dead-letter topic and then acks the batch.
-type PoisonBatch struct {
+type poisonBatch struct {
 	Batch *messages.RawBatch
 	Error string
 }
@@ -57,11 +57,11 @@ type rejectedRecord struct {
 // rejectedDone tells a writer its rejected part is on the dead-letter topic.
 type rejectedDone struct{ ref produceRef }
 
-// StopFetching asks a reader to stop consuming, drain what it sent and leave the group.
-type StopFetching struct{}
+// stopFetching asks a reader to stop consuming, drain what it sent and leave the group.
+type stopFetching struct{}
 
-// Flush asks a writer to flush what it holds now.
-type Flush struct{}
+// flushNow asks a writer to flush what it holds now.
+type flushNow struct{}
 
 // poolReady wakes a worker that waited for a free ShardBatch.
 type poolReady struct{}
@@ -84,9 +84,9 @@ type retryDeadLetter struct{ ref deadLetterRef }
 // beginShutdown tells the root actor that terminations from now on are expected.
 type beginShutdown struct{}
 
-// Claim is one partition of one consumer-group session, shared by the reader goroutine that
+// claim is one partition of one consumer-group session, shared by the reader goroutine that
 // consumes it and the offset tracker that commits it.
-type Claim struct {
+type claim struct {
 	Topic     string
 	Partition int32
 	sess      sarama.ConsumerGroupSession
@@ -109,15 +109,15 @@ type Claim struct {
 	queue []*trackEntry
 }
 
-func newClaim(sess sarama.ConsumerGroupSession, topic string, partition int32, reader int) *Claim {
-	c := &Claim{Topic: topic, Partition: partition, sess: sess, reader: reader, drained: make(chan struct{}, 1)}
+func newClaim(sess sarama.ConsumerGroupSession, topic string, partition int32, reader int) *claim {
+	c := &claim{Topic: topic, Partition: partition, sess: sess, reader: reader, drained: make(chan struct{}, 1)}
 	c.markedAt.Store(time.Now().UnixNano())
 	return c
 }
 
 // freshness is how far behind the partition's output is: now minus the Kafka timestamp of its
 // oldest record not yet acknowledged, 0 when nothing is in flight.
-func (c *Claim) freshness(now time.Time) time.Duration {
+func (c *claim) freshness(now time.Time) time.Duration {
 	ms := c.oldestMs.Load()
 	if ms <= 0 {
 		return 0
@@ -126,13 +126,13 @@ func (c *Claim) freshness(now time.Time) time.Duration {
 }
 
 // commitAge is how long ago the partition's committable offset last moved (or the claim began).
-func (c *Claim) commitAge(now time.Time) time.Duration {
+func (c *claim) commitAge(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, c.markedAt.Load()))
 }
 
 // mark records the next offset to consume; sarama commits marked offsets on its interval and
 // when the session ends.
-func (c *Claim) mark(next int64) {
+func (c *claim) mark(next int64) {
 	c.markedAt.Store(time.Now().UnixNano())
 	if c.sess != nil {
 		c.sess.MarkOffset(c.Topic, c.Partition, next, "")

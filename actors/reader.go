@@ -52,7 +52,7 @@ func (r *reader) Receive(ctx actor.Context) {
 		r.stop()
 	case *actor.Stopped:
 
-	case StopFetching:
+	case stopFetching:
 		r.stop()
 	default:
 		r.log.Warn("unexpected message", "type", typeName(m))
@@ -208,7 +208,7 @@ loop:
 // claimLoop is the state of one partition's fetch loop: the batch being filled and its timer.
 type claimLoop struct {
 	r         *reader
-	c         *Claim
+	c         *claim
 	sess      sarama.ConsumerGroupSession
 	lineBased bool
 	b         *messages.RawBatch
@@ -319,7 +319,7 @@ func (l *claimLoop) flush() {
 	b.ID = d.nextBatchID.Add(1)
 	b.Topic, b.Partition = c.Topic, c.Partition
 	c.inflight.Add(1)
-	t := &Track{ID: b.ID, Claim: c, First: b.FirstOffset, Last: b.LastOffset, Records: len(b.Records)}
+	t := &trackBatch{ID: b.ID, Claim: c, First: b.FirstOffset, Last: b.LastOffset, Records: len(b.Records)}
 	if len(b.Records) > 0 {
 		t.AppendedMs = b.Records[0].Timestamp
 	}
@@ -329,13 +329,13 @@ func (l *claimLoop) flush() {
 
 // drain waits until every batch of c is acknowledged (the tracker then marked its last offset),
 // or the shutdown timeout passes.
-func (h *claimHandler) drain(c *Claim) {
+func (h *claimHandler) drain(c *claim) {
 	d := h.r.d
 	if c.inflight.Load() == 0 {
 		return
 	}
 	for _, w := range d.writerPIDs {
-		h.r.send(w, Flush{})
+		h.r.send(w, flushNow{})
 	}
 	wait, why := revokeDrain(d.cfg), "revoked"
 	if h.stopping.Err() != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/denylist"
 	"github.com/sluicehq/sluice/messages/formats"
-	"github.com/sluicehq/sluice/messages/opentsdb"
 	"github.com/sluicehq/sluice/messages/validate"
 )
 
@@ -49,9 +48,6 @@ type Summary struct {
 	// stop: non-zero only when the pipeline did not drain.
 	RawInUse, ShardInUse, DeadLetterInUse int
 }
-
-// DecodeOpenTSDB decodes OpenTSDB lines (the record timestamp is unused: lines carry their own).
-func DecodeOpenTSDB(dst *messages.Rows, record []byte, _ int64) { opentsdb.Parse(dst, record, 0) }
 
 // New prepares a pipeline for cfg, which must come from config.Load. decode, when not nil,
 // replaces every input's decoder: tests pass one that fails on purpose.
@@ -149,7 +145,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 	log := p.log
 	d.system = actor.NewActorSystemWithConfig(actor.Configure(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-			return slog.New(NewSlogHandler(log.Named("protoactor")))
+			return slog.New(newSlogHandler(log.Named("protoactor")))
 		})))
 	// A message to an actor that is gone is undeliverable (protoactor publishes it as a
 	// DeadLetterEvent, nothing to do with the dead-letter topic): give its batches back.
@@ -162,7 +158,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 				b.Release()
 			case *messages.DeadLetterBatch:
 				b.Release()
-			case *PoisonBatch:
+			case *poisonBatch:
 				b.Batch.Release()
 			}
 		}
@@ -180,7 +176,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 	if d.deadLetter != nil {
 		d.deadLetter.start(d.system.Root, d.deadLetterPID)
 	}
-	root, err := d.system.Root.SpawnNamed(rootProps, RootName)
+	root, err := d.system.Root.SpawnNamed(rootProps, rootName)
 	if err != nil {
 		return err
 	}
@@ -214,7 +210,7 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 	root := d.system.Root
 	root.Send(p.root, beginShutdown{})
 	for _, r := range d.readerPIDs {
-		root.Send(r, StopFetching{})
+		root.Send(r, stopFetching{})
 	}
 	readersDone := make(chan struct{})
 	go func() { d.readersWG.Wait(); close(readersDone) }()

@@ -15,7 +15,7 @@ import (
 // for each such actor.
 func TestPoisonAllHonoursTheDeadline(t *testing.T) {
 	system := actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(NewSlogHandler(hclog.NewNullLogger()))
+		return slog.New(newSlogHandler(hclog.NewNullLogger()))
 	})))
 	defer system.Shutdown()
 	release := make(chan struct{})

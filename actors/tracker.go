@@ -10,7 +10,7 @@ import (
 // trackEntry is one in-flight RawBatch.
 type trackEntry struct {
 	id    uint64
-	claim *Claim
+	claim *claim
 	last  int64
 	// appendedMs and records feed the latency histogram when the batch completes.
 	appendedMs int64
@@ -62,7 +62,7 @@ func (t *tracker) Receive(ctx actor.Context) {
 		}
 	case *actor.Stopped:
 
-	case *Track:
+	case *trackBatch:
 		e := t.get()
 		e.id, e.claim, e.last = m.ID, m.Claim, m.Last
 		e.appendedMs, e.records = m.AppendedMs, m.Records
@@ -71,16 +71,16 @@ func (t *tracker) Receive(ctx actor.Context) {
 		}
 		m.Claim.queue = append(m.Claim.queue, e)
 		t.entries[m.ID] = e
-	case *Expect:
+	case *expectAck:
 		if e := t.entries[m.ID]; e != nil {
 			e.expected++
 		}
-	case *Acked:
+	case *batchAcked:
 		if e := t.entries[m.ID]; e != nil {
 			e.acked++
 			t.check(e)
 		}
-	case *Decoded:
+	case *batchDecoded:
 		if e := t.entries[m.ID]; e != nil {
 			e.decoded = true
 			t.check(e)

@@ -140,9 +140,9 @@ func (w *worker) poison(ctx actor.Context, b *messages.RawBatch) {
 		"first_offset", b.FirstOffset, "last_offset", b.LastOffset, "attempts", b.Attempts, "error", w.failure,
 		"dead_letter", w.d.deadLetterPID != nil)
 	if w.d.deadLetterPID != nil {
-		ctx.Send(w.d.trackerPID, &Expect{ID: b.ID})
-		ctx.Send(w.d.deadLetterPID, &PoisonBatch{Batch: b, Error: w.failure})
-		ctx.Send(w.d.trackerPID, &Decoded{ID: b.ID})
+		ctx.Send(w.d.trackerPID, &expectAck{ID: b.ID})
+		ctx.Send(w.d.deadLetterPID, &poisonBatch{Batch: b, Error: w.failure})
+		ctx.Send(w.d.trackerPID, &batchDecoded{ID: b.ID})
 		return
 	}
 	for i := 0; i < b.Len() && i < 5; i++ {
@@ -153,7 +153,7 @@ func (w *worker) poison(ctx actor.Context, b *messages.RawBatch) {
 	if b.Len() > 5 {
 		w.log.Error("more poison records dropped", "count", b.Len()-5)
 	}
-	ctx.Send(w.d.trackerPID, &Decoded{ID: b.ID})
+	ctx.Send(w.d.trackerPID, &batchDecoded{ID: b.ID})
 	b.Release()
 }
 
@@ -252,7 +252,7 @@ func (w *worker) emitDeadLetters(ctx actor.Context) bool {
 func (w *worker) sendDeadLetters(ctx actor.Context) {
 	b := w.current
 	w.dl.Source, w.dl.Topic, w.dl.Partition = b.ID, b.Topic, b.Partition
-	ctx.Send(w.d.trackerPID, &Expect{ID: b.ID})
+	ctx.Send(w.d.trackerPID, &expectAck{ID: b.ID})
 	ctx.Send(w.d.deadLetterPID, w.dl)
 	w.dl = nil
 }
@@ -262,7 +262,7 @@ func (w *worker) sendDeadLetters(ctx actor.Context) {
 func (w *worker) send(ctx actor.Context) {
 	id := w.current.ID
 	w.out.Source = id
-	ctx.Send(w.d.trackerPID, &Expect{ID: id})
+	ctx.Send(w.d.trackerPID, &expectAck{ID: id})
 	ctx.Send(w.d.writerPIDs[w.outW], w.out)
 	w.out = nil
 }
@@ -270,7 +270,7 @@ func (w *worker) send(ctx actor.Context) {
 // finish reports the batch decoded, adds its counts, releases it and starts the next one.
 func (w *worker) finish(ctx actor.Context) {
 	b := w.current
-	ctx.Send(w.d.trackerPID, &Decoded{ID: b.ID})
+	ctx.Send(w.d.trackerPID, &batchDecoded{ID: b.ID})
 	s, e := w.d.stats, w.enc
 	in, drops := e.Counts()
 	s.RecordsIn.Add(int64(b.Len() + b.Oversized))

@@ -104,7 +104,7 @@ func (w *writer) Receive(ctx actor.Context) {
 			w.shards[k].lingering = false
 			w.flushOrDue(ctx, m.shard)
 		}
-	case Flush:
+	case flushNow:
 		w.flush(ctx)
 	case *produced:
 		w.onProduced(ctx, m)
@@ -316,7 +316,7 @@ func (w *writer) shardDone(ctx actor.Context, s int) {
 
 // ack tells the tracker a batch is written and releases it.
 func (w *writer) ack(ctx actor.Context, b *messages.ShardBatch) {
-	ctx.Send(w.d.trackerPID, &Acked{ID: b.Source})
+	ctx.Send(w.d.trackerPID, &batchAcked{ID: b.Source})
 	if i := slices.Index(w.held, b); i >= 0 {
 		last := len(w.held) - 1
 		w.held[i], w.held[last] = w.held[last], nil

@@ -70,12 +70,12 @@ pipeline { writers = 1 }
 		t.Fatalf("writer 0 owns shards [%d, %d), want [0, 2)", lo, hi)
 	}
 	sys := actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(NewSlogHandler(hclog.NewNullLogger()))
+		return slog.New(newSlogHandler(hclog.NewNullLogger()))
 	})))
 	defer sys.Shutdown()
 	acked := make(chan uint64, 16)
 	tracker := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
-		if a, ok := c.Message().(*Acked); ok {
+		if a, ok := c.Message().(*batchAcked); ok {
 			acked <- a.ID
 		}
 	}))
@@ -116,14 +116,14 @@ pipeline { writers = 1 }
 	}
 
 	sys.Root.Send(w, batch(1, 0, 1)) // shard 0 keeps failing: batch 1 waits for it
-	sys.Root.Send(w, Flush{})
+	sys.Root.Send(w, flushNow{})
 	sys.Root.Send(w, batch(2, 1))
-	sys.Root.Send(w, Flush{})
+	sys.Root.Send(w, flushNow{})
 	if id := wait("batch 2, shard 1 only"); id != 2 {
 		t.Fatalf("acked batch %d first, want 2 (shard 0 still failing)", id)
 	}
 	sys.Root.Send(w, batch(3, 1))
-	sys.Root.Send(w, Flush{})
+	sys.Root.Send(w, flushNow{})
 	if id := wait("batch 3, shard 1 only"); id != 3 {
 		t.Fatalf("acked batch %d, want 3", id)
 	}
