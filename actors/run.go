@@ -115,8 +115,18 @@ func (p *Pipeline) Start(ctx context.Context) error {
 
 func (p *Pipeline) start(ctx context.Context) error {
 	d, cfg := p.d, p.d.cfg
-	if err := p.resolveTopics(); err != nil {
-		return err
+	// The first contact with the brokers is where a wrong address or an outage waits longest
+	// (sarama retries its metadata requests without a context): Start returns when ctx ends, and
+	// the lookup's goroutine finishes on its own.
+	resolved := make(chan error, 1)
+	go func() { resolved <- p.resolveTopics() }()
+	select {
+	case err := <-resolved:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("looking up the output topics: %w", context.Cause(ctx))
 	}
 	topo, err := layout(d.plans, cfg.Routes, cfg.Pipeline.Writers)
 	if err != nil {
@@ -140,6 +150,10 @@ func (p *Pipeline) start(ctx context.Context) error {
 			p.closeOutputs()
 			return err
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		p.closeOutputs()
+		return fmt.Errorf("connecting the outputs: %w", context.Cause(ctx))
 	}
 
 	log := p.log
