@@ -10,11 +10,11 @@ import (
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/encode"
+	"github.com/sluicehq/sluice/glob"
 	"github.com/sluicehq/sluice/latency"
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/denylist"
-	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/messages/validate"
+	"github.com/sluicehq/sluice/parse/formats"
 	"github.com/sluicehq/sluice/placement"
 )
 
@@ -171,7 +171,7 @@ type deps struct {
 // workers load the validator and the denylist per batch, the coordinator its tuning per tick.
 type settings struct {
 	validator   atomic.Pointer[validate.Validator]
-	denylist    atomic.Pointer[denylist.Matcher]
+	denylist    atomic.Pointer[glob.Matcher]
 	coordinator atomic.Pointer[config.Coordinator]
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/latency"
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/formats"
+	"github.com/sluicehq/sluice/parse/formats"
 	"github.com/sluicehq/sluice/placement"
 )
 

@@ -5,8 +5,8 @@ import (
 	"slices"
 
 	"github.com/sluicehq/sluice/config"
-	"github.com/sluicehq/sluice/messages/denylist"
-	"github.com/sluicehq/sluice/messages/formats"
+	"github.com/sluicehq/sluice/glob"
+	"github.com/sluicehq/sluice/parse/formats"
 )
 
 // Reload applies what of next can change while the pipeline runs — the denylist (globs and
@@ -25,7 +25,7 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 	defer p.reloadMu.Unlock()
 	cur := p.running
 	if !slices.Equal(cur.Denylist.All, next.Denylist.All) {
-		m, err := denylist.Compile(next.Denylist.All)
+		m, err := glob.Compile(next.Denylist.All)
 		if err != nil {
 			return nil, nil, err // validation compiled it already; only a bug gets here
 		}

@@ -14,11 +14,11 @@ import (
 
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/glob"
 	"github.com/sluicehq/sluice/kafkaio"
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/denylist"
-	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/messages/validate"
+	"github.com/sluicehq/sluice/parse/formats"
 )
 
 // Pipeline runs Sluice's actors. Start it once; Stop is safe to call more than once.
@@ -52,7 +52,7 @@ type Summary struct {
 // New prepares a pipeline for cfg, which must come from config.Load. decode, when not nil,
 // replaces every input's decoder: tests pass one that fails on purpose.
 func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, error) {
-	dl, err := denylist.Compile(cfg.Denylist.All)
+	dl, err := glob.Compile(cfg.Denylist.All)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/sluicehq/sluice/messages/formats"
+	"github.com/sluicehq/sluice/parse/formats"
 )
 
 // Config is the whole configuration. Fields tagged `hcl` are decoded from the file; untagged

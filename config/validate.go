@@ -14,8 +14,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/sluicehq/sluice/messages/denylist"
-	"github.com/sluicehq/sluice/messages/formats"
+	"github.com/sluicehq/sluice/glob"
+	"github.com/sluicehq/sluice/parse/formats"
 )
 
 // BalanceStrategies are the values of kafka.balance.
@@ -243,7 +243,7 @@ func (c *Config) validateLimits(v *validator) {
 
 // validateDenylist compiles the denylist globs and reads its file, relative to the config file.
 func (c *Config) validateDenylist(v *validator) {
-	if _, err := denylist.Compile(c.Denylist.Globs); err != nil {
+	if _, err := glob.Compile(c.Denylist.Globs); err != nil {
 		v.errorf("denylist", "globs", "Invalid glob", "%v.", err)
 	}
 	c.Denylist.All = append([]string(nil), c.Denylist.Globs...)
@@ -359,7 +359,7 @@ func readDenylistFile(path string) ([]string, error) {
 		if line == "" {
 			continue
 		}
-		if _, err := denylist.Compile([]string{line}); err != nil {
+		if _, err := glob.Compile([]string{line}); err != nil {
 			return nil, fmt.Errorf("%s:%d: %v", path, i+1, err)
 		}
 		globs = append(globs, line)

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluicehq/sluice/messages/denylist"
-	"github.com/sluicehq/sluice/messages/formats"
+	"github.com/sluicehq/sluice/glob"
+	"github.com/sluicehq/sluice/parse/formats"
 )
 
 func (c *Config) validateOutputs(v *validator) {
@@ -136,7 +136,7 @@ func (c *Config) validateRoutes(v *validator) {
 		if _, ok := v.pos[key+".match"]; ok && len(r.Match) == 0 {
 			v.errorf(key, "match", "Empty match", "List at least one glob, or leave match out for a default route.")
 		}
-		if _, err := denylist.Compile(r.Match); err != nil {
+		if _, err := glob.Compile(r.Match); err != nil {
 			v.errorf(key, "match", "Invalid glob", "%v.", err)
 		}
 		if len(r.Outputs) == 0 {

@@ -10,12 +10,12 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/sluicehq/sluice/glob"
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/denylist"
-	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/messages/remotewrite"
 	"github.com/sluicehq/sluice/messages/shard"
 	"github.com/sluicehq/sluice/messages/validate"
+	"github.com/sluicehq/sluice/parse/formats"
 )
 
 // entry is one valid datapoint on its way out: its shard, its series (an index into the batch's
@@ -89,7 +89,7 @@ type BadLine struct {
 type Encoder struct {
 	mapping   formats.NameMapping
 	validator *validate.Validator
-	denylist  *denylist.Matcher
+	denylist  *glob.Matcher
 	// topo routes each datapoint to its outputs and says which writer owns each shard.
 	topo *Layout
 	// onRecord, when set, sees each record's value before it is decoded (fault injection).
@@ -115,7 +115,7 @@ type Encoder struct {
 	// cachedFor is what the cached verdicts were made with; another validator or denylist (a
 	// reload) starts the cache afresh.
 	cachedValidator *validate.Validator
-	cachedDenylist  *denylist.Matcher
+	cachedDenylist  *glob.Matcher
 	key             []byte // the identity key being looked up
 	// tagKey is the identity of lastTags, the tags of the datapoint added before: the fields of
 	// one influx line (the samples of one remote-write series) share their tags, which are then
@@ -144,7 +144,7 @@ func New(mapping formats.NameMapping, layout *Layout, onRecord func(value []byte
 
 // Judge sets the validator and denylist the next batches are judged by; another one than
 // before (a reload) starts the series cache afresh.
-func (e *Encoder) Judge(v *validate.Validator, dl *denylist.Matcher) { e.validator, e.denylist = v, dl }
+func (e *Encoder) Judge(v *validate.Validator, dl *glob.Matcher) { e.validator, e.denylist = v, dl }
 
 // Decoding is the index in the loaded batch of the record being decoded, -1 outside decoding:
 // after a panic in a decoder, the record that caused it.

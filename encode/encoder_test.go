@@ -13,13 +13,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/glob"
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/denylist"
-	"github.com/sluicehq/sluice/messages/formats"
-	"github.com/sluicehq/sluice/messages/influx"
-	"github.com/sluicehq/sluice/messages/opentsdb"
 	"github.com/sluicehq/sluice/messages/shard"
 	"github.com/sluicehq/sluice/messages/validate"
+	"github.com/sluicehq/sluice/parse/formats"
+	"github.com/sluicehq/sluice/parse/influx"
+	"github.com/sluicehq/sluice/parse/opentsdb"
 	"github.com/sluicehq/sluice/proto/prompb"
 )
 
@@ -68,7 +68,7 @@ type testEnc struct {
 }
 
 func testEncoder(t testing.TB) *testEnc {
-	dl, err := denylist.Compile([]string{"test.**"})
+	dl, err := glob.Compile([]string{"test.**"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +364,7 @@ func TestBatchEncoderCacheFollowsReload(t *testing.T) {
 	if n := count(); n != 2 || len(e.series) != 2 {
 		t.Fatalf("second batch: %d samples and %d cached series, want 2 and 2", n, len(e.series))
 	}
-	dl, err := denylist.Compile([]string{"a.*"})
+	dl, err := glob.Compile([]string{"a.*"})
 	if err != nil {
 		t.Fatal(err)
 	}

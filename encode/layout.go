@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/sluicehq/sluice/config"
-	"github.com/sluicehq/sluice/messages/denylist"
+	"github.com/sluicehq/sluice/glob"
 	"github.com/sluicehq/sluice/messages/shard"
 )
 
@@ -13,7 +13,7 @@ type Target struct{ Offset, Shards uint32 }
 
 // Route is one compiled `route` block; Match is nil for a route that matches everything.
 type Route struct {
-	Match   *denylist.Matcher
+	Match   *glob.Matcher
 	Targets []Target
 }
 
@@ -62,7 +62,7 @@ func NewLayout(names []string, shards []int, routes []*config.Route, writers int
 	for _, r := range routes {
 		var rt Route
 		if len(r.Match) > 0 {
-			m, err := denylist.Compile(r.Match)
+			m, err := glob.Compile(r.Match)
 			if err != nil {
 				return nil, err
 			}

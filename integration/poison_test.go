@@ -11,7 +11,7 @@ import (
 	"github.com/sluicehq/sluice/actors"
 	"github.com/sluicehq/sluice/integration/kafkatest"
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/opentsdb"
+	"github.com/sluicehq/sluice/parse/opentsdb"
 )
 
 const poisonMarker = "POISON"

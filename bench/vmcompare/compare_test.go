@@ -11,12 +11,12 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/benchlines"
-	"github.com/sluicehq/sluice/messages/graphite"
-	"github.com/sluicehq/sluice/messages/influx"
-	"github.com/sluicehq/sluice/messages/jsonput"
-	"github.com/sluicehq/sluice/messages/opentsdb"
-	"github.com/sluicehq/sluice/messages/prometheus"
+	"github.com/sluicehq/sluice/parse/benchlines"
+	"github.com/sluicehq/sluice/parse/graphite"
+	"github.com/sluicehq/sluice/parse/influx"
+	"github.com/sluicehq/sluice/parse/jsonput"
+	"github.com/sluicehq/sluice/parse/opentsdb"
+	"github.com/sluicehq/sluice/parse/prometheus"
 )
 
 const lines = 1000

@@ -1,5 +1,5 @@
 // Package vmcompare times Sluice's decoders and VictoriaMetrics' parsers side by side on the
-// same bytes (messages/benchlines), in one test binary, so the comparison survives a noisy host:
+// same bytes (parse/benchlines), in one test binary, so the comparison survives a noisy host:
 //
 //	cd bench/vmcompare && go test -run '^$' -bench . -benchmem -count 10 | tee /tmp/cmp.txt
 //	benchstat -col /impl -filter '.unit:sec/line' /tmp/cmp.txt

@@ -16,7 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/actors"
 	"github.com/sluicehq/sluice/config"
-	"github.com/sluicehq/sluice/messages/formats"
+	"github.com/sluicehq/sluice/parse/formats"
 )
 
 // benchBrokerEnv makes the sluice binary run as the benchmark's broker child process: a kfake

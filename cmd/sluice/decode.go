@@ -12,8 +12,8 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/messages/validate"
+	"github.com/sluicehq/sluice/parse/formats"
 )
 
 // maxListedInvalid is how many invalid lines `sluice decode` lists on stderr.

@@ -14,8 +14,8 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/formats"
 	"github.com/sluicehq/sluice/messages/remotewrite"
+	"github.com/sluicehq/sluice/parse/formats"
 )
 
 // toolKafkaVersion is the protocol version the tools speak: old enough for any broker Sluice

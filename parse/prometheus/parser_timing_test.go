@@ -3,8 +3,8 @@ package prometheus
 import (
 	"testing"
 
-	"github.com/sluicehq/sluice/messages/benchlines"
-	"github.com/sluicehq/sluice/messages/internal/parsertest"
+	"github.com/sluicehq/sluice/parse/benchlines"
+	"github.com/sluicehq/sluice/parse/internal/parsertest"
 )
 
 // BenchmarkParse times samples with 5 labels, with HELP and TYPE lines every 50 samples.

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/benchlines"
-	"github.com/sluicehq/sluice/messages/internal/parsertest"
+	"github.com/sluicehq/sluice/parse/benchlines"
+	"github.com/sluicehq/sluice/parse/internal/parsertest"
 )
 
 const recTs = int64(1_700_000_999_000)

@@ -15,7 +15,7 @@ package influx
 import (
 	"bytes"
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/fastnum"
+	"github.com/sluicehq/sluice/parse/fastnum"
 )
 
 // Parser holds the input's settings. Its zero value is not usable: use New.

@@ -8,12 +8,12 @@ import (
 	"sort"
 
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/graphite"
-	"github.com/sluicehq/sluice/messages/influx"
-	"github.com/sluicehq/sluice/messages/jsonput"
-	"github.com/sluicehq/sluice/messages/opentsdb"
-	"github.com/sluicehq/sluice/messages/prometheus"
 	"github.com/sluicehq/sluice/messages/remotewrite"
+	"github.com/sluicehq/sluice/parse/graphite"
+	"github.com/sluicehq/sluice/parse/influx"
+	"github.com/sluicehq/sluice/parse/jsonput"
+	"github.com/sluicehq/sluice/parse/opentsdb"
+	"github.com/sluicehq/sluice/parse/prometheus"
 )
 
 // ParseFunc is the one shape of every format's parser: it appends the datapoints of one Kafka

@@ -14,7 +14,7 @@ import (
 	"bytes"
 
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/fastnum"
+	"github.com/sluicehq/sluice/parse/fastnum"
 )
 
 // Parse appends every datapoint in s to dst, and every line it cannot parse to dst.Bad. A bad

@@ -16,7 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/fastnum"
+	"github.com/sluicehq/sluice/parse/fastnum"
 )
 
 // Parse appends every datapoint in s to dst and every bad element to dst.Bad. Every element

@@ -3,8 +3,8 @@ package jsonput
 import (
 	"testing"
 
-	"github.com/sluicehq/sluice/messages/benchlines"
-	"github.com/sluicehq/sluice/messages/internal/parsertest"
+	"github.com/sluicehq/sluice/parse/benchlines"
+	"github.com/sluicehq/sluice/parse/internal/parsertest"
 )
 
 // BenchmarkParse times an /api/put array of datapoints with 3 tags each.

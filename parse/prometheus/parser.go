@@ -14,7 +14,7 @@ package prometheus
 
 import (
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/fastnum"
+	"github.com/sluicehq/sluice/parse/fastnum"
 )
 
 // Parse appends every sample in s to dst and every bad line to dst.Bad.

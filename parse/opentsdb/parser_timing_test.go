@@ -3,8 +3,8 @@ package opentsdb
 import (
 	"testing"
 
-	"github.com/sluicehq/sluice/messages/benchlines"
-	"github.com/sluicehq/sluice/messages/internal/parsertest"
+	"github.com/sluicehq/sluice/parse/benchlines"
+	"github.com/sluicehq/sluice/parse/internal/parsertest"
 )
 
 // BenchmarkParse times 4-tag `put` lines.

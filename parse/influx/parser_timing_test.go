@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/benchlines"
-	"github.com/sluicehq/sluice/messages/internal/parsertest"
+	"github.com/sluicehq/sluice/parse/benchlines"
+	"github.com/sluicehq/sluice/parse/internal/parsertest"
 )
 
 // BenchmarkParse times lines with 4 tags and 3 fields.

@@ -1,10 +1,10 @@
-// Package denylist matches metric names against globs of dot-separated segments:
+// Package glob matches metric names against globs of dot-separated segments:
 //
 //   - matches within one segment ("sys.*.user" matches "sys.cpu.user"; "cpu*" matches "cpu0");
 //     **  as a whole segment matches any number of segments, including none ("test.**").
 //
 // Patterns are compiled once; matching walks the name's bytes with no regexp and no allocation.
-package denylist
+package glob
 
 import (
 	"bytes"

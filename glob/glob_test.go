@@ -1,4 +1,4 @@
-package denylist
+package glob
 
 import "testing"
 

@@ -12,7 +12,7 @@ import (
 	"bytes"
 
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/fastnum"
+	"github.com/sluicehq/sluice/parse/fastnum"
 )
 
 // Parse appends every datapoint in s to dst and every bad line to dst.Bad. defaultTsMs is used
