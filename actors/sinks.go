@@ -10,18 +10,30 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/remotewrite"
 	"github.com/sluicehq/sluice/rwclient"
 )
 
+// newSink returns the sink of plan's output type for a writer owning shards [lo, hi); link is
+// the writer's Kafka producer (nil for remote write). A new output type is a new sink here.
+func newSink(plan *outputPlan, link *producerLink, lo, hi int) writerSink {
+	if plan.kafka() {
+		return newKafkaSink(link, plan, lo, hi)
+	}
+	return newRWSink(plan, lo, hi)
+}
+
 // kafkaSink produces a Kafka output's shard records: partition = the shard within the output,
-// key = that number in decimal. A failed record waits an exponential backoff with full jitter.
+// key = that number in decimal, value = the shard's segments joined into one remote-write
+// WriteRequest. A failed record waits an exponential backoff with full jitter.
 type kafkaSink struct {
-	link   *producerLink
-	topic  string
-	offset int
-	keys   []sarama.ByteEncoder // per shard of the writer's range
-	lo     int
-	retry  *config.Retry
+	link    *producerLink
+	topic   string
+	offset  int
+	keys    []sarama.ByteEncoder // per shard of the writer's range
+	lo      int
+	retry   *config.Retry
+	scratch []byte
 }
 
 func newKafkaSink(link *producerLink, plan *outputPlan, lo, hi int) *kafkaSink {
@@ -31,6 +43,21 @@ func newKafkaSink(link *producerLink, plan *outputPlan, lo, hi int) *kafkaSink {
 	}
 	return k
 }
+
+// build joins the shard's segments into one record.
+func (k *kafkaSink) build(st *shardState) {
+	k.scratch = k.scratch[:0]
+	samples := 0
+	st.eachSegment(func(data []byte, n int) {
+		k.scratch = append(k.scratch, data...)
+		samples += n
+	})
+	if len(k.scratch) > 0 {
+		st.addPart(k.scratch, samples)
+	}
+}
+
+func (k *kafkaSink) deadLetterSource() string { return k.topic }
 
 // send enqueues the record; the writer keeps at most one record per shard in flight, within the
 // link's window, so it never blocks.
@@ -62,9 +89,11 @@ func permanentOutputError(err error) bool {
 // failed on, so the retry goes to another replica.
 type rwSink struct {
 	client *rwclient.Client
+	cfg    *config.Output
 	retry  *config.Retry
 	lo     int
 	shards []rwShard
+	merger remotewrite.Merger
 }
 
 // rwShard is a shard's retry state: avoid is the endpoint the part's last attempt failed on (-1:
@@ -72,12 +101,28 @@ type rwSink struct {
 type rwShard struct{ avoid, fast int }
 
 func newRWSink(plan *outputPlan, lo, hi int) *rwSink {
-	r := &rwSink{client: plan.rw, retry: plan.cfg.Retry, lo: lo, shards: make([]rwShard, hi-lo)}
+	r := &rwSink{client: plan.rw, cfg: plan.cfg, retry: plan.cfg.Retry, lo: lo, shards: make([]rwShard, hi-lo)}
 	for i := range r.shards {
 		r.shards[i].avoid = -1
 	}
 	return r
 }
+
+// build merges the shard's segments into requests in which each series appears once, its samples
+// in timestamp order, within max_batch_samples and max_batch_bytes.
+func (r *rwSink) build(st *shardState) {
+	st.eachSegment(func(data []byte, _ int) {
+		if !r.merger.Add(data) {
+			panic("writer: a worker encoded a malformed segment") // a bug, not bad input
+		}
+	})
+	if r.merger.Series() == 0 {
+		return
+	}
+	r.merger.Build(r.cfg.MaxBatchSamples, r.cfg.MaxBatchBytes, st.addPart)
+}
+
+func (r *rwSink) deadLetterSource() string { return "remote_write:" + r.cfg.Name }
 
 func (r *rwSink) send(ctx actor.Context, s int, part []byte, ref produceRef) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
@@ -119,15 +164,6 @@ func (r *rwSink) retryDelay(s int, err error, attempt int) time.Duration {
 		st.fast = 0
 	}
 	return jitterBackoff(c.MinBackoff, c.MaxBackoff, attempt)
-}
-
-// deadLetterSource is what a rejected write's dead letter names as its source topic: the Kafka
-// output's topic, or "remote_write:<output name>".
-func (o *outputPlan) deadLetterSource() string {
-	if o.kafka() {
-		return o.cfg.Topic
-	}
-	return "remote_write:" + o.cfg.Name
 }
 
 // deadLetterSink produces dead-letter records: one per line, record or refused write, keyed by

@@ -9,7 +9,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/remotewrite"
 )
 
 // writer owns a contiguous range of one output's shards. Workers send it ShardBatches, each
@@ -41,14 +40,15 @@ type writer struct {
 	flushBytes int
 	shards     []shardState // per shard of the range
 
-	scratch []byte
-	merger  remotewrite.Merger
 }
 
 // writerSink is one output type's way of writing a shard's parts (sinks.go). The writer batches,
 // flushes and acknowledges; the sink sends, says which errors are permanent and how long a
 // failed part waits before its next attempt, with whatever per-shard state that takes.
 type writerSink interface {
+	// build makes the parts of shard st's flush from its segments (st.eachSegment, st.addPart):
+	// the output's record or requests.
+	build(st *shardState)
 	// send sends part of shard s without blocking; the answer comes back to ctx.Self() as
 	// *produced with ref as meta.
 	send(ctx actor.Context, s int, part []byte, ref produceRef)
@@ -58,6 +58,8 @@ type writerSink interface {
 	newPart(s int)
 	// retryDelay is how long shard s's part waits after its attempt-th failure, err.
 	retryDelay(s int, err error, attempt int) time.Duration
+	// deadLetterSource is what a refused part's dead letter names as its source topic.
+	deadLetterSource() string
 }
 
 // produceRef identifies one part of one shard's flush in the sink's answers.
@@ -74,11 +76,7 @@ func newWriter(d *writerDeps, index int) actor.Producer {
 		w := &writer{d: d, index: index, plan: plan, lo: lo, hi: hi, shards: make([]shardState, hi-lo),
 			flushBytes: max(plan.cfg.FlushBytes/(hi-lo), 1),
 			log:        d.log.Named("writer").With("writer", index, "output", plan.cfg.Name)}
-		if plan.kafka() {
-			w.sink = newKafkaSink(d.links[index], plan, lo, hi)
-		} else {
-			w.sink = newRWSink(plan, lo, hi)
-		}
+		w.sink = newSink(plan, d.links[index], lo, hi)
 		return w
 	}
 }
@@ -215,11 +213,7 @@ func (w *writer) flushShard(ctx actor.Context, s int) {
 	st.flushStart = time.Now()
 	st.samples, st.rejected = 0, 0
 	st.n, st.next = 0, 0
-	if w.plan.kafka() {
-		w.buildRecord(st)
-	} else {
-		w.buildRequests(st)
-	}
+	w.sink.build(st)
 	if st.n == 0 { // only empty segments
 		w.shardDone(ctx, s)
 		return
@@ -339,7 +333,7 @@ func (w *writer) reject(ctx actor.Context, s int, err error) {
 		"error", err, "dead_letter", w.d.deadLetterPID != nil)
 	if w.d.deadLetterPID != nil {
 		ctx.Send(w.d.deadLetterPID, &rejectedRecord{writer: ctx.Self(), ref: produceRef{flush: st.flushID, shard: int32(s), part: int32(st.next)},
-			topic: w.plan.deadLetterSource(), shard: int32(s - w.plan.offset), value: append([]byte(nil), part...), reason: err.Error()})
+			topic: w.sink.deadLetterSource(), shard: int32(s - w.plan.offset), value: append([]byte(nil), part...), reason: err.Error()})
 		return
 	}
 	w.partDone(ctx, s)

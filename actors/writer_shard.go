@@ -7,8 +7,8 @@ import (
 	"github.com/sluicehq/sluice/messages/remotewrite"
 )
 
-// A writer's shards: what each queues and how a shard's flush becomes its parts (writer.go moves
-// them; this is the data they are made of).
+// A writer's shards: what each queues, the flush in flight and the parts a sink builds from it
+// (writer.go moves them; this is the data they are made of).
 
 // segRun is one batch's segments for one shard: b.Segments[lo:hi].
 type segRun struct {
@@ -59,30 +59,4 @@ func (st *shardState) addPart(req []byte, samples int) {
 	st.parts[st.n] = remotewrite.Compress(st.parts[st.n][:0], req)
 	st.partSamples[st.n] = int64(samples)
 	st.n++
-}
-
-// buildRecord joins the shard's segments into one record: a Kafka output's shard record.
-func (w *writer) buildRecord(st *shardState) {
-	w.scratch = w.scratch[:0]
-	samples := 0
-	st.eachSegment(func(data []byte, n int) {
-		w.scratch = append(w.scratch, data...)
-		samples += n
-	})
-	if len(w.scratch) > 0 {
-		st.addPart(w.scratch, samples)
-	}
-}
-
-// buildRequests merges the shard's segments into remote-write requests.
-func (w *writer) buildRequests(st *shardState) {
-	st.eachSegment(func(data []byte, _ int) {
-		if !w.merger.Add(data) {
-			panic("writer: a worker encoded a malformed segment") // a bug, not bad input
-		}
-	})
-	if w.merger.Series() == 0 {
-		return
-	}
-	w.merger.Build(w.plan.cfg.MaxBatchSamples, w.plan.cfg.MaxBatchBytes, st.addPart)
 }

@@ -35,6 +35,13 @@ func (s *scriptedSink) send(ctx actor.Context, shard int, _ []byte, ref produceR
 	}
 	ctx.Send(ctx.Self(), &produced{meta: ref, err: err})
 }
+func (s *scriptedSink) build(st *shardState) {
+	var joined []byte
+	n := 0
+	st.eachSegment(func(data []byte, samples int) { joined, n = append(joined, data...), n+samples })
+	st.addPart(joined, n)
+}
+func (s *scriptedSink) deadLetterSource() string                 { return "test" }
 func (s *scriptedSink) permanent(error) bool                     { return false }
 func (s *scriptedSink) newPart(int)                              {}
 func (s *scriptedSink) retryDelay(int, error, int) time.Duration { return 20 * time.Millisecond }
