@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,10 +45,33 @@ func devTopics(cfg *config.Config, broker string) {
 // devShards is the dev shard topic's partition count, unless the output sets shards.
 const devShards = 16
 
-type devBrokerT struct{ *kfake.Cluster }
+// devRetention is what the embedded broker keeps of each partition: records younger than age and,
+// per partition, at most bytes (the oldest record batches go first). The broker holds its topics
+// in this process's memory, so without it dev mode's heap grows with everything produced.
+type devRetention struct {
+	age   time.Duration
+	bytes int64
+}
 
-// startDevBroker runs an embedded Kafka-protocol broker (kfake) listening on addr.
-func startDevBroker(addr string) (*devBrokerT, error) {
+// Dev mode's default retention: enough to look at a few minutes of output with `sluice tail`,
+// small enough for a laptop (16 shard partitions + 8 input partitions × 32 MiB at most).
+const (
+	defaultDevRetention      = 5 * time.Minute
+	defaultDevRetentionBytes = 32 << 20
+	// devTrimEvery is how often the broker trims to its retention.
+	devTrimEvery = 5 * time.Second
+)
+
+type devBrokerT struct {
+	*kfake.Cluster
+	retention devRetention
+	stopTrim  chan struct{}
+	trimDone  chan struct{}
+}
+
+// startDevBroker runs an embedded Kafka-protocol broker (kfake) listening on addr, trimming its
+// topics to ret every devTrimEvery.
+func startDevBroker(addr string, ret devRetention) (*devBrokerT, error) {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("-dev-broker %q: %w", addr, err)
@@ -61,7 +85,28 @@ func startDevBroker(addr string) (*devBrokerT, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker on %s: %w", addr, err)
 	}
-	return &devBrokerT{c}, nil
+	b := &devBrokerT{Cluster: c, retention: ret, stopTrim: make(chan struct{}), trimDone: make(chan struct{})}
+	go func() {
+		defer close(b.trimDone)
+		t := time.NewTicker(devTrimEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.stopTrim:
+				return
+			case <-t.C:
+				c.ApplyRetention() // what the topics' retention.ms and retention.bytes allow
+			}
+		}
+	}()
+	return b, nil
+}
+
+// Close stops trimming and the broker.
+func (b *devBrokerT) Close() {
+	close(b.stopTrim)
+	<-b.trimDone
+	b.Cluster.Close()
 }
 
 // createTopics creates the input topics, the dead-letter topic if any, and an output topic with
@@ -80,7 +125,8 @@ func (b *devBrokerT) createTopics(cfg *config.Config, partitions int) error {
 	if cfg.DeadLetter != nil {
 		topics[cfg.DeadLetter.Topic] = partitions
 	}
-	return createTopics(cfg, topics)
+	ms, bytes := strconv.FormatInt(b.retention.age.Milliseconds(), 10), strconv.FormatInt(b.retention.bytes, 10)
+	return createTopicsWith(cfg, topics, map[string]*string{"retention.ms": &ms, "retention.bytes": &bytes})
 }
 
 // embeddedAdmin is an admin client of the embedded broker cfg names (dev mode, sluice bench).
@@ -93,13 +139,18 @@ func embeddedAdmin(cfg *config.Config) (sarama.ClusterAdmin, error) {
 // createTopics creates each topic with its number of partitions on cfg's brokers (the embedded
 // ones of dev mode and sluice bench).
 func createTopics(cfg *config.Config, topics map[string]int) error {
+	return createTopicsWith(cfg, topics, nil)
+}
+
+// createTopicsWith is createTopics with topic configs.
+func createTopicsWith(cfg *config.Config, topics map[string]int, configs map[string]*string) error {
 	adm, err := embeddedAdmin(cfg)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
 	for t, n := range topics {
-		if err := adm.CreateTopic(t, &sarama.TopicDetail{NumPartitions: int32(n), ReplicationFactor: 1}, false); err != nil {
+		if err := adm.CreateTopic(t, &sarama.TopicDetail{NumPartitions: int32(n), ReplicationFactor: 1, ConfigEntries: configs}, false); err != nil {
 			return fmt.Errorf("topic %s: %w", t, err)
 		}
 	}
@@ -202,4 +253,36 @@ func (g *generator) stop() {
 	}
 	close(g.stopCh)
 	g.wg.Wait()
+}
+
+// devSample is one line of each text format, with the shell substitution for its timestamp.
+var devSample = map[string]string{
+	"opentsdb":   `put sys.cpu.user $(date +%s) 42 host=web01`,
+	"graphite":   `sys.cpu.user 42 $(date +%s)`,
+	"influx":     `cpu,host=web01 user=42 $(date +%s%N)`,
+	"prometheus": `sys_cpu_user{host="web01"} 42`,
+	"json":       `{"metric":"sys.cpu.user","timestamp":$(date +%s),"value":42,"tags":{"host":"web01"}}`,
+}
+
+// devHints are the three commands a newcomer wants once dev mode runs: produce a line, watch the
+// output, read the metrics.
+func devHints(cfg *config.Config, metricsAddr string) string {
+	var b strings.Builder
+	b.WriteString("\nsluice is running against its embedded broker. Next:\n")
+	in := cfg.Inputs[0]
+	for _, i := range cfg.Inputs {
+		if _, ok := devSample[i.Format]; ok {
+			in = i
+			break
+		}
+	}
+	if line, ok := devSample[in.Format]; ok {
+		fmt.Fprintf(&b, "  produce a line:   echo \"%s\" | kcat -P -b %s -t %s\n",
+			strings.ReplaceAll(line, `"`, `\"`), cfg.Kafka.Brokers[0], in.Topics[0])
+	} else {
+		fmt.Fprintf(&b, "  produce records:  sluice loadgen -brokers %s -topic %s -format %s\n", cfg.Kafka.Brokers[0], in.Topics[0], in.Format)
+	}
+	fmt.Fprintf(&b, "  watch the output: sluice tail -brokers %s -topic %s\n", cfg.Kafka.Brokers[0], cfg.Outputs[0].Topic)
+	fmt.Fprintf(&b, "  read the metrics: curl -s http://%s/metrics | grep ^sluice_\n\n", metricsAddr)
+	return b.String()
 }

@@ -29,6 +29,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	devBroker := fs.String("dev-broker", "127.0.0.1:9092", "with -dev: the embedded broker's listen address")
 	devRate := fs.Int("dev-rate", 0, "with -dev: datapoints per second to generate into the input topic (0: none)")
 	devPartitions := fs.Int("dev-partitions", 8, "with -dev: partitions of each input topic")
+	retentionAge := fs.Duration("dev-retention", defaultDevRetention, "with -dev: the embedded broker drops records older than this")
+	devRetentionBytes := fs.String("dev-retention-bytes", "32MiB", "with -dev: the embedded broker keeps at most this much of each partition (oldest dropped first)")
 	progress := fs.Duration("progress", 0, "log a progress line at this interval (default 5s with -dev, off otherwise)")
 	httpAddr := fs.String("http", "", "serve /metrics, /healthz and /readyz here instead of http.address (port 0: any free port)")
 	if err := fs.Parse(args); err != nil {
@@ -51,8 +53,17 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	var cfg *config.Config
 	var broker *devBrokerT
 	if *dev {
-		var err error
-		if broker, err = startDevBroker(*devBroker); err != nil {
+		n, err := config.ParseSize(*devRetentionBytes)
+		switch {
+		case err != nil:
+			fmt.Fprintf(stderr, "sluice run -dev: -dev-retention-bytes %q: %v\n", *devRetentionBytes, err)
+			return exitError
+		case n <= 0 || *retentionAge <= 0:
+			fmt.Fprintf(stderr, "sluice run -dev: -dev-retention %s and -dev-retention-bytes %q must be positive\n", *retentionAge, *devRetentionBytes)
+			return exitError
+		}
+		ret := devRetention{age: *retentionAge, bytes: int64(n)}
+		if broker, err = startDevBroker(*devBroker, ret); err != nil {
 			fmt.Fprintf(stderr, "sluice run -dev: %v\n", err)
 			return exitError
 		}
@@ -185,6 +196,9 @@ func runPipeline(cfg *config.Config, broker *devBrokerT, rl *reloader, sigs <-ch
 		applyMemoryLimit(p, log)
 	}
 	h.running(p)
+	if broker != nil {
+		fmt.Fprint(stdout, devHints(cfg, h.addr.String()))
+	}
 	var gen *generator
 	if broker != nil && rate > 0 {
 		gen = startGenerator(cfg, rate, log)
