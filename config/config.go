@@ -138,12 +138,19 @@ type Input struct {
 	Precision      string `hcl:"precision,optional"`
 	FieldSeparator string `hcl:"field_separator,optional"`
 	ValueFieldBare bool   `hcl:"value_field_bare,optional"`
+	// OTLP only: the records' encoding (otlp_proto, what the Collector's kafkaexporter writes by
+	// default), how metric names are translated (prometheus: unit and type suffixes; keep) and
+	// the resource attributes promoted to labels beside job and instance.
+	Encoding                  string   `hcl:"encoding,optional"`
+	Translation               string   `hcl:"translation,optional"`
+	PromoteResourceAttributes []string `hcl:"promote_resource_attributes,optional"`
 }
 
 // FormatOptions returns the input's decoding settings.
 func (in *Input) FormatOptions() formats.Options {
 	return formats.Options{DefaultTags: in.DefaultTags, MetricPrefix: in.MetricPrefix,
-		InfluxPrecision: in.Precision, InfluxSeparator: in.FieldSeparator, InfluxBareValueField: in.ValueFieldBare}
+		InfluxPrecision: in.Precision, InfluxSeparator: in.FieldSeparator, InfluxBareValueField: in.ValueFieldBare,
+		OTLPTranslation: in.Translation, OTLPPromote: in.PromoteResourceAttributes}
 }
 
 // Pipeline sizes the actors and the batch pools.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/glob"
 	"github.com/sluicehq/sluice/parse/formats"
+	"github.com/sluicehq/sluice/parse/otlp"
 )
 
 // BalanceStrategies are the values of kafka.balance.
@@ -180,8 +181,30 @@ func (c *Config) validateInputs(v *validator) {
 				}
 			}
 		}
-		if _, err := formats.New(in.Format, in.FormatOptions()); err != nil {
-			v.errorf(key, "precision", "Invalid input setting", "%v.", err)
+		if in.Format != "otlp" {
+			for _, attr := range []string{"encoding", "translation", "promote_resource_attributes"} {
+				if _, ok := v.pos[key+"."+attr]; ok {
+					v.errorf(key, attr, "Setting for another format", "%s applies to otlp inputs only.", attr)
+				}
+			}
+		} else {
+			switch in.Encoding {
+			case "otlp_proto":
+			case "otlp_json":
+				v.errorf(key, "encoding", "Unsupported OTLP encoding", "otlp_json is not decoded yet: have the Collector's kafkaexporter write otlp_proto (its default).")
+			default:
+				v.errorf(key, "encoding", "Unknown OTLP encoding", "%q: use otlp_proto.", in.Encoding)
+			}
+			if !contains(otlp.Translations, in.Translation) {
+				v.errorf(key, "translation", "Unknown name translation", "%q: use one of %s.", in.Translation, strings.Join(otlp.Translations, ", "))
+			}
+		}
+		attr := "precision"
+		if in.Format == "otlp" {
+			attr = "translation"
+		}
+		if _, err := formats.New(in.Format, in.FormatOptions()); err != nil && (in.Format != "otlp" || contains(otlp.Translations, in.Translation)) {
+			v.errorf(key, attr, "Invalid input setting", "%v.", err)
 		}
 	}
 }

@@ -20,6 +20,9 @@ const (
 	ReasonPoison
 	ReasonOutputRejected
 	ReasonUnrouted
+	// ReasonUnsupported: a datapoint of a kind Sluice does not map (OTLP delta sums and
+	// histograms, exponential histograms without remote write 2.0, points with no value).
+	ReasonUnsupported
 	NumReasons
 )
 
@@ -39,6 +42,7 @@ var reasonNames = [NumReasons]string{
 	ReasonPoison:         "poison",
 	ReasonOutputRejected: "output_rejected",
 	ReasonUnrouted:       "unrouted",
+	ReasonUnsupported:    "unsupported",
 }
 
 // String returns the reason's label as used in logs and metrics.

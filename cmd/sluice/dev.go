@@ -54,10 +54,11 @@ type devRetention struct {
 }
 
 // Dev mode's default retention: enough to look at a few minutes of output with `sluice tail`,
-// small enough for a laptop (16 shard partitions + 8 input partitions × 32 MiB at most).
+// small enough for a laptop (16 shard partitions + 8 input partitions × 4 MiB of compressed
+// record batches at most).
 const (
 	defaultDevRetention      = 5 * time.Minute
-	defaultDevRetentionBytes = 32 << 20
+	defaultDevRetentionBytes = 4 << 20
 	// devTrimEvery is how often the broker trims to its retention.
 	devTrimEvery = 5 * time.Second
 )

@@ -30,7 +30,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	devRate := fs.Int("dev-rate", 0, "with -dev: datapoints per second to generate into the input topic (0: none)")
 	devPartitions := fs.Int("dev-partitions", 8, "with -dev: partitions of each input topic")
 	retentionAge := fs.Duration("dev-retention", defaultDevRetention, "with -dev: the embedded broker drops records older than this")
-	devRetentionBytes := fs.String("dev-retention-bytes", "32MiB", "with -dev: the embedded broker keeps at most this much of each partition (oldest dropped first)")
+	devRetentionBytes := fs.String("dev-retention-bytes", "4MiB", "with -dev: the embedded broker keeps at most this much of each partition (oldest dropped first)")
 	progress := fs.Duration("progress", 0, "log a progress line at this interval (default 5s with -dev, off otherwise)")
 	httpAddr := fs.String("http", "", "serve /metrics, /healthz and /readyz here instead of http.address (port 0: any free port)")
 	if err := fs.Parse(args); err != nil {

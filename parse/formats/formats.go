@@ -13,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/parse/influx"
 	"github.com/sluicehq/sluice/parse/jsonput"
 	"github.com/sluicehq/sluice/parse/opentsdb"
+	"github.com/sluicehq/sluice/parse/otlp"
 	"github.com/sluicehq/sluice/parse/prometheus"
 )
 
@@ -48,6 +49,13 @@ var table = []format{
 	}},
 	{name: "prometheus", lineBased: true, parser: fixed(prometheus.Parse)},
 	{name: "json", parser: fixed(jsonput.Parse)},
+	{name: "otlp", parser: func(o Options) (ParseFunc, error) {
+		p, err := otlp.New(otlp.Options{Translation: o.OTLPTranslation, Promote: o.OTLPPromote})
+		if err != nil {
+			return nil, err
+		}
+		return p.Parse, nil
+	}},
 	{name: "remote_write", parser: fixed(remotewrite.Parse)},
 }
 
@@ -87,6 +95,10 @@ type Options struct {
 	InfluxPrecision      string
 	InfluxSeparator      string
 	InfluxBareValueField bool
+	// OTLP: the name translation (prometheus or keep) and the resource attributes promoted to
+	// labels.
+	OTLPTranslation string
+	OTLPPromote     []string
 }
 
 // Decoder decodes the records of one input.
