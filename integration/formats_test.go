@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/actors"
 	"github.com/sluicehq/sluice/integration/kafkatest"
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/parse/otlp/otlptest"
 	"github.com/sluicehq/sluice/proto/prompb"
 )
 
@@ -192,8 +193,40 @@ func remoteWriteCase() *formatCase {
 	return c
 }
 
+// otlpCase: OTLP requests as the Collector's kafkaexporter writes them (protobuf), with gauges,
+// monotonic sums (counters, _total), summaries and one delta sum per record (unsupported).
+func otlpCase() *formatCase {
+	c := newCase("otlp")
+	c.inputExtra = `promote_resource_attributes = ["cloud.region"]`
+	ns := uint64(nowSec) * 1e9
+	for r := 0; r < formatRecords; r++ {
+		res := otlptest.Resource(otlptest.KVStr("service.name", "api"), otlptest.KVStr("service.instance.id", fmt.Sprintf("pod-%d", r%3)),
+			otlptest.KVStr("cloud.region", "eu"), otlptest.KVStr("host.arch", "amd64"))
+		l := func(kv ...string) string {
+			return labels(append([]string{"job", "api", "instance", fmt.Sprintf("pod-%d", r%3), "cloud.region", "eu"}, kv...)...)
+		}
+		var metrics []otlptest.Msg
+		for i := 0; i < formatPerRec; i += 4 {
+			v := float64(r*1000 + i)
+			host := []otlptest.Msg{otlptest.KVStr("host", fmt.Sprintf("h%d", i%5))}
+			metrics = append(metrics,
+				otlptest.Gauge("system.memory.usage", "By", otlptest.NumberPoint(host, ns, v)),
+				otlptest.Sum("http.requests", "{request}", 2, true, otlptest.NumberPoint(host, ns, v+1)),
+				otlptest.Summary("rpc.latency", ns, uint64(v+3), v+2))
+			c.valid[v] = want{"system.memory.usage_bytes", l("host", fmt.Sprintf("h%d", i%5)), nowSec * 1000}
+			c.valid[v+1] = want{"http.requests_total", l("host", fmt.Sprintf("h%d", i%5)), nowSec * 1000}
+			c.valid[v+2] = want{"rpc.latency_sum", l(), nowSec * 1000}
+			c.valid[v+3] = want{"rpc.latency_count", l(), nowSec * 1000}
+		}
+		metrics = append(metrics, otlptest.Sum("jobs.done", "", 1, true, otlptest.NumberPoint(nil, ns, 1)))
+		c.drops[messages.ReasonUnsupported]++
+		c.records = append(c.records, otlptest.Request(res, metrics...))
+	}
+	return c
+}
+
 func TestEveryFormatThroughThePipeline(t *testing.T) {
-	for _, fc := range []*formatCase{opentsdbCase(), graphiteCase(), influxCase(), prometheusCase(), jsonCase(), remoteWriteCase()} {
+	for _, fc := range []*formatCase{opentsdbCase(), graphiteCase(), influxCase(), prometheusCase(), jsonCase(), remoteWriteCase(), otlpCase()} {
 		t.Run(fc.format, func(t *testing.T) {
 			topic := "in." + fc.format
 			c := kafkatest.Start(t, topic, 3, outTopic, shards)

@@ -63,6 +63,18 @@ const (
 	devTrimEvery = 5 * time.Second
 )
 
+// topicConfigs are the retention's topic settings. The broker drops whole segments, as Kafka
+// does, and keeps a segment in memory until all of it is past retention (its default segment is
+// 100 MiB), so segments are a quarter of retention.bytes: a partition holds at most about 1.25 ×
+// that.
+func (r devRetention) topicConfigs() map[string]*string {
+	str := func(n int64) *string { s := strconv.FormatInt(n, 10); return &s }
+	return map[string]*string{
+		"retention.ms": str(r.age.Milliseconds()), "retention.bytes": str(r.bytes),
+		"segment.bytes": str(max(r.bytes/4, 64<<10)),
+	}
+}
+
 type devBrokerT struct {
 	*kfake.Cluster
 	retention devRetention
@@ -126,8 +138,7 @@ func (b *devBrokerT) createTopics(cfg *config.Config, partitions int) error {
 	if cfg.DeadLetter != nil {
 		topics[cfg.DeadLetter.Topic] = partitions
 	}
-	ms, bytes := strconv.FormatInt(b.retention.age.Milliseconds(), 10), strconv.FormatInt(b.retention.bytes, 10)
-	return createTopicsWith(cfg, topics, map[string]*string{"retention.ms": &ms, "retention.bytes": &bytes})
+	return createTopicsWith(cfg, topics, b.retention.topicConfigs())
 }
 
 // embeddedAdmin is an admin client of the embedded broker cfg names (dev mode, sluice bench).

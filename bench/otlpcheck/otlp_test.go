@@ -1,0 +1,164 @@
+package otlpcheck
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/parse/otlp"
+)
+
+// series renders a datapoint as name{k="v",...} (labels sorted) @ms = value.
+func series(d messages.Datapoint) string {
+	var kv []string
+	for _, t := range d.Tags {
+		kv = append(kv, fmt.Sprintf("%s=%q", t.Key, t.Value))
+	}
+	sort.Strings(kv)
+	return fmt.Sprintf("%s{%s} @%d = %g", d.Metric, strings.Join(kv, ","), d.Timestamp, d.Value)
+}
+
+// TestPdataRequests: every series and value of a request the Collector marshals — gauges (double
+// and int), cumulative and delta sums, a histogram, a summary, an exponential histogram — comes
+// out of Sluice's decoder as the Prometheus compatibility rules say.
+func TestPdataRequests(t *testing.T) {
+	ts := pcommon.NewTimestampFromTime(time.UnixMilli(1_700_000_000_123))
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	ra := rm.Resource().Attributes()
+	ra.PutStr("service.name", "checkout")
+	ra.PutStr("service.namespace", "shop")
+	ra.PutStr("service.instance.id", "pod-7")
+	ra.PutStr("k8s.cluster.name", "prod-eu")
+	ra.PutStr("host.arch", "arm64")
+	ms := rm.ScopeMetrics().AppendEmpty()
+	ms.Scope().SetName("io.opentelemetry.runtime")
+	mets := ms.Metrics()
+
+	g := mets.AppendEmpty()
+	g.SetName("process.runtime.go.mem.heap_alloc")
+	g.SetUnit("By")
+	gp := g.SetEmptyGauge().DataPoints()
+	p := gp.AppendEmpty()
+	p.SetTimestamp(ts)
+	p.SetDoubleValue(1.5e6)
+	p.Attributes().PutStr("pool", "heap")
+	p = gp.AppendEmpty()
+	p.SetTimestamp(ts)
+	p.SetIntValue(42)
+	p.Attributes().PutInt("gen", 2)
+	p.Attributes().PutBool("live", true)
+
+	s := mets.AppendEmpty()
+	s.SetName("http.server.request.count")
+	s.SetUnit("{request}")
+	sum := s.SetEmptySum()
+	sum.SetIsMonotonic(true)
+	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	sp := sum.DataPoints().AppendEmpty()
+	sp.SetTimestamp(ts)
+	sp.SetDoubleValue(1234)
+	sp.Attributes().PutStr("http.route", "/cart")
+
+	ud := mets.AppendEmpty()
+	ud.SetName("queue.items")
+	usum := ud.SetEmptySum()
+	usum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	up := usum.DataPoints().AppendEmpty()
+	up.SetTimestamp(ts)
+	up.SetIntValue(-3)
+
+	d := mets.AppendEmpty()
+	d.SetName("jobs.done")
+	dsum := d.SetEmptySum()
+	dsum.SetIsMonotonic(true)
+	dsum.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+	dsum.DataPoints().AppendEmpty().SetIntValue(5)
+
+	h := mets.AppendEmpty()
+	h.SetName("http.server.duration")
+	h.SetUnit("s")
+	hist := h.SetEmptyHistogram()
+	hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	hp := hist.DataPoints().AppendEmpty()
+	hp.SetTimestamp(ts)
+	hp.SetCount(12)
+	hp.SetSum(3.25)
+	hp.ExplicitBounds().FromRaw([]float64{0.1, 0.5, 2.5})
+	hp.BucketCounts().FromRaw([]uint64{4, 5, 2, 1})
+	hp.Attributes().PutStr("http.route", "/pay")
+
+	sm := mets.AppendEmpty()
+	sm.SetName("gc.pause")
+	sm.SetUnit("ms")
+	smp := sm.SetEmptySummary().DataPoints().AppendEmpty()
+	smp.SetTimestamp(ts)
+	smp.SetCount(9)
+	smp.SetSum(27)
+	q := smp.QuantileValues().AppendEmpty()
+	q.SetQuantile(0.5)
+	q.SetValue(2)
+	q = smp.QuantileValues().AppendEmpty()
+	q.SetQuantile(0.99)
+	q.SetValue(7.5)
+
+	e := mets.AppendEmpty()
+	e.SetName("rpc.latency")
+	eh := e.SetEmptyExponentialHistogram()
+	eh.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	eh.DataPoints().AppendEmpty().SetCount(3)
+
+	raw, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := otlp.New(otlp.Options{Promote: []string{"k8s.cluster.name"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows messages.Rows
+	p2.Parse(&rows, raw, 99)
+	var got []string
+	for _, d := range rows.Points {
+		got = append(got, series(d))
+	}
+	res := `instance="pod-7",job="shop/checkout",k8s.cluster.name="prod-eu"`
+	at := "@1700000000123"
+	want := []string{
+		`process.runtime.go.mem.heap_alloc_bytes{` + res + `,pool="heap"} ` + at + ` = 1.5e+06`,
+		`process.runtime.go.mem.heap_alloc_bytes{gen="2",` + res + `,live="true"} ` + at + ` = 42`,
+		`http.server.request.count_total{http.route="/cart",` + res + `} ` + at + ` = 1234`,
+		`queue.items{` + res + `} ` + at + ` = -3`,
+		`http.server.duration_seconds_bucket{http.route="/pay",` + res + `,le="0.1"} ` + at + ` = 4`,
+		`http.server.duration_seconds_bucket{http.route="/pay",` + res + `,le="0.5"} ` + at + ` = 9`,
+		`http.server.duration_seconds_bucket{http.route="/pay",` + res + `,le="2.5"} ` + at + ` = 11`,
+		`http.server.duration_seconds_bucket{http.route="/pay",` + res + `,le="+Inf"} ` + at + ` = 12`,
+		`http.server.duration_seconds_sum{http.route="/pay",` + res + `} ` + at + ` = 3.25`,
+		`http.server.duration_seconds_count{http.route="/pay",` + res + `} ` + at + ` = 12`,
+		`gc.pause_milliseconds{` + res + `,quantile="0.5"} ` + at + ` = 2`,
+		`gc.pause_milliseconds{` + res + `,quantile="0.99"} ` + at + ` = 7.5`,
+		`gc.pause_milliseconds_sum{` + res + `} ` + at + ` = 27`,
+		`gc.pause_milliseconds_count{` + res + `} ` + at + ` = 9`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("decoded:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var reasons []string
+	for _, b := range rows.Bad {
+		reasons = append(reasons, b.Reason.String()+": "+b.Detail)
+	}
+	wantBad := []string{
+		"unsupported: delta sum: only cumulative sums map to Prometheus",
+		"unsupported: exponential histogram: native histograms need remote write 2.0",
+	}
+	if strings.Join(reasons, "\n") != strings.Join(wantBad, "\n") {
+		t.Fatalf("dropped:\n%s\nwant:\n%s", strings.Join(reasons, "\n"), strings.Join(wantBad, "\n"))
+	}
+}
