@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/parse/formats"
 )
 
 func TestExampleValidates(t *testing.T) {
@@ -49,8 +51,8 @@ func TestAllInputsExampleValidates(t *testing.T) {
 	for _, in := range cfg.Inputs {
 		got = append(got, in.Format)
 	}
-	if strings.Join(got, ",") != "opentsdb,graphite,influx,prometheus,json,remote_write" {
-		t.Fatalf("inputs %v", got)
+	if strings.Join(got, ",") != strings.Join(formats.Names, ",") { // every format, in the table's order
+		t.Fatalf("inputs %v, want one of each of %v", got, formats.Names)
 	}
 	if cfg.DeadLetter == nil || cfg.DeadLetter.Topic != "metrics.dead_letter" {
 		t.Fatalf("dead_letter %+v", cfg.DeadLetter)
@@ -248,6 +250,18 @@ func TestValidationErrors(t *testing.T) {
   topics = ["i"]
   precision = "minutes"
 }`, "Invalid input setting")
+	f(ok+`input "otlp" {
+  topics = ["t"]
+  encoding = "otlp_json"
+}`, "Unsupported OTLP encoding")
+	f(ok+`input "otlp" {
+  topics = ["t"]
+  translation = "camel"
+}`, "Unknown name translation")
+	f(ok+`input "graphite" {
+  topics = ["g"]
+  translation = "keep"
+}`, "Setting for another format")
 	f(ok+`input "json" {
   topics = ["j"]
   default_tags = { source = "" }

@@ -42,6 +42,14 @@ input "remote_write" { # a Prometheus remote-write WriteRequest per record, snap
   topics = ["metrics.remote_write"]
 }
 
+input "otlp" { # an OTLP ExportMetricsServiceRequest per record (the Collector's kafkaexporter)
+  topics      = ["otlp_metrics"]
+  encoding    = "otlp_proto"   # the kafkaexporter's default (otlp_json is not decoded yet)
+  translation = "prometheus"   # unit and type suffixes (_seconds, _total, _ratio); keep: names as they are
+  # service.namespace/service.name become job, service.instance.id instance; these become labels too:
+  promote_resource_attributes = ["k8s.cluster.name", "cloud.region"]
+}
+
 output "kafka" "tsdb" {
   topic        = "metrics.shards"
   name_mapping = "prometheus" # keep: names pass through; prometheus: [^a-zA-Z0-9_:] -> _
