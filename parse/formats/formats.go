@@ -49,6 +49,7 @@ var table = []format{
 	}},
 	{name: "prometheus", lineBased: true, parser: fixed(prometheus.Parse)},
 	{name: "json", parser: fixed(jsonput.Parse)},
+	{name: "remote_write", parser: fixed(remotewrite.Parse)},
 	{name: "otlp", parser: func(o Options) (ParseFunc, error) {
 		p, err := otlp.New(otlp.Options{Translation: o.OTLPTranslation, Promote: o.OTLPPromote})
 		if err != nil {
@@ -56,7 +57,6 @@ var table = []format{
 		}
 		return p.Parse, nil
 	}},
-	{name: "remote_write", parser: fixed(remotewrite.Parse)},
 }
 
 // Names lists the formats, as written in `input "<format>"`.
