@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/parse/formats"
 )
 
 // TestMain lets the test binary serve as the benchmark's broker child process, as the sluice
@@ -43,7 +45,7 @@ func TestBenchSmoke(t *testing.T) {
 		}
 		return res
 	}
-	for _, format := range []string{"opentsdb", "graphite", "influx", "prometheus", "json", "remote_write"} {
+	for _, format := range formats.Names {
 		t.Run(format, func(t *testing.T) {
 			res := run(t, "-format", format, "-records", "300", "-lines-per-record", "50", "-skew", "hot:1:0.6", "-workers", "2")
 			want := 300 * 50.0

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/remotewrite"
+	"github.com/sluicehq/sluice/parse/otlp/otlptest"
 )
 
 // skew says which share of the records each input partition gets.
@@ -130,6 +131,9 @@ func (g *recordGen) record(nowSec int64) []byte {
 	if g.format == "remote_write" {
 		return g.remoteWrite(nowSec)
 	}
+	if g.format == "otlp" {
+		return g.otlp(nowSec)
+	}
 	keys := g.series
 	if g.format == "influx" {
 		keys = max(1, g.series/len(influxFields))
@@ -208,6 +212,22 @@ func (g *recordGen) record(nowSec int64) []byte {
 	}
 	g.buf = b
 	return b
+}
+
+// otlp builds an ExportMetricsServiceRequest (what the Collector's kafkaexporter writes) with one
+// gauge point per line: one resource, the host and dc as point attributes.
+func (g *recordGen) otlp(nowSec int64) []byte {
+	res := otlptest.Resource(otlptest.KVStr("service.name", "bench"), otlptest.KVStr("service.instance.id", "bench-1"))
+	metrics := make([]otlptest.Msg, 0, g.lines)
+	for i := 0; i < g.lines; i++ {
+		s := g.seq % g.series
+		g.seq++
+		attrs := []otlptest.Msg{otlptest.KVStr("host", "web"+strconv.Itoa(s/len(benchMetrics))), otlptest.KVStr("dc", "us-east-1")}
+		metrics = append(metrics, otlptest.Gauge(benchMetrics[s%len(benchMetrics)], "",
+			otlptest.NumberPoint(attrs, uint64(nowSec)*1e9, float64(g.seq%1000)*0.25)))
+	}
+	g.buf = append(g.buf[:0], otlptest.Request(res, metrics...)...)
+	return g.buf
 }
 
 // remoteWrite builds a snappy-compressed WriteRequest with one sample per series.

@@ -48,7 +48,7 @@ func TestEveryFormatDecodes(t *testing.T) {
 	// A record of a line-based format may be split at line boundaries; a JSON document or a
 	// WriteRequest may not.
 	for name, want := range map[string]bool{"opentsdb": true, "graphite": true, "influx": true, "prometheus": true,
-		"json": false, "remote_write": false, "csv": false} {
+		"json": false, "remote_write": false, "otlp": false, "csv": false} {
 		if LineBased(name) != want {
 			t.Errorf("LineBased(%q) = %v, want %v", name, !want, want)
 		}
