@@ -43,13 +43,13 @@ func (l *producerLink) start(root *actor.RootContext, owner *actor.PID) {
 					succ = nil
 					continue
 				}
-				root.Send(owner, &produced{meta: m.Metadata})
+				root.Send(owner, &produced{meta: m.Metadata, written: -1})
 			case e, ok := <-errs:
 				if !ok {
 					errs = nil
 					continue
 				}
-				root.Send(owner, &produced{meta: e.Msg.Metadata, err: e.Err})
+				root.Send(owner, &produced{meta: e.Msg.Metadata, err: e.Err, written: -1})
 			}
 		}
 	}()

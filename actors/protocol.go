@@ -73,6 +73,9 @@ type lingerTick struct{ shard int }
 type produced struct {
 	meta any
 	err  error
+	// written is the samples a remote-write 2.0 receiver says it wrote, -1 when it does not say
+	// (always, from Kafka and 1.0 receivers: partial writes are not reported there).
+	written int64
 }
 
 // retryShard re-sends one part of a flush after a backoff.

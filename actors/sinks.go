@@ -25,7 +25,9 @@ func newSink(plan *outputPlan, link *producerLink, lo, hi int) writerSink {
 
 // kafkaSink produces a Kafka output's shard records: partition = the shard within the output,
 // key = that number in decimal, value = the shard's segments joined into one remote-write
-// WriteRequest. A failed record waits an exponential backoff with full jitter.
+// WriteRequest (with protocol 2.0 an io.prometheus.write.v2.Request, and a
+// sluice-remote-write-version header saying so). A failed record waits an exponential backoff
+// with full jitter.
 type kafkaSink struct {
 	link    *producerLink
 	topic   string
@@ -34,10 +36,19 @@ type kafkaSink struct {
 	lo      int
 	retry   *config.Retry
 	scratch []byte
+	v2      *v2Parts // nil for protocol 1.0
+	headers []sarama.RecordHeader
 }
 
+// HeaderRemoteWriteVersion names the remote-write protocol of a 2.0 shard record.
+const HeaderRemoteWriteVersion = remotewrite.HeaderVersion
+
 func newKafkaSink(link *producerLink, plan *outputPlan, lo, hi int) *kafkaSink {
-	k := &kafkaSink{link: link, topic: plan.cfg.Topic, offset: plan.offset, lo: lo, retry: plan.cfg.Retry}
+	k := &kafkaSink{link: link, topic: plan.cfg.Topic, offset: plan.offset, lo: lo, retry: plan.cfg.Retry,
+		v2: newV2Parts(plan.cfg.Protocol)}
+	if k.v2 != nil {
+		k.headers = []sarama.RecordHeader{{Key: []byte(HeaderRemoteWriteVersion), Value: []byte(remotewrite.VersionV2)}}
+	}
 	for s := lo; s < hi; s++ {
 		k.keys = append(k.keys, sarama.ByteEncoder(strconv.Itoa(s-plan.offset)))
 	}
@@ -52,7 +63,11 @@ func (k *kafkaSink) build(st *shardState) {
 		k.scratch = append(k.scratch, data...)
 		samples += n
 	})
-	if len(k.scratch) > 0 {
+	switch {
+	case len(k.scratch) == 0:
+	case k.v2 != nil:
+		k.v2.add(st, k.scratch, samples)
+	default:
 		st.addPart(k.scratch, samples)
 	}
 }
@@ -63,7 +78,7 @@ func (k *kafkaSink) deadLetterSource() string { return k.topic }
 // link's window, so it never blocks.
 func (k *kafkaSink) send(_ actor.Context, s int, part []byte, ref produceRef) {
 	k.link.enqueue(&sarama.ProducerMessage{Topic: k.topic, Partition: int32(s - k.offset), Key: k.keys[s-k.lo],
-		Value: sarama.ByteEncoder(part), Metadata: ref})
+		Value: sarama.ByteEncoder(part), Headers: k.headers, Metadata: ref})
 }
 
 func (k *kafkaSink) permanent(err error) bool { return permanentOutputError(err) }
@@ -86,7 +101,8 @@ func permanentOutputError(err error) bool {
 // rwSink posts a remote-write output's requests, each from a goroutine of its own so that the
 // writer's Receive never blocks; the answer comes back as a message. The part's buffer is not
 // touched until the answer arrives. It keeps, per shard, the endpoint the part's last attempt
-// failed on, so the retry goes to another replica.
+// failed on, so the retry goes to another replica. With protocol 2.0 each request is transcoded
+// to an io.prometheus.write.v2.Request and the receiver's count of samples written is reported.
 type rwSink struct {
 	client *rwclient.Client
 	cfg    *config.Output
@@ -94,6 +110,30 @@ type rwSink struct {
 	lo     int
 	shards []rwShard
 	merger remotewrite.Merger
+	v2     *v2Parts // nil for protocol 1.0
+}
+
+// v2Parts transcodes a sink's 1.0 requests (or records) to 2.0 before they become parts.
+type v2Parts struct {
+	enc remotewrite.V2Encoder
+	buf []byte
+}
+
+// add transcodes req and adds it to st as a part.
+func (v *v2Parts) add(st *shardState, req []byte, samples int) {
+	out, ok := v.enc.Transcode(v.buf[:0], req)
+	if !ok {
+		panic("writer: a worker encoded a malformed segment") // a bug, not bad input
+	}
+	v.buf = out
+	st.addPart(out, samples)
+}
+
+func newV2Parts(protocol string) *v2Parts {
+	if protocol == "2.0" {
+		return &v2Parts{}
+	}
+	return nil
 }
 
 // rwShard is a shard's retry state: avoid is the endpoint the part's last attempt failed on (-1:
@@ -101,7 +141,8 @@ type rwSink struct {
 type rwShard struct{ avoid, fast int }
 
 func newRWSink(plan *outputPlan, lo, hi int) *rwSink {
-	r := &rwSink{client: plan.rw, cfg: plan.cfg, retry: plan.cfg.Retry, lo: lo, shards: make([]rwShard, hi-lo)}
+	r := &rwSink{client: plan.rw, cfg: plan.cfg, retry: plan.cfg.Retry, lo: lo, shards: make([]rwShard, hi-lo),
+		v2: newV2Parts(plan.cfg.Protocol)}
 	for i := range r.shards {
 		r.shards[i].avoid = -1
 	}
@@ -119,6 +160,10 @@ func (r *rwSink) build(st *shardState) {
 	if r.merger.Series() == 0 {
 		return
 	}
+	if r.v2 != nil {
+		r.merger.Build(r.cfg.MaxBatchSamples, r.cfg.MaxBatchBytes, func(req []byte, samples int) { r.v2.add(st, req, samples) })
+		return
+	}
 	r.merger.Build(r.cfg.MaxBatchSamples, r.cfg.MaxBatchBytes, st.addPart)
 }
 
@@ -128,8 +173,8 @@ func (r *rwSink) send(ctx actor.Context, s int, part []byte, ref produceRef) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	avoid := r.shards[s-r.lo].avoid
 	go func() {
-		_, err := r.client.Send(part, avoid)
-		root.Send(self, &produced{meta: ref, err: err})
+		_, written, err := r.client.SendCounted(part, avoid)
+		root.Send(self, &produced{meta: ref, err: err, written: written})
 	}()
 }
 

@@ -269,6 +269,11 @@ func (w *writer) onProduced(ctx actor.Context, p *produced) {
 		return
 	}
 	o.lastWriteFailed.Store(false)
+	if sent := st.partSamples[st.next]; p.written >= 0 && p.written < sent {
+		o.partial.Add(1)
+		o.unwritten.Add(sent - p.written)
+		w.log.Warn("the receiver wrote fewer samples than sent", "shard", s-w.plan.offset, "sent", sent, "written", p.written)
+	}
 	o.records.Add(1)
 	o.bytes.Add(int64(len(st.parts[st.next])))
 	o.writeSeconds.Observe(time.Since(st.flushStart).Seconds())

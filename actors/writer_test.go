@@ -33,7 +33,7 @@ func (s *scriptedSink) send(ctx actor.Context, shard int, _ []byte, ref produceR
 	if shard == s.failShard && s.fail.Load() {
 		err = errors.New("receiver down")
 	}
-	ctx.Send(ctx.Self(), &produced{meta: ref, err: err})
+	ctx.Send(ctx.Self(), &produced{meta: ref, err: err, written: -1})
 }
 func (s *scriptedSink) build(st *shardState) {
 	var joined []byte

@@ -271,6 +271,10 @@ type Output struct {
 	// NameMapping is "keep" (names pass through) or "prometheus" (characters a Prometheus name
 	// cannot hold become '_').
 	NameMappingRaw string `hcl:"name_mapping,optional"`
+	// Protocol is the remote-write protocol the output speaks: "1.0" (prometheus.WriteRequest)
+	// or "2.0" (io.prometheus.write.v2.Request, with a symbols table). A Kafka output's records
+	// then carry a sluice-remote-write-version header.
+	Protocol string `hcl:"protocol,optional"`
 
 	FlushBytes       int
 	Linger           time.Duration

@@ -38,6 +38,9 @@ func (c *Config) validateOutputs(v *validator) {
 				}
 			}
 		}
+		if o.Protocol != "1.0" && o.Protocol != "2.0" {
+			v.errorf(key, "protocol", "Unknown remote-write protocol", "%q: use 1.0 (prometheus.WriteRequest) or 2.0 (io.prometheus.write.v2.Request).", o.Protocol)
+		}
 		if m, ok := formats.ParseNameMapping(o.NameMappingRaw); ok {
 			o.NameMapping = m
 		} else {

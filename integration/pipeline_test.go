@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -121,6 +122,34 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Fatalf("datapoints_out = %d, want %d", s.DatapointsOut, len(exp.Valid))
 	}
 	checkOutput(t, c, exp, s, true)
+}
+
+// TestKafkaOutputRemoteWrite2: with protocol = "2.0" every shard record is an
+// io.prometheus.write.v2.Request with the version header, and carries every valid datapoint to
+// its shard exactly as 1.0 does.
+func TestKafkaOutputRemoteWrite2(t *testing.T) {
+	c := kafkatest.Start(t, inTopic, 6, outTopic, shards)
+	lines, exp := kafkatest.Generate(50_000)
+	c.Produce(t, inTopic, lines, 100)
+	input := fmt.Sprintf("input \"opentsdb\" {\n  topics = [%q]\n  group = \"sluice-test\"\n}\n", inTopic)
+	p, err := actors.New(c.ConfigFor(t, input, outTopic, shards, `protocol = "2.0"`, sizes), kafkatest.Logger(t, "warn"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.WaitFor(t, 2*time.Minute, "every line to be written or dropped", done(p, exp))
+	s := stop(t, p)
+	if !s.Drained || s.DatapointsOut != int64(len(exp.Valid)) {
+		t.Fatalf("drained %v, datapoints_out %d, want %d", s.Drained, s.DatapointsOut, len(exp.Valid))
+	}
+	for _, m := range c.ReadRecords(t, outTopic) {
+		if len(m.Headers) != 1 || string(m.Headers[0].Key) != actors.HeaderRemoteWriteVersion || string(m.Headers[0].Value) != "2.0.0" {
+			t.Fatalf("shard record headers %v, want %s: 2.0.0", m.Headers, actors.HeaderRemoteWriteVersion)
+		}
+	}
+	checkOutput(t, c, exp, s, true) // ReadOutput decodes 2.0 records by their header
 }
 
 // TestPipelineStopHalfwayAndResume takes the SIGTERM path in the middle of the input, starts a new

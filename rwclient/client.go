@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/messages/remotewrite"
 )
 
 // Client sends Prometheus remote-write 1.0 requests for one output to its endpoints (replicas
@@ -88,6 +89,10 @@ func New(o *config.Output) *Client {
 	h.Set("Content-Type", "application/x-protobuf")
 	h.Set("Content-Encoding", "snappy")
 	h.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	if o.Protocol == "2.0" {
+		h.Set("Content-Type", remotewrite.ContentTypeV2)
+		h.Set("X-Prometheus-Remote-Write-Version", remotewrite.VersionV2)
+	}
 	h.Set("User-Agent", "sluice")
 	if a := o.BasicAuth; a != nil {
 		req := http.Request{Header: http.Header{}}
@@ -209,15 +214,22 @@ func (c *Client) Healthy() int {
 // Send posts one snappy-compressed WriteRequest, avoiding endpoint avoid when another can take
 // it. It returns the endpoint used (-1 if none) and nil, or an *Error (or ErrAllOpen).
 func (c *Client) Send(body []byte, avoid int) (int, error) {
+	k, _, err := c.SendCounted(body, avoid)
+	return k, err
+}
+
+// SendCounted is Send that also returns how many samples the receiver says it wrote (remote write
+// 2.0's X-Prometheus-Remote-Write-Samples-Written response header), or -1 when it does not say.
+func (c *Client) SendCounted(body []byte, avoid int) (endpoint int, written int64, err error) {
 	k := c.pick(avoid)
 	if k < 0 {
 		if last := c.lastFailure.Load(); last != nil {
-			return -1, fmt.Errorf("%w; the last failure: %s", ErrAllOpen, *last)
+			return -1, -1, fmt.Errorf("%w; the last failure: %s", ErrAllOpen, *last)
 		}
-		return -1, ErrAllOpen
+		return -1, -1, ErrAllOpen
 	}
 	e := c.endpoints[k]
-	err := c.post(e.url, body)
+	written, err = c.post(e.url, body)
 	var re *Error
 	failed := err != nil && (!errors.As(err, &re) || !re.Permanent)
 	e.result(c.now(), failed, c.failures)
@@ -229,18 +241,19 @@ func (c *Client) Send(body []byte, avoid int) (int, error) {
 		if failed {
 			c.lastFailure.Store(&re.msg)
 		}
-		return k, re
+		return k, -1, re
 	}
-	return k, nil
+	return k, written, nil
 }
 
-// post sends body to url and classifies the answer.
-func (c *Client) post(url string, body []byte) error {
+// post sends body to url and classifies the answer; on a 2xx it returns the samples the
+// receiver says it wrote (-1: it does not say).
+func (c *Client) post(url string, body []byte) (int64, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return &Error{Permanent: true, msg: err.Error()}
+		return -1, &Error{Permanent: true, msg: err.Error()}
 	}
 	req.Header = c.header.Clone()
 	resp, err := c.http.Do(req)
@@ -249,12 +262,18 @@ func (c *Client) post(url string, body []byte) error {
 		if errors.As(err, &ue) {
 			err = ue.Err // not the method and URL again
 		}
-		return &Error{msg: fmt.Sprintf("POST %s: %v", url, err)}
+		return -1, &Error{msg: fmt.Sprintf("POST %s: %v", url, err)}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
 		_, _ = io.Copy(io.Discard, resp.Body) // so the connection is reused
-		return nil
+		written := int64(-1)
+		if v := resp.Header.Get("X-Prometheus-Remote-Write-Samples-Written"); v != "" {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+				written = n
+			}
+		}
+		return written, nil
 	}
 	line := firstLine(resp.Body)
 	e := &Error{Status: resp.StatusCode,
@@ -268,7 +287,7 @@ func (c *Client) post(url string, body []byte) error {
 	default: // 1xx, 3xx: the URL is wrong; retrying will not help
 		e.Permanent = true
 	}
-	return e
+	return -1, e
 }
 
 // firstLine reads the first line of a response body (at most 512 bytes) and drains the rest.

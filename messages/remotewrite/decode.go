@@ -12,8 +12,9 @@ import (
 // maxDecodedLen bounds what one record may decompress to.
 const maxDecodedLen = 64 << 20
 
-// Parse decodes one Prometheus remote-write 1.0 WriteRequest, snappy block-compressed or raw
-// (whichever decodes), appending a datapoint per sample: the metric is the __name__ label, the
+// Parse decodes one Prometheus remote-write 1.0 WriteRequest or 2.0 Request (its samples),
+// snappy block-compressed or raw (whichever decodes), appending a datapoint per sample: the metric
+// is the __name__ label, the
 // other labels are its tags. Decompression goes to the Rows' arena and labels are sub-slices of
 // it, so steady-state decoding allocates nothing. Samples carry their timestamps, so the
 // record's timestamp (the signature every format's Parse shares) is unused.
@@ -39,6 +40,9 @@ func Parse(dst *messages.Rows, record []byte, _ int64) {
 
 // decodeRequest decodes a WriteRequest; on a protobuf error it adds nothing and reports false.
 func decodeRequest(dst *messages.Rows, b []byte) bool {
+	if IsV2(b) {
+		return decodeV2(dst, b)
+	}
 	// Validate the whole message first, so a corrupt one adds no half of itself.
 	if !walk(b, func(num protowire.Number, typ protowire.Type, v []byte) bool {
 		return num != 1 || typ == protowire.BytesType && validSeries(v)

@@ -1,0 +1,254 @@
+package remotewrite
+
+// Prometheus remote write 2.0: io.prometheus.write.v2.Request. Sluice encodes series as 1.0
+// TimeSeries all the way to the writer (the segments, the merge); a 2.0 output transcodes each
+// finished 1.0 WriteRequest into a 2.0 Request, whose labels are references into one symbols
+// table per request. A 2.0 Sample has the 1.0 Sample's field numbers and types (value 1 double,
+// timestamp 2 int64), so samples are copied as they are.
+
+import (
+	"math"
+
+	"github.com/cespare/xxhash/v2"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/sluicehq/sluice/messages"
+)
+
+// Remote write 2.0's content type and protocol version; HeaderVersion is the Kafka record header
+// that names the protocol of a Sluice shard record (absent on 1.0 records).
+const (
+	ContentTypeV2 = "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+	VersionV2     = "2.0.0"
+	HeaderVersion = "sluice-remote-write-version"
+)
+
+// V2Encoder transcodes 1.0 WriteRequests into 2.0 Requests. Its buffers are reused and hold no
+// pointers (symbols are offsets into one byte arena), so steady-state transcoding allocates
+// nothing. It is not safe for concurrent use.
+type V2Encoder struct {
+	index  map[uint64]uint32 // symbol hash → index (collisions probe the next hash)
+	arena  []byte            // the symbols' bytes
+	ends   []uint32          // symbol i is arena[ends[i-1]:ends[i]]
+	refs   []uint32          // one series' label refs
+	packed []byte            // its refs, packed
+	series []byte            // the request's TimeSeries, encoded
+}
+
+func (e *V2Encoder) symbol(b []byte) uint32 {
+	h := xxhash.Sum64(b)
+	for {
+		i, ok := e.index[h]
+		if !ok {
+			e.arena = append(e.arena, b...)
+			e.ends = append(e.ends, uint32(len(e.arena)))
+			n := uint32(len(e.ends) - 1)
+			e.index[h] = n
+			return n
+		}
+		if string(e.sym(i)) == string(b) {
+			return i
+		}
+		h++ // a collision: probe on
+	}
+}
+
+func (e *V2Encoder) sym(i uint32) []byte {
+	start := uint32(0)
+	if i > 0 {
+		start = e.ends[i-1]
+	}
+	return e.arena[start:e.ends[i]]
+}
+
+// Transcode appends to dst the 2.0 Request holding the series of the 1.0 WriteRequest req; ok is
+// false when req is malformed.
+func (e *V2Encoder) Transcode(dst, req []byte) (out []byte, ok bool) {
+	if e.index == nil {
+		e.index = map[uint64]uint32{}
+	}
+	clear(e.index)
+	e.arena, e.ends, e.series = e.arena[:0], e.ends[:0], e.series[:0]
+	e.symbol(nil) // symbols[0] is the empty string
+	ok = walk(req, func(num protowire.Number, typ protowire.Type, ts []byte) bool {
+		if num != 1 {
+			return true
+		}
+		if typ != protowire.BytesType {
+			return false
+		}
+		e.refs, e.packed = e.refs[:0], e.packed[:0]
+		if !walk(ts, func(n protowire.Number, t protowire.Type, l []byte) bool {
+			if n != 1 {
+				return true
+			}
+			if t != protowire.BytesType {
+				return false
+			}
+			var name, value []byte
+			if !walk(l, func(k protowire.Number, _ protowire.Type, f []byte) bool {
+				switch k {
+				case 1:
+					name = f
+				case 2:
+					value = f
+				}
+				return true
+			}) {
+				return false
+			}
+			e.refs = append(e.refs, e.symbol(name), e.symbol(value))
+			return true
+		}) {
+			return false
+		}
+		for _, r := range e.refs {
+			e.packed = protowire.AppendVarint(e.packed, uint64(r))
+		}
+		// The series body: its packed refs, then its samples as they are.
+		body := protowire.SizeTag(1) + protowire.SizeBytes(len(e.packed))
+		walk(ts, func(n protowire.Number, _ protowire.Type, s []byte) bool {
+			if n == 2 {
+				body += protowire.SizeTag(2) + protowire.SizeBytes(len(s))
+			}
+			return true
+		})
+		e.series = protowire.AppendTag(e.series, 5, protowire.BytesType)
+		e.series = protowire.AppendVarint(e.series, uint64(body))
+		e.series = protowire.AppendTag(e.series, 1, protowire.BytesType)
+		e.series = protowire.AppendBytes(e.series, e.packed)
+		walk(ts, func(n protowire.Number, _ protowire.Type, s []byte) bool {
+			if n == 2 {
+				e.series = protowire.AppendTag(e.series, 2, protowire.BytesType)
+				e.series = protowire.AppendBytes(e.series, s)
+			}
+			return true
+		})
+		return true
+	})
+	if !ok {
+		return dst, false
+	}
+	for i := range e.ends {
+		dst = protowire.AppendTag(dst, 4, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, e.sym(uint32(i)))
+	}
+	return append(dst, e.series...), true
+}
+
+// IsV2 reports whether a decoded request is a 2.0 Request: it has symbols (field 4) or 2.0
+// series (field 5), which a 1.0 WriteRequest never has.
+func IsV2(b []byte) bool {
+	v2 := false
+	walk(b, func(num protowire.Number, _ protowire.Type, _ []byte) bool {
+		if num == 4 || num == 5 {
+			v2 = true
+			return false
+		}
+		return num != 1 // a 1.0 series: not 2.0
+	})
+	return v2
+}
+
+// decodeV2 decodes a 2.0 Request (samples only; histograms, exemplars and metadata are not
+// carried) into dst; false on malformed protobuf or a label reference outside the symbols. The
+// symbols are parked in dst's tag pool (as keys) for random access: sub-slices of b, no copy.
+func decodeV2(dst *messages.Rows, b []byte) bool {
+	mark, points := dst.TagsMark(), len(dst.Points)
+	if !walk(b, func(num protowire.Number, typ protowire.Type, v []byte) bool {
+		if num == 4 {
+			dst.AddTag(v, nil)
+			return typ == protowire.BytesType
+		}
+		return num != 5 || typ == protowire.BytesType
+	}) {
+		dst.DropTagsTo(mark)
+		return false
+	}
+	syms := dst.TagsSince(mark)
+	ok := walk(b, func(num protowire.Number, _ protowire.Type, ts []byte) bool {
+		if num != 5 {
+			return true
+		}
+		smark := dst.TagsMark()
+		var name []byte
+		okRefs := walk(ts, func(n protowire.Number, t protowire.Type, refs []byte) bool {
+			if n != 1 {
+				return true
+			}
+			if t != protowire.BytesType {
+				return false
+			}
+			for len(refs) > 0 {
+				k, n1 := protowire.ConsumeVarint(refs)
+				if n1 < 0 {
+					return false
+				}
+				v, n2 := protowire.ConsumeVarint(refs[n1:])
+				if n2 < 0 || k >= uint64(len(syms)) || v >= uint64(len(syms)) {
+					return false
+				}
+				refs = refs[n1+n2:]
+				if string(syms[k].Key) == "__name__" {
+					name = syms[v].Key
+				} else {
+					dst.AddTag(syms[k].Key, syms[v].Key)
+				}
+			}
+			return true
+		})
+		if !okRefs {
+			return false
+		}
+		if len(name) == 0 {
+			dst.DropTagsTo(smark)
+			dst.AddBad(ts, messages.ReasonUnparseable, "series without a __name__ label")
+			return true
+		}
+		tags := dst.TagsSince(smark)
+		return walk(ts, func(n protowire.Number, t protowire.Type, s []byte) bool {
+			if n != 2 {
+				return true
+			}
+			if t != protowire.BytesType {
+				return false
+			}
+			value, tsMs, ok := decodeSample(s)
+			if !ok {
+				return false
+			}
+			dp := dst.NextPoint()
+			dp.Metric, dp.Tags, dp.Timestamp, dp.Value = name, tags, tsMs, value
+			return true
+		})
+	})
+	if !ok {
+		clear(dst.Points[points:])
+		dst.Points = dst.Points[:points]
+		dst.DropTagsTo(mark)
+	}
+	return ok
+}
+
+// decodeSample reads a Sample: value (1, double) and timestamp (2, int64).
+func decodeSample(b []byte) (value float64, ts int64, ok bool) {
+	ok = walk(b, func(n protowire.Number, t protowire.Type, _ []byte) bool { return true })
+	if !ok {
+		return 0, 0, false
+	}
+	for len(b) > 0 {
+		n, typ, k := protowire.ConsumeTag(b)
+		b = b[k:]
+		switch {
+		case n == 1 && typ == protowire.Fixed64Type:
+			u, k := protowire.ConsumeFixed64(b)
+			value, b = math.Float64frombits(u), b[k:]
+		case n == 2 && typ == protowire.VarintType:
+			u, k := protowire.ConsumeVarint(b)
+			ts, b = int64(u), b[k:]
+		default:
+			b = b[protowire.ConsumeFieldValue(n, typ, b):]
+		}
+	}
+	return value, ts, true
+}

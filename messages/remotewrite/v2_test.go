@@ -1,0 +1,84 @@
+package remotewrite
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/klauspost/compress/snappy"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/sluicehq/sluice/messages"
+)
+
+// TestV2RoundTrip: a 1.0 WriteRequest transcoded to 2.0 decodes to the same datapoints (raw and
+// snappy), its symbols start with "" and hold each string once, and transcoding again reuses
+// the encoder with the same result.
+func TestV2RoundTrip(t *testing.T) {
+	v1 := writeRequest(200, false)
+	var want messages.Rows
+	Parse(&want, v1, 0)
+	var e V2Encoder
+	v2, ok := e.Transcode(nil, v1)
+	if !ok || !IsV2(v2) || IsV2(v1) {
+		t.Fatalf("transcode ok=%v, IsV2(v2)=%v, IsV2(v1)=%v", ok, IsV2(v2), IsV2(v1))
+	}
+	var syms []string
+	walk(v2, func(num protowire.Number, _ protowire.Type, v []byte) bool {
+		if num == 4 {
+			syms = append(syms, string(v))
+		}
+		return true
+	})
+	seen := map[string]bool{}
+	for _, s := range syms {
+		if seen[s] {
+			t.Fatalf("symbol %q twice", s)
+		}
+		seen[s] = true
+	}
+	// "", __name__, http_requests_total, code, 200, instance, 97 hosts, job, api.
+	if len(syms) != 8+97 || syms[0] != "" {
+		t.Fatalf("%d symbols, first %q; want 105 starting with \"\"", len(syms), syms[0])
+	}
+	for _, rec := range [][]byte{v2, snappy.Encode(nil, v2)} {
+		var got messages.Rows
+		Parse(&got, rec, 0)
+		if !reflect.DeepEqual(flatten(&got), flatten(&want)) || len(got.Bad) != 0 {
+			t.Fatalf("2.0 decodes to %d points (bad %v), want the 1.0 request's %d", len(got.Points), got.Bad, len(want.Points))
+		}
+	}
+	again, _ := e.Transcode(nil, v1)
+	if string(again) != string(v2) {
+		t.Fatal("a reused encoder transcodes differently")
+	}
+	if _, ok := e.Transcode(nil, v1[:len(v1)-5]); ok {
+		t.Fatal("a truncated request transcoded")
+	}
+	var bad messages.Rows
+	Parse(&bad, append(append([]byte(nil), v2[:len(v2)/2]...), 0xff), 0)
+	if len(bad.Points) != 0 || len(bad.Bad) != 1 {
+		t.Fatalf("a corrupt 2.0 request gave %d points, %d bad", len(bad.Points), len(bad.Bad))
+	}
+}
+
+func TestV2TranscodeAllocatesNothing(t *testing.T) {
+	v1 := writeRequest(500, false)
+	var e V2Encoder
+	buf, _ := e.Transcode(nil, v1)
+	if n := testing.AllocsPerRun(20, func() { buf, _ = e.Transcode(buf[:0], v1) }); n != 0 {
+		t.Fatalf("%v allocations per transcode", n)
+	}
+}
+
+func BenchmarkV2Transcode(b *testing.B) {
+	v1 := writeRequest(1000, false)
+	var e V2Encoder
+	buf, _ := e.Transcode(nil, v1)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(v1)))
+	for b.Loop() {
+		buf, _ = e.Transcode(buf[:0], v1)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2000, "ns/sample")
+	b.ReportMetric(float64(len(buf))/float64(len(v1)), "v2/v1-bytes")
+}
