@@ -71,6 +71,42 @@ func startPrometheus(t testing.TB) *receiver {
 	return r
 }
 
+// prometheus3 is the path of a Prometheus 3 binary (remote write 2.0 needs one; Debian's is 2.x):
+// $SLUICE_PROMETHEUS3, or prometheus3 on the PATH. The test skips without one; .ci/run builds it
+// from the Go module proxy.
+func prometheus3(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("SLUICE_PROMETHEUS3"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("prometheus3"); err == nil {
+		return p
+	}
+	t.Skip("no Prometheus 3 binary: GOBIN=/some/dir go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0, " +
+		"then SLUICE_PROMETHEUS3=/some/dir/prometheus (.ci/run does this)")
+	return ""
+}
+
+// startPrometheus3 runs Prometheus 3 with its remote-write receiver accepting 1.0 and 2.0
+// messages.
+func startPrometheus3(t testing.TB) *receiver {
+	t.Helper()
+	bin := prometheus3(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1m\nstorage:\n  tsdb:\n    out_of_order_time_window: 2h\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &receiver{name: "prometheus3", dataDir: dir, args: func(addr string) []string {
+		return []string{bin, "--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
+			"--web.listen-address=" + addr, "--web.enable-remote-write-receiver",
+			"--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest",
+			"--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request", "--log.level=warn"}
+	}}
+	r.start(t, "/-/ready")
+	return r
+}
+
 // start runs the receiver on a free port and waits until ready answers 200.
 func (r *receiver) start(t testing.TB, ready string) {
 	t.Helper()

@@ -243,6 +243,40 @@ func TestRemoteWriteVictoriaMetrics(t *testing.T) {
 // TestRemoteWritePrometheus: the same into Prometheus' remote-write receiver, checked with
 // PromQL; its out-of-order window accepts a series' samples that arrive after newer ones in an
 // earlier request, but within one request they must be in order, or it rejects the request.
+// TestRemoteWrite2Prometheus3: protocol = "2.0" into a real Prometheus 3 receiver; every sample
+// is read back by query and compared, and the receiver's Samples-Written headers say every
+// request was written whole.
+func TestRemoteWrite2Prometheus3(t *testing.T) {
+	prom := startPrometheus3(t)
+	c := kafkatest.Start(t, rwIn, 6, "rw.unused", 1)
+	lines, want := rwData(50_000, 500, func(s int) string { return fmt.Sprintf("rw.m%d", s%10) })
+	c.Produce(t, rwIn, lines, 100)
+	p, reg := startRW(t, rwConfig(t, c, fmt.Sprintf(`output "remote_write" "prom3" {
+  urls     = [%q]
+  protocol = "2.0"
+  linger   = "20ms"
+}`, prom.writeURL())))
+	waitOut(t, p, 50_000)
+	stopClean(t, p)
+	if e := metric(t, reg, "sluice_output_errors_total", map[string]string{"output": "prom3", "kind": "permanent"}); e != 0 {
+		t.Fatalf("Prometheus 3 refused %g requests; its log:\n%s", e, prom.logTail())
+	}
+	if n := metric(t, reg, "sluice_output_partial_writes_total", map[string]string{"output": "prom3"}); n != 0 {
+		t.Fatalf("%g partial writes", n)
+	}
+	got := exported{}
+	for _, r := range prom.promQuery(t, `{__name__=~"rw\\..+"}[10m]`) {
+		k := seriesKey(r.Metric)
+		got[k] = map[int64]float64{}
+		for _, v := range r.Values {
+			var f float64
+			fmt.Sscan(v[1].(string), &f)
+			got[k][int64(math.Round(v[0].(float64)*1000))] = f
+		}
+	}
+	sameData(t, "samples Prometheus 3 holds after remote write 2.0", got, want)
+}
+
 func TestRemoteWritePrometheus(t *testing.T) {
 	prom := startPrometheus(t)
 	c := kafkatest.Start(t, rwIn, 6, "rw.unused", 1)

@@ -51,6 +51,36 @@ func TestRWClientProtocol(t *testing.T) {
 	}
 }
 
+// TestRWClientProtocol2: protocol 2.0 sends 2.0's content type and version, and reports the
+// samples the receiver says it wrote (-1 when it does not say).
+func TestRWClientProtocol2(t *testing.T) {
+	var got atomic.Pointer[http.Request]
+	var written atomic.Value
+	written.Store("")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r)
+		if v := written.Load().(string); v != "" {
+			w.Header().Set("X-Prometheus-Remote-Write-Samples-Written", v)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	c := New(&config.Output{Name: "t", URLs: []string{srv.URL}, Concurrency: 1, Timeout: 2 * time.Second, Protocol: "2.0",
+		Breaker: &config.Breaker{Failures: 2, CoolDown: time.Second}})
+	defer c.Close()
+	if _, n, err := c.SendCounted([]byte("x"), -1); err != nil || n != -1 {
+		t.Fatalf("no header: written %d, %v; want -1", n, err)
+	}
+	r := got.Load()
+	if ct, v := r.Header.Get("Content-Type"), r.Header.Get("X-Prometheus-Remote-Write-Version"); ct != "application/x-protobuf;proto=io.prometheus.write.v2.Request" || v != "2.0.0" {
+		t.Fatalf("Content-Type %q, version %q", ct, v)
+	}
+	written.Store("7")
+	if _, n, err := c.SendCounted([]byte("x"), -1); err != nil || n != 7 {
+		t.Fatalf("Samples-Written 7: written %d, %v", n, err)
+	}
+}
+
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)
