@@ -185,5 +185,15 @@ func (p *Pipeline) SetMemoryLimit(fromEnv bool) int64 {
 	return limit
 }
 
+// OutputBytes is what the outputs acknowledged, in bytes on the wire (compressed records and
+// requests), summed over the outputs.
+func (p *Pipeline) OutputBytes() int64 {
+	var n int64
+	for _, o := range p.d.plans {
+		n += o.counters.bytes.Load()
+	}
+	return n
+}
+
 // Config is the configuration the pipeline runs.
 func (p *Pipeline) Config() *config.Config { return p.d.cfg }

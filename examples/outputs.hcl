@@ -15,13 +15,15 @@ input "opentsdb" {
 # One Kafka record per shard and flush, partition = shard. shards defaults to the topic's
 # partition count.
 output "kafka" "goku_ads" {
-  topic  = "goku.ads.shards"
-  linger = "200ms"
+  topic    = "goku.ads.shards"
+  linger   = "200ms"
+  protocol = "1.0" # 2.0: io.prometheus.write.v2.Request records with a sluice-remote-write-version header
 }
 
-# Prometheus remote write 1.0 over HTTP. Requests rotate over the URLs whose circuit breaker is
+# Prometheus remote write over HTTP. Requests rotate over the URLs whose circuit breaker is
 # closed; each series appears once per request with its samples in timestamp order.
 output "remote_write" "vm" {
+  protocol = "1.0" # or "2.0" (Prometheus 3, Mimir): a symbols table, ~27 % fewer bytes, more CPU
   urls = [
     "http://vm-a.internal:8428/api/v1/write",
     "http://vm-b.internal:8428/api/v1/write",

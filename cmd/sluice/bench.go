@@ -64,6 +64,9 @@ type benchResult struct {
 	Writers             int       `json:"writers"`
 	Shards              int       `json:"shards"`
 	Output              string    `json:"output"`
+	Protocol            string    `json:"protocol"`
+	OutputBytes         int64     `json:"output_bytes"`
+	OutputBytesPerDp    float64   `json:"output_bytes_per_dp"`
 	RoutingChanges      int64     `json:"routing_changes"`
 	HotPartitions       int64     `json:"hot_partitions"`
 }
@@ -76,6 +79,7 @@ type benchFlags struct {
 	readers, workers, writers int
 	shards                    int
 	remoteWrite               string
+	protocol                  string
 	coordinator               string
 	baseline                  bool
 	config                    string
@@ -98,6 +102,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.workers, "workers", 0, "workers (0: from the config)")
 	fs.IntVar(&f.writers, "writers", 0, "writers (0: from the config)")
 	fs.IntVar(&f.shards, "shards", 0, "output shards: Kafka partitions, or remote-write concurrency (0: from the config; 16 for Kafka)")
+	fs.StringVar(&f.protocol, "protocol", "", "remote-write protocol of the output: 1.0 or 2.0 (default: from the config, else 1.0)")
 	fs.StringVar(&f.remoteWrite, "remote-write", "", "write to this remote-write URL (such as http://127.0.0.1:8428/api/v1/write) instead of a Kafka shard topic")
 	fs.StringVar(&f.coordinator, "coordinator", "", "on or off (default: from the config)")
 	fs.BoolVar(&f.baseline, "baseline", false, "consume the records with a bare sarama consumer group instead of the pipeline")
@@ -192,6 +197,12 @@ func benchConfig(f benchFlags, broker string) (*config.Config, error) {
 			out.Shards = 16
 		}
 	}
+	if f.protocol != "" {
+		if f.protocol != "1.0" && f.protocol != "2.0" {
+			return nil, fmt.Errorf("-protocol %q: use 1.0 or 2.0", f.protocol)
+		}
+		out.Protocol = f.protocol
+	}
 	cfg.Outputs, cfg.Routes = []*config.Output{out}, nil
 	cfg.DeadLetter = nil
 	p := cfg.Pipeline
@@ -240,7 +251,7 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 	}
 	res := &benchResult{Format: f.format, Records: f.records, Datapoints: produced,
 		Baseline: f.baseline, Partitions: f.partitions, Skew: f.skew, Readers: cfg.Pipeline.Readers,
-		Workers: cfg.Pipeline.Workers, Writers: cfg.Pipeline.Writers, Shards: benchShards(cfg), Output: cfg.Outputs[0].Type, Coordinator: "off"}
+		Workers: cfg.Pipeline.Workers, Writers: cfg.Pipeline.Writers, Shards: benchShards(cfg), Output: cfg.Outputs[0].Type, Protocol: cfg.Outputs[0].Protocol, Coordinator: "off"}
 	if cfg.Coordinator.Enabled && !f.baseline {
 		res.Coordinator = "on"
 	}
@@ -289,6 +300,10 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 		s := p.Stop(stopCtx)
 		c2()
 		res.DatapointsOut = s.DatapointsOut
+		res.OutputBytes = p.OutputBytes()
+		if s.DatapointsOut > 0 {
+			res.OutputBytesPerDp = float64(res.OutputBytes) / float64(s.DatapointsOut)
+		}
 		for _, n := range s.Dropped {
 			res.Dropped += n
 		}
