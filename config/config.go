@@ -265,7 +265,8 @@ type Output struct {
 
 	// Retry bounds how failed writes are retried.
 	Retry *Retry `hcl:"retry,block"`
-	// A writer flushes when it holds FlushBytes of encoded series or after Linger.
+	// Each of a writer's shards flushes when it holds its share of FlushBytes (FlushBytes / the
+	// writer's shards) of encoded series, or when its oldest waited Linger.
 	FlushBytesRaw string `hcl:"flush_bytes,optional"`
 	LingerRaw     string `hcl:"linger,optional"`
 	// NameMapping is "keep" (names pass through) or "prometheus" (characters a Prometheus name
