@@ -30,7 +30,7 @@ type deadLetterRef struct {
 // deadLetterJob is what one message to the dead-letter writer asks for: the unparseable lines of a
 // batch (b), every record of a poison batch (poison), or a write an output refused (rejected).
 // Whatever its kind, it completes one way: when every record is written, done is sent to notify
-// (the offset tracker's Acked for a batch, the writer's rejectedDone for a refused write).
+// (the offset tracker's batchAcked for a batch, the writer's rejectedDone for a refused write).
 type deadLetterJob struct {
 	b        *messages.DeadLetterBatch
 	poison   *poisonBatch

@@ -16,15 +16,14 @@ import (
 // own, when it holds its share of the output's flush_bytes (flush_bytes / the writer's shards:
 // the writer as a whole flushes about when it holds flush_bytes) or its oldest queued segment has
 // waited the output's linger; a shard whose flush is still in flight then flushes as soon as it
-// completes. A shard's flush
-// builds its part (a Kafka output: one record, the shard's segments joined into one remote-write
-// WriteRequest; a remote-write output: requests in which each series appears once, its samples in
-// timestamp order, within max_batch_samples and max_batch_bytes), snappy-compresses it into the
-// shard's reused buffers and sends it through its sink, one part in flight per shard, so a
-// remote-write output has at most `concurrency` requests in flight. A shard that retries holds
-// only its own flush: the other shards go on. A batch is acked to the offset tracker and released
-// when every shard it has segments for has written them (or dead-lettered them); holding it until
-// then bounds what a slow output can make Sluice buffer.
+// completes. For a flush the output's sink builds the shard's parts (a Kafka output: one record,
+// the segments joined into one request; remote write: requests in which each series appears once,
+// its samples in timestamp order, within max_batch_samples and max_batch_bytes), compressed into
+// the shard's reused buffers, and sends them one at a time, so a remote-write output has at most
+// `concurrency` requests in flight. A shard that retries holds only its own flush: the other
+// shards go on. A batch is acked to the offset tracker and released when every shard it has
+// segments for has written them (or dead-lettered them); holding it until then bounds what a slow
+// output can make Sluice buffer.
 type writer struct {
 	d     *writerDeps
 	index int
@@ -39,7 +38,6 @@ type writer struct {
 	// flushBytes is a shard's share of the output's flush_bytes.
 	flushBytes int
 	shards     []shardState // per shard of the range
-
 }
 
 // writerSink is one output type's way of writing a shard's parts (sinks.go). The writer batches,
