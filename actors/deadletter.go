@@ -98,7 +98,7 @@ func (j *deadLetterJob) resend(ctx actor.Context) {
 }
 
 // deadLetterWriter writes to the dead-letter topic, through its sink, the unparseable lines of
-// each DeadLetterBatch, every record of each PoisonBatch and each write an output refused for
+// each DeadLetterBatch, every record of each poisonBatch and each write an output refused for
 // good, one record each, within a window of deadLetterWindow records in flight; failed records
 // are retried until they are written. A job completes when all its records are: a batch's is
 // acked to the offset tracker, so the source offsets commit only once the lines are safe; a

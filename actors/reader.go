@@ -16,7 +16,7 @@ import (
 )
 
 // reader owns one sarama consumer-group member. Its Kafka loop runs on a goroutine started on
-// *actor.Started and cancelled on *actor.Stopping, *actor.Restarting or StopFetching; Receive
+// *actor.Started and cancelled on *actor.Stopping, *actor.Restarting or stopFetching; Receive
 // itself never blocks.
 //
 // The loop packs the records of each claimed partition into RawBatches and sends each to the
@@ -302,7 +302,7 @@ func (l *claimLoop) split(offset, ts int64, v []byte) bool {
 	return true
 }
 
-// flush sends the batch being filled: Track to the offset tracker first, then the batch to the
+// flush sends the batch being filled: trackBatch to the offset tracker first, then the batch to the
 // worker that the partition table names for the partition.
 func (l *claimLoop) flush() {
 	l.linger.Stop()

@@ -51,9 +51,9 @@ func (t *tracker) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 	case *actor.Restarting:
-		// The message that failed is lost (an Expect, Acked or Decoded): the batch it concerned
-		// cannot complete any more, so its partition's commits stop there until the partition
-		// is reassigned, when the batch is consumed again. Everything else carries on.
+		// The message that failed is lost (an expectAck, batchAcked or batchDecoded): the batch it
+		// concerned cannot complete any more, so its partition's commits stop there until the
+		// partition is reassigned, when the batch is consumed again. Everything else carries on.
 		t.log.Warn("offset tracker restarting; its state is kept", "in_flight", len(t.entries))
 	case *actor.Stopping:
 		if n := len(t.entries); n > 0 {

@@ -31,7 +31,7 @@ func TestTrackerRestartKeepsCommitting(t *testing.T) {
 		t.Fatal(err)
 	}
 	kafkatest.WaitFor(t, time.Minute, "some input", func() bool { return p.Stats().DatapointsIn > 5000 })
-	// A Track without a claim makes the tracker's handler panic.
+	// A trackBatch without a claim makes the tracker's handler panic.
 	p.d.system.Root.Send(p.d.trackerPID, &trackBatch{ID: 1 << 60})
 	kafkatest.WaitFor(t, time.Minute, "every line to be written or dropped", func() bool {
 		s := p.Stats()
