@@ -139,8 +139,8 @@ type Input struct {
 	FieldSeparator string `hcl:"field_separator,optional"`
 	ValueFieldBare bool   `hcl:"value_field_bare,optional"`
 	// OTLP only: the records' encoding (otlp_proto, what the Collector's kafkaexporter writes by
-	// default), how metric names are translated (prometheus: unit and type suffixes; keep) and
-	// the resource attributes promoted to labels beside job and instance.
+	// default; otlp_json; auto: either), how metric names are translated (prometheus: unit and
+	// type suffixes; keep) and the resource attributes promoted to labels beside job and instance.
 	Encoding                  string   `hcl:"encoding,optional"`
 	Translation               string   `hcl:"translation,optional"`
 	PromoteResourceAttributes []string `hcl:"promote_resource_attributes,optional"`
@@ -150,7 +150,7 @@ type Input struct {
 func (in *Input) FormatOptions() formats.Options {
 	return formats.Options{DefaultTags: in.DefaultTags, MetricPrefix: in.MetricPrefix,
 		InfluxPrecision: in.Precision, InfluxSeparator: in.FieldSeparator, InfluxBareValueField: in.ValueFieldBare,
-		OTLPTranslation: in.Translation, OTLPPromote: in.PromoteResourceAttributes}
+		OTLPTranslation: in.Translation, OTLPPromote: in.PromoteResourceAttributes, OTLPEncoding: in.Encoding}
 }
 
 // Pipeline sizes the actors and the batch pools.

@@ -252,8 +252,8 @@ func TestValidationErrors(t *testing.T) {
 }`, "Invalid input setting")
 	f(ok+`input "otlp" {
   topics = ["t"]
-  encoding = "otlp_json"
-}`, "Unsupported OTLP encoding")
+  encoding = "otlp_xml"
+}`, "Unknown OTLP encoding")
 	f(ok+`input "otlp" {
   topics = ["t"]
   translation = "camel"

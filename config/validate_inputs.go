@@ -57,12 +57,8 @@ func (c *Config) validateInputs(v *validator) {
 				}
 			}
 		} else {
-			switch in.Encoding {
-			case "otlp_proto":
-			case "otlp_json":
-				v.errorf(key, "encoding", "Unsupported OTLP encoding", "otlp_json is not decoded yet: have the Collector's kafkaexporter write otlp_proto (its default).")
-			default:
-				v.errorf(key, "encoding", "Unknown OTLP encoding", "%q: use otlp_proto.", in.Encoding)
+			if !contains(otlp.Encodings, in.Encoding) {
+				v.errorf(key, "encoding", "Unknown OTLP encoding", "%q: use one of %s (what the Collector's kafkaexporter writes: otlp_proto by default).", in.Encoding, strings.Join(otlp.Encodings, ", "))
 			}
 			if !contains(otlp.Translations, in.Translation) {
 				v.errorf(key, "translation", "Unknown name translation", "%q: use one of %s.", in.Translation, strings.Join(otlp.Translations, ", "))

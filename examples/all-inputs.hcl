@@ -44,7 +44,7 @@ input "remote_write" { # a Prometheus remote-write WriteRequest per record, snap
 
 input "otlp" { # an OTLP ExportMetricsServiceRequest per record (the Collector's kafkaexporter)
   topics      = ["otlp_metrics"]
-  encoding    = "otlp_proto"   # the kafkaexporter's default (otlp_json is not decoded yet)
+  encoding    = "otlp_proto"   # the kafkaexporter's default; otlp_json; auto: either
   translation = "prometheus"   # unit and type suffixes (_seconds, _total, _ratio); keep: names as they are
   # service.namespace/service.name become job, service.instance.id instance; these become labels too:
   promote_resource_attributes = ["k8s.cluster.name", "cloud.region"]

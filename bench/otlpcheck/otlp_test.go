@@ -27,7 +27,8 @@ func series(d messages.Datapoint) string {
 
 // TestPdataRequests: every series and value of a request the Collector marshals — gauges (double
 // and int), cumulative and delta sums, a histogram, a summary, an exponential histogram — comes
-// out of Sluice's decoder as the Prometheus compatibility rules say.
+// out of Sluice's decoder as the Prometheus compatibility rules say, from the protobuf and from
+// the JSON encoding alike.
 func TestPdataRequests(t *testing.T) {
 	ts := pcommon.NewTimestampFromTime(time.UnixMilli(1_700_000_000_123))
 	md := pmetric.NewMetrics()
@@ -115,14 +116,28 @@ func TestPdataRequests(t *testing.T) {
 	eh.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 	eh.DataPoints().AppendEmpty().SetCount(3)
 
-	raw, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	req := pmetricotlp.NewExportRequestFromMetrics(md)
+	raw, err := req.MarshalProto()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := otlp.New(otlp.Options{Promote: []string{"k8s.cluster.name"}})
+	rawJSON, err := req.MarshalJSON()
 	if err != nil {
 		t.Fatal(err)
 	}
+	p2, err := otlp.New(otlp.Options{Promote: []string{"k8s.cluster.name"}, Encoding: "auto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, enc := range []struct {
+		name string
+		b    []byte
+	}{{"otlp_proto", raw}, {"otlp_json", rawJSON}} {
+		t.Run(enc.name, func(t *testing.T) { check(t, p2, enc.b) })
+	}
+}
+
+func check(t *testing.T, p2 *otlp.Parser, raw []byte) {
 	var rows messages.Rows
 	p2.Parse(&rows, raw, 99)
 	var got []string

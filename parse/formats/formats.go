@@ -51,7 +51,7 @@ var table = []format{
 	{name: "json", parser: fixed(jsonput.Parse)},
 	{name: "remote_write", parser: fixed(remotewrite.Parse)},
 	{name: "otlp", parser: func(o Options) (ParseFunc, error) {
-		p, err := otlp.New(otlp.Options{Translation: o.OTLPTranslation, Promote: o.OTLPPromote})
+		p, err := otlp.New(otlp.Options{Translation: o.OTLPTranslation, Promote: o.OTLPPromote, Encoding: o.OTLPEncoding})
 		if err != nil {
 			return nil, err
 		}
@@ -99,6 +99,7 @@ type Options struct {
 	// labels.
 	OTLPTranslation string
 	OTLPPromote     []string
+	OTLPEncoding    string
 }
 
 // Decoder decodes the records of one input.

@@ -222,8 +222,12 @@ func (p *scanner) str() ([]byte, bool) {
 	return nil, false
 }
 
-func (p *scanner) unescape(v []byte) ([]byte, bool) {
-	out := p.dst.Append(v)[:0] // unescaped is never longer than escaped
+func (p *scanner) unescape(v []byte) ([]byte, bool) { return Unescape(p.dst, v) }
+
+// Unescape decodes the escapes of JSON string contents v into dst's arena (other decoders of
+// JSON documents share it). It rejects surrogate escapes: they are not names a TSDB accepts.
+func Unescape(dst *messages.Rows, v []byte) ([]byte, bool) {
+	out := dst.Append(v)[:0] // unescaped is never longer than escaped
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if c != '\\' {

@@ -1,5 +1,6 @@
 // Package otlp decodes OpenTelemetry metrics as the Collector's kafkaexporter writes them: one
-// OTLP ExportMetricsServiceRequest in protobuf per Kafka record. It maps them to the Prometheus
+// OTLP ExportMetricsServiceRequest per Kafka record, in protobuf (otlp_proto) or in its JSON
+// form (otlp_json), told apart by the record's first byte. It maps them to the Prometheus
 // data model as the OpenTelemetry specification's Prometheus compatibility section and the
 // Collector's Prometheus exporters do:
 //
@@ -34,26 +35,46 @@ type Options struct {
 	Translation string
 	// Promote lists resource attributes added as labels to every datapoint of the resource.
 	Promote []string
+	// Encoding is what the records hold: "otlp_proto" (the kafkaexporter's default), "otlp_json",
+	// or "auto" (either, told apart by the first byte). A record of the other encoding is
+	// unparseable.
+	Encoding string
 }
+
+// Encodings are the values Options.Encoding accepts.
+var Encodings = []string{"otlp_proto", "otlp_json", "auto"}
 
 // Translations are the values Options.Translation accepts.
 var Translations = []string{"prometheus", "keep"}
 
 // Parser decodes records with fixed options; it holds no mutable state, so workers share it.
 type Parser struct {
-	suffixes bool
-	promote  []string
+	suffixes    bool
+	promote     []string
+	proto, json bool // the encodings accepted
 }
 
 // New returns a parser for o.
 func New(o Options) (*Parser, error) {
+	p := &Parser{promote: o.Promote}
 	switch o.Translation {
 	case "", "prometheus":
-		return &Parser{suffixes: true, promote: o.Promote}, nil
+		p.suffixes = true
 	case "keep":
-		return &Parser{promote: o.Promote}, nil
+	default:
+		return nil, fmt.Errorf("otlp translation %q: use prometheus or keep", o.Translation)
 	}
-	return nil, fmt.Errorf("otlp translation %q: use prometheus or keep", o.Translation)
+	switch o.Encoding {
+	case "", "otlp_proto":
+		p.proto = true
+	case "otlp_json":
+		p.json = true
+	case "auto":
+		p.proto, p.json = true, true
+	default:
+		return nil, fmt.Errorf("otlp encoding %q: use otlp_proto, otlp_json or auto", o.Encoding)
+	}
+	return p, nil
 }
 
 var (
@@ -76,17 +97,38 @@ var (
 // points without a timestamp.
 func (p *Parser) Parse(dst *messages.Rows, record []byte, recordTsMs int64) {
 	mark, points, bad := dst.TagsMark(), len(dst.Points), len(dst.Bad)
-	ok := walk(record, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) bool {
-		if num != 1 {
-			return true
-		}
-		return typ == protowire.BytesType && p.resourceMetrics(dst, v, recordTsMs)
-	})
+	var ok bool
+	// A protobuf request starts with field 1's tag (0x0a); a JSON one with '{' (after spaces),
+	// which is no tag a request can start with: the encoding is detected, never guessed.
+	isJSON := false
+	if i := skipWS(record, 0); i < len(record) && record[i] == '{' {
+		isJSON = true
+		ok = p.json && p.parseJSON(dst, record, recordTsMs)
+	} else {
+		ok = p.proto
+	}
+	if ok && !isJSON {
+		ok = walk(record, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) bool {
+			if num != 1 {
+				return true
+			}
+			return typ == protowire.BytesType && p.resourceMetrics(dst, v, recordTsMs)
+		})
+	}
 	if !ok {
 		clear(dst.Points[points:])
 		dst.Points, dst.Bad = dst.Points[:points], dst.Bad[:bad]
 		dst.DropTagsTo(mark)
-		dst.AddBad(record, messages.ReasonUnparseable, "not an OTLP ExportMetricsServiceRequest (protobuf)")
+		detail := "not an OTLP ExportMetricsServiceRequest (protobuf)"
+		switch {
+		case isJSON && !p.json:
+			detail = "a JSON record on an otlp_proto input"
+		case isJSON:
+			detail = "not an OTLP ExportMetricsServiceRequest (JSON)"
+		case !p.proto:
+			detail = "a protobuf record on an otlp_json input"
+		}
+		dst.AddBad(record, messages.ReasonUnparseable, detail)
 	}
 }
 

@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
@@ -80,6 +81,70 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestParseJSON: the otlp_json encoding (protojson: camelCase, 64-bit integers as strings)
+// decodes as the protobuf does; escapes are unescaped; a malformed document adds one bad record.
+func TestParseJSON(t *testing.T) {
+	p, _ := New(Options{Encoding: "otlp_json"})
+	f := func(name, doc string, wantPoints []messages.Datapoint, wantBad []messages.BadLine) {
+		t.Helper()
+		var rows messages.Rows
+		parsertest.Check(t, &rows, func(dst *messages.Rows, s []byte) { p.Parse(dst, s, 1234) }, doc, wantPoints, wantBad)
+	}
+	res := `"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}},{"key":"service.instance.id","value":{"stringValue":"p\u002d1"}}]}`
+	wrap := func(metrics string) string {
+		return `{"resourceMetrics":[{` + res + `,"scopeMetrics":[{"scope":{"name":"s"},"metrics":[` + metrics + `]}]}]}`
+	}
+	lbl := []string{"job", "api", "instance", "p-1"}
+	with := func(kv ...string) []string { return append(append([]string(nil), lbl...), kv...) }
+	f("gauge, int gauge and counter", wrap(`{"name":"mem.used","unit":"By","gauge":{"dataPoints":[
+		{"attributes":[{"key":"host","value":{"stringValue":"a\"b"}}],"timeUnixNano":"1700000000000000000","asDouble":1.5},
+		{"timeUnixNano":"1700000000000000000","asInt":"42","attributes":[{"key":"cpu","value":{"intValue":"3"}}]}]}},
+		{"name":"reqs","sum":{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[{"timeUnixNano":"1700000000000000000","asInt":"7"}]}}`),
+		[]messages.Datapoint{
+			dp("mem.used_bytes", 1700000000000, 1.5, with("host", `a"b`)...),
+			dp("mem.used_bytes", 1700000000000, 42, with("cpu", "3")...),
+			dp("reqs_total", 1700000000000, 7, lbl...),
+		}, nil)
+	f("histogram and summary", wrap(`{"name":"lat","unit":"s","histogram":{"aggregationTemporality":"AGGREGATION_TEMPORALITY_CUMULATIVE","dataPoints":[
+		{"timeUnixNano":"1700000000000000000","count":"10","sum":2.5,"bucketCounts":["3","5","2"],"explicitBounds":[0.5,1]}]}},
+		{"name":"gc","summary":{"dataPoints":[{"timeUnixNano":"1700000000000000000","count":"4","sum":2,"quantileValues":[{"quantile":0.5,"value":0.25}]}]}}`),
+		[]messages.Datapoint{
+			dp("lat_seconds_bucket", 1700000000000, 3, with("le", "0.5")...),
+			dp("lat_seconds_bucket", 1700000000000, 8, with("le", "1")...),
+			dp("lat_seconds_bucket", 1700000000000, 10, with("le", "+Inf")...),
+			dp("lat_seconds_sum", 1700000000000, 2.5, lbl...),
+			dp("lat_seconds_count", 1700000000000, 10, lbl...),
+			dp("gc", 1700000000000, 0.25, with("quantile", "0.5")...),
+			dp("gc_sum", 1700000000000, 2, lbl...),
+			dp("gc_count", 1700000000000, 4, lbl...),
+		}, nil)
+	deltaPoint := `{"asInt":"1"}`
+	f("delta sum", wrap(`{"name":"jobs","sum":{"aggregationTemporality":1,"dataPoints":[`+deltaPoint+`]}}`), nil,
+		[]messages.BadLine{parsertest.BadWith(deltaPoint, messages.ReasonUnsupported, "delta sum: only cumulative sums map to Prometheus")})
+	broken := wrap(`{"name":"g","gauge":{"dataPoints":[{"asDouble":1}]}}`)
+	broken = broken[:len(broken)-4]
+	f("truncated", broken, nil, []messages.BadLine{parsertest.Bad(broken, "not an OTLP ExportMetricsServiceRequest (JSON)")})
+	proto := otlptest.Request(otlptest.Resource(), otlptest.Gauge("g", "", otlptest.NumberPoint(nil, ns, 1)))
+	f("a protobuf record on a JSON input", string(proto), nil, []messages.BadLine{parsertest.Bad(string(proto), "a protobuf record on an otlp_json input")})
+	protoOnly, _ := New(Options{Encoding: "otlp_proto"})
+	var rows messages.Rows
+	doc := wrap(`{"name":"g","gauge":{"dataPoints":[{"asDouble":1}]}}`)
+	protoOnly.Parse(&rows, []byte(doc), 0)
+	if len(rows.Points) != 0 || len(rows.Bad) != 1 || rows.Bad[0].Detail != "a JSON record on an otlp_proto input" {
+		t.Fatalf("a JSON record on a protobuf input: %d points, bad %v", len(rows.Points), rows.Bad)
+	}
+	auto, _ := New(Options{Encoding: "auto"})
+	rows.Reset()
+	auto.Parse(&rows, []byte(doc), 0)
+	auto.Parse(&rows, proto, 0)
+	if len(rows.Points) != 2 || len(rows.Bad) != 0 {
+		t.Fatalf("auto: %d points, bad %v; want 2 and none", len(rows.Points), rows.Bad)
+	}
+	if _, err := New(Options{Encoding: "xml"}); err == nil {
+		t.Fatal("an unknown encoding was accepted")
+	}
+}
+
 func TestUnitSuffix(t *testing.T) {
 	for unit, want := range map[string]string{"s": "_seconds", "By": "_bytes", "By/s": "_bytes_per_second", "{req}/s": "_per_second",
 		"1": "", "{packets}": "", "": "", "widgets": "_widgets", "m/s": "_meters_per_second", "µs": ""} {
@@ -103,9 +168,29 @@ func benchRequest(points int) []byte {
 	return otlptest.Request(res, metrics...)
 }
 
+// benchJSON is benchRequest's points in the JSON encoding.
+func benchJSON(points int) []byte {
+	var b []byte
+	b = append(b, `{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}},{"key":"service.namespace","value":{"stringValue":"shop"}},{"key":"service.instance.id","value":{"stringValue":"pod-1"}}]},"scopeMetrics":[{"metrics":[`...)
+	for i := 0; i < points; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, `{"name":"system.memory.usage","unit":"By","gauge":{"dataPoints":[{"attributes":[{"key":"host","value":{"stringValue":"web01"}},{"key":"region","value":{"stringValue":"eu"}},{"key":"cpu","value":{"intValue":"%d"}}],"timeUnixNano":"%d","asDouble":%d}]}}`, i%8, ns+uint64(i), i)
+	}
+	return append(b, `]}]}]}`...)
+}
+
 func TestParseAllocatesNothing(t *testing.T) {
 	p, _ := New(Options{})
 	parsertest.NoAllocs(t, func(dst *messages.Rows, s []byte) { p.Parse(dst, s, 0) }, benchRequest(1000), 1000)
+	auto, _ := New(Options{Encoding: "auto"})
+	parsertest.NoAllocs(t, func(dst *messages.Rows, s []byte) { auto.Parse(dst, s, 0) }, benchJSON(1000), 1000)
+}
+
+func BenchmarkParseJSON(b *testing.B) {
+	p, _ := New(Options{Encoding: "otlp_json"})
+	parsertest.Bench(b, func(dst *messages.Rows, s []byte) { p.Parse(dst, s, 0) }, benchJSON(1000), 1000, "ns/datapoint")
 }
 
 func BenchmarkParse(b *testing.B) {
@@ -118,7 +203,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(otlptest.Request(otlptest.Resource(otlptest.KVStr("service.name", "a")), otlptest.Histogram("h", "s", 2, ns, nil, 3, 1, []float64{1}, []uint64{1, 2}),
 		otlptest.Summary("s", ns, 1, 1, [2]float64{0.5, 1})))
 	f.Add([]byte("garbage"))
-	p, _ := New(Options{Promote: []string{"x"}})
+	f.Add(benchJSON(3))
+	p, _ := New(Options{Promote: []string{"x"}, Encoding: "auto"})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var rows messages.Rows
 		p.Parse(&rows, b, 0)

@@ -1,0 +1,604 @@
+package otlp
+
+// The OTLP JSON encoding (the Collector's kafkaexporter with encoding otlp_json): the protobuf
+// messages in protojson form — camelCase field names, 64-bit integers as strings, enums as
+// numbers or names. The document is walked by slicing it, as the protobuf is; only strings with
+// escapes are copied (unescaped into the Rows' arena).
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/parse/fastnum"
+	"github.com/sluicehq/sluice/parse/jsonput"
+)
+
+// parseJSON decodes one ExportMetricsServiceRequest in JSON; false when it is not well-formed.
+func (p *Parser) parseJSON(dst *messages.Rows, b []byte, tsMs int64) bool {
+	return jsonObject(b, func(key, v []byte) bool {
+		if string(key) != "resourceMetrics" {
+			return true
+		}
+		return jsonArray(v, func(rm []byte) bool { return p.resourceMetricsJSON(dst, rm, tsMs) })
+	})
+}
+
+func (p *Parser) resourceMetricsJSON(dst *messages.Rows, rm []byte, tsMs int64) bool {
+	rmark := dst.TagsMark()
+	var name, namespace, instance []byte
+	attrs := func(fn func(k, v []byte)) bool {
+		return jsonObject(rm, func(key, res []byte) bool {
+			if string(key) != "resource" {
+				return true
+			}
+			return jsonObject(res, func(k2, list []byte) bool {
+				if string(k2) != "attributes" {
+					return true
+				}
+				return jsonArray(list, func(kv []byte) bool {
+					k, v, ok := keyValueJSON(dst, kv)
+					if ok {
+						fn(k, v)
+					}
+					return ok
+				})
+			})
+		})
+	}
+	if !attrs(func(k, v []byte) {
+		switch string(k) {
+		case "service.name":
+			name = v
+		case "service.namespace":
+			namespace = v
+		case "service.instance.id":
+			instance = v
+		}
+	}) {
+		return false
+	}
+	switch {
+	case len(namespace) > 0 && len(name) > 0:
+		dst.AddTag(labelJob, dst.Append(namespace, slash, name))
+	case len(name) > 0:
+		dst.AddTag(labelJob, name)
+	}
+	if len(instance) > 0 {
+		dst.AddTag(labelInstance, instance)
+	}
+	if len(p.promote) > 0 {
+		attrs(func(k, v []byte) {
+			for _, pk := range p.promote {
+				if string(k) == pk {
+					dst.AddTag(k, v)
+				}
+			}
+		})
+	}
+	res := dst.TagsSince(rmark)
+	return jsonObject(rm, func(key, sms []byte) bool {
+		if string(key) != "scopeMetrics" {
+			return true
+		}
+		return jsonArray(sms, func(sm []byte) bool {
+			return jsonObject(sm, func(k, ms []byte) bool {
+				if string(k) != "metrics" {
+					return true
+				}
+				return jsonArray(ms, func(m []byte) bool { return p.metricJSON(dst, m, res, tsMs) })
+			})
+		})
+	})
+}
+
+func (p *Parser) metricJSON(dst *messages.Rows, m []byte, res []messages.Tag, tsMs int64) bool {
+	var name, unit, data []byte
+	kind := 0
+	ok := jsonObject(m, func(key, v []byte) bool {
+		var ok bool
+		switch string(key) {
+		case "name":
+			name, ok = jsonString(dst, v)
+			return ok
+		case "unit":
+			unit, ok = jsonString(dst, v)
+			return ok
+		case "gauge":
+			kind, data = kindGauge, v
+		case "sum":
+			kind, data = kindSum, v
+		case "histogram":
+			kind, data = kindHistogram, v
+		case "exponentialHistogram":
+			kind, data = kindExponential, v
+		case "summary":
+			kind, data = kindSummary, v
+		}
+		return true
+	})
+	if !ok {
+		return false
+	}
+	if len(name) == 0 {
+		dst.AddBad(m, messages.ReasonInvalidName, "metric without a name")
+		return true
+	}
+	var monotonic, delta bool
+	if kind != 0 && !jsonObject(data, func(key, v []byte) bool {
+		switch string(key) {
+		case "aggregationTemporality":
+			delta = string(v) == "1" || string(v) == `"AGGREGATION_TEMPORALITY_DELTA"`
+		case "isMonotonic":
+			monotonic = string(v) == "true"
+		}
+		return true
+	}) {
+		return false
+	}
+	e := emitter{dst: dst, res: res, tsMs: tsMs}
+	points := func(fn func(dp []byte) bool) bool {
+		return jsonObject(data, func(key, v []byte) bool {
+			if string(key) != "dataPoints" {
+				return true
+			}
+			return jsonArray(v, fn)
+		})
+	}
+	switch {
+	case kind == kindGauge:
+		e.name = p.name(dst, name, unit, nil, true)
+		return points(e.numberJSON)
+	case kind == kindSum && delta:
+		return points(func(dp []byte) bool { return e.unsupported(dp, "delta sum: only cumulative sums map to Prometheus") })
+	case kind == kindSum && monotonic:
+		e.name = p.name(dst, name, unit, sufTotal, false)
+		return points(e.numberJSON)
+	case kind == kindSum:
+		e.name = p.name(dst, name, unit, nil, true)
+		return points(e.numberJSON)
+	case kind == kindHistogram && delta:
+		return points(func(dp []byte) bool {
+			return e.unsupported(dp, "delta histogram: only cumulative histograms map to Prometheus")
+		})
+	case kind == kindHistogram:
+		base := p.name(dst, name, unit, nil, false)
+		e.bucket, e.sum, e.count = dst.Append(base, sufBucket), dst.Append(base, sufSum), dst.Append(base, sufCount)
+		return points(e.histogramJSON)
+	case kind == kindSummary:
+		e.name = p.name(dst, name, unit, nil, false)
+		e.sum, e.count = dst.Append(e.name, sufSum), dst.Append(e.name, sufCount)
+		return points(e.summaryJSON)
+	case kind == kindExponential:
+		return points(func(dp []byte) bool {
+			return e.unsupported(dp, "exponential histogram: native histograms need remote write 2.0")
+		})
+	}
+	return true
+}
+
+// attributesJSON adds the point's attributes to the tag pool and returns them.
+func (e *emitter) attributesJSON(dp []byte) ([]messages.Tag, bool) {
+	mark := e.dst.TagsMark()
+	ok := jsonObject(dp, func(key, list []byte) bool {
+		if string(key) != "attributes" {
+			return true
+		}
+		return jsonArray(list, func(kv []byte) bool {
+			k, v, ok := keyValueJSON(e.dst, kv)
+			if ok {
+				e.dst.AddTag(k, v)
+			}
+			return ok
+		})
+	})
+	return e.dst.TagsSince(mark), ok
+}
+
+func (e *emitter) numberJSON(dp []byte) bool {
+	var ts, flags uint64
+	var v float64
+	ok := jsonObject(dp, func(key, val []byte) bool {
+		var ok bool
+		switch string(key) {
+		case "timeUnixNano":
+			ts, ok = jsonUint(val)
+		case "asDouble":
+			v, ok = jsonFloat(val)
+		case "asInt":
+			var i int64
+			i, ok = jsonInt(val)
+			v = float64(i)
+		case "flags":
+			flags, ok = jsonUint(val)
+		default:
+			return true
+		}
+		return ok
+	})
+	switch {
+	case !ok:
+		return false
+	case flags&flagNoRecordedValue != 0:
+		return e.unsupported(dp, "point with no recorded value")
+	}
+	attrs, ok := e.attributesJSON(dp)
+	if ok {
+		e.point(e.name, attrs, e.timestamp(ts), v, nil, nil)
+	}
+	return ok
+}
+
+func (e *emitter) histogramJSON(dp []byte) bool {
+	var ts, count, flags uint64
+	var sum float64
+	var hasSum bool
+	var counts, bounds []byte
+	ok := jsonObject(dp, func(key, val []byte) bool {
+		var ok bool
+		switch string(key) {
+		case "timeUnixNano":
+			ts, ok = jsonUint(val)
+		case "count":
+			count, ok = jsonUint(val)
+		case "sum":
+			sum, ok = jsonFloat(val)
+			hasSum = true
+		case "bucketCounts":
+			counts, ok = val, len(val) > 0 && val[0] == '['
+		case "explicitBounds":
+			bounds, ok = val, len(val) > 0 && val[0] == '['
+		case "flags":
+			flags, ok = jsonUint(val)
+		default:
+			return true
+		}
+		return ok
+	})
+	if !ok {
+		return false
+	}
+	if flags&flagNoRecordedValue != 0 {
+		return e.unsupported(dp, "point with no recorded value")
+	}
+	nCounts, nBounds := 0, 0
+	if !jsonArray(counts, func([]byte) bool { nCounts++; return true }) || !jsonArray(bounds, func([]byte) bool { nBounds++; return true }) {
+		return false
+	}
+	if nCounts > 0 && nCounts != nBounds+1 {
+		return e.unsupported(dp, "histogram whose bucket_counts are not one more than its explicit_bounds")
+	}
+	attrs, ok := e.attributesJSON(dp)
+	if !ok {
+		return false
+	}
+	t := e.timestamp(ts)
+	var cum uint64
+	ci, bi := jsonIter{b: counts}, jsonIter{b: bounds}
+	for {
+		bv, more := bi.next()
+		if !more {
+			break
+		}
+		cv, _ := ci.next()
+		bound, ok1 := jsonFloat(bv)
+		c, ok2 := jsonUint(cv)
+		if !ok1 || !ok2 {
+			return false
+		}
+		cum += c
+		var lb [32]byte
+		e.point(e.bucket, attrs, t, float64(cum), labelLe, e.dst.Append(strconv.AppendFloat(lb[:0], bound, 'g', -1, 64)))
+	}
+	e.point(e.bucket, attrs, t, float64(count), labelLe, plusInf)
+	if hasSum {
+		e.point(e.sum, attrs, t, sum, nil, nil)
+	}
+	e.point(e.count, attrs, t, float64(count), nil, nil)
+	return true
+}
+
+func (e *emitter) summaryJSON(dp []byte) bool {
+	var ts, count, flags uint64
+	var sum float64
+	var quantiles []byte
+	ok := jsonObject(dp, func(key, val []byte) bool {
+		var ok bool
+		switch string(key) {
+		case "timeUnixNano":
+			ts, ok = jsonUint(val)
+		case "count":
+			count, ok = jsonUint(val)
+		case "sum":
+			sum, ok = jsonFloat(val)
+		case "quantileValues":
+			quantiles, ok = val, len(val) > 0 && val[0] == '['
+		case "flags":
+			flags, ok = jsonUint(val)
+		default:
+			return true
+		}
+		return ok
+	})
+	if !ok {
+		return false
+	}
+	if flags&flagNoRecordedValue != 0 {
+		return e.unsupported(dp, "point with no recorded value")
+	}
+	attrs, ok := e.attributesJSON(dp)
+	if !ok {
+		return false
+	}
+	t := e.timestamp(ts)
+	if len(quantiles) > 0 && !jsonArray(quantiles, func(qv []byte) bool {
+		var q, v float64
+		if !jsonObject(qv, func(key, val []byte) bool {
+			var ok bool
+			switch string(key) {
+			case "quantile":
+				q, ok = jsonFloat(val)
+			case "value":
+				v, ok = jsonFloat(val)
+			default:
+				return true
+			}
+			return ok
+		}) {
+			return false
+		}
+		var qb [32]byte
+		e.point(e.name, attrs, t, v, labelQuantile, e.dst.Append(strconv.AppendFloat(qb[:0], q, 'g', -1, 64)))
+		return true
+	}) {
+		return false
+	}
+	e.point(e.sum, attrs, t, sum, nil, nil)
+	e.point(e.count, attrs, t, float64(count), nil, nil)
+	return true
+}
+
+// keyValueJSON decodes {"key": k, "value": {"stringValue"|"intValue"|"doubleValue"|"boolValue": v}}.
+func keyValueJSON(dst *messages.Rows, kv []byte) (k, v []byte, ok bool) {
+	ok = jsonObject(kv, func(key, val []byte) bool {
+		var ok bool
+		switch string(key) {
+		case "key":
+			k, ok = jsonString(dst, val)
+			return ok
+		case "value":
+			return jsonObject(val, func(kind, x []byte) bool {
+				var ok bool
+				switch string(kind) {
+				case "stringValue":
+					v, ok = jsonString(dst, x)
+					return ok
+				case "boolValue":
+					v = valueFalse
+					if string(x) == "true" {
+						v = valueTrue
+					}
+				case "intValue":
+					var i int64
+					if i, ok = jsonInt(x); !ok {
+						return false
+					}
+					var nb [32]byte
+					v = dst.Append(strconv.AppendInt(nb[:0], i, 10))
+				case "doubleValue":
+					var f float64
+					if f, ok = jsonFloat(x); !ok {
+						return false
+					}
+					var nb [32]byte
+					v = dst.Append(strconv.AppendFloat(nb[:0], f, 'g', -1, 64))
+				}
+				return true
+			})
+		}
+		return true
+	})
+	return k, v, ok
+}
+
+// jsonString returns a string value's contents (unescaped into dst when it has escapes).
+func jsonString(dst *messages.Rows, v []byte) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return nil, false
+	}
+	s := v[1 : len(v)-1]
+	for _, c := range s {
+		if c == '\\' {
+			return jsonput.Unescape(dst, s)
+		}
+	}
+	return s[:len(s):len(s)], true
+}
+
+// unquote strips the quotes protojson puts around 64-bit integers (and special floats).
+func unquote(v []byte) []byte {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
+func jsonUint(v []byte) (uint64, bool) {
+	i, err := fastnum.ParseInt64(unquote(v))
+	return uint64(i), err == nil && i >= 0
+}
+
+func jsonInt(v []byte) (int64, bool) {
+	i, err := fastnum.ParseInt64(unquote(v))
+	return i, err == nil
+}
+
+func jsonFloat(v []byte) (float64, bool) {
+	switch string(v) {
+	case `"NaN"`:
+		return math.NaN(), true
+	case `"Infinity"`:
+		return math.Inf(1), true
+	case `"-Infinity"`:
+		return math.Inf(-1), true
+	}
+	f, err := fastnum.ParseFloat64(unquote(v))
+	return f, err == nil
+}
+
+// jsonObject calls fn for each member of the object b with its key (not unescaped: OTLP's keys
+// are plain) and its raw value; false when b is not a well-formed object or fn returns false.
+func jsonObject(b []byte, fn func(key, val []byte) bool) bool {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return skipWS(b, i+1) == len(b)
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return false
+		}
+		end, ok := valueEnd(b, i)
+		if !ok {
+			return false
+		}
+		key := b[i+1 : end-1]
+		i = skipWS(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i = skipWS(b, i+1)
+		end, ok = valueEnd(b, i)
+		if !ok || !fn(key, b[i:end]) {
+			return false
+		}
+		i = skipWS(b, end)
+		switch {
+		case i < len(b) && b[i] == ',':
+			i = skipWS(b, i+1)
+		case i < len(b) && b[i] == '}':
+			return skipWS(b, i+1) == len(b)
+		default:
+			return false
+		}
+	}
+}
+
+// jsonArray calls fn for each element of the array b; an empty b is an empty array.
+func jsonArray(b []byte, fn func(elem []byte) bool) bool {
+	if len(b) == 0 {
+		return true
+	}
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return false
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return skipWS(b, i+1) == len(b)
+	}
+	for {
+		end, ok := valueEnd(b, i)
+		if !ok || !fn(b[i:end]) {
+			return false
+		}
+		i = skipWS(b, end)
+		switch {
+		case i < len(b) && b[i] == ',':
+			i = skipWS(b, i+1)
+		case i < len(b) && b[i] == ']':
+			return skipWS(b, i+1) == len(b)
+		default:
+			return false
+		}
+	}
+}
+
+// jsonIter walks the elements of a (well-formed, already checked) JSON array.
+type jsonIter struct {
+	b       []byte
+	i       int
+	started bool
+}
+
+func (it *jsonIter) next() ([]byte, bool) {
+	if !it.started {
+		it.started = true
+		it.i = skipWS(it.b, 0)
+		if it.i >= len(it.b) || it.b[it.i] != '[' {
+			return nil, false
+		}
+		it.i = skipWS(it.b, it.i+1)
+	} else {
+		it.i = skipWS(it.b, it.i)
+		if it.i >= len(it.b) || it.b[it.i] != ',' {
+			return nil, false
+		}
+		it.i = skipWS(it.b, it.i+1)
+	}
+	if it.i >= len(it.b) || it.b[it.i] == ']' {
+		return nil, false
+	}
+	end, ok := valueEnd(it.b, it.i)
+	if !ok {
+		return nil, false
+	}
+	v := it.b[it.i:end]
+	it.i = end
+	return v, true
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// valueEnd returns the end of the JSON value starting at b[i].
+func valueEnd(b []byte, i int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch b[i] {
+	case '"':
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1, true
+			}
+		}
+		return 0, false
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, ok := valueEnd(b, j)
+				if !ok {
+					return 0, false
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, true
+				}
+			}
+		}
+		return 0, false
+	default: // a number or a literal
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+			j++
+		}
+		return j, j > i
+	}
+}
