@@ -278,9 +278,7 @@ var devSample = map[string]string{
 
 // devHints are the three commands a newcomer wants once dev mode runs: produce a line, watch the
 // output, read the metrics.
-func devHints(cfg *config.Config, metricsAddr string) string {
-	var b strings.Builder
-	b.WriteString("\nsluice is running against its embedded broker. Next:\n")
+func devHints(cfg *config.Config, metricsAddr string) (produce, tail, metrics string) {
 	in := cfg.Inputs[0]
 	for _, i := range cfg.Inputs {
 		if _, ok := devSample[i.Format]; ok {
@@ -288,13 +286,13 @@ func devHints(cfg *config.Config, metricsAddr string) string {
 			break
 		}
 	}
+	broker := cfg.Kafka.Brokers[0]
 	if line, ok := devSample[in.Format]; ok {
-		fmt.Fprintf(&b, "  produce a line:   echo \"%s\" | kcat -P -b %s -t %s\n",
-			strings.ReplaceAll(line, `"`, `\"`), cfg.Kafka.Brokers[0], in.Topics[0])
+		produce = fmt.Sprintf("echo \"%s\" | kcat -P -b %s -t %s", strings.ReplaceAll(line, `"`, `\"`), broker, in.Topics[0])
 	} else {
-		fmt.Fprintf(&b, "  produce records:  sluice loadgen -brokers %s -topic %s -format %s\n", cfg.Kafka.Brokers[0], in.Topics[0], in.Format)
+		produce = fmt.Sprintf("sluice loadgen -brokers %s -topic %s -format %s", broker, in.Topics[0], in.Format)
 	}
-	fmt.Fprintf(&b, "  watch the output: sluice tail -brokers %s -topic %s\n", cfg.Kafka.Brokers[0], cfg.Outputs[0].Topic)
-	fmt.Fprintf(&b, "  read the metrics: curl -s http://%s/metrics | grep ^sluice_\n\n", metricsAddr)
-	return b.String()
+	tail = fmt.Sprintf("sluice tail -brokers %s -topic %s", broker, cfg.Outputs[0].Topic)
+	metrics = fmt.Sprintf("curl -s http://%s/metrics | grep ^sluice_", metricsAddr)
+	return produce, tail, metrics
 }

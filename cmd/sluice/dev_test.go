@@ -114,7 +114,8 @@ func TestDevHints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := devHints(cfg, "127.0.0.1:9464")
+	produce, tail, metrics := devHints(cfg, "127.0.0.1:9464")
+	h := produce + "\n" + tail + "\n" + metrics
 	for _, want := range []string{
 		`echo "put sys.cpu.user $(date +%s) 42 host=web01" | kcat -P -b 127.0.0.1:19092 -t metrics.opentsdb`,
 		"sluice tail -brokers 127.0.0.1:19092 -topic metrics.shards",
