@@ -1,8 +1,6 @@
 package remotewrite
 
 import (
-	"math"
-
 	"github.com/klauspost/compress/s2"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -132,22 +130,7 @@ func decodeSeries(dst *messages.Rows, ts []byte) {
 		if num != 2 {
 			return true
 		}
-		var value float64
-		var t int64
-		for b := v; len(b) > 0; {
-			n, typ, k := protowire.ConsumeTag(b)
-			b = b[k:]
-			switch {
-			case n == 1 && typ == protowire.Fixed64Type:
-				u, k := protowire.ConsumeFixed64(b)
-				value, b = math.Float64frombits(u), b[k:]
-			case n == 2 && typ == protowire.VarintType:
-				u, k := protowire.ConsumeVarint(b)
-				t, b = int64(u), b[k:]
-			default:
-				b = b[protowire.ConsumeFieldValue(n, typ, b):]
-			}
-		}
+		value, t := sampleFields(v)
 		dp := dst.NextPoint()
 		dp.Metric, dp.Tags, dp.Timestamp, dp.Value = name, tags, t, value
 		return true

@@ -230,12 +230,18 @@ func decodeV2(dst *messages.Rows, b []byte) bool {
 	return ok
 }
 
-// decodeSample reads a Sample: value (1, double) and timestamp (2, int64).
+// decodeSample reads a Sample that has not been validated; ok is false when it is malformed.
 func decodeSample(b []byte) (value float64, ts int64, ok bool) {
-	ok = walk(b, func(n protowire.Number, t protowire.Type, _ []byte) bool { return true })
-	if !ok {
+	if !walk(b, func(protowire.Number, protowire.Type, []byte) bool { return true }) {
 		return 0, 0, false
 	}
+	value, ts = sampleFields(b)
+	return value, ts, true
+}
+
+// sampleFields reads a well-formed Sample: value (1, double) and timestamp (2, int64), the same
+// in 1.0 and 2.0.
+func sampleFields(b []byte) (value float64, ts int64) {
 	for len(b) > 0 {
 		n, typ, k := protowire.ConsumeTag(b)
 		b = b[k:]
@@ -250,5 +256,5 @@ func decodeSample(b []byte) (value float64, ts int64, ok bool) {
 			b = b[protowire.ConsumeFieldValue(n, typ, b):]
 		}
 	}
-	return value, ts, true
+	return value, ts
 }

@@ -25,57 +25,28 @@ func (p *Parser) parseJSON(dst *messages.Rows, b []byte, tsMs int64) bool {
 }
 
 func (p *Parser) resourceMetricsJSON(dst *messages.Rows, rm []byte, tsMs int64) bool {
-	rmark := dst.TagsMark()
-	var name, namespace, instance []byte
-	attrs := func(fn func(k, v []byte)) bool {
-		return jsonObject(rm, func(key, res []byte) bool {
-			if string(key) != "resource" {
+	amark := dst.TagsMark()
+	if !jsonObject(rm, func(key, res []byte) bool {
+		if string(key) != "resource" {
+			return true
+		}
+		return jsonObject(res, func(k2, list []byte) bool {
+			if string(k2) != "attributes" {
 				return true
 			}
-			return jsonObject(res, func(k2, list []byte) bool {
-				if string(k2) != "attributes" {
-					return true
+			return jsonArray(list, func(kv []byte) bool {
+				k, v, ok := keyValueJSON(dst, kv)
+				if ok {
+					dst.AddTag(k, v)
 				}
-				return jsonArray(list, func(kv []byte) bool {
-					k, v, ok := keyValueJSON(dst, kv)
-					if ok {
-						fn(k, v)
-					}
-					return ok
-				})
+				return ok
 			})
 		})
-	}
-	if !attrs(func(k, v []byte) {
-		switch string(k) {
-		case "service.name":
-			name = v
-		case "service.namespace":
-			namespace = v
-		case "service.instance.id":
-			instance = v
-		}
 	}) {
 		return false
 	}
-	switch {
-	case len(namespace) > 0 && len(name) > 0:
-		dst.AddTag(labelJob, dst.Append(namespace, slash, name))
-	case len(name) > 0:
-		dst.AddTag(labelJob, name)
-	}
-	if len(instance) > 0 {
-		dst.AddTag(labelInstance, instance)
-	}
-	if len(p.promote) > 0 {
-		attrs(func(k, v []byte) {
-			for _, pk := range p.promote {
-				if string(k) == pk {
-					dst.AddTag(k, v)
-				}
-			}
-		})
-	}
+	rmark := dst.TagsMark()
+	p.addResourceLabels(dst, dst.TagsSince(amark))
 	res := dst.TagsSince(rmark)
 	return jsonObject(rm, func(key, sms []byte) bool {
 		if string(key) != "scopeMetrics" {

@@ -134,60 +134,31 @@ func (p *Parser) Parse(dst *messages.Rows, record []byte, recordTsMs int64) {
 
 // resourceMetrics decodes one ResourceMetrics; false on malformed protobuf.
 func (p *Parser) resourceMetrics(dst *messages.Rows, rm []byte, tsMs int64) bool {
-	// The resource's labels first (the resource may come after its metrics on the wire): job and
-	// instance, then the promoted attributes in the resource's order.
-	rmark := dst.TagsMark()
-	var name, namespace, instance []byte
-	attrs := func(fn func(k, v []byte)) bool {
-		return walk(rm, func(num protowire.Number, typ protowire.Type, res []byte, _ uint64) bool {
-			if num != 1 {
+	// The resource's labels first (the resource may come after its metrics on the wire): its
+	// attributes are parked in the tag pool, then its labels are made from them.
+	amark := dst.TagsMark()
+	if !walk(rm, func(num protowire.Number, typ protowire.Type, res []byte, _ uint64) bool {
+		if num != 1 {
+			return true
+		}
+		return typ == protowire.BytesType && walk(res, func(n protowire.Number, t protowire.Type, kv []byte, _ uint64) bool {
+			if n != 1 {
 				return true
 			}
-			return typ == protowire.BytesType && walk(res, func(n protowire.Number, t protowire.Type, kv []byte, _ uint64) bool {
-				if n != 1 {
-					return true
-				}
-				if t != protowire.BytesType {
-					return false
-				}
-				k, v, ok := keyValue(dst, kv)
-				if ok {
-					fn(k, v)
-				}
-				return ok
-			})
+			if t != protowire.BytesType {
+				return false
+			}
+			k, v, ok := keyValue(dst, kv)
+			if ok {
+				dst.AddTag(k, v)
+			}
+			return ok
 		})
-	}
-	if !attrs(func(k, v []byte) {
-		switch string(k) {
-		case "service.name":
-			name = v
-		case "service.namespace":
-			namespace = v
-		case "service.instance.id":
-			instance = v
-		}
 	}) {
 		return false
 	}
-	switch {
-	case len(namespace) > 0 && len(name) > 0:
-		dst.AddTag(labelJob, dst.Append(namespace, slash, name))
-	case len(name) > 0:
-		dst.AddTag(labelJob, name)
-	}
-	if len(instance) > 0 {
-		dst.AddTag(labelInstance, instance)
-	}
-	if len(p.promote) > 0 {
-		attrs(func(k, v []byte) {
-			for _, pk := range p.promote {
-				if string(k) == pk {
-					dst.AddTag(k, v)
-				}
-			}
-		})
-	}
+	rmark := dst.TagsMark()
+	p.addResourceLabels(dst, dst.TagsSince(amark))
 	res := dst.TagsSince(rmark)
 	return walk(rm, func(num protowire.Number, typ protowire.Type, sm []byte, _ uint64) bool {
 		if num != 2 {
@@ -200,6 +171,39 @@ func (p *Parser) resourceMetrics(dst *messages.Rows, rm []byte, tsMs int64) bool
 			return t == protowire.BytesType && p.metric(dst, m, res, tsMs)
 		})
 	})
+}
+
+// addResourceLabels adds a resource's labels to dst's tag pool from its attributes (in either
+// encoding): job (service.namespace/service.name), instance (service.instance.id), then the
+// promoted attributes in the resource's order.
+func (p *Parser) addResourceLabels(dst *messages.Rows, attrs []messages.Tag) {
+	var name, namespace, instance []byte
+	for _, a := range attrs {
+		switch string(a.Key) {
+		case "service.name":
+			name = a.Value
+		case "service.namespace":
+			namespace = a.Value
+		case "service.instance.id":
+			instance = a.Value
+		}
+	}
+	switch {
+	case len(namespace) > 0 && len(name) > 0:
+		dst.AddTag(labelJob, dst.Append(namespace, slash, name))
+	case len(name) > 0:
+		dst.AddTag(labelJob, name)
+	}
+	if len(instance) > 0 {
+		dst.AddTag(labelInstance, instance)
+	}
+	for _, a := range attrs {
+		for _, pk := range p.promote {
+			if string(a.Key) == pk {
+				dst.AddTag(a.Key, a.Value)
+			}
+		}
+	}
 }
 
 // Metric data kinds: the field numbers of Metric's data oneof.
