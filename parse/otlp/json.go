@@ -116,34 +116,15 @@ func (p *Parser) metricJSON(dst *messages.Rows, m []byte, res []messages.Tag, ts
 			return jsonArray(v, fn)
 		})
 	}
-	switch {
-	case kind == kindGauge:
-		e.name = p.name(dst, name, unit, nil, true)
+	switch p.plan(&e, kind, name, unit, delta, monotonic) {
+	case asNumber:
 		return points(e.numberJSON)
-	case kind == kindSum && delta:
-		return points(func(dp []byte) bool { return e.unsupported(dp, "delta sum: only cumulative sums map to Prometheus") })
-	case kind == kindSum && monotonic:
-		e.name = p.name(dst, name, unit, sufTotal, false)
-		return points(e.numberJSON)
-	case kind == kindSum:
-		e.name = p.name(dst, name, unit, nil, true)
-		return points(e.numberJSON)
-	case kind == kindHistogram && delta:
-		return points(func(dp []byte) bool {
-			return e.unsupported(dp, "delta histogram: only cumulative histograms map to Prometheus")
-		})
-	case kind == kindHistogram:
-		base := p.name(dst, name, unit, nil, false)
-		e.bucket, e.sum, e.count = dst.Append(base, sufBucket), dst.Append(base, sufSum), dst.Append(base, sufCount)
+	case asHistogram:
 		return points(e.histogramJSON)
-	case kind == kindSummary:
-		e.name = p.name(dst, name, unit, nil, false)
-		e.sum, e.count = dst.Append(e.name, sufSum), dst.Append(e.name, sufCount)
+	case asSummary:
 		return points(e.summaryJSON)
-	case kind == kindExponential:
-		return points(func(dp []byte) bool {
-			return e.unsupported(dp, "exponential histogram: native histograms need remote write 2.0")
-		})
+	case asUnsupported:
+		return points(e.unsupportedPoint)
 	}
 	return true
 }
@@ -246,7 +227,7 @@ func (e *emitter) histogramJSON(dp []byte) bool {
 	t := e.timestamp(ts)
 	var cum uint64
 	ci, bi := jsonIter{b: counts}, jsonIter{b: bounds}
-	for {
+	for nCounts > 0 { // no bucket counts: only +Inf
 		bv, more := bi.next()
 		if !more {
 			break
@@ -258,14 +239,9 @@ func (e *emitter) histogramJSON(dp []byte) bool {
 			return false
 		}
 		cum += c
-		var lb [32]byte
-		e.point(e.bucket, attrs, t, float64(cum), labelLe, e.dst.Append(strconv.AppendFloat(lb[:0], bound, 'g', -1, 64)))
+		e.bucketPoint(attrs, t, cum, bound)
 	}
-	e.point(e.bucket, attrs, t, float64(count), labelLe, plusInf)
-	if hasSum {
-		e.point(e.sum, attrs, t, sum, nil, nil)
-	}
-	e.point(e.count, attrs, t, float64(count), nil, nil)
+	e.histogramEnd(attrs, t, count, sum, hasSum)
 	return true
 }
 
@@ -318,14 +294,12 @@ func (e *emitter) summaryJSON(dp []byte) bool {
 		}) {
 			return false
 		}
-		var qb [32]byte
-		e.point(e.name, attrs, t, v, labelQuantile, e.dst.Append(strconv.AppendFloat(qb[:0], q, 'g', -1, 64)))
+		e.quantilePoint(attrs, t, q, v)
 		return true
 	}) {
 		return false
 	}
-	e.point(e.sum, attrs, t, sum, nil, nil)
-	e.point(e.count, attrs, t, float64(count), nil, nil)
+	e.summaryEnd(attrs, t, sum, count)
 	return true
 }
 

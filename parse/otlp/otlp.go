@@ -258,36 +258,62 @@ func (p *Parser) metric(dst *messages.Rows, m []byte, res []messages.Tag, tsMs i
 		}
 	}
 	e := emitter{dst: dst, res: res, tsMs: tsMs}
+	switch p.plan(&e, int(kind), name, unit, temporality == temporalityDelta, monotonic != 0) {
+	case asNumber:
+		return eachPoint(data, e.number)
+	case asHistogram:
+		return eachPoint(data, e.histogram)
+	case asSummary:
+		return eachPoint(data, e.summary)
+	case asUnsupported:
+		return eachPoint(data, e.unsupportedPoint)
+	}
+	return true // a metric without data
+}
+
+// How a metric's points become Prometheus datapoints (plan's answer).
+const (
+	asNothing = iota
+	asNumber
+	asHistogram
+	asSummary
+	asUnsupported
+)
+
+// plan is the Prometheus compatibility mapping of one metric, for either encoding: it names e's
+// datapoints (suffixes per the translation) and says how each point is read. A kind without a
+// Prometheus form sets e.why, the detail its dropped points are counted with.
+func (p *Parser) plan(e *emitter, kind int, name, unit []byte, delta, monotonic bool) int {
+	dst := e.dst
 	switch {
 	case kind == kindGauge:
 		e.name = p.name(dst, name, unit, nil, true)
-		return eachPoint(data, func(dp []byte) bool { return e.number(dp) })
-	case kind == kindSum && temporality == temporalityDelta:
-		return eachPoint(data, func(dp []byte) bool { return e.unsupported(dp, "delta sum: only cumulative sums map to Prometheus") })
-	case kind == kindSum && monotonic != 0:
+		return asNumber
+	case kind == kindSum && delta:
+		e.why = "delta sum: only cumulative sums map to Prometheus"
+		return asUnsupported
+	case kind == kindSum && monotonic:
 		e.name = p.name(dst, name, unit, sufTotal, false)
-		return eachPoint(data, func(dp []byte) bool { return e.number(dp) })
+		return asNumber
 	case kind == kindSum:
 		e.name = p.name(dst, name, unit, nil, true)
-		return eachPoint(data, func(dp []byte) bool { return e.number(dp) })
-	case kind == kindHistogram && temporality == temporalityDelta:
-		return eachPoint(data, func(dp []byte) bool {
-			return e.unsupported(dp, "delta histogram: only cumulative histograms map to Prometheus")
-		})
+		return asNumber
+	case kind == kindHistogram && delta:
+		e.why = "delta histogram: only cumulative histograms map to Prometheus"
+		return asUnsupported
 	case kind == kindHistogram:
 		base := p.name(dst, name, unit, nil, false)
 		e.bucket, e.sum, e.count = dst.Append(base, sufBucket), dst.Append(base, sufSum), dst.Append(base, sufCount)
-		return eachPoint(data, func(dp []byte) bool { return e.histogram(dp) })
+		return asHistogram
 	case kind == kindSummary:
 		e.name = p.name(dst, name, unit, nil, false)
 		e.sum, e.count = dst.Append(e.name, sufSum), dst.Append(e.name, sufCount)
-		return eachPoint(data, func(dp []byte) bool { return e.summary(dp) })
+		return asSummary
 	case kind == kindExponential:
-		return eachPoint(data, func(dp []byte) bool {
-			return e.unsupported(dp, "exponential histogram: native histograms need remote write 2.0")
-		})
+		e.why = "exponential histogram: native histograms need remote write 2.0"
+		return asUnsupported
 	}
-	return true // a metric without data
+	return asNothing
 }
 
 // eachPoint calls fn with every data point (field 1) of a Gauge, Sum, Histogram or Summary.

@@ -118,6 +118,13 @@ func TestParseJSON(t *testing.T) {
 			dp("gc_sum", 1700000000000, 2, lbl...),
 			dp("gc_count", 1700000000000, 4, lbl...),
 		}, nil)
+	f("histogram without bucket counts", wrap(`{"name":"h","histogram":{"aggregationTemporality":2,"dataPoints":[
+		{"timeUnixNano":"1700000000000000000","count":"4","sum":1.5,"explicitBounds":[1,2]}]}}`),
+		[]messages.Datapoint{
+			dp("h_bucket", 1700000000000, 4, with("le", "+Inf")...),
+			dp("h_sum", 1700000000000, 1.5, lbl...),
+			dp("h_count", 1700000000000, 4, lbl...),
+		}, nil)
 	deltaPoint := `{"asInt":"1"}`
 	f("delta sum", wrap(`{"name":"jobs","sum":{"aggregationTemporality":1,"dataPoints":[`+deltaPoint+`]}}`), nil,
 		[]messages.BadLine{parsertest.BadWith(deltaPoint, messages.ReasonUnsupported, "delta sum: only cumulative sums map to Prometheus")})

@@ -17,6 +17,8 @@ type emitter struct {
 	res                      []messages.Tag
 	tsMs                     int64
 	name, bucket, sum, count []byte
+	// why is the detail a metric's dropped points are counted with (plan sets it).
+	why string
 }
 
 // point adds a datapoint named name with the resource's labels, the point's attributes and
@@ -140,18 +142,39 @@ func (e *emitter) histogram(dp []byte) bool {
 	}
 	t := e.timestamp(ts)
 	var cum uint64
-	for i := 0; i+8 <= len(bounds); i += 8 {
+	for i := 0; len(counts) > 0 && i+8 <= len(bounds); i += 8 { // no bucket counts: only +Inf
 		cum += protowireFixed64(counts[i:])
-		var lb [32]byte
-		le := strconv.AppendFloat(lb[:0], math.Float64frombits(protowireFixed64(bounds[i:])), 'g', -1, 64)
-		e.point(e.bucket, attrs, t, float64(cum), labelLe, e.dst.Append(le))
+		e.bucketPoint(attrs, t, cum, math.Float64frombits(protowireFixed64(bounds[i:])))
 	}
+	e.histogramEnd(attrs, t, count, sum, hasSum)
+	return true
+}
+
+// bucketPoint adds one finite bucket of a histogram: its cumulative count at le = bound.
+func (e *emitter) bucketPoint(attrs []messages.Tag, t int64, cum uint64, bound float64) {
+	var lb [32]byte
+	e.point(e.bucket, attrs, t, float64(cum), labelLe, e.dst.Append(strconv.AppendFloat(lb[:0], bound, 'g', -1, 64)))
+}
+
+// histogramEnd adds a histogram's +Inf bucket (its count), its sum when it has one and its count.
+func (e *emitter) histogramEnd(attrs []messages.Tag, t int64, count uint64, sum float64, hasSum bool) {
 	e.point(e.bucket, attrs, t, float64(count), labelLe, plusInf)
 	if hasSum {
 		e.point(e.sum, attrs, t, sum, nil, nil)
 	}
 	e.point(e.count, attrs, t, float64(count), nil, nil)
-	return true
+}
+
+// quantilePoint adds one quantile of a summary.
+func (e *emitter) quantilePoint(attrs []messages.Tag, t int64, q, v float64) {
+	var qb [32]byte
+	e.point(e.name, attrs, t, v, labelQuantile, e.dst.Append(strconv.AppendFloat(qb[:0], q, 'g', -1, 64)))
+}
+
+// summaryEnd adds a summary's sum and count.
+func (e *emitter) summaryEnd(attrs []messages.Tag, t int64, sum float64, count uint64) {
+	e.point(e.sum, attrs, t, sum, nil, nil)
+	e.point(e.count, attrs, t, float64(count), nil, nil)
 }
 
 // summary adds a SummaryDataPoint's quantiles, sum and count.
@@ -206,17 +229,17 @@ func (e *emitter) summary(dp []byte) bool {
 		}) {
 			return false
 		}
-		var qb [32]byte
-		e.point(e.name, attrs, t, v, labelQuantile, e.dst.Append(strconv.AppendFloat(qb[:0], q, 'g', -1, 64)))
+		e.quantilePoint(attrs, t, q, v)
 		return true
 	})
-	if !ok {
-		return false
+	if ok {
+		e.summaryEnd(attrs, t, sum, count)
 	}
-	e.point(e.sum, attrs, t, sum, nil, nil)
-	e.point(e.count, attrs, t, float64(count), nil, nil)
-	return true
+	return ok
 }
+
+// unsupportedPoint counts a point of a metric plan found no Prometheus form for.
+func (e *emitter) unsupportedPoint(dp []byte) bool { return e.unsupported(dp, e.why) }
 
 // unsupported counts a data point that has no Prometheus form here.
 func (e *emitter) unsupported(dp []byte, detail string) bool {
