@@ -173,7 +173,7 @@ func (r *rwSink) send(ctx actor.Context, s int, part []byte, ref produceRef) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	avoid := r.shards[s-r.lo].avoid
 	go func() {
-		_, written, err := r.client.SendCounted(part, avoid)
+		_, written, err := r.client.Send(part, avoid)
 		root.Send(self, &produced{meta: ref, err: err, written: written})
 	}()
 }

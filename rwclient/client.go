@@ -211,16 +211,11 @@ func (c *Client) Healthy() int {
 	return n
 }
 
-// Send posts one snappy-compressed WriteRequest, avoiding endpoint avoid when another can take
-// it. It returns the endpoint used (-1 if none) and nil, or an *Error (or ErrAllOpen).
-func (c *Client) Send(body []byte, avoid int) (int, error) {
-	k, _, err := c.SendCounted(body, avoid)
-	return k, err
-}
-
-// SendCounted is Send that also returns how many samples the receiver says it wrote (remote write
-// 2.0's X-Prometheus-Remote-Write-Samples-Written response header), or -1 when it does not say.
-func (c *Client) SendCounted(body []byte, avoid int) (endpoint int, written int64, err error) {
+// Send posts one snappy-compressed request, avoiding endpoint avoid when another can take it.
+// It returns the endpoint used (-1 if none), how many samples the receiver says it wrote (remote
+// write 2.0's X-Prometheus-Remote-Write-Samples-Written response header; -1 when it does not say)
+// and nil, or an *Error (or ErrAllOpen).
+func (c *Client) Send(body []byte, avoid int) (endpoint int, written int64, err error) {
 	k := c.pick(avoid)
 	if k < 0 {
 		if last := c.lastFailure.Load(); last != nil {

@@ -37,7 +37,7 @@ func TestRWClientProtocol(t *testing.T) {
 	}))
 	defer srv.Close()
 	c, _ := testClient(t, time.Second, srv.URL)
-	if _, err := c.Send([]byte("payload"), -1); err != nil {
+	if _, _, err := c.Send([]byte("payload"), -1); err != nil {
 		t.Fatal(err)
 	}
 	for h, want := range map[string]string{"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
@@ -68,7 +68,7 @@ func TestRWClientProtocol2(t *testing.T) {
 	c := New(&config.Output{Name: "t", URLs: []string{srv.URL}, Concurrency: 1, Timeout: 2 * time.Second, Protocol: "2.0",
 		Breaker: &config.Breaker{Failures: 2, CoolDown: time.Second}})
 	defer c.Close()
-	if _, n, err := c.SendCounted([]byte("x"), -1); err != nil || n != -1 {
+	if _, n, err := c.Send([]byte("x"), -1); err != nil || n != -1 {
 		t.Fatalf("no header: written %d, %v; want -1", n, err)
 	}
 	r := got.Load()
@@ -76,7 +76,7 @@ func TestRWClientProtocol2(t *testing.T) {
 		t.Fatalf("Content-Type %q, version %q", ct, v)
 	}
 	written.Store("7")
-	if _, n, err := c.SendCounted([]byte("x"), -1); err != nil || n != 7 {
+	if _, n, err := c.Send([]byte("x"), -1); err != nil || n != 7 {
 		t.Fatalf("Samples-Written 7: written %d, %v", n, err)
 	}
 }
@@ -108,7 +108,7 @@ func TestRWClientErrors(t *testing.T) {
 		t.Helper()
 		status.Store(int32(code))
 		retryAfter.Store(ra)
-		_, err := c.Send(nil, -1)
+		_, _, err := c.Send(nil, -1)
 		var re *Error
 		if !errors.As(err, &re) {
 			t.Fatalf("%d: %v", code, err)
@@ -148,12 +148,12 @@ func TestRWClientBreaker(t *testing.T) {
 	c, now := testClient(t, 10*time.Second, bad.URL, good.URL)
 	// A retry after a failure on the bad endpoint goes to the good one.
 	for i := 0; i < 4; i++ {
-		k, err := c.Send(nil, -1)
+		k, _, err := c.Send(nil, -1)
 		if err != nil {
 			if k != 0 {
 				t.Fatalf("failure from endpoint %d", k)
 			}
-			if k2, err := c.Send(nil, k); err != nil || k2 != 1 {
+			if k2, _, err := c.Send(nil, k); err != nil || k2 != 1 {
 				t.Fatalf("retry went to %d: %v", k2, err)
 			}
 		}
@@ -163,7 +163,7 @@ func TestRWClientBreaker(t *testing.T) {
 	}
 	before := badHits.Load()
 	for i := 0; i < 10; i++ {
-		if k, err := c.Send(nil, -1); err != nil || k != 1 {
+		if k, _, err := c.Send(nil, -1); err != nil || k != 1 {
 			t.Fatalf("request went to %d while the breaker is open: %v", k, err)
 		}
 	}
@@ -182,7 +182,7 @@ func TestRWClientBreaker(t *testing.T) {
 	badUp.Store(true)
 	*now = now.Add(11 * time.Second)
 	for i := 0; i < 6; i++ {
-		if _, err := c.Send(nil, -1); err != nil {
+		if _, _, err := c.Send(nil, -1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -195,7 +195,7 @@ func TestRWClientBreaker(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		c.Send(nil, -1)
 	}
-	if _, err := c.Send(nil, -1); !errors.Is(err, ErrAllOpen) || !strings.Contains(err.Error(), "the last failure: POST ") {
+	if _, _, err := c.Send(nil, -1); !errors.Is(err, ErrAllOpen) || !strings.Contains(err.Error(), "the last failure: POST ") {
 		t.Fatalf("with both breakers open: %v", err)
 	}
 	if until := c.OpenUntil(); !until.After(*now) {
