@@ -27,10 +27,11 @@ type outputCounters struct {
 	datapoints, rejected atomic.Int64
 	records, bytes       atomic.Int64
 	retryable, permanent atomic.Int64
-	// partial counts 2xx answers that wrote fewer samples than sent, unwritten those samples.
-	partial, unwritten atomic.Int64
-	writeSeconds       prometheus.Histogram
-	lastWriteFailed    atomic.Bool
+	// partial counts 2xx answers that wrote fewer samples than sent, unwritten those samples;
+	// confirmed is the samples receivers said they wrote (remote write 2.0).
+	partial, unwritten, confirmed atomic.Int64
+	writeSeconds                  prometheus.Histogram
+	lastWriteFailed               atomic.Bool
 }
 
 // writeBuckets are the output write latency buckets (seconds): a produce round trip is
@@ -153,7 +154,7 @@ func (m *workerMetrics) Collect(ch chan<- prometheus.Metric) {
 type writerMetrics struct {
 	d                                       *deps
 	datapoints, records, bytes, errors, dpr *prometheus.Desc
-	partial, unwritten                      *prometheus.Desc
+	partial, unwritten, confirmed           *prometheus.Desc
 	epState, epRequests, epOpens            *prometheus.Desc
 }
 
@@ -166,6 +167,7 @@ func newWriterMetrics(d *deps) *writerMetrics {
 		dpr:        desc("sluice_output_rejected_datapoints_total", "Datapoints the output refused for good (also in sluice_dropped_total, reason output_rejected).", "output"),
 		partial:    desc("sluice_output_partial_writes_total", "Remote-write 2.0 requests the receiver accepted (2xx) but wrote fewer samples of than sent (X-Prometheus-Remote-Write-Samples-Written).", "output"),
 		unwritten:  desc("sluice_output_unwritten_samples_total", "Samples of those partial writes the receiver did not write.", "output"),
+		confirmed:  desc("sluice_output_confirmed_samples_total", "Samples a remote-write 2.0 receiver confirmed written (X-Prometheus-Remote-Write-Samples-Written).", "output"),
 		epState:    desc("sluice_output_endpoint_state", "A remote-write endpoint's circuit breaker: 0 closed, 1 open, 2 half-open (one probe request).", "output", "endpoint"),
 		epRequests: desc("sluice_output_endpoint_requests_total", "Requests to a remote-write endpoint, by result: ok, or error (network, 5xx, 429; a 4xx counts as ok for the endpoint).", "output", "endpoint", "result"),
 		epOpens:    desc("sluice_output_endpoint_breaker_opens_total", "Times a remote-write endpoint's circuit breaker opened.", "output", "endpoint"),
@@ -173,7 +175,7 @@ func newWriterMetrics(d *deps) *writerMetrics {
 }
 
 func (m *writerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, m.datapoints, m.records, m.bytes, m.errors, m.dpr, m.partial, m.unwritten, m.epState, m.epRequests, m.epOpens)
+	describe(ch, m.datapoints, m.records, m.bytes, m.errors, m.dpr, m.partial, m.unwritten, m.confirmed, m.epState, m.epRequests, m.epOpens)
 	for _, o := range m.d.plans {
 		o.counters.writeSeconds.Describe(ch)
 	}
@@ -190,6 +192,7 @@ func (m *writerMetrics) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, m.dpr, o.rejected.Load(), name)
 		counter(ch, m.partial, o.partial.Load(), name)
 		counter(ch, m.unwritten, o.unwritten.Load(), name)
+		counter(ch, m.confirmed, o.confirmed.Load(), name)
 		o.writeSeconds.Collect(ch)
 		if plan.rw == nil {
 			continue

@@ -267,6 +267,9 @@ func (w *writer) onProduced(ctx actor.Context, p *produced) {
 		return
 	}
 	o.lastWriteFailed.Store(false)
+	if p.written >= 0 {
+		o.confirmed.Add(p.written)
+	}
 	if sent := st.partSamples[st.next]; p.written >= 0 && p.written < sent {
 		o.partial.Add(1)
 		o.unwritten.Add(sent - p.written)

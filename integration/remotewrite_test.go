@@ -240,12 +240,9 @@ func TestRemoteWriteVictoriaMetrics(t *testing.T) {
 	t.Logf("%g requests, %g datapoints acknowledged", reqs, metric(t, reg, "sluice_output_datapoints_total", map[string]string{"output": "vm"}))
 }
 
-// TestRemoteWritePrometheus: the same into Prometheus' remote-write receiver, checked with
-// PromQL; its out-of-order window accepts a series' samples that arrive after newer ones in an
-// earlier request, but within one request they must be in order, or it rejects the request.
 // TestRemoteWrite2Prometheus3: protocol = "2.0" into a real Prometheus 3 receiver; every sample
-// is read back by query and compared, and the receiver's Samples-Written headers say every
-// request was written whole.
+// is read back by query and compared, and the receiver's Samples-Written headers confirm every
+// sample, none as a partial write.
 func TestRemoteWrite2Prometheus3(t *testing.T) {
 	prom := startPrometheus3(t)
 	c := kafkatest.Start(t, rwIn, 6, "rw.unused", 1)
@@ -264,6 +261,9 @@ func TestRemoteWrite2Prometheus3(t *testing.T) {
 	if n := metric(t, reg, "sluice_output_partial_writes_total", map[string]string{"output": "prom3"}); n != 0 {
 		t.Fatalf("%g partial writes", n)
 	}
+	if n := metric(t, reg, "sluice_output_confirmed_samples_total", map[string]string{"output": "prom3"}); n != 50_000 {
+		t.Fatalf("the receiver confirmed %g samples written, want 50000", n)
+	}
 	got := exported{}
 	for _, r := range prom.promQuery(t, `{__name__=~"rw\\..+"}[10m]`) {
 		k := seriesKey(r.Metric)
@@ -277,6 +277,9 @@ func TestRemoteWrite2Prometheus3(t *testing.T) {
 	sameData(t, "samples Prometheus 3 holds after remote write 2.0", got, want)
 }
 
+// TestRemoteWritePrometheus: the same into Prometheus' remote-write receiver, checked with
+// PromQL; its out-of-order window accepts a series' samples that arrive after newer ones in an
+// earlier request, but within one request they must be in order, or it rejects the request.
 func TestRemoteWritePrometheus(t *testing.T) {
 	prom := startPrometheus(t)
 	c := kafkatest.Start(t, rwIn, 6, "rw.unused", 1)
