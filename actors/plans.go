@@ -51,11 +51,11 @@ func newOutputPlans(cfg *config.Config) []*outputPlan {
 // layout numbers the outputs' shards and gives each output min(writers, its shards) writers
 // (encode.NewLayout), then notes each plan's place in it.
 func layout(plans []*outputPlan, routes []*config.Route, writers int) (*topology, error) {
-	names, shards := make([]string, len(plans)), make([]int, len(plans))
+	names, shards, v2 := make([]string, len(plans)), make([]int, len(plans)), make([]bool, len(plans))
 	for i, o := range plans {
-		names[i], shards[i] = o.cfg.Name, o.shards
+		names[i], shards[i], v2[i] = o.cfg.Name, o.shards, o.cfg.Protocol == config.ProtocolV2
 	}
-	l, err := encode.NewLayout(names, shards, routes, writers)
+	l, err := encode.NewLayout(names, shards, v2, routes, writers)
 	if err != nil {
 		return nil, err
 	}

@@ -130,7 +130,7 @@ func (v *v2Parts) add(st *shardState, req []byte, samples int) {
 }
 
 func newV2Parts(protocol string) *v2Parts {
-	if protocol == "2.0" {
+	if protocol == config.ProtocolV2 {
 		return &v2Parts{}
 	}
 	return nil

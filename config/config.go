@@ -355,3 +355,9 @@ type DeadLetter struct {
 func (p *Pipeline) PoolBudget() int64 {
 	return int64(p.RawBatches)*int64(p.BatchBytes) + int64(p.ShardBatches)*int64(p.ShardBatchBytes)
 }
+
+// The remote-write protocols an output speaks (Output.Protocol).
+const (
+	ProtocolV1 = "1.0"
+	ProtocolV2 = "2.0"
+)

@@ -46,7 +46,7 @@ const DefaultInputGroup = "sluice"
 // defaultOutput fills an output block's defaults, which depend on its type, before it is
 // decoded.
 func defaultOutput(typ string) *Output {
-	o := &Output{FlushBytesRaw: "1MiB", LingerRaw: "200ms", NameMappingRaw: "keep", Protocol: "1.0",
+	o := &Output{FlushBytesRaw: "1MiB", LingerRaw: "200ms", NameMappingRaw: "keep", Protocol: ProtocolV1,
 		Retry: &Retry{MinBackoffRaw: "100ms", MaxBackoffRaw: "10s", MaxElapsedRaw: "0s"}}
 	if typ == OutputRemoteWrite {
 		o.TimeoutRaw, o.Concurrency, o.MaxBatchSamples, o.MaxBatchBytesRaw = "30s", 4, 10000, "4MiB"

@@ -38,7 +38,7 @@ func (c *Config) validateOutputs(v *validator) {
 				}
 			}
 		}
-		if o.Protocol != "1.0" && o.Protocol != "2.0" {
+		if o.Protocol != ProtocolV1 && o.Protocol != ProtocolV2 {
 			v.errorf(key, "protocol", "Unknown remote-write protocol", "%q: use 1.0 (prometheus.WriteRequest) or 2.0 (io.prometheus.write.v2.Request).", o.Protocol)
 		}
 		if m, ok := formats.ParseNameMapping(o.NameMappingRaw); ok {

@@ -83,8 +83,10 @@ func (e *Encoder) NextOwner() int {
 }
 
 // Fill encodes entries from the cursor into out while they belong to writer owner and fit. Each
-// run of one series becomes one TimeSeries, split when it does not fit.
+// run of one series becomes one TimeSeries, split when it does not fit; for an output that
+// speaks remote write 2.0 it carries the series' metadata.
 func (e *Encoder) Fill(out *messages.ShardBatch, owner int) {
+	v2 := e.topo.Outputs[e.topo.WriterOutput[owner]].V2
 	for e.cursor < len(e.entries) {
 		en := e.entries[e.cursor]
 		if int(e.topo.Owner[en.shard]) != owner {
@@ -92,7 +94,11 @@ func (e *Encoder) Fill(out *messages.ShardBatch, owner int) {
 		}
 		si := &e.series[e.touched[en.series]]
 		labels := e.labels[si.labels:si.labelsEnd]
-		body := len(labels)
+		var meta []byte
+		if v2 {
+			meta = e.labels[si.meta:si.metaEnd]
+		}
+		body := len(labels) + len(meta)
 		free := out.Free()
 		end := e.cursor
 		for end < len(e.entries) {
@@ -101,6 +107,9 @@ func (e *Encoder) Fill(out *messages.ShardBatch, owner int) {
 				break
 			}
 			sz := remotewrite.SampleSize(n.ts)
+			if n.hist != 0 {
+				sz = remotewrite.HistogramSize(e.hist(n.hist), n.ts)
+			}
 			if remotewrite.SeriesSize(body+sz) > free {
 				break
 			}
@@ -113,14 +122,24 @@ func (e *Encoder) Fill(out *messages.ShardBatch, owner int) {
 			}
 			return
 		}
-		buf := remotewrite.AppendSeriesLabels(out.Arena(), body, labels)
+		buf := append(remotewrite.AppendSeriesLabels(out.Arena(), body, labels), meta...)
 		for i := e.cursor; i < end; i++ {
 			p := &e.entries[i]
-			buf = remotewrite.AppendSample(buf, p.value, p.ts)
+			if p.hist != 0 {
+				buf = remotewrite.AppendHistogram(buf, e.hist(p.hist), p.ts)
+			} else {
+				buf = remotewrite.AppendSample(buf, p.value, p.ts)
+			}
 		}
 		out.AddSegment(en.shard, buf, end-e.cursor)
 		e.cursor = end
 	}
+}
+
+// hist returns the encoded Histogram of an entry's hist.
+func (e *Encoder) hist(h uint32) []byte {
+	r := e.hists[h-1]
+	return e.histBytes[r.start:r.end]
 }
 
 // BadBytes returns the bytes of the i-th kept bad line.

@@ -25,9 +25,13 @@ type entry struct {
 	shard  uint32
 	series uint32
 	seq    uint32
+	hist   uint32 // a native histogram sample: 1 + its index in Encoder.hists; 0 for a float sample
 	ts     int64
 	value  float64
 }
+
+// histRef is where a native histogram sample's encoded Histogram is in Encoder.histBytes.
+type histRef struct{ start, end uint32 }
 
 // Verdicts of a series that is valid but goes nowhere (seriesInfo.route).
 const (
@@ -49,6 +53,7 @@ const (
 type seriesInfo struct {
 	key, keyEnd       uint32 // the identity key in Encoder.keys
 	labels, labelsEnd uint32 // the label fields in Encoder.labels
+	meta, metaEnd     uint32 // its metadata field in Encoder.labels, for 2.0 outputs (empty without)
 	shards            uint32 // first of the series' shards in Encoder.seriesShards
 	route             int32  // index of its route, or a route* verdict
 	reason            messages.Reason
@@ -124,6 +129,11 @@ type Encoder struct {
 	lastTags []messages.Tag
 	shardKey []byte // the shard.AppendSeriesKey of a new series
 	mapped   messages.Rows
+
+	// hists and histBytes hold the loaded batch's native histogram samples (copied, as the rows
+	// they came from are reused record by record).
+	hists     []histRef
+	histBytes []byte
 
 	bad      []BadLine
 	badBytes []byte
@@ -226,7 +236,12 @@ func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
 		e.drops[si.reason]++
 		return
 	}
-	if reason, ok := e.validator.CheckSample(dp.Timestamp, dp.Value, nowMs); !ok {
+	x := e.rows.ExtraOf(dp)
+	value := dp.Value
+	if x != nil && x.Histogram != nil {
+		value = 0 // a histogram's sample has no value of its own to check
+	}
+	if reason, ok := e.validator.CheckSample(dp.Timestamp, value, nowMs); !ok {
 		e.drops[reason]++
 		return
 	}
@@ -238,12 +253,24 @@ func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
 		e.drops[messages.ReasonUnrouted]++
 		return
 	}
-	// One entry per output the route names: a double-written datapoint is encoded for each.
-	for k := range e.topo.Routes[si.route].Targets {
-		e.entries = append(e.entries, entry{shard: e.seriesShards[int(si.shards)+k], series: si.local,
-			seq: uint32(len(e.entries)), ts: dp.Timestamp, value: dp.Value})
+	hist := uint32(0)
+	if x != nil && x.Histogram != nil {
+		start := len(e.histBytes)
+		e.histBytes = append(e.histBytes, x.Histogram...)
+		e.hists = append(e.hists, histRef{start: uint32(start), end: uint32(len(e.histBytes))})
+		hist = uint32(len(e.hists))
 	}
-	e.runs[si.local].count += uint32(len(e.topo.Routes[si.route].Targets))
+	// One entry per output the route names: a double-written datapoint is encoded for each. A
+	// native histogram goes only to outputs that speak remote write 2.0.
+	for k, t := range e.topo.Routes[si.route].Targets {
+		if hist != 0 && !t.Native {
+			e.drops[messages.ReasonUnsupported]++
+			continue
+		}
+		e.entries = append(e.entries, entry{shard: e.seriesShards[int(si.shards)+k], series: si.local,
+			seq: uint32(len(e.entries)), hist: hist, ts: dp.Timestamp, value: dp.Value})
+		e.runs[si.local].count++
+	}
 }
 
 // A series' identity key is its name and then its tags (sorted), every name and value
@@ -351,6 +378,11 @@ func (e *Encoder) newSeries(h uint64, dp *messages.Datapoint) uint32 {
 		si.labels = uint32(len(e.labels))
 		e.labels = remotewrite.AppendLabels(e.labels, named.Metric, named.Tags)
 		si.labelsEnd = uint32(len(e.labels))
+		si.meta = si.labelsEnd
+		if x := e.rows.ExtraOf(dp); x != nil && x.HasMetadata() {
+			e.labels = remotewrite.AppendMetadata(e.labels, x.Type, x.Unit, x.Help)
+		}
+		si.metaEnd = uint32(len(e.labels))
 	}
 	e.series = append(e.series, si)
 	e.insert(h, sid)
@@ -384,4 +416,5 @@ func (e *Encoder) Reset() {
 	e.cursor = 0
 	e.bad = e.bad[:0]
 	e.badBytes = e.badBytes[:0]
+	e.hists, e.histBytes = e.hists[:0], e.histBytes[:0]
 }

@@ -88,7 +88,7 @@ func testLayout(t testing.TB, writers int, routes []*config.Route, shards ...int
 	for i := range shards {
 		names = append(names, fmt.Sprint("o", i))
 	}
-	l, err := NewLayout(names, shards, routes, writers)
+	l, err := NewLayout(names, shards, nil, routes, writers)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,12 @@ import (
 	"github.com/sluicehq/sluice/messages/shard"
 )
 
-// Target is where one route sends a datapoint's copy: an output's slice of the shard space.
-type Target struct{ Offset, Shards uint32 }
+// Target is where one route sends a datapoint's copy: an output's slice of the shard space, and
+// whether the output speaks remote write 2.0 (native histograms go only there).
+type Target struct {
+	Offset, Shards uint32
+	Native         bool
+}
 
 // Route is one compiled `route` block; Match is nil for a route that matches everything.
 type Route struct {
@@ -23,6 +27,8 @@ type Output struct {
 	Name                         string
 	Shards                       int
 	Offset, FirstWriter, Writers int
+	// V2: the output speaks remote write 2.0, so its series carry metadata and native histograms.
+	V2 bool
 }
 
 // Layout is the fixed layout of outputs, shards and writers, and the routes into them.
@@ -36,16 +42,17 @@ type Layout struct {
 	WriterOutput []int
 }
 
-// NewLayout numbers the outputs' shards (outputs[i] has shards[i]) and gives each output
-// min(writers, its shards) writers, then compiles the routes (validation compiled them already).
-func NewLayout(names []string, shards []int, routes []*config.Route, writers int) (*Layout, error) {
+// NewLayout numbers the outputs' shards (outputs[i] has shards[i]; v2[i], when v2 is not nil,
+// says it speaks remote write 2.0) and gives each output min(writers, its shards) writers, then
+// compiles the routes (validation compiled them already).
+func NewLayout(names []string, shards []int, v2 []bool, routes []*config.Route, writers int) (*Layout, error) {
 	l := &Layout{}
 	for i, name := range names {
 		n := shards[i]
 		if n < 1 {
 			return nil, fmt.Errorf("output %q has %d shards", name, n)
 		}
-		o := Output{Name: name, Shards: n, Offset: l.Shards, FirstWriter: len(l.WriterOutput), Writers: min(writers, n)}
+		o := Output{Name: name, Shards: n, Offset: l.Shards, FirstWriter: len(l.WriterOutput), Writers: min(writers, n), V2: v2 != nil && v2[i]}
 		for s := 0; s < n; s++ {
 			l.Owner = append(l.Owner, int32(o.FirstWriter+shard.Owner(s, n, o.Writers)))
 		}
@@ -56,7 +63,7 @@ func NewLayout(names []string, shards []int, routes []*config.Route, writers int
 		l.Shards += n
 	}
 	if len(routes) == 0 { // validation allows this with one output only
-		l.Routes = []Route{{Targets: []Target{{Offset: 0, Shards: uint32(shards[0])}}}}
+		l.Routes = []Route{{Targets: []Target{{Offset: 0, Shards: uint32(shards[0]), Native: l.Outputs[0].V2}}}}
 		return l, nil
 	}
 	for _, r := range routes {
@@ -71,7 +78,7 @@ func NewLayout(names []string, shards []int, routes []*config.Route, writers int
 		for _, name := range r.Outputs {
 			for _, o := range l.Outputs {
 				if o.Name == name {
-					rt.Targets = append(rt.Targets, Target{Offset: uint32(o.Offset), Shards: uint32(o.Shards)})
+					rt.Targets = append(rt.Targets, Target{Offset: uint32(o.Offset), Shards: uint32(o.Shards), Native: o.V2})
 				}
 			}
 		}

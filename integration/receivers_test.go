@@ -101,7 +101,10 @@ func startPrometheus3(t testing.TB) *receiver {
 		return []string{bin, "--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
 			"--web.listen-address=" + addr, "--web.enable-remote-write-receiver",
 			"--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest",
-			"--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request", "--log.level=warn"}
+			"--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request", "--log.level=warn",
+			// Series whose 2.0 metadata has a type or unit get __type__ and __unit__ labels from
+			// it, so a query shows what metadata arrived.
+			"--enable-feature=type-and-unit-labels"}
 	}}
 	r.start(t, "/-/ready")
 	return r

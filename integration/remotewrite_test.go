@@ -27,12 +27,18 @@ const rwIn = "rw.in"
 // blocks.
 func rwConfig(t *testing.T, c *kafkatest.Cluster, outputs string) *config.Config {
 	t.Helper()
+	return rwConfigInput(t, c, "opentsdb", outputs)
+}
+
+// rwConfigInput is rwConfig with an input of another format.
+func rwConfigInput(t *testing.T, c *kafkatest.Cluster, format, outputs string) *config.Config {
+	t.Helper()
 	src := fmt.Sprintf(`
 log { level = "warn" }
 kafka {
   brokers = [%q]
 }
-input "opentsdb" {
+input %q {
   topics = [%q]
   group  = "sluice-rw"
 }
@@ -45,7 +51,7 @@ pipeline {
   batch_linger = "10ms"
 }
 %s
-`, c.Addrs[0], rwIn, outputs)
+`, c.Addrs[0], format, rwIn, outputs)
 	cfg, err := config.Load("rw.hcl", []byte(src))
 	if err != nil {
 		var b strings.Builder

@@ -16,6 +16,40 @@ type Datapoint struct {
 	// Timestamp in milliseconds since the Unix epoch.
 	Timestamp int64
 	Value     float64
+	// Extra, when not 0, is 1 + the index in Rows.Extras of what the datapoint carries beyond a
+	// float sample (a native histogram, its metric's metadata); Rows.ExtraOf reads it.
+	Extra uint32
+}
+
+// MetricType is a metric's type as remote write 2.0's metadata names it (its enum values).
+type MetricType uint8
+
+const (
+	TypeUnknown MetricType = iota
+	TypeCounter
+	TypeGauge
+	TypeHistogram
+	TypeGaugeHistogram
+	TypeSummary
+	TypeInfo
+	TypeStateset
+)
+
+// PointExtra is what a datapoint may carry beyond a float sample. Its slices point into the
+// record or the Rows' arena, like the datapoint's.
+type PointExtra struct {
+	// Histogram, when not nil, makes the datapoint a native histogram sample: an encoded
+	// Prometheus Histogram message (remote write's, the same in 1.0 and 2.0) without its
+	// timestamp field, which the datapoint's Timestamp gives. Value is then unused.
+	Histogram []byte
+	// The metric's metadata, when the input has it (TypeUnknown and empty when not).
+	Type       MetricType
+	Unit, Help []byte
+}
+
+// HasMetadata reports whether x says anything about its metric.
+func (x *PointExtra) HasMetadata() bool {
+	return x.Type != TypeUnknown || len(x.Unit) > 0 || len(x.Help) > 0
 }
 
 // BadLine is an input line a decoder could not parse.
@@ -31,6 +65,8 @@ type BadLine struct {
 type Rows struct {
 	Points []Datapoint
 	Bad    []BadLine
+	// Extras are the datapoints' PointExtras (Datapoint.Extra); several datapoints may share one.
+	Extras []PointExtra
 
 	tagsPool []Tag
 	// buf holds bytes a decoder had to build (unescaped values, joined names). When it grows,
@@ -73,6 +109,7 @@ func (rs *Rows) Reserve(n int) []byte {
 func (rs *Rows) Reset() {
 	rs.Points = rs.Points[:0]
 	rs.Bad = rs.Bad[:0]
+	rs.Extras = rs.Extras[:0]
 	rs.tagsPool = rs.tagsPool[:0]
 	rs.buf = rs.buf[:0]
 }
@@ -81,6 +118,7 @@ func (rs *Rows) Reset() {
 func (rs *Rows) Clear() {
 	clear(rs.Points[:cap(rs.Points)])
 	clear(rs.Bad[:cap(rs.Bad)])
+	clear(rs.Extras[:cap(rs.Extras)])
 	clear(rs.tagsPool[:cap(rs.tagsPool)])
 	rs.Reset()
 }
@@ -95,6 +133,20 @@ func (rs *Rows) NextPoint() *Datapoint {
 	dp := &rs.Points[len(rs.Points)-1]
 	*dp = Datapoint{}
 	return dp
+}
+
+// AddExtra appends x to rs.Extras and returns the value a Datapoint.Extra refers to it with.
+func (rs *Rows) AddExtra(x PointExtra) uint32 {
+	rs.Extras = append(rs.Extras, x)
+	return uint32(len(rs.Extras))
+}
+
+// ExtraOf returns what dp carries beyond a float sample, or nil.
+func (rs *Rows) ExtraOf(dp *Datapoint) *PointExtra {
+	if dp.Extra == 0 || int(dp.Extra) > len(rs.Extras) {
+		return nil
+	}
+	return &rs.Extras[dp.Extra-1]
 }
 
 // TagsMark returns the current end of the tag pool, to pass to TagsSince or DropTagsTo.

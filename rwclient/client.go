@@ -212,8 +212,9 @@ func (c *Client) Healthy() int {
 }
 
 // Send posts one snappy-compressed request, avoiding endpoint avoid when another can take it.
-// It returns the endpoint used (-1 if none), how many samples the receiver says it wrote (remote
-// write 2.0's X-Prometheus-Remote-Write-Samples-Written response header; -1 when it does not say)
+// It returns the endpoint used (-1 if none), how many samples and histograms the receiver says it
+// wrote (remote write 2.0's X-Prometheus-Remote-Write-Samples-Written and -Histograms-Written
+// response headers; -1 when it does not say)
 // and nil, or an *Error (or ErrAllOpen).
 func (c *Client) Send(body []byte, avoid int) (endpoint int, written int64, err error) {
 	k := c.pick(avoid)
@@ -262,10 +263,13 @@ func (c *Client) post(url string, body []byte) (int64, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
 		_, _ = io.Copy(io.Discard, resp.Body) // so the connection is reused
+		// Samples and native histograms, each counted in its own header.
 		written := int64(-1)
-		if v := resp.Header.Get("X-Prometheus-Remote-Write-Samples-Written"); v != "" {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-				written = n
+		for _, h := range [...]string{"X-Prometheus-Remote-Write-Samples-Written", "X-Prometheus-Remote-Write-Histograms-Written"} {
+			if v := resp.Header.Get(h); v != "" {
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+					written = max(written, 0) + n
+				}
 			}
 		}
 		return written, nil

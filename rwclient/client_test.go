@@ -52,15 +52,19 @@ func TestRWClientProtocol(t *testing.T) {
 }
 
 // TestRWClientProtocol2: protocol 2.0 sends 2.0's content type and version, and reports the
-// samples the receiver says it wrote (-1 when it does not say).
+// samples and histograms the receiver says it wrote (-1 when it does not say).
 func TestRWClientProtocol2(t *testing.T) {
 	var got atomic.Pointer[http.Request]
-	var written atomic.Value
+	var written, histograms atomic.Value
 	written.Store("")
+	histograms.Store("")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got.Store(r)
 		if v := written.Load().(string); v != "" {
 			w.Header().Set("X-Prometheus-Remote-Write-Samples-Written", v)
+		}
+		if v := histograms.Load().(string); v != "" {
+			w.Header().Set("X-Prometheus-Remote-Write-Histograms-Written", v)
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -78,6 +82,14 @@ func TestRWClientProtocol2(t *testing.T) {
 	written.Store("7")
 	if _, n, err := c.Send([]byte("x"), -1); err != nil || n != 7 {
 		t.Fatalf("Samples-Written 7: written %d, %v", n, err)
+	}
+	histograms.Store("3")
+	if _, n, err := c.Send([]byte("x"), -1); err != nil || n != 10 {
+		t.Fatalf("Samples-Written 7, Histograms-Written 3: written %d, %v; want 10", n, err)
+	}
+	written.Store("")
+	if _, n, err := c.Send([]byte("x"), -1); err != nil || n != 3 {
+		t.Fatalf("Histograms-Written 3 alone: written %d, %v; want 3", n, err)
 	}
 }
 

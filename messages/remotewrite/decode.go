@@ -10,7 +10,8 @@ import (
 // maxDecodedLen bounds what one record may decompress to.
 const maxDecodedLen = 64 << 20
 
-// Parse decodes one Prometheus remote-write 1.0 WriteRequest or 2.0 Request (its samples),
+// Parse decodes one Prometheus remote-write 1.0 WriteRequest or 2.0 Request (its samples and
+// native histograms; 2.0's metadata too),
 // snappy block-compressed or raw (whichever decodes), appending a datapoint per sample: the metric
 // is the __name__ label, the
 // other labels are its tags. Decompression goes to the Rows' arena and labels are sub-slices of
@@ -22,14 +23,14 @@ func Parse(dst *messages.Rows, record []byte, _ int64) {
 	}
 	if n, err := s2.DecodedLen(record); err == nil && n <= maxDecodedLen {
 		mark := dst.TagsMark()
-		points, bad := len(dst.Points), len(dst.Bad)
+		points, bad, extras := len(dst.Points), len(dst.Bad), len(dst.Extras)
 		buf := dst.Reserve(n)
 		if out, err := s2.Decode(buf[:n], record); err == nil && decodeRequest(dst, out) {
 			return
 		}
 		// Not snappy after all: undo and read it raw.
 		dst.DropTagsTo(mark)
-		dst.Points, dst.Bad = dst.Points[:points], dst.Bad[:bad]
+		dst.Points, dst.Bad, dst.Extras = dst.Points[:points], dst.Bad[:bad], dst.Extras[:extras]
 	}
 	if !decodeRequest(dst, record) {
 		dst.AddBad(record, messages.ReasonUnparseable, "neither a WriteRequest nor a snappy-compressed one")
@@ -90,6 +91,8 @@ func validSeries(ts []byte) bool {
 			return typ == protowire.BytesType && walk(v, func(n protowire.Number, t protowire.Type, _ []byte) bool {
 				return n == 1 && t == protowire.Fixed64Type || n == 2 && t == protowire.VarintType || n > 2
 			})
+		case 4:
+			return typ == protowire.BytesType && walk(v, func(protowire.Number, protowire.Type, []byte) bool { return true })
 		}
 		return true
 	})
@@ -127,6 +130,9 @@ func decodeSeries(dst *messages.Rows, ts []byte) {
 	}
 	tags := dst.TagsSince(mark)
 	walk(ts, func(num protowire.Number, _ protowire.Type, v []byte) bool {
+		if num == 4 { // a native histogram (1.0's experimental field)
+			return histogramPoint(dst, name, tags, v, messages.PointExtra{})
+		}
 		if num != 2 {
 			return true
 		}

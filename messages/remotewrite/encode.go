@@ -27,6 +27,20 @@ const (
 	tagLabelValue             = 2<<3 | 2
 	tagSampleValue            = 1<<3 | 1 // fixed64
 	tagSampleTimestamp        = 2<<3 | 0 // varint
+	tagTimeSeriesHistograms   = 4<<3 | 2
+	tagHistogramTimestamp     = 15<<3 | 0 // varint
+	// tagTimeSeriesMetadata is Sluice's own field of a TimeSeries segment: the series' metadata
+	// (type, help, unit), which remote write 1.0's TimeSeries has no field for. Workers write it
+	// only into segments bound for a 2.0 output, whose transcoding turns it into the 2.0
+	// TimeSeries' metadata; a 1.0 request never carries it.
+	tagTimeSeriesMetadata = 15<<3 | 2
+)
+
+// Fields of the segment metadata message (tagTimeSeriesMetadata).
+const (
+	metaType = 1 // varint, messages.MetricType (remote write 2.0's enum)
+	metaHelp = 2 // bytes
+	metaUnit = 3 // bytes
 )
 
 func labelSize(name, value []byte) int {
@@ -104,6 +118,51 @@ func AppendSample(dst []byte, value float64, ts int64) []byte {
 	dst = protowire.AppendFixed64(dst, math.Float64bits(value))
 	dst = append(dst, tagSampleTimestamp)
 	return protowire.AppendVarint(dst, uint64(ts))
+}
+
+// HistogramSize is the encoded size of one histograms field holding hist (a Histogram message
+// without its timestamp) and the timestamp ts.
+func HistogramSize(hist []byte, ts int64) int {
+	return 1 + protowire.SizeBytes(len(hist)+1+protowire.SizeVarint(uint64(ts)))
+}
+
+// AppendHistogram appends one histograms field (HistogramSize bytes): hist, then its timestamp.
+func AppendHistogram(dst, hist []byte, ts int64) []byte {
+	dst = append(dst, tagTimeSeriesHistograms)
+	dst = protowire.AppendVarint(dst, uint64(len(hist)+1+protowire.SizeVarint(uint64(ts))))
+	dst = append(dst, hist...)
+	dst = append(dst, tagHistogramTimestamp)
+	return protowire.AppendVarint(dst, uint64(ts))
+}
+
+// AppendMetadata appends a segment's metadata field (tagTimeSeriesMetadata), to follow the
+// series' labels in segments bound for a remote write 2.0 output.
+func AppendMetadata(dst []byte, typ messages.MetricType, unit, help []byte) []byte {
+	body := 0
+	if typ != messages.TypeUnknown {
+		body += 1 + protowire.SizeVarint(uint64(typ))
+	}
+	if len(help) > 0 {
+		body += 1 + protowire.SizeBytes(len(help))
+	}
+	if len(unit) > 0 {
+		body += 1 + protowire.SizeBytes(len(unit))
+	}
+	dst = append(dst, tagTimeSeriesMetadata)
+	dst = protowire.AppendVarint(dst, uint64(body))
+	if typ != messages.TypeUnknown {
+		dst = protowire.AppendTag(dst, metaType, protowire.VarintType)
+		dst = protowire.AppendVarint(dst, uint64(typ))
+	}
+	if len(help) > 0 {
+		dst = protowire.AppendTag(dst, metaHelp, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, help)
+	}
+	if len(unit) > 0 {
+		dst = protowire.AppendTag(dst, metaUnit, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, unit)
+	}
+	return dst
 }
 
 // Compress snappy-compresses (block format, as remote write requires) src into dst's storage.

@@ -25,7 +25,8 @@ type Merger struct {
 	req     []byte
 }
 
-// seriesRef is one TimeSeries of one segment: where its label fields and sample fields are.
+// seriesRef is one TimeSeries of one segment: where its header (label fields, then the
+// metadata field of segments bound for 2.0) and its samples and histograms are.
 type seriesRef struct {
 	hash                 uint64 // of the label fields
 	seg                  uint32
@@ -80,8 +81,9 @@ func (m *Merger) Add(seg []byte) bool {
 	return true
 }
 
-// labelsEnd returns where a TimeSeries body's label fields end and its samples begin, or -1 when
-// the body is malformed or has a label after a sample.
+// labelsEnd returns where a TimeSeries body's header (label fields, then metadata) ends and its
+// samples and histograms begin, or -1 when the body is malformed, has a header field after a
+// sample or a field a worker does not write.
 func labelsEnd(ts []byte) int {
 	end, off := 0, 0
 	for off < len(ts) {
@@ -94,12 +96,12 @@ func labelsEnd(ts []byte) int {
 			return -1
 		}
 		switch num {
-		case 1:
+		case 1, 15:
 			if end != off {
 				return -1
 			}
 			end = off + tl + vl
-		case 2:
+		case 2, 4:
 		default:
 			return -1
 		}
@@ -190,7 +192,8 @@ func (m *Merger) oneSeries(run []seriesRef) bool {
 	return true
 }
 
-// collect gathers the samples fields of one series' entries into m.samples, in timestamp order.
+// collect gathers the samples and histograms fields of one series' entries into m.samples, in
+// timestamp order.
 func (m *Merger) collect(entries []seriesRef) {
 	m.samples = m.samples[:0]
 	sorted := true
@@ -201,7 +204,11 @@ func (m *Merger) collect(entries []seriesRef) {
 		for len(b) > 0 {
 			_, _, tl := protowire.ConsumeTag(b)
 			v, vl := protowire.ConsumeBytes(b[tl:])
-			s := sampleRef{ts: sampleTimestamp(v), seg: e.seg, start: off, end: off + uint32(tl+vl)}
+			t := sampleTimestamp(v)
+			if b[0] == tagTimeSeriesHistograms {
+				t = histogramTimestamp(v)
+			}
+			s := sampleRef{ts: t, seg: e.seg, start: off, end: off + uint32(tl+vl)}
 			if n := len(m.samples); n > 0 && m.samples[n-1].ts > s.ts {
 				sorted = false
 			}
@@ -234,6 +241,28 @@ func sampleTimestamp(b []byte) int64 {
 			return ts
 		}
 		if num == 2 && typ == protowire.VarintType {
+			v, _ := protowire.ConsumeVarint(b[tl:])
+			ts = int64(v)
+		}
+		b = b[tl+n:]
+	}
+	return ts
+}
+
+// histogramTimestamp reads a Histogram message's timestamp (field 15; 0 when absent), which
+// AppendHistogram writes last.
+func histogramTimestamp(b []byte) int64 {
+	var ts int64
+	for len(b) > 0 {
+		num, typ, tl := protowire.ConsumeTag(b)
+		if tl < 0 {
+			return ts
+		}
+		n := protowire.ConsumeFieldValue(num, typ, b[tl:])
+		if n < 0 {
+			return ts
+		}
+		if num == 15 && typ == protowire.VarintType {
 			v, _ := protowire.ConsumeVarint(b[tl:])
 			ts = int64(v)
 		}

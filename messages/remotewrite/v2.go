@@ -32,6 +32,7 @@ type V2Encoder struct {
 	ends   []uint32          // symbol i is arena[ends[i-1]:ends[i]]
 	refs   []uint32          // one series' label refs
 	packed []byte            // its refs, packed
+	meta   []byte            // its 2.0 Metadata message
 	series []byte            // the request's TimeSeries, encoded
 }
 
@@ -105,25 +106,28 @@ func (e *V2Encoder) Transcode(dst, req []byte) (out []byte, ok bool) {
 		for _, r := range e.refs {
 			e.packed = protowire.AppendVarint(e.packed, uint64(r))
 		}
-		// The series body: its packed refs, then its samples as they are.
-		body := protowire.SizeTag(1) + protowire.SizeBytes(len(e.packed))
-		walk(ts, func(n protowire.Number, _ protowire.Type, s []byte) bool {
-			if n == 2 {
-				body += protowire.SizeTag(2) + protowire.SizeBytes(len(s))
+		// Its metadata (the segment's own field 15), samples (2) and histograms (1.0's 4, 2.0's
+		// 3): a 2.0 TimeSeries must not hold both samples and histograms, so a series with both
+		// becomes two.
+		e.meta = e.meta[:0]
+		samples, hists := 0, 0
+		walk(ts, func(n protowire.Number, _ protowire.Type, f []byte) bool {
+			switch n {
+			case 15:
+				e.meta = e.appendMetadata(e.meta[:0], f)
+			case 2:
+				samples += protowire.SizeTag(2) + protowire.SizeBytes(len(f))
+			case 4:
+				hists += protowire.SizeTag(3) + protowire.SizeBytes(len(f))
 			}
 			return true
 		})
-		e.series = protowire.AppendTag(e.series, 5, protowire.BytesType)
-		e.series = protowire.AppendVarint(e.series, uint64(body))
-		e.series = protowire.AppendTag(e.series, 1, protowire.BytesType)
-		e.series = protowire.AppendBytes(e.series, e.packed)
-		walk(ts, func(n protowire.Number, _ protowire.Type, s []byte) bool {
-			if n == 2 {
-				e.series = protowire.AppendTag(e.series, 2, protowire.BytesType)
-				e.series = protowire.AppendBytes(e.series, s)
-			}
-			return true
-		})
+		if samples > 0 {
+			e.appendSeries(ts, 2, 2, samples)
+		}
+		if hists > 0 {
+			e.appendSeries(ts, 4, 3, hists)
+		}
 		return true
 	})
 	if !ok {
@@ -134,6 +138,71 @@ func (e *V2Encoder) Transcode(dst, req []byte) (out []byte, ok bool) {
 		dst = protowire.AppendBytes(dst, e.sym(uint32(i)))
 	}
 	return append(dst, e.series...), true
+}
+
+// appendSeries appends a 2.0 TimeSeries of the series being transcoded (its packed refs and
+// metadata are in e): the fields from of the 1.0 series ts, size bytes once renumbered to.
+func (e *V2Encoder) appendSeries(ts []byte, from, to protowire.Number, size int) {
+	body := protowire.SizeTag(1) + protowire.SizeBytes(len(e.packed)) + size
+	if len(e.meta) > 0 {
+		body += protowire.SizeTag(5) + protowire.SizeBytes(len(e.meta))
+	}
+	e.series = protowire.AppendTag(e.series, 5, protowire.BytesType)
+	e.series = protowire.AppendVarint(e.series, uint64(body))
+	e.series = protowire.AppendTag(e.series, 1, protowire.BytesType)
+	e.series = protowire.AppendBytes(e.series, e.packed)
+	walk(ts, func(n protowire.Number, _ protowire.Type, f []byte) bool {
+		if n == from {
+			e.series = protowire.AppendTag(e.series, to, protowire.BytesType)
+			e.series = protowire.AppendBytes(e.series, f)
+		}
+		return true
+	})
+	if len(e.meta) > 0 {
+		e.series = protowire.AppendTag(e.series, 5, protowire.BytesType)
+		e.series = protowire.AppendBytes(e.series, e.meta)
+	}
+}
+
+// appendMetadata appends the 2.0 Metadata message for a segment's metadata field m: the type as
+// it is, help and unit as references into the symbols.
+func (e *V2Encoder) appendMetadata(dst, m []byte) []byte {
+	for len(m) > 0 {
+		n, typ, tl := protowire.ConsumeTag(m)
+		if tl < 0 {
+			return dst
+		}
+		m = m[tl:]
+		switch {
+		case n == metaType && typ == protowire.VarintType:
+			v, k := protowire.ConsumeVarint(m)
+			if k < 0 {
+				return dst
+			}
+			m = m[k:]
+			if v != 0 {
+				dst = protowire.AppendTag(dst, 1, protowire.VarintType)
+				dst = protowire.AppendVarint(dst, v)
+			}
+		case (n == metaHelp || n == metaUnit) && typ == protowire.BytesType:
+			f, k := protowire.ConsumeBytes(m)
+			if k < 0 {
+				return dst
+			}
+			m = m[k:]
+			if len(f) > 0 {
+				dst = protowire.AppendTag(dst, 3+protowire.Number(n-metaHelp), protowire.VarintType) // help_ref 3, unit_ref 4
+				dst = protowire.AppendVarint(dst, uint64(e.symbol(f)))
+			}
+		default:
+			k := protowire.ConsumeFieldValue(n, typ, m)
+			if k < 0 {
+				return dst
+			}
+			m = m[k:]
+		}
+	}
+	return dst
 }
 
 // IsV2 reports whether a decoded request is a 2.0 Request: it has symbols (field 4) or 2.0
@@ -150,11 +219,11 @@ func IsV2(b []byte) bool {
 	return v2
 }
 
-// decodeV2 decodes a 2.0 Request (samples only; histograms, exemplars and metadata are not
+// decodeV2 decodes a 2.0 Request (samples, native histograms and metadata; exemplars are not
 // carried) into dst; false on malformed protobuf or a label reference outside the symbols. The
 // symbols are parked in dst's tag pool (as keys) for random access: sub-slices of b, no copy.
 func decodeV2(dst *messages.Rows, b []byte) bool {
-	mark, points := dst.TagsMark(), len(dst.Points)
+	mark, points, extras := dst.TagsMark(), len(dst.Points), len(dst.Extras)
 	if !walk(b, func(num protowire.Number, typ protowire.Type, v []byte) bool {
 		if num == 4 {
 			dst.AddTag(v, nil)
@@ -206,11 +275,23 @@ func decodeV2(dst *messages.Rows, b []byte) bool {
 			return true
 		}
 		tags := dst.TagsSince(smark)
+		var meta messages.PointExtra
+		if !walk(ts, func(n protowire.Number, t protowire.Type, m []byte) bool {
+			return n != 5 || t == protowire.BytesType && metadataV2(&meta, m, syms)
+		}) {
+			return false
+		}
+		var metaRef uint32
+		if meta.HasMetadata() {
+			metaRef = dst.AddExtra(meta)
+		}
 		return walk(ts, func(n protowire.Number, t protowire.Type, s []byte) bool {
-			if n != 2 {
+			switch {
+			case n == 3:
+				return t == protowire.BytesType && histogramPoint(dst, name, tags, s, meta)
+			case n != 2:
 				return true
-			}
-			if t != protowire.BytesType {
+			case t != protowire.BytesType:
 				return false
 			}
 			value, tsMs, ok := decodeSample(s)
@@ -218,16 +299,86 @@ func decodeV2(dst *messages.Rows, b []byte) bool {
 				return false
 			}
 			dp := dst.NextPoint()
-			dp.Metric, dp.Tags, dp.Timestamp, dp.Value = name, tags, tsMs, value
+			dp.Metric, dp.Tags, dp.Timestamp, dp.Value, dp.Extra = name, tags, tsMs, value, metaRef
 			return true
 		})
 	})
 	if !ok {
 		clear(dst.Points[points:])
-		dst.Points = dst.Points[:points]
+		dst.Points, dst.Extras = dst.Points[:points], dst.Extras[:extras]
 		dst.DropTagsTo(mark)
 	}
 	return ok
+}
+
+// metadataV2 reads a 2.0 Metadata message into x; false when it is malformed or refers outside
+// the symbols.
+func metadataV2(x *messages.PointExtra, m []byte, syms []messages.Tag) bool {
+	for len(m) > 0 {
+		n, typ, tl := protowire.ConsumeTag(m)
+		if tl < 0 {
+			return false
+		}
+		m = m[tl:]
+		if typ != protowire.VarintType {
+			k := protowire.ConsumeFieldValue(n, typ, m)
+			if k < 0 {
+				return false
+			}
+			m = m[k:]
+			continue
+		}
+		v, k := protowire.ConsumeVarint(m)
+		if k < 0 {
+			return false
+		}
+		m = m[k:]
+		switch n {
+		case 1:
+			if v <= uint64(messages.TypeStateset) {
+				x.Type = messages.MetricType(v)
+			}
+		case 3, 4:
+			if v >= uint64(len(syms)) {
+				return false
+			}
+			if n == 3 {
+				x.Help = syms[v].Key
+			} else {
+				x.Unit = syms[v].Key
+			}
+		}
+	}
+	return true
+}
+
+// histogramPoint adds a native histogram datapoint for the encoded Histogram h (the message is
+// the same in 1.0 and 2.0): its fields but the timestamp copied to dst's arena, the timestamp on
+// the datapoint, with meta's metadata; false when h is malformed.
+func histogramPoint(dst *messages.Rows, name []byte, tags []messages.Tag, h []byte, meta messages.PointExtra) bool {
+	body := dst.Reserve(len(h))
+	var ts int64
+	for b := h; len(b) > 0; {
+		num, typ, tl := protowire.ConsumeTag(b)
+		if tl < 0 {
+			return false
+		}
+		n := protowire.ConsumeFieldValue(num, typ, b[tl:])
+		if n < 0 {
+			return false
+		}
+		if num == 15 && typ == protowire.VarintType {
+			v, _ := protowire.ConsumeVarint(b[tl:])
+			ts = int64(v)
+		} else {
+			body = append(body, b[:tl+n]...)
+		}
+		b = b[tl+n:]
+	}
+	meta.Histogram = body
+	dp := dst.NextPoint()
+	dp.Metric, dp.Tags, dp.Timestamp, dp.Extra = name, tags, ts, dst.AddExtra(meta)
+	return true
 }
 
 // decodeSample reads a Sample that has not been validated; ok is false when it is malformed.

@@ -64,13 +64,16 @@ func (p *Parser) resourceMetricsJSON(dst *messages.Rows, rm []byte, tsMs int64) 
 }
 
 func (p *Parser) metricJSON(dst *messages.Rows, m []byte, res []messages.Tag, tsMs int64) bool {
-	var name, unit, data []byte
+	var name, help, unit, data []byte
 	kind := 0
 	ok := jsonObject(m, func(key, v []byte) bool {
 		var ok bool
 		switch string(key) {
 		case "name":
 			name, ok = jsonString(dst, v)
+			return ok
+		case "description":
+			help, ok = jsonString(dst, v)
 			return ok
 		case "unit":
 			unit, ok = jsonString(dst, v)
@@ -116,9 +119,11 @@ func (p *Parser) metricJSON(dst *messages.Rows, m []byte, res []messages.Tag, ts
 			return jsonArray(v, fn)
 		})
 	}
-	switch p.plan(&e, kind, name, unit, delta, monotonic) {
+	switch p.plan(&e, kind, name, unit, help, delta, monotonic) {
 	case asNumber:
 		return points(e.numberJSON)
+	case asNative:
+		return points(e.exponentialJSON)
 	case asHistogram:
 		return points(e.histogramJSON)
 	case asSummary:

@@ -29,6 +29,20 @@ func (p *Parser) name(dst *messages.Rows, name, unit, typeSuffix []byte, gauge b
 	return dst.Append(base, u, typeSuffix)
 }
 
+// unit is a metric's unit as its metadata gives it: Prometheus' word for it ("seconds",
+// "bytes_per_second") with the prometheus translation, as it is with keep.
+func (p *Parser) unit(dst *messages.Rows, unit []byte) []byte {
+	if !p.suffixes || len(unit) == 0 {
+		return unit
+	}
+	var buf [64]byte
+	u := unitSuffix(buf[:0], unit)
+	if len(u) < 2 {
+		return nil
+	}
+	return dst.Append(u[1:])
+}
+
 func hasSuffix(s, suf []byte) bool {
 	return len(s) >= len(suf) && string(s[len(s)-len(suf):]) == string(suf)
 }

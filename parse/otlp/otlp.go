@@ -8,9 +8,13 @@
 //     translation); non-monotonic cumulative sums are gauges;
 //   - cumulative histograms become `<name>_bucket{le}` (cumulative counts, `+Inf` = the count),
 //     `<name>_sum` and `<name>_count`; summaries become `<name>{quantile}`, `_sum` and `_count`;
-//   - delta sums and histograms, exponential histograms (native histograms need remote write
-//     2.0) and points flagged as having no recorded value are dropped, each datapoint counted
-//     under the reason "unsupported" with a detail saying which;
+//   - cumulative exponential histograms become native histograms (native.go), which only outputs
+//     speaking remote write 2.0 take (the others count them under "unsupported");
+//   - delta sums and histograms and points flagged as having no recorded value are dropped, each
+//     datapoint counted under the reason "unsupported" with a detail saying which;
+//   - every datapoint carries its metric's metadata: the type, the unit (Prometheus' word for it
+//     with the prometheus translation) and the description as help, which outputs speaking
+//     remote write 2.0 send;
 //   - resource attributes: service.namespace/service.name become `job`, service.instance.id
 //     `instance`, the attributes Options.Promote lists become labels, the rest are dropped.
 //
@@ -96,7 +100,7 @@ var (
 // Parse appends the datapoints of one ExportMetricsServiceRequest to dst. recordTsMs is used for
 // points without a timestamp.
 func (p *Parser) Parse(dst *messages.Rows, record []byte, recordTsMs int64) {
-	mark, points, bad := dst.TagsMark(), len(dst.Points), len(dst.Bad)
+	mark, points, bad, extras := dst.TagsMark(), len(dst.Points), len(dst.Bad), len(dst.Extras)
 	var ok bool
 	// A protobuf request starts with field 1's tag (0x0a); a JSON one with '{' (after spaces),
 	// which is no tag a request can start with: the encoding is detected, never guessed.
@@ -117,7 +121,7 @@ func (p *Parser) Parse(dst *messages.Rows, record []byte, recordTsMs int64) {
 	}
 	if !ok {
 		clear(dst.Points[points:])
-		dst.Points, dst.Bad = dst.Points[:points], dst.Bad[:bad]
+		dst.Points, dst.Bad, dst.Extras = dst.Points[:points], dst.Bad[:bad], dst.Extras[:extras]
 		dst.DropTagsTo(mark)
 		detail := "not an OTLP ExportMetricsServiceRequest (protobuf)"
 		switch {
@@ -218,12 +222,14 @@ const (
 
 // metric decodes one Metric.
 func (p *Parser) metric(dst *messages.Rows, m []byte, res []messages.Tag, tsMs int64) bool {
-	var name, unit, data []byte
+	var name, help, unit, data []byte
 	kind := protowire.Number(0)
 	ok := walk(m, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) bool {
 		switch num {
 		case 1:
 			name = v
+		case 2:
+			help = v
 		case 3:
 			unit = v
 		case kindGauge, kindSum, kindHistogram, kindExponential, kindSummary:
@@ -258,13 +264,15 @@ func (p *Parser) metric(dst *messages.Rows, m []byte, res []messages.Tag, tsMs i
 		}
 	}
 	e := emitter{dst: dst, res: res, tsMs: tsMs}
-	switch p.plan(&e, int(kind), name, unit, temporality == temporalityDelta, monotonic != 0) {
+	switch p.plan(&e, int(kind), name, unit, help, temporality == temporalityDelta, monotonic != 0) {
 	case asNumber:
 		return eachPoint(data, e.number)
 	case asHistogram:
 		return eachPoint(data, e.histogram)
 	case asSummary:
 		return eachPoint(data, e.summary)
+	case asNative:
+		return eachPoint(data, e.exponential)
 	case asUnsupported:
 		return eachPoint(data, e.unsupportedPoint)
 	}
@@ -277,13 +285,38 @@ const (
 	asNumber
 	asHistogram
 	asSummary
+	asNative
 	asUnsupported
 )
 
 // plan is the Prometheus compatibility mapping of one metric, for either encoding: it names e's
-// datapoints (suffixes per the translation) and says how each point is read. A kind without a
-// Prometheus form sets e.why, the detail its dropped points are counted with.
-func (p *Parser) plan(e *emitter, kind int, name, unit []byte, delta, monotonic bool) int {
+// datapoints (suffixes per the translation), gives them the metric's metadata (for remote write
+// 2.0) and says how each point is read. A kind without a Prometheus form sets e.why, the detail
+// its dropped points are counted with.
+func (p *Parser) plan(e *emitter, kind int, name, unit, help []byte, delta, monotonic bool) int {
+	how := p.mapping(e, kind, name, unit, delta, monotonic)
+	if how == asUnsupported || how == asNothing {
+		return how
+	}
+	e.meta.Help, e.meta.Unit = help, p.unit(e.dst, unit)
+	switch {
+	case kind == kindGauge, kind == kindSum && !monotonic:
+		e.meta.Type = messages.TypeGauge
+	case kind == kindSum:
+		e.meta.Type = messages.TypeCounter
+	case kind == kindSummary:
+		e.meta.Type = messages.TypeSummary
+	default:
+		e.meta.Type = messages.TypeHistogram
+	}
+	if how != asNative { // a native histogram's points each carry their own extra
+		e.extra = e.dst.AddExtra(e.meta)
+	}
+	return how
+}
+
+// mapping is plan's choice of names and reading for one metric.
+func (p *Parser) mapping(e *emitter, kind int, name, unit []byte, delta, monotonic bool) int {
 	dst := e.dst
 	switch {
 	case kind == kindGauge:
@@ -309,9 +342,12 @@ func (p *Parser) plan(e *emitter, kind int, name, unit []byte, delta, monotonic 
 		e.name = p.name(dst, name, unit, nil, false)
 		e.sum, e.count = dst.Append(e.name, sufSum), dst.Append(e.name, sufCount)
 		return asSummary
-	case kind == kindExponential:
-		e.why = "exponential histogram: native histograms need remote write 2.0"
+	case kind == kindExponential && delta:
+		e.why = "delta exponential histogram: only cumulative histograms map to Prometheus"
 		return asUnsupported
+	case kind == kindExponential:
+		e.name = p.name(dst, name, unit, nil, false)
+		return asNative
 	}
 	return asNothing
 }

@@ -19,6 +19,10 @@ type emitter struct {
 	name, bucket, sum, count []byte
 	// why is the detail a metric's dropped points are counted with (plan sets it).
 	why string
+	// meta is the metric's metadata (type, unit, help), extra its Rows.Extras reference, which
+	// every datapoint of the metric carries (0 when it has none).
+	meta  messages.PointExtra
+	extra uint32
 }
 
 // point adds a datapoint named name with the resource's labels, the point's attributes and
@@ -35,7 +39,7 @@ func (e *emitter) point(name []byte, attrs []messages.Tag, ts int64, v float64, 
 		e.dst.AddTag(extraKey, extraValue)
 	}
 	dp := e.dst.NextPoint()
-	dp.Metric, dp.Tags, dp.Timestamp, dp.Value = name, e.dst.TagsSince(mark), ts, v
+	dp.Metric, dp.Tags, dp.Timestamp, dp.Value, dp.Extra = name, e.dst.TagsSince(mark), ts, v, e.extra
 }
 
 // attributes adds the KeyValues of field num of dp to the tag pool and returns them.

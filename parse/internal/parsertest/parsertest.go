@@ -45,6 +45,7 @@ func normalize(rs *messages.Rows) ([]messages.Datapoint, []messages.BadLine) {
 		if math.IsNaN(p.Value) {
 			p.Value = nanStandIn
 		}
+		p.Extra = 0 // what a datapoint carries beyond its sample is checked by the decoders that set it
 		pts = append(pts, p)
 	}
 	return pts, append([]messages.BadLine(nil), rs.Bad...)

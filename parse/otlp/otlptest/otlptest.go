@@ -122,3 +122,43 @@ func Summary(name string, tsNs uint64, count uint64, total float64, quantiles ..
 	}
 	return Msg(nil).Str(1, name).Bytes(11, Msg(nil).Bytes(1, p))
 }
+
+// Buckets is one side of an exponential histogram point: its offset and bucket counts.
+type Buckets struct {
+	Offset int32
+	Counts []uint64
+}
+
+func (b Buckets) msg() Msg {
+	var packed []byte
+	for _, c := range b.Counts {
+		packed = protowire.AppendVarint(packed, c)
+	}
+	return Msg(nil).Varint(1, protowire.EncodeZigZag(int64(b.Offset))).Bytes(2, packed)
+}
+
+// ExpPoint is an exponential histogram data point.
+type ExpPoint struct {
+	Attrs              []Msg
+	TsNs, Count        uint64
+	Sum                float64
+	Scale              int32
+	ZeroCount          uint64
+	ZeroThreshold      float64
+	Positive, Negative Buckets
+}
+
+// Exponential is a Metric with an ExponentialHistogram of one point.
+func Exponential(name, unit string, temporality uint64, pt ExpPoint) Msg {
+	p := Msg(nil)
+	for _, a := range pt.Attrs {
+		p = p.Bytes(1, a)
+	}
+	p = p.Fixed(3, pt.TsNs).Fixed(4, pt.Count).Double(5, pt.Sum).Varint(6, protowire.EncodeZigZag(int64(pt.Scale))).
+		Fixed(7, pt.ZeroCount).Bytes(8, pt.Positive.msg()).Bytes(9, pt.Negative.msg()).Double(14, pt.ZeroThreshold)
+	h := Msg(nil).Bytes(1, p).Varint(2, temporality)
+	return Msg(nil).Str(1, name).Str(3, unit).Bytes(10, h)
+}
+
+// Described is metric m with a description.
+func Described(m Msg, description string) Msg { return m.Str(2, description) }
