@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/remotewrite"
 	"github.com/sluicehq/sluice/messages/validate"
 	"github.com/sluicehq/sluice/parse/formats"
 )
@@ -76,6 +77,7 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		mapping.Apply(dp)
 		line = appendCanonical(line[:0], dp)
+		line = appendExtra(line, rows.ExtraOf(dp))
 		line = append(line, '\n')
 		out.Write(line)
 		good++
@@ -120,6 +122,37 @@ output "kafka" "x" { topic = "x" }`))
 	}
 	return cfg, opts, cfg.Outputs[0].NameMapping, true
 }
+
+// appendExtra appends what a datapoint carries beyond its sample: ` # histogram {…}` for a native
+// histogram (its value is then meaningless), ` # type=gauge unit=bytes help="…"` for metadata.
+func appendExtra(b []byte, x *messages.PointExtra) []byte {
+	if x == nil {
+		return b
+	}
+	if x.Histogram != nil {
+		b = append(b, " # histogram "...)
+		var ok bool
+		if b, ok = remotewrite.AppendHistogramText(b, x.Histogram); !ok {
+			b = strconv.AppendInt(append(b, "(unreadable, bytes: "...), int64(len(x.Histogram)), 10)
+			b = append(b, ')')
+		}
+	}
+	if x.HasMetadata() {
+		b = append(b, " # type="...)
+		b = append(b, metricTypeNames[x.Type]...)
+		if len(x.Unit) > 0 {
+			b = append(append(b, " unit="...), x.Unit...)
+		}
+		if len(x.Help) > 0 {
+			b = strconv.AppendQuote(append(b, " help="...), string(x.Help))
+		}
+	}
+	return b
+}
+
+var metricTypeNames = [...]string{messages.TypeUnknown: "unknown", messages.TypeCounter: "counter", messages.TypeGauge: "gauge",
+	messages.TypeHistogram: "histogram", messages.TypeGaugeHistogram: "gaugehistogram", messages.TypeSummary: "summary",
+	messages.TypeInfo: "info", messages.TypeStateset: "stateset"}
 
 // appendCanonical appends dp as `metric{a="1",b="2"} value timestampMs` (tags sorted by key, values
 // quoted with strconv.Quote, no braces without tags).

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/parse/otlp/otlptest"
 )
 
 func run(args ...string) (int, string, string) {
@@ -119,5 +121,27 @@ func TestDecodeErrors(t *testing.T) {
 	}
 	if code, _, errs := runWithStdin("x 1\n", "-format", "graphite"); code != 0 || !strings.Contains(errs, "decoded 1 datapoints, 0 invalid") {
 		t.Fatalf("graphite: exit %d, %q", code, errs)
+	}
+}
+
+// TestDecodeShowsHistogramsAndMetadata: `sluice decode -format otlp` prints a native histogram's
+// buckets with their boundaries, and a metric's type, unit and help.
+func TestDecodeShowsHistogramsAndMetadata(t *testing.T) {
+	ns := uint64(time.Now().Add(-time.Minute).UnixNano())
+	res := otlptest.Resource(otlptest.KVStr("service.name", "api"))
+	rec := otlptest.Request(res,
+		otlptest.Described(otlptest.Exponential("rpc.duration", "s", 2, otlptest.ExpPoint{TsNs: ns, Count: 12, Sum: 3.5, ZeroCount: 5, ZeroThreshold: 0.001,
+			Positive: otlptest.Buckets{Counts: []uint64{4, 2}}, Negative: otlptest.Buckets{Counts: []uint64{1}}}), "RPC time."),
+		otlptest.Gauge("mem.used", "By", otlptest.NumberPoint(nil, ns, 7)))
+	code, out, errs := runWithStdin(string(rec), "-format", "otlp")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ms := int64(ns / 1e6)
+	want := fmt.Sprintf(`rpc.duration_seconds{job="api"} 0 %d # histogram {count:12, sum:3.5, [-2,-1):1, [-0.001,0.001]:5, (1,2]:4, (2,4]:2} # type=histogram unit=seconds help="RPC time."
+mem.used_bytes{job="api"} 7 %d # type=gauge unit=bytes
+`, ms, ms)
+	if out != want {
+		t.Fatalf("stdout\n%s\nwant\n%s", out, want)
 	}
 }

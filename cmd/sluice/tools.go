@@ -245,7 +245,7 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 			}
 			for i := range rows.Points {
 				line = fmt.Appendf(line[:0], "shard=%d ", m.Partition)
-				line = append(appendCanonical(line, &rows.Points[i]), '\n')
+				line = append(appendExtra(appendCanonical(line, &rows.Points[i]), rows.ExtraOf(&rows.Points[i])), '\n')
 				if _, err := stdout.Write(line); err != nil {
 					return exitError
 				}

@@ -1,6 +1,7 @@
 package remotewrite
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -81,4 +82,53 @@ func BenchmarkV2Transcode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2000, "ns/sample")
 	b.ReportMetric(float64(len(buf))/float64(len(v1)), "v2/v1-bytes")
+}
+
+// TestV2SplitsSamplesAndHistograms: a series with both float samples and native histograms (and
+// metadata) becomes two 2.0 TimeSeries, one of each, both with the metadata, as 2.0 requires.
+func TestV2SplitsSamplesAndHistograms(t *testing.T) {
+	labels := AppendLabels(nil, []byte("m"), nil)
+	meta := AppendMetadata(nil, messages.TypeGauge, []byte("bytes"), []byte("Help."))
+	hist := []byte{0x08, 0x02}
+	var body []byte
+	body = append(append(body, labels...), meta...)
+	body = AppendSample(body, 1, 10)
+	body = AppendHistogram(body, hist, 20)
+	body = AppendSample(body, 2, 30)
+	req := AppendSeriesLabels(nil, len(body), body)
+	var e V2Encoder
+	out, ok := e.Transcode(nil, req)
+	if !ok {
+		t.Fatal("transcode failed")
+	}
+	var kinds []string
+	walk(out, func(num protowire.Number, _ protowire.Type, ts []byte) bool {
+		if num != 5 {
+			return true
+		}
+		k := ""
+		walk(ts, func(n protowire.Number, _ protowire.Type, _ []byte) bool {
+			k += map[protowire.Number]string{1: "L", 2: "S", 3: "H", 5: "M"}[n]
+			return true
+		})
+		kinds = append(kinds, k)
+		return true
+	})
+	if fmt.Sprint(kinds) != "[LSSM LHM]" {
+		t.Fatalf("2.0 series fields %v, want [LSSM LHM]", kinds)
+	}
+	var rows messages.Rows
+	Parse(&rows, out, 0)
+	if len(rows.Points) != 3 || len(rows.Bad) != 0 {
+		t.Fatalf("%d points back, bad %+v", len(rows.Points), rows.Bad)
+	}
+	for i := range rows.Points {
+		x := rows.ExtraOf(&rows.Points[i])
+		if x == nil || x.Type != messages.TypeGauge || string(x.Unit) != "bytes" || string(x.Help) != "Help." {
+			t.Fatalf("point %d: metadata %+v", i, x)
+		}
+		if isHist := x.Histogram != nil; isHist != (rows.Points[i].Timestamp == 20) || isHist && string(x.Histogram) != string(hist) {
+			t.Fatalf("point %d at %d: histogram %x", i, rows.Points[i].Timestamp, x.Histogram)
+		}
+	}
 }
