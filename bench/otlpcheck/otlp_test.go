@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/remotewrite"
 	"github.com/sluicehq/sluice/parse/otlp"
 )
 
@@ -27,8 +28,9 @@ func series(d messages.Datapoint) string {
 
 // TestPdataRequests: every series and value of a request the Collector marshals — gauges (double
 // and int), cumulative and delta sums, a histogram, a summary, an exponential histogram — comes
-// out of Sluice's decoder as the Prometheus compatibility rules say, from the protobuf and from
-// the JSON encoding alike.
+// out of Sluice's decoder as the Prometheus compatibility rules say (the exponential histogram as
+// a native histogram, with its buckets' boundaries; the metadata), from the protobuf and from the
+// JSON encoding alike.
 func TestPdataRequests(t *testing.T) {
 	ts := pcommon.NewTimestampFromTime(time.UnixMilli(1_700_000_000_123))
 	md := pmetric.NewMetrics()
@@ -114,7 +116,18 @@ func TestPdataRequests(t *testing.T) {
 	e.SetName("rpc.latency")
 	eh := e.SetEmptyExponentialHistogram()
 	eh.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	eh.DataPoints().AppendEmpty().SetCount(3)
+	ep := eh.DataPoints().AppendEmpty()
+	ep.SetTimestamp(ts)
+	ep.SetCount(10)
+	ep.SetSum(17.5)
+	ep.SetScale(1) // base √2
+	ep.SetZeroCount(2)
+	ep.SetZeroThreshold(1e-6)
+	ep.Positive().SetOffset(2) // buckets (2, 2√2], (2√2, 4], (4, 4√2]
+	ep.Positive().BucketCounts().FromRaw([]uint64{3, 0, 4})
+	ep.Negative().SetOffset(-1) // [-1, -1/√2)
+	ep.Negative().BucketCounts().FromRaw([]uint64{1})
+	g.SetDescription("Bytes of allocated heap objects.")
 
 	req := pmetricotlp.NewExportRequestFromMetrics(md)
 	raw, err := req.MarshalProto()
@@ -161,6 +174,7 @@ func check(t *testing.T, p2 *otlp.Parser, raw []byte) {
 		`gc.pause_milliseconds{` + res + `,quantile="0.99"} ` + at + ` = 7.5`,
 		`gc.pause_milliseconds_sum{` + res + `} ` + at + ` = 27`,
 		`gc.pause_milliseconds_count{` + res + `} ` + at + ` = 9`,
+		`rpc.latency{` + res + `} ` + at + ` = 0`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("decoded:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -171,9 +185,21 @@ func check(t *testing.T, p2 *otlp.Parser, raw []byte) {
 	}
 	wantBad := []string{
 		"unsupported: delta sum: only cumulative sums map to Prometheus",
-		"unsupported: exponential histogram: native histograms need remote write 2.0",
 	}
 	if strings.Join(reasons, "\n") != strings.Join(wantBad, "\n") {
 		t.Fatalf("dropped:\n%s\nwant:\n%s", strings.Join(reasons, "\n"), strings.Join(wantBad, "\n"))
+	}
+	// The exponential histogram as a native histogram: OTLP bucket i of scale 1 is (√2^i, √2^(i+1)].
+	eh := rows.ExtraOf(&rows.Points[len(rows.Points)-1])
+	if eh == nil || eh.Histogram == nil || eh.Type != messages.TypeHistogram {
+		t.Fatalf("rpc.latency is not a native histogram: %+v", eh)
+	}
+	text, ok := remotewrite.AppendHistogramText(nil, eh.Histogram)
+	if want := "{count:10, sum:17.5, [-1,-0.707107):1, [-1e-06,1e-06]:2, (2,2.82843]:3, (4,5.65685]:4}"; !ok || string(text) != want {
+		t.Fatalf("rpc.latency: %s, want %s", text, want)
+	}
+	// Metadata: the gauge's type, unit and description.
+	if x := rows.ExtraOf(&rows.Points[0]); x == nil || x.Type != messages.TypeGauge || string(x.Unit) != "bytes" || string(x.Help) != "Bytes of allocated heap objects." {
+		t.Fatalf("gauge metadata %+v", x)
 	}
 }
