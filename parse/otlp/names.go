@@ -35,6 +35,9 @@ func (p *Parser) unit(dst *messages.Rows, unit []byte) []byte {
 	if !p.suffixes || len(unit) == 0 {
 		return unit
 	}
+	if w, ok := unitWords[string(unit)]; ok { // the common units: no arena, no building
+		return w
+	}
 	var buf [64]byte
 	u := unitSuffix(buf[:0], unit)
 	if len(u) < 2 {
@@ -55,6 +58,15 @@ var units = map[string]string{
 	"m": "meters", "V": "volts", "A": "amperes", "J": "joules", "W": "watts", "g": "grams", "Cel": "celsius",
 	"Hz": "hertz", "%": "percent",
 }
+
+// unitWords is units with its words as bytes, for metadata.
+var unitWords = func() map[string][]byte {
+	m := make(map[string][]byte, len(units))
+	for k, v := range units {
+		m[k] = []byte(v)
+	}
+	return m
+}()
 
 // perUnits maps the denominator of a rate unit ("By/s") to its word.
 var perUnits = map[string]string{"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week", "mo": "month", "y": "year"}

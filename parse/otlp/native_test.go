@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/parse/internal/parsertest"
 	"github.com/sluicehq/sluice/parse/otlp/otlptest"
 )
 
@@ -256,4 +257,26 @@ func TestExponentialAllocatesNothing(t *testing.T) {
 	if n := testing.AllocsPerRun(20, func() { rows.Reset(); p.Parse(&rows, record, 0) }); n != 0 {
 		t.Fatalf("%.1f allocations per record of 100 exponential histograms", n)
 	}
+}
+
+// expRequest is a request of n exponential histogram points (scale 3, 20 positive buckets, 4
+// negative ones, three attributes), as an SDK's default aggregation sends them.
+func expRequest(n int) []byte {
+	res := otlptest.Resource(otlptest.KVStr("service.name", "api"), otlptest.KVStr("service.instance.id", "pod-1"))
+	counts := make([]uint64, 20)
+	for i := range counts {
+		counts[i] = uint64(i * 7 % 13)
+	}
+	var metrics []otlptest.Msg
+	for i := 0; i < n; i++ {
+		attrs := []otlptest.Msg{otlptest.KVStr("route", "/api/v1/items"), otlptest.KVStr("method", "GET"), otlptest.KVInt("code", int64(200+i%3))}
+		metrics = append(metrics, otlptest.Exponential("http.server.duration", "s", 2, otlptest.ExpPoint{Attrs: attrs, TsNs: ns + uint64(i), Count: 150, Sum: 12.5,
+			Scale: 3, ZeroCount: 1, Positive: otlptest.Buckets{Offset: -10, Counts: counts}, Negative: otlptest.Buckets{Offset: 2, Counts: counts[:4]}}))
+	}
+	return otlptest.Request(res, metrics...)
+}
+
+func BenchmarkParseExponential(b *testing.B) {
+	p, _ := New(Options{})
+	parsertest.Bench(b, func(dst *messages.Rows, s []byte) { p.Parse(dst, s, 0) }, expRequest(1000), 1000, "ns/histogram")
 }
