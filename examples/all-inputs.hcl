@@ -48,6 +48,9 @@ input "otlp" { # an OTLP ExportMetricsServiceRequest per record (the Collector's
   translation = "prometheus"   # unit and type suffixes (_seconds, _total, _ratio); keep: names as they are
   # service.namespace/service.name become job, service.instance.id instance; these become labels too:
   promote_resource_attributes = ["k8s.cluster.name", "cloud.region"]
+  # Exponential histograms become native histograms, and every metric's type, unit and
+  # description its metadata: outputs with protocol = "2.0" carry both; a 1.0 output counts the
+  # native histograms as dropped (reason unsupported).
 }
 
 output "kafka" "tsdb" {

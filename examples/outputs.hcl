@@ -23,7 +23,8 @@ output "kafka" "goku_ads" {
 # Prometheus remote write over HTTP. Requests rotate over the URLs whose circuit breaker is
 # closed; each series appears once per request with its samples in timestamp order.
 output "remote_write" "vm" {
-  protocol = "1.0" # or "2.0" (Prometheus 3, Mimir): a symbols table, ~27 % fewer bytes, more CPU
+  protocol = "1.0" # or "2.0" (Prometheus 3, Mimir): a symbols table, ~27 % fewer bytes, more CPU;
+                   # native histograms and metadata (type, unit, help) from OTLP inputs
   urls = [
     "http://vm-a.internal:8428/api/v1/write",
     "http://vm-b.internal:8428/api/v1/write",
