@@ -12,10 +12,12 @@ import (
 	"github.com/sluicehq/sluice/encode"
 	"github.com/sluicehq/sluice/glob"
 	"github.com/sluicehq/sluice/latency"
+	"github.com/sluicehq/sluice/limits"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/validate"
 	"github.com/sluicehq/sluice/parse/formats"
 	"github.com/sluicehq/sluice/placement"
+	"github.com/sluicehq/sluice/shed"
 )
 
 // DecodeFunc decodes one Kafka record value into dst (the encoder's decoder type, named here for
@@ -101,7 +103,7 @@ func (s *Stats) Snapshot() Snapshot {
 }
 
 // actorKinds are the kinds of actor the root supervises, as in their names.
-var actorKinds = [...]string{"reader", "worker", "writer", "tracker", "deadletter", "coordinator"}
+var actorKinds = [...]string{"reader", "worker", "writer", "tracker", "deadletter", "coordinator", "shedder"}
 
 // deps is the pipeline's own state: everything New and Start build, which the Pipeline's
 // methods (Stop, Reload, /metrics, the progress line) and the root actor read. No other actor
@@ -141,6 +143,10 @@ type deps struct {
 	writerPIDs, workerPIDs, readerPIDs []*actor.PID
 	trackerPID, deadLetterPID          *actor.PID
 	coordinatorPID                     *actor.PID
+	shedderPID                         *actor.PID
+	// shed is the shedding state: the shedder sets the classes' keep thresholds, workers shed by
+	// them and count what they offered and shed.
+	shed *shed.State
 	// spawned is closed once the root actor has spawned every child; Start waits for it, so
 	// that Stop, right after, finds them (a SIGTERM during start-up).
 	spawned     chan struct{}
@@ -173,6 +179,11 @@ type settings struct {
 	validator   atomic.Pointer[validate.Validator]
 	denylist    atomic.Pointer[glob.Matcher]
 	coordinator atomic.Pointer[config.Coordinator]
+	// limits are the cardinality budgets (workers judge series by them), shedding the shedder's
+	// settings and classes each route's priority class (workers shed by them).
+	limits   atomic.Pointer[limits.Set]
+	shedding atomic.Pointer[config.Shedding]
+	classes  atomic.Pointer[[]shed.Class]
 }
 
 // workerLoad is what each worker publishes of its load: worker i alone writes busy[i] (its time

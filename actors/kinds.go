@@ -12,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/parse/formats"
 	"github.com/sluicehq/sluice/placement"
+	"github.com/sluicehq/sluice/shed"
 )
 
 // What each actor kind is given: only what it uses. The root actor builds these from the
@@ -68,6 +69,7 @@ type workerDeps struct {
 	redeliveries   int // supervisor.redeliveries
 	decoders       map[string]*topicDecoder
 	settings       *settings
+	shed           *shed.State
 	mapping        formats.NameMapping
 	topo           *topology
 	shardPool      *messages.Pool[*messages.ShardBatch]
@@ -82,7 +84,7 @@ type workerDeps struct {
 
 func (d *deps) forWorker() *workerDeps {
 	return &workerDeps{log: d.log, redeliveries: d.cfg.Supervisor.Redeliveries, decoders: d.decoders,
-		settings: d.settings, mapping: d.mapping, topo: d.topo, shardPool: d.shardPool,
+		settings: d.settings, shed: d.shed, mapping: d.mapping, topo: d.topo, shardPool: d.shardPool,
 		deadLetterPool: d.deadLetterPool, stats: d.stats, load: d.load, workerPIDs: d.workerPIDs,
 		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, deadLetterPID: d.deadLetterPID}
 }
@@ -146,6 +148,18 @@ func (d *deps) forCoordinator() *coordinatorDeps {
 		partitions: &d.partitions, load: d.load, stats: d.stats, workers: d.workers}
 }
 
+// shedderDeps is what the shedder uses.
+type shedderDeps struct {
+	log      hclog.Logger
+	settings *settings
+	claims   *claimRegistry
+	state    *shed.State
+}
+
+func (d *deps) forShedder() *shedderDeps {
+	return &shedderDeps{log: d.log, settings: d.settings, claims: d.claims, state: d.shed}
+}
+
 // childPIDs sets the PIDs of every child the root will spawn: they are fixed names under it.
 func (d *deps) childPIDs() {
 	pid := func(kind string, index int) *actor.PID {
@@ -169,4 +183,5 @@ func (d *deps) childPIDs() {
 	if d.measuresLoad() {
 		d.coordinatorPID = pid("coordinator", -1)
 	}
+	d.shedderPID = pid("shedder", -1)
 }

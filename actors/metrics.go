@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/latency"
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/shed"
 )
 
 // The pipeline's Prometheus metrics, one struct per actor kind. Each is a prometheus.Collector
@@ -314,11 +315,56 @@ func (m *coordinatorMetrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, m.version, float64(v))
 }
 
+// limitMetrics: the cardinality budgets and shedding.
+type limitMetrics struct {
+	d                               *deps
+	series, admitted, dropped, shed *prometheus.Desc
+	factor                          *prometheus.Desc
+}
+
+func newLimitMetrics(d *deps) *limitMetrics {
+	return &limitMetrics{d: d,
+		series:   desc("sluice_limit_series", "Distinct series a cardinality budget saw in its current window (exact while few, then a HyperLogLog estimate).", "limit", "value"),
+		admitted: desc("sluice_limit_admitted_series", "Series a cardinality budget admitted in its current window.", "limit", "value"),
+		dropped:  desc("sluice_limit_dropped_total", "Datapoints of new series a cardinality budget dropped.", "limit"),
+		shed:     desc("sluice_shed_total", "Datapoints shed under overload, by route (its index among the route blocks) and priority class.", "route", "class"),
+		factor:   desc("sluice_shed_factor", "The fraction of a priority class's series kept (1: nothing shed).", "class"),
+	}
+}
+
+func (m *limitMetrics) Describe(ch chan<- *prometheus.Desc) {
+	describe(ch, m.series, m.admitted, m.dropped, m.shed, m.factor)
+}
+
+func (m *limitMetrics) Collect(ch chan<- prometheus.Metric) {
+	d := m.d
+	usage, dropped := d.settings.limits.Load().Usage()
+	for _, u := range usage {
+		gauge(ch, m.series, float64(u.Series), u.Limit, u.Value)
+		gauge(ch, m.admitted, float64(u.Admitted), u.Limit, u.Value)
+	}
+	for name, n := range dropped {
+		counter(ch, m.dropped, n, name)
+	}
+	byRoute, _ := d.shed.Shed()
+	classes := *d.settings.classes.Load()
+	for r, n := range byRoute {
+		class := shed.Normal
+		if r < len(classes) {
+			class = classes[r]
+		}
+		counter(ch, m.shed, n, strconv.Itoa(r), class.String())
+	}
+	for c := shed.Class(0); c < shed.NumClasses; c++ {
+		gauge(ch, m.factor, d.shed.Factor(c), c.String())
+	}
+}
+
 // Register registers the pipeline's metrics, one collector per actor kind, with reg.
 func (p *Pipeline) Register(reg prometheus.Registerer) error {
 	d := p.d
 	for _, c := range []prometheus.Collector{newReaderMetrics(d), newWorkerMetrics(d), newWriterMetrics(d),
-		newDeadLetterMetrics(d), newSupervisorMetrics(d), newCoordinatorMetrics(d)} {
+		newDeadLetterMetrics(d), newSupervisorMetrics(d), newCoordinatorMetrics(d), newLimitMetrics(d)} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/placement"
+	"github.com/sluicehq/sluice/shed"
 )
 
 // Fatal delivers an error when the pipeline cannot go on (an actor exhausted its restart
@@ -197,3 +198,12 @@ func (p *Pipeline) OutputBytes() int64 {
 
 // Config is the configuration the pipeline runs.
 func (p *Pipeline) Config() *config.Config { return p.d.cfg }
+
+// ShedFactors is the fraction of each priority class's series kept now (1: nothing shed), by
+// shed.Class.
+func (p *Pipeline) ShedFactors() (f [shed.NumClasses]float64) {
+	for c := range f {
+		f[c] = p.d.shed.Factor(shed.Class(c))
+	}
+	return f
+}

@@ -73,6 +73,7 @@ func (p *pipelineActor) Receive(ctx actor.Context) {
 		if d.coordinatorPID != nil {
 			p.spawn(ctx, "coordinator", -1, d.coordinatorPID)
 		}
+		p.spawn(ctx, "shedder", -1, d.shedderPID)
 		for i, pid := range d.readerPIDs {
 			p.spawn(ctx, "reader", i, pid)
 		}
@@ -113,6 +114,8 @@ func (p *pipelineActor) props(kind string, index int) *actor.Props {
 		producer = newReader(d.forReader(), index)
 	case "coordinator":
 		producer = newCoordinator(d.forCoordinator())
+	case "shedder":
+		producer = newShedder(d.forShedder())
 	}
 	return actor.PropsFromProducer(producer, actor.WithReceiverMiddleware(logPanics(d.log)))
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/encode"
 	"github.com/sluicehq/sluice/rwclient"
+	"github.com/sluicehq/sluice/shed"
 )
 
 // outputPlan is one configured output as the pipeline runs it. Every output has its own shards
@@ -68,4 +69,17 @@ func layout(plans []*outputPlan, routes []*config.Route, writers int) (*topology
 		t.writerOutput = append(t.writerOutput, plans[i])
 	}
 	return t, nil
+}
+
+// routeClasses is each route's priority class, as the layout numbers routes (one catch-all route
+// of class normal without route blocks).
+func routeClasses(cfg *config.Config) []shed.Class {
+	if len(cfg.Routes) == 0 {
+		return []shed.Class{shed.Normal}
+	}
+	out := make([]shed.Class, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		out[i] = shed.ClassOf(r.Priority)
+	}
+	return out
 }

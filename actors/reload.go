@@ -6,12 +6,14 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/glob"
+	"github.com/sluicehq/sluice/limits"
 	"github.com/sluicehq/sluice/parse/formats"
 )
 
 // Reload applies what of next can change while the pipeline runs — the denylist (globs and
-// file), the validation limits, the coordinator's tuning (interval, hot_factor, max_spread) and
-// the inputs' default_tags and metric_prefix — and returns the blocks it applied and those that
+// file), the validation limits, the coordinator's tuning (interval, hot_factor, max_spread),
+// the cardinality budgets (limits: their windows start afresh), shedding, the routes'
+// priorities and the inputs' default_tags and metric_prefix — and returns the blocks it applied and those that
 // changed but need a restart, which it ignores: brokers, inputs' topics, groups and format
 // settings, pipeline sizes and counts, outputs, routes, dead letters, supervision, http and
 // coordinator.enabled. The log level is
@@ -45,6 +47,25 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 		d.settings.coordinator.Store(&nextCo)
 		applied = append(applied, "coordinator")
 	}
+	if !reflect.DeepEqual(cur.Limits, next.Limits) {
+		set, err := limits.New(next.Limits, p.log.Named("limits"), d.settings.limits.Load())
+		if err != nil {
+			return nil, nil, err // validation compiled it already; only a bug gets here
+		}
+		d.settings.limits.Store(set)
+		applied = append(applied, "limits")
+	}
+	if *cur.Shedding != *next.Shedding {
+		d.settings.shedding.Store(next.Shedding)
+		applied = append(applied, "shedding")
+	}
+	routes := cur.Routes
+	if !reflect.DeepEqual(cur.Routes, next.Routes) && reflect.DeepEqual(fixedRoutes(cur.Routes), fixedRoutes(next.Routes)) {
+		classes := routeClasses(next)
+		d.settings.classes.Store(&classes)
+		applied = append(applied, "route.priority")
+		routes = next.Routes
+	}
 	inputs := cur.Inputs
 	if reflect.DeepEqual(fixedInputs(cur.Inputs), fixedInputs(next.Inputs)) && !p.customDecode {
 		for i, in := range next.Inputs {
@@ -69,7 +90,7 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 		cur, next any
 	}{
 		{"kafka", comparableKafka(cur.Kafka), comparableKafka(next.Kafka)}, {"input", fixedInputs(cur.Inputs), fixedInputs(next.Inputs)}, {"pipeline", cur.Pipeline, next.Pipeline},
-		{"output", cur.Outputs, next.Outputs}, {"route", cur.Routes, next.Routes},
+		{"output", cur.Outputs, next.Outputs}, {"route", fixedRoutes(cur.Routes), fixedRoutes(next.Routes)},
 		{"dead_letter", cur.DeadLetter, next.DeadLetter}, {"supervisor", cur.Supervisor, next.Supervisor},
 		{"http", cur.HTTP, next.HTTP},
 	} {
@@ -81,6 +102,7 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 	merged := *cur
 	merged.Denylist, merged.Validation, merged.Coordinator = next.Denylist, next.Validation, &nextCo
 	merged.Log, merged.Inputs = next.Log, inputs
+	merged.Limits, merged.Shedding, merged.Routes = next.Limits, next.Shedding, routes
 	p.running = &merged
 	return applied, needsRestart, nil
 }
@@ -95,6 +117,16 @@ func comparableKafka(k *config.Kafka) config.Kafka {
 		c.TLS = &t
 	}
 	return c
+}
+
+// fixedRoutes is the routes without their priorities, which a reload applies.
+func fixedRoutes(rs []*config.Route) []config.Route {
+	out := make([]config.Route, len(rs))
+	for i, r := range rs {
+		out[i] = *r
+		out[i].Priority = ""
+	}
+	return out
 }
 
 // fixedInputs is the inputs without the settings a reload applies (default_tags and

@@ -16,9 +16,11 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/glob"
 	"github.com/sluicehq/sluice/kafkaio"
+	"github.com/sluicehq/sluice/limits"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/validate"
 	"github.com/sluicehq/sluice/parse/formats"
+	"github.com/sluicehq/sluice/shed"
 )
 
 // Pipeline runs Sluice's actors. Start it once; Stop is safe to call more than once.
@@ -95,6 +97,15 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 	d.settings.validator.Store(newValidator(cfg))
 	d.settings.denylist.Store(dl)
 	d.settings.coordinator.Store(cfg.Coordinator)
+	set, err := limits.New(cfg.Limits, log.Named("limits"), nil)
+	if err != nil {
+		return nil, err // validation compiled the globs already; only a bug gets here
+	}
+	d.settings.limits.Store(set)
+	d.settings.shedding.Store(cfg.Shedding)
+	classes := routeClasses(cfg)
+	d.settings.classes.Store(&classes)
+	d.shed = shed.NewState(len(classes))
 	pl := &Pipeline{d: d, log: log, fatal: make(chan error, 1), running: cfg, customDecode: decode != nil}
 	d.fatal = func(err error) {
 		select {
@@ -241,9 +252,9 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 	if d.deadLetterPID != nil {
 		sinks = append(append([]*actor.PID(nil), sinks...), d.deadLetterPID)
 	}
-	first := d.readerPIDs
+	first := append(append([]*actor.PID(nil), d.readerPIDs...), d.shedderPID)
 	if d.coordinatorPID != nil {
-		first = append(append([]*actor.PID(nil), first...), d.coordinatorPID)
+		first = append(first, d.coordinatorPID)
 	}
 	// The whole stop is bounded by ctx (shutdown_timeout): past it, what is still stopping is
 	// logged and the actor system is shut down at once (the hard stop); the batches left are in

@@ -197,6 +197,7 @@ func (w *worker) start(ctx actor.Context, b *messages.RawBatch) {
 	w.badNext = 0
 	faultWorkerBatch()
 	w.enc.Judge(w.d.settings.validator.Load(), w.d.settings.denylist.Load())
+	w.enc.Limit(w.d.settings.limits.Load(), w.d.shed, *w.d.settings.classes.Load())
 	w.enc.Load(b, *w.d.decoders[b.Topic].decode.Load(), time.Now().UnixMilli())
 	w.emit(ctx)
 }

@@ -28,6 +28,8 @@ type Config struct {
 	Coordinator *Coordinator `hcl:"coordinator,block"`
 	Validation  *Validation  `hcl:"validation,block"`
 	Denylist    *Denylist    `hcl:"denylist,block"`
+	Limits      *Limits      `hcl:"limits,block"`
+	Shedding    *Shedding    `hcl:"shedding,block"`
 	Outputs     []*Output    `hcl:"output,block"`
 	Routes      []*Route     `hcl:"route,block"`
 	DeadLetter  *DeadLetter  `hcl:"dead_letter,block"`
@@ -328,6 +330,55 @@ type Breaker struct {
 type Route struct {
 	Match   []string `hcl:"match,optional"`
 	Outputs []string `hcl:"outputs"`
+	// Priority is the route's class for shedding under overload: critical (never shed), normal
+	// or best_effort (shed first).
+	Priority string `hcl:"priority,optional"`
+}
+
+// Route priorities (Route.Priority), lowest last: shedding takes best_effort first.
+const (
+	PriorityCritical   = "critical"
+	PriorityNormal     = "normal"
+	PriorityBestEffort = "best_effort"
+)
+
+// Priorities are the route priorities, in class order (shed.Class).
+var Priorities = []string{PriorityCritical, PriorityNormal, PriorityBestEffort}
+
+// Limits are the cardinality budgets: distinct series per window.
+type Limits struct {
+	// Window is how long a budget's count of distinct series runs before it starts afresh;
+	// windows are aligned to the clock (an hour's starts on the hour), so every task's match.
+	WindowRaw string    `hcl:"window,optional"`
+	Budgets   []*Budget `hcl:"budget,block"`
+
+	Window time.Duration
+}
+
+// Budget caps the distinct series of the metrics its globs match (all, without match), or of
+// each value of tag PerTag, per window.
+type Budget struct {
+	Name      string   `hcl:"name,label"`
+	Match     []string `hcl:"match,optional"`
+	PerTag    string   `hcl:"per_tag,optional"`
+	MaxSeries int      `hcl:"max_series"`
+	// MaxValues bounds the tag values a per_tag budget tracks one by one; the values after
+	// those share one budget (reported with value "__other__").
+	MaxValues int `hcl:"max_values,optional"`
+}
+
+// Shedding sheds low-priority routes' series when the pipeline is overloaded for a sustained
+// time.
+type Shedding struct {
+	Enabled bool `hcl:"enabled,optional"`
+	// MaxLag is the freshness (now minus the oldest unacknowledged record's timestamp, the
+	// worst partition) above which the pipeline counts as overloaded, For how long it must be
+	// before shedding starts; Interval is how often the loss factors are measured and set.
+	MaxLagRaw   string `hcl:"max_lag,optional"`
+	ForRaw      string `hcl:"for,optional"`
+	IntervalRaw string `hcl:"interval,optional"`
+
+	MaxLag, For, Interval time.Duration
 }
 
 // CatchAll reports whether the route matches every metric name.

@@ -37,6 +37,25 @@ func Default() *Config {
 			MaxAgeRaw: "24h", MaxFutureRaw: "10m",
 		},
 		Denylist: &Denylist{},
+		Limits:   &Limits{WindowRaw: "1h"},
+		Shedding: &Shedding{MaxLagRaw: "30s", ForRaw: "30s", IntervalRaw: "10s"},
+	}
+}
+
+// DefaultBudgetValues is how many values of its tag a per_tag budget tracks one by one.
+const DefaultBudgetValues = 1000
+
+// deriveDefaults fills what a budget leaves out (budget blocks are decoded from zero values).
+func (b *Budget) deriveDefaults() {
+	if b.MaxValues == 0 {
+		b.MaxValues = DefaultBudgetValues
+	}
+}
+
+// deriveDefaults fills what a route leaves out.
+func (r *Route) deriveDefaults() {
+	if r.Priority == "" {
+		r.Priority = PriorityNormal
 	}
 }
 

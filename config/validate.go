@@ -49,6 +49,8 @@ func (c *Config) validate(v *validator) {
 	c.validateSupervisorAndCoordinator(v)
 	c.validateLimits(v)
 	c.validateDenylist(v)
+	c.validateCardinality(v)
+	c.validateShedding(v)
 	c.validateOutputs(v)
 	c.validateRoutes(v)
 	if c.DeadLetter != nil {
@@ -191,6 +193,50 @@ func (c *Config) validateLimits(v *validator) {
 	}
 	val.MaxAge = v.duration("validation", "max_age", val.MaxAgeRaw, 0)
 	val.MaxFuture = v.duration("validation", "max_future", val.MaxFutureRaw, 0)
+}
+
+// MaxBudgets is how many budget blocks a limits block may hold.
+const MaxBudgets = 64
+
+// validateCardinality checks the limits block: the window and every budget.
+func (c *Config) validateCardinality(v *validator) {
+	l := c.Limits
+	l.Window = v.duration("limits", "window", l.WindowRaw, time.Second)
+	if len(l.Budgets) > MaxBudgets {
+		v.errorf("limits", "", "Too many budgets", "There are %d budget blocks; at most %d.", len(l.Budgets), MaxBudgets)
+	}
+	seen := map[string]bool{}
+	for _, b := range l.Budgets {
+		key := "limits.budget." + b.Name
+		b.deriveDefaults()
+		if b.Name == "" {
+			v.errorf(key, "", "Unnamed budget", "A budget needs a name: budget \"checkout\" { ... }.")
+		}
+		if seen[b.Name] {
+			v.errorf(key, "", "Duplicate budget name", "There is already a budget named %q; metrics name budgets, so names must differ.", b.Name)
+		}
+		seen[b.Name] = true
+		if b.MaxSeries < 1 {
+			v.errorf(key, "max_series", "Must be at least 1", "max_series is %d; it must be at least 1.", b.MaxSeries)
+		}
+		if b.MaxValues < 1 {
+			v.errorf(key, "max_values", "Must be at least 1", "max_values is %d; it must be at least 1.", b.MaxValues)
+		}
+		if _, ok := v.pos[key+".match"]; ok && len(b.Match) == 0 {
+			v.errorf(key, "match", "Empty match", "List at least one glob, or leave match out for a budget over every metric.")
+		}
+		if _, err := glob.Compile(b.Match); err != nil {
+			v.errorf(key, "match", "Invalid glob", "%v.", err)
+		}
+	}
+}
+
+// validateShedding checks the shedding block.
+func (c *Config) validateShedding(v *validator) {
+	s := c.Shedding
+	s.MaxLag = v.duration("shedding", "max_lag", s.MaxLagRaw, 100*time.Millisecond)
+	s.For = v.duration("shedding", "for", s.ForRaw, 0)
+	s.Interval = v.duration("shedding", "interval", s.IntervalRaw, 100*time.Millisecond)
 }
 
 // validateDenylist compiles the denylist globs and reads its file, relative to the config file.

@@ -131,6 +131,10 @@ func (c *Config) validateRoutes(v *validator) {
 	catchAll := -1
 	for i, r := range c.Routes {
 		key := "route[" + strconv.Itoa(i) + "]"
+		r.deriveDefaults()
+		if !contains(Priorities, r.Priority) {
+			v.errorf(key, "priority", "Unknown priority", "%q is not a priority: use critical (never shed), normal or best_effort (shed first).", r.Priority)
+		}
 		if catchAll >= 0 {
 			v.errorf(key, "", "Unreachable route", "Route %d matches every metric, so this route is never checked: routes are checked in order and the first match wins. Move it above, or remove it.", catchAll+1)
 		} else if r.CatchAll() {

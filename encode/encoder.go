@@ -6,16 +6,19 @@ package encode
 
 import (
 	"bytes"
+	"slices"
 
 	"github.com/cespare/xxhash/v2"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sluicehq/sluice/glob"
+	"github.com/sluicehq/sluice/limits"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/remotewrite"
 	"github.com/sluicehq/sluice/messages/shard"
 	"github.com/sluicehq/sluice/messages/validate"
 	"github.com/sluicehq/sluice/parse/formats"
+	"github.com/sluicehq/sluice/shed"
 )
 
 // entry is one valid datapoint on its way out: its shard, its series (an index into the batch's
@@ -39,6 +42,7 @@ const (
 	routeDenylisted  = -2
 	routeInvalid     = -3 // seriesInfo.reason says why
 	noSeries         = ^uint32(0)
+	limitUnjudged    = -2 // seriesInfo.limitDrop of a series no budget has judged yet
 	minSeriesSlots   = 1 << 10
 	maxSeriesPerSlot = 2 // the table grows before it is more than half full
 	// MaxCachedSeries bounds an encoder's series cache: past it, the cache starts afresh at the
@@ -57,6 +61,14 @@ type seriesInfo struct {
 	shards            uint32 // first of the series' shards in Encoder.seriesShards
 	route             int32  // index of its route, or a route* verdict
 	reason            messages.Reason
+	// hash is the series' hash (the one shards are chosen by), the same on every task: limits
+	// and shedding decide by it. budgets is the cardinality budgets it is subject to (a bit
+	// each); limitEpoch the window its verdict limitDrop (-1: admitted, else the budget that
+	// dropped it) was made in.
+	hash       uint64
+	budgets    uint64
+	limitEpoch int64
+	limitDrop  int32
 	// batch is the last batch that touched the series, local its index in that batch's touched.
 	batch, local uint32
 }
@@ -121,7 +133,20 @@ type Encoder struct {
 	// reload) starts the cache afresh.
 	cachedValidator *validate.Validator
 	cachedDenylist  *glob.Matcher
-	key             []byte // the identity key being looked up
+	cachedLimits    *limits.Set
+	// limits are the cardinality budgets (nil: none), limitEpoch the loaded batch's window,
+	// limitDrops its datapoints dropped per budget.
+	limits     *limits.Set
+	limitEpoch int64
+	limitDrops []int64
+	// shed is the shedding state (nil: off); classes is each route's priority class, keep the
+	// classes' keep thresholds for the loaded batch, offered and shedByRoute its counts.
+	shed        *shed.State
+	classes     []shed.Class
+	keep        [shed.NumClasses]uint64
+	offered     [shed.NumClasses]int64
+	shedByRoute []int64
+	key         []byte // the identity key being looked up
 	// tagKey is the identity of lastTags, the tags of the datapoint added before: the fields of
 	// one influx line (the samples of one remote-write series) share their tags, which are then
 	// sorted and encoded once. Both are forgotten at every record, whose rows reuse the storage.
@@ -156,6 +181,16 @@ func New(mapping formats.NameMapping, layout *Layout, onRecord func(value []byte
 // before (a reload) starts the series cache afresh.
 func (e *Encoder) Judge(v *validate.Validator, dl *glob.Matcher) { e.validator, e.denylist = v, dl }
 
+// Limit sets the cardinality budgets (nil: none) and the shedding state (nil: off) with the
+// routes' priority classes, for the next batches; other budgets (a reload) start the series
+// cache afresh.
+func (e *Encoder) Limit(l *limits.Set, s *shed.State, classes []shed.Class) {
+	if l.Empty() {
+		l = nil
+	}
+	e.limits, e.shed, e.classes = l, s, classes
+}
+
 // Decoding is the index in the loaded batch of the record being decoded, -1 outside decoding:
 // after a panic in a decoder, the record that caused it.
 func (e *Encoder) Decoding() int { return e.decoding }
@@ -176,6 +211,7 @@ func (e *Encoder) Load(b *messages.RawBatch, decode DecodeFunc, nowMs int64) {
 	e.drops[messages.ReasonLineTooLong] = int64(b.LongLines)
 	e.in = int64(b.Oversized + b.LongLines)
 	e.startBatch()
+	e.startLimits(nowMs)
 	for i := 0; i < b.Len(); i++ {
 		e.rows.Reset()
 		e.lastTags = nil
@@ -205,8 +241,53 @@ func (e *Encoder) Load(b *messages.RawBatch, decode DecodeFunc, nowMs int64) {
 	}
 	e.rows.Reset()
 	e.lastTags = nil
+	e.endLimits()
 	e.sortEntries()
 }
+
+// startLimits readies the loaded batch's budgets and shedding.
+func (e *Encoder) startLimits(nowMs int64) {
+	if e.limits != nil {
+		e.limitEpoch = e.limits.Epoch(nowMs)
+		e.limitDrops = slices.Grow(e.limitDrops[:0], e.limits.Len())[:e.limits.Len()]
+		clear(e.limitDrops)
+	}
+	for c := range e.keep {
+		e.keep[c] = shed.All
+		if e.shed != nil {
+			e.keep[c] = e.shed.Keep(shed.Class(c))
+		}
+	}
+	e.offered = [shed.NumClasses]int64{}
+	e.shedByRoute = slices.Grow(e.shedByRoute[:0], len(e.topo.Routes))[:len(e.topo.Routes)]
+	clear(e.shedByRoute)
+}
+
+// endLimits hands the batch's counts to the budgets and the shedding state.
+func (e *Encoder) endLimits() {
+	if e.limits != nil {
+		for i, n := range e.limitDrops {
+			if n != 0 {
+				e.limits.AddDropped(i, n)
+			}
+		}
+	}
+	if e.shed != nil {
+		e.shed.Add(&e.offered, e.shedByRoute, e.classes)
+	}
+}
+
+// classOf is route r's priority class.
+func (e *Encoder) classOf(r int32) shed.Class {
+	if int(r) < len(e.classes) {
+		return e.classes[r]
+	}
+	return shed.Normal
+}
+
+// shedHash mixes a series hash into the one shedding decides by, so that the series a budget
+// keeps (low hashes) are not also the ones shedding keeps.
+func shedHash(h uint64) uint64 { return (h ^ 0x5851f42d4c957f2d) * 0x9e3779b97f4a7c15 }
 
 // add judges one datapoint and appends its entries.
 func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
@@ -253,6 +334,24 @@ func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
 		e.drops[messages.ReasonUnrouted]++
 		return
 	}
+	if si.budgets != 0 && e.limits != nil {
+		if si.limitEpoch != e.limitEpoch || si.limitDrop == limitUnjudged {
+			si.limitDrop = int32(e.limits.Admit(si.budgets, si.hash, dp.Tags, e.limitEpoch))
+			si.limitEpoch = e.limitEpoch
+		}
+		if si.limitDrop >= 0 {
+			e.drops[messages.ReasonCardinality]++
+			e.limitDrops[si.limitDrop]++
+			return
+		}
+	}
+	class := e.classOf(si.route)
+	e.offered[class]++
+	if k := e.keep[class]; k != shed.All && shedHash(si.hash) >= k {
+		e.drops[messages.ReasonShed]++
+		e.shedByRoute[si.route]++
+		return
+	}
 	hist := uint32(0)
 	if x != nil && x.Histogram != nil {
 		start := len(e.histBytes)
@@ -294,10 +393,10 @@ func (e *Encoder) startBatch() {
 	e.batch++
 	e.touched, e.runs = e.touched[:0], e.runs[:0]
 	if len(e.slots) > 0 && len(e.series) <= MaxCachedSeries && e.batch != 0 &&
-		e.cachedValidator == e.validator && e.cachedDenylist == e.denylist {
+		e.cachedValidator == e.validator && e.cachedDenylist == e.denylist && e.cachedLimits == e.limits {
 		return
 	}
-	e.cachedValidator, e.cachedDenylist = e.validator, e.denylist
+	e.cachedValidator, e.cachedDenylist, e.cachedLimits = e.validator, e.denylist, e.limits
 	e.series, e.keys, e.labels, e.seriesShards = e.series[:0], e.keys[:0], e.labels[:0], e.seriesShards[:0]
 	if len(e.slots) == 0 {
 		e.slots = make([]seriesSlot, minSeriesSlots)
@@ -371,6 +470,10 @@ func (e *Encoder) newSeries(h uint64, dp *messages.Datapoint) uint32 {
 		named := e.applyMapping(dp)
 		e.shardKey = shard.AppendSeriesKey(e.shardKey[:0], named)
 		sh := shard.Hash(e.shardKey)
+		si.hash, si.limitDrop = sh, limitUnjudged
+		if e.limits != nil {
+			si.budgets = e.limits.Matching(named.Metric)
+		}
 		si.shards = uint32(len(e.seriesShards))
 		for _, t := range e.topo.Routes[si.route].Targets {
 			e.seriesShards = append(e.seriesShards, t.Offset+uint32(shard.Jump(sh, int(t.Shards))))

@@ -23,6 +23,10 @@ const (
 	// ReasonUnsupported: a datapoint of a kind Sluice does not map (OTLP delta sums and
 	// histograms, exponential histograms without remote write 2.0, points with no value).
 	ReasonUnsupported
+	// ReasonCardinality: a new series over a cardinality budget (limits).
+	ReasonCardinality
+	// ReasonShed: shed under overload, by its route's priority (shedding).
+	ReasonShed
 	NumReasons
 )
 
@@ -43,6 +47,8 @@ var reasonNames = [NumReasons]string{
 	ReasonOutputRejected: "output_rejected",
 	ReasonUnrouted:       "unrouted",
 	ReasonUnsupported:    "unsupported",
+	ReasonCardinality:    "cardinality",
+	ReasonShed:           "shed",
 }
 
 // String returns the reason's label as used in logs and metrics.

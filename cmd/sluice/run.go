@@ -19,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/actors"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/shed"
 )
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
@@ -315,6 +316,9 @@ func (pr *progressT) log(log hclog.Logger) {
 		"in_total", s.DatapointsIn, "out_total", s.DatapointsOut, "dropped_total", s.Dropped.Total(),
 		"raw_pool", fmt.Sprintf("%d/%d", raw, rawN), "shard_pool", fmt.Sprintf("%d/%d", sb, sbN),
 		"gc_pause", time.Duration(ms.PauseTotalNs - pr.lastGCNs).String(), "heap_mib", ms.HeapInuse >> 20,
+	}
+	if f := pr.p.ShedFactors(); f[shed.Normal] < 1 || f[shed.BestEffort] < 1 {
+		fields = append(fields, "shed_factor_normal", f[shed.Normal], "shed_factor_best_effort", f[shed.BestEffort])
 	}
 	fields = append(fields, dropFields(drops)...)
 	log.Info("progress", fields...)
