@@ -58,6 +58,17 @@ func (p *Pipeline) LatencyQuantile(q float64) time.Duration { return p.d.latency
 // Lag is the summed consumer lag of the partitions this process consumes.
 func (p *Pipeline) Lag() int64 { return p.d.lag() }
 
+// Freshness is how far behind the worst partition this process consumes is: now minus the Kafka
+// timestamp of its oldest record not yet acknowledged (0 when nothing is in flight). Shedding
+// compares it with max_lag.
+func (p *Pipeline) Freshness() time.Duration {
+	now, worst := time.Now(), time.Duration(0)
+	for _, c := range p.d.claims.snapshot() {
+		worst = max(worst, c.freshness(now))
+	}
+	return worst
+}
+
 // PartitionLoad is one claimed partition's load as the coordinator last measured it.
 type PartitionLoad struct {
 	Topic       string

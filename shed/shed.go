@@ -9,8 +9,9 @@
 // datapoints to shed are taken from best_effort first (its share of the datapoints measured in
 // the same interval), then from normal. A series is kept when its hash is below its class's keep
 // fraction, so it is kept or shed whole, and the same on every task. When freshness falls below
-// half of max_lag, the kept fraction rises by half each interval: back to 1 within two intervals
-// (between half and all of max_lag it holds: no flapping).
+// half of max_lag and producers write less than the pipeline took unshed (the surge is over), the
+// kept fraction rises by half each interval: back to 1 within two intervals. Between half and all
+// of max_lag it holds, and while the surge lasts it holds once caught up: no flapping.
 package shed
 
 import (
@@ -139,6 +140,20 @@ type Controller struct {
 	last        Observation
 	lastOffered [NumClasses]int64
 	started     bool
+	// fullCapacity is the records a second the pipeline consumed while behind and unshed;
+	// caughtUp counts the intervals since freshness fell below half of max_lag.
+	fullCapacity float64
+	caughtUp     int
+}
+
+// giveBackAfter is how many caught-up intervals shedding waits at most for producers to slow
+// down before it gives series back anyway.
+const giveBackAfter = 10
+
+// demand is the records a second producers wrote over the interval from prev to o: what was
+// consumed plus the growth of the lag.
+func demand(o, prev Observation, dt float64) float64 {
+	return (float64(max(o.Consumed-prev.Consumed, 0)) + float64(o.Lag-prev.Lag)) / dt
 }
 
 // NewController controls state by cfg.
@@ -176,6 +191,9 @@ func (c *Controller) Step(o Observation) (changed bool, factors [NumClasses]floa
 	}
 	dt := o.At.Sub(prev.At).Seconds()
 	kept := c.kept
+	if o.Freshness >= c.cfg.MaxLag/2 {
+		c.caughtUp = 0
+	}
 	switch {
 	case o.Freshness > c.cfg.MaxLag:
 		if c.behindSince.IsZero() {
@@ -185,7 +203,10 @@ func (c *Controller) Step(o Observation) (changed bool, factors [NumClasses]floa
 			break
 		}
 		capacity := float64(max(o.Consumed-prev.Consumed, 0)) / dt
-		demand := capacity + float64(o.Lag-prev.Lag)/dt
+		demand := demand(o, prev, dt)
+		if c.kept >= 1 {
+			c.fullCapacity = capacity // what the pipeline takes unshed, behind
+		}
 		if demand > capacity && capacity > 0 {
 			c.kept *= capacity / demand // falling further behind: shed more
 		} else if capacity == 0 && demand > 0 {
@@ -194,7 +215,10 @@ func (c *Controller) Step(o Observation) (changed bool, factors [NumClasses]floa
 		c.kept = max(c.kept, 0)
 	case o.Freshness < c.cfg.MaxLag/2:
 		c.behindSince = time.Time{}
-		if c.kept < 1 {
+		c.caughtUp++
+		// Caught up: the surge is over when producers write less than the pipeline could take
+		// unshed (with a tenth to spare), or, should that capacity be misjudged, after a while.
+		if c.kept < 1 && dt > 0 && (demand(o, prev, dt) < 0.9*c.fullCapacity || c.caughtUp >= giveBackAfter) {
 			c.kept = min(1, c.kept+0.5)
 		}
 	default: // between half and all of max_lag: hold

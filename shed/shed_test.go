@@ -67,10 +67,33 @@ func TestShedsBestEffortFirst(t *testing.T) {
 	if g := s.step(7*time.Second, 3000, 3000); g != f {
 		t.Fatalf("factors moved in the hysteresis band: %v, were %v", g, f)
 	}
-	// Recovered: back to 1 within two intervals.
-	s.step(time.Second, 3000, 3000)
-	if g := s.step(time.Second, 3000, 3000); g != [NumClasses]float64{1, 1, 1} {
-		t.Fatalf("two intervals after recovering: factors %v", g)
+	// Caught up while the surge lasts (producers still write 3× what it took unshed): hold, or
+	// it would flap.
+	for i := 0; i < 3; i++ {
+		if g := s.step(time.Second, 3000, 3000); g != f {
+			t.Fatalf("factors moved while caught up during the surge: %v, were %v", g, f)
+		}
+	}
+	// The surge is over: back to 1 within two intervals.
+	s.step(time.Second, 500, 500)
+	if g := s.step(time.Second, 500, 500); g != [NumClasses]float64{1, 1, 1} {
+		t.Fatalf("two intervals after the surge: factors %v", g)
+	}
+}
+
+// TestGivesBackAfterAWhile: caught up for long with producers as fast as ever, shedding gives
+// series back anyway (the capacity it measured may have been wrong).
+func TestGivesBackAfterAWhile(t *testing.T) {
+	s := newSim(t, [NumClasses]int64{0, 1, 1})
+	for i := 0; i < 3; i++ {
+		s.step(20*time.Second, 1000, 2000)
+	}
+	var f [NumClasses]float64
+	for i := 0; i < giveBackAfter+1; i++ {
+		f = s.step(time.Second, 2000, 2000)
+	}
+	if f[BestEffort] == 0 {
+		t.Fatalf("still shedding everything after %d caught-up intervals: %v", giveBackAfter+1, f)
 	}
 }
 
