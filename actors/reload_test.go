@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/shed"
 )
 
 func TestReload(t *testing.T) {
@@ -124,5 +125,72 @@ func TestReloadDefaultTags(t *testing.T) {
 	}
 	if got := decoded(p); !strings.HasPrefix(got, "fleet.cpu") {
 		t.Fatalf("a restart-only change altered decoding: %q", got)
+	}
+}
+
+// TestReloadLimitsAndPriorities: new budgets, shedding settings and route priorities apply at
+// the next batch (a new budget set, its dropped counts carried over by name); a route change
+// other than its priority needs a restart and leaves the priorities as they were.
+func TestReloadLimitsAndPriorities(t *testing.T) {
+	load := func(limits, priority, match string) *config.Config {
+		t.Helper()
+		cfg, err := config.Load("t.hcl", []byte(`input "opentsdb" { topics = ["in"] }
+output "kafka" "o" { topic = "o" }
+output "kafka" "p" { topic = "p" }
+route {
+  match    = [`+match+`]
+  outputs  = ["o"]
+  priority = "`+priority+`"
+}
+route { outputs = ["p"] }
+`+limits))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	budget := `limits {
+  budget "api" {
+    match      = ["api.**"]
+    max_series = 10
+  }
+}
+`
+	p, err := New(load(budget, "critical", `"ads.**"`), hclog.NewNullLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.d
+	if c := *d.settings.classes.Load(); !slices.Equal(c, []shed.Class{shed.Critical, shed.Normal}) {
+		t.Fatalf("classes %v at start", c)
+	}
+	old := d.settings.limits.Load()
+	old.AddDropped(0, 7)
+	applied, restart, err := p.Reload(load(strings.Replace(budget, "10", "20", 1)+`shedding { enabled = true }`, "best_effort", `"ads.**"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"limits", "shedding", "route.priority"}; !slices.Equal(applied, want) || len(restart) != 0 {
+		t.Fatalf("applied %v (want %v), needs restart %v", applied, want, restart)
+	}
+	if c := *d.settings.classes.Load(); !slices.Equal(c, []shed.Class{shed.BestEffort, shed.Normal}) {
+		t.Fatalf("classes %v after the reload", c)
+	}
+	set := d.settings.limits.Load()
+	if set == old {
+		t.Fatal("the budgets were not replaced")
+	}
+	if _, dropped := set.Usage(); dropped["api"] != 7 {
+		t.Fatalf("budget api's dropped count %d after the reload, want 7 carried over", dropped["api"])
+	}
+	if !d.settings.shedding.Load().Enabled {
+		t.Fatal("shedding not enabled by the reload")
+	}
+	applied, restart, _ = p.Reload(load(strings.Replace(budget, "10", "20", 1)+`shedding { enabled = true }`, "normal", `"other.**"`))
+	if len(applied) != 0 || !slices.Equal(restart, []string{"route"}) {
+		t.Fatalf("a changed route match: applied %v, needs restart %v", applied, restart)
+	}
+	if c := *d.settings.classes.Load(); !slices.Equal(c, []shed.Class{shed.BestEffort, shed.Normal}) {
+		t.Fatalf("classes %v after a reload that needs a restart", c)
 	}
 }

@@ -300,6 +300,57 @@ func TestValidationErrors(t *testing.T) {
 	f(ok+`kafka {
   tls { cert_file = "client.pem" }
 }`, "No key file")
+	f(ok+`limits { window = "10ms" }`, "Duration too short")
+	f(ok+`limits {
+  budget "a" { max_series = 0 }
+}`, "t.hcl:4,29-30: Must be at least 1")
+	f(ok+`limits {
+  budget "a" {}
+}`, "Missing required argument")
+	f(ok+`limits {
+  budget "a" { max_series = 5 }
+  budget "a" { max_series = 6 }
+}`, "t.hcl:5,3-13: Duplicate budget name")
+	f(ok+`limits {
+  budget "a" {
+    match      = ["a..b"]
+    max_series = 5
+  }
+}`, "t.hcl:5,18-26: Invalid glob")
+	f(ok+`limits {
+  budget "a" {
+    match      = []
+    max_series = 5
+  }
+}`, "Empty match")
+	f(ok+`route {
+  outputs  = ["o"]
+  priority = "urgent"
+}`, "t.hcl:5,14-22: Unknown priority")
+	f(ok+`shedding { max_lag = "soon" }`, "Invalid duration")
+	f(ok+`shedding { interval = "1ms" }`, "Duration too short")
+}
+
+// TestLimitsAndSheddingDefaults: omitted budget and route settings get their defaults.
+func TestLimitsAndSheddingDefaults(t *testing.T) {
+	cfg, err := Load("t.hcl", []byte(`input "opentsdb" { topics = ["in"] }
+output "kafka" "o" { topic = "o" }
+route { outputs = ["o"] }
+limits {
+  budget "team" {
+    per_tag    = "team"
+    max_series = 100
+  }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Limits.Window != time.Hour || cfg.Limits.Budgets[0].MaxValues != DefaultBudgetValues || cfg.Routes[0].Priority != PriorityNormal {
+		t.Fatalf("limits %+v, budget %+v, route %+v", cfg.Limits, cfg.Limits.Budgets[0], cfg.Routes[0])
+	}
+	if s := cfg.Shedding; s.Enabled || s.MaxLag != 30*time.Second || s.For != 30*time.Second || s.Interval != 10*time.Second {
+		t.Fatalf("shedding %+v", s)
+	}
 }
 
 // TestDenylistFile: globs from the file follow the block's, comments and blank lines are
