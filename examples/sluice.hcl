@@ -117,6 +117,34 @@ denylist {
   globs = ["test.**", "*.debug.*"]
 }
 
+# Cardinality budgets (docs/limits.md): at most max_series distinct series per window for the
+# metrics a budget's globs match (every metric without match), or for each value of per_tag.
+# Over budget, new series are dropped (reason cardinality); series admitted in the window keep
+# flowing whole. Decisions depend on the series hash, so every task drops the same series.
+limits {
+  window = "1h" # aligned to the clock, so every task's windows match
+  budget "checkout" {
+    match      = ["checkout.**"]
+    max_series = 200000
+  }
+  budget "per-team" {
+    per_tag    = "team"   # each team's series count apart...
+    max_series = 500000
+    max_values = 1000     # ...for the first 1000 teams; the rest share one budget (__other__)
+  }
+}
+
+# Adaptive shedding under overload (docs/limits.md), off by default: once the worst partition's
+# freshness stays above max_lag for `for`, routes of priority best_effort are shed by a loss
+# factor min(capacity / demand, 1), then normal ones; critical routes never. Series are kept or
+# shed whole, by hash, alike on every task; the factor returns to 1 once the surge is over.
+shedding {
+  enabled  = false
+  max_lag  = "30s"
+  for      = "30s"
+  interval = "10s"
+}
+
 # Prometheus remote-write WriteRequests, snappy-compressed, one Kafka record per shard batch,
 # partition = shard, key = shard id, idempotent producer with acks=all.
 output "kafka" "tsdb" {
@@ -125,4 +153,22 @@ output "kafka" "tsdb" {
   compression = "none"   # Kafka-level codec; payloads are already snappy-compressed
   flush_bytes = "1MiB"   # each of a writer's shards flushes when it holds its share of this...
   linger      = "200ms"  # ...or when its oldest datapoint waited this long
+}
+
+# Routes (optional with one output; examples/outputs.hcl has several outputs): the first route
+# whose globs match a metric decides where it goes. priority is the route's class for shedding:
+# critical (never shed), normal (the default) or best_effort (shed first).
+route {
+  match    = ["debug.**", "*.experimental.**"]
+  outputs  = ["tsdb"]
+  priority = "best_effort"
+}
+route {
+  match    = ["slo.**", "billing.**"]
+  outputs  = ["tsdb"]
+  priority = "critical"
+}
+route {
+  outputs  = ["tsdb"]
+  priority = "normal"
 }
