@@ -174,33 +174,42 @@ func TestBatchEncoderLimitsAllocateNothing(t *testing.T) {
 
 // limitedEncoder is testEncoder with two budgets (one per tag value) over every metric, and
 // shedding keeping half of normal's series.
-func limitedEncoder(t testing.TB) *testEnc {
+func limitedEncoder(t testing.TB) *testEnc { return encoderWith(t, true, 0.5) }
+
+// encoderWith is testEncoder with two budgets over every metric (one per tag value) when
+// budgets, and shedding keeping the fraction keep of normal's series when keep < 1.
+func encoderWith(t testing.TB, budgets bool, keep float64) *testEnc {
 	e := testEncoder(t)
-	set := testLimits(t, &config.Budget{Name: "all", MaxSeries: 1 << 20}, &config.Budget{Name: "by-dc", PerTag: "dc", MaxSeries: 1 << 20})
-	st := shed.NewState(1)
-	ctl := shed.NewController(config.Shedding{Enabled: true, MaxLag: time.Second, Interval: time.Second}, st)
-	at := time.Unix(1_700_000_000, 0)
-	ctl.Step(shed.Observation{At: at})
-	st.Add(&[shed.NumClasses]int64{0, 100, 0}, nil, nil) // an interval offering only normal datapoints
-	ctl.Step(shed.Observation{At: at.Add(time.Second), Freshness: 5 * time.Second, Consumed: 1000, Lag: 1000})
+	var set *limits.Set
+	if budgets {
+		set = testLimits(t, &config.Budget{Name: "all", MaxSeries: 1 << 20}, &config.Budget{Name: "by-dc", PerTag: "dc", MaxSeries: 1 << 20})
+	}
+	var st *shed.State
+	if keep < 1 {
+		st = shed.NewState(1)
+		ctl := shed.NewController(config.Shedding{Enabled: true, MaxLag: time.Second, Interval: time.Second}, st)
+		at := time.Unix(1_700_000_000, 0)
+		ctl.Step(shed.Observation{At: at})
+		st.Add(&[shed.NumClasses]int64{0, 100, 0}, nil, nil) // an interval offering only normal datapoints
+		// Consumed 1000 while the lag grew by 1000/keep - 1000: capacity/demand = keep.
+		ctl.Step(shed.Observation{At: at.Add(time.Second), Freshness: 5 * time.Second, Consumed: 1000, Lag: int64(1000/keep) - 1000})
+	}
 	e.Limit(set, st, []shed.Class{shed.Normal})
 	return e
 }
 
-// BenchmarkBatchEncoderLimits is BenchmarkBatchEncoder's 14k-line batch with two budgets and
-// shedding on (every series judged by both budgets, half of them shed), against none.
+// BenchmarkBatchEncoderLimits is BenchmarkBatchEncoder's 14k-line batch over 10k series with
+// neither budgets nor shedding, with two budgets (every series judged by both), with shedding
+// keeping 99 % of the series (each datapoint's series checked), and with both, shedding half.
 func BenchmarkBatchEncoderLimits(b *testing.B) {
-	for _, on := range []bool{false, true} {
-		name := "off"
-		if on {
-			name = "budgets+shedding"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		budgets bool
+		keep    float64
+	}{{"off", false, 1}, {"budgets", true, 1}, {"shedding-keep-99%", false, 0.99}, {"budgets+shedding-keep-50%", true, 0.5}} {
+		b.Run(c.name, func(b *testing.B) {
 			raw, valid := testBatchSeries(b, 140, 100, 10000)
-			e := testEncoder(b)
-			if on {
-				e = limitedEncoder(b)
-			}
+			e := encoderWith(b, c.budgets, c.keep)
 			pool := messages.NewShardBatchPool(256, 64<<10)
 			now := time.Now().UnixMilli()
 			release := func(_ int, sb *messages.ShardBatch) { sb.Release() }

@@ -80,6 +80,9 @@ limits {
 	if n := metric(t, reg, "sluice_limit_series", map[string]string{"limit": "api-requests", "value": ""}); n < explosion*0.97 || n > explosion*1.03 {
 		t.Fatalf("sluice_limit_series %g, want about %d", n, explosion)
 	}
+	est := metric(t, reg, "sluice_limit_series", map[string]string{"limit": "api-requests", "value": ""})
+	t.Logf("api.requests: %d of %d new series on the output (budget %d), %d datapoints dropped, distinct estimate %.0f (%.2f %% off); steady series: %d of %d datapoints",
+		len(apiSeries), explosion, budget, dropped, est, 100*(est-explosion)/explosion, steadyPoints, steady*points)
 	if l := logs.String(); !strings.Contains(l, "cardinality budget is dropping new series") || !strings.Contains(l, `top_tag_keys="request_id=200,host=50"`) {
 		t.Fatalf("no log line naming request_id:\n%s", l)
 	}
