@@ -33,6 +33,7 @@ type Config struct {
 	Outputs     []*Output    `hcl:"output,block"`
 	Routes      []*Route     `hcl:"route,block"`
 	DeadLetter  *DeadLetter  `hcl:"dead_letter,block"`
+	Control     *Control     `hcl:"control,block"`
 
 	// Filename is the file the config came from ("" for Default()).
 	Filename string
@@ -398,6 +399,15 @@ func (c *Config) Output(name string) *Output {
 // came from and why it was rejected. Without it they are counted and logged only.
 type DeadLetter struct {
 	Topic string `hcl:"topic"`
+}
+
+// Control names the compacted topic whose records hold the realtime settings (docs/control.md):
+// every task reads it from the start at boot, within Timeout, then follows it.
+type Control struct {
+	Topic      string `hcl:"topic"`
+	TimeoutRaw string `hcl:"timeout,optional"`
+
+	Timeout time.Duration
 }
 
 // PoolBudget is the memory the batch pools hold: raw_batches × batch_bytes +

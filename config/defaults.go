@@ -42,6 +42,13 @@ func Default() *Config {
 	}
 }
 
+// deriveDefaults fills what a control block leaves out (it is decoded from a zero value).
+func (c *Control) deriveDefaults() {
+	if c.TimeoutRaw == "" {
+		c.TimeoutRaw = "10s"
+	}
+}
+
 // DefaultBudgetValues is how many values of its tag a per_tag budget tracks one by one.
 const DefaultBudgetValues = 1000
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,18 @@ func (c *Config) validate(v *validator) {
 	c.validateShedding(v)
 	c.validateOutputs(v)
 	c.validateRoutes(v)
+	if c.Control != nil {
+		c.Control.deriveDefaults()
+		c.Control.Timeout = v.duration("control", "timeout", c.Control.TimeoutRaw, 100*time.Millisecond)
+		if c.Control.Topic == "" {
+			v.errorf("control", "topic", "Empty control topic", "Name the compacted topic that holds the realtime settings, such as \"sluice.control\".")
+		}
+		for _, in := range c.Inputs {
+			if slices.Contains(in.Topics, c.Control.Topic) {
+				v.errorf("control", "topic", "Control topic is an input", "Topic %q is also an input topic.", c.Control.Topic)
+			}
+		}
+	}
 	if c.DeadLetter != nil {
 		for _, o := range c.Outputs {
 			if o.Type == OutputKafka && o.Topic == c.DeadLetter.Topic {

@@ -41,6 +41,9 @@ commands:
   health     probe a running sluice's /healthz; exit 0 healthy, 1 not (-address host:port)
   loadgen    produce synthetic metrics in any input format at a rate (-brokers -topic -format -rate -series -skew -duration)
   tail       print an output shard topic's datapoints with their shard (-brokers -topic [-partition N] [-n N])
+  control    read and write the control topic: get, set -file DOC, history, diff (-config FILE)
+  redrive    re-produce dead-lettered records to the topics they came from (-brokers -from TOPIC)
+  dlq        dead-letter topic statistics: dlq stats (-brokers -topic)
 
 Run "sluice <command> -h" for a command's flags.
 `
@@ -73,6 +76,12 @@ func mainErr(args []string, stdout, stderr io.Writer) int {
 		return loadgenCmd(args[1:], stdout, stderr)
 	case "tail":
 		return tailCmd(args[1:], stdout, stderr)
+	case "control":
+		return controlCmd(args[1:], stdout, stderr)
+	case "redrive":
+		return redriveCmd(args[1:], stdout, stderr)
+	case "dlq":
+		return dlqCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

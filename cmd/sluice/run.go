@@ -104,6 +104,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 type reloader struct {
 	path, devBroker, httpAddr string
 	reloads                   *prometheus.CounterVec
+	// control puts the applied control document back over the reloaded file.
+	control *controlState
 }
 
 func newReloadCounter() *prometheus.CounterVec {
@@ -141,6 +143,9 @@ func (r *reloader) reload(p *actors.Pipeline, log hclog.Logger) {
 	if r.httpAddr != "" {
 		next.HTTP.Address = r.httpAddr
 	}
+	if r.control != nil {
+		next = r.control.overFile(next)
+	}
 	applied, restart, err := p.Reload(next)
 	if err != nil {
 		r.reloads.WithLabelValues("rejected").Inc()
@@ -174,13 +179,16 @@ func runPipeline(cfg *config.Config, broker *devBrokerT, rl *reloader, sigs <-ch
 			"address", cfg.Kafka.Brokers[0], "input_topics", strings.Join(cfg.Inputs[0].Topics, ","),
 			"output_topic", cfg.Outputs[0].Topic)
 	}
-	p, err := actors.New(cfg, log, nil)
+	// The control topic first: its settings apply before the pipeline joins its input groups.
+	ctl := newControlState(cfg, log)
+	rl.control = ctl
+	p, err := actors.New(ctl.boot(), log, nil)
 	if err != nil {
 		log.Error("cannot build the pipeline", "error", err)
 		return exitError
 	}
 	rl.reloads = newReloadCounter()
-	h, err := startHTTP(cfg, p, log, rl.reloads)
+	h, err := startHTTP(cfg, p, log, append(ctl.collectors(), rl.reloads)...)
 	if err != nil {
 		log.Error("cannot serve http", "error", err)
 		return exitError
@@ -207,6 +215,8 @@ func runPipeline(cfg *config.Config, broker *devBrokerT, rl *reloader, sigs <-ch
 		gen = startGenerator(cfg, rate, log)
 	}
 
+	updates := ctl.follow()
+	defer ctl.close()
 	var tick <-chan time.Time
 	if progress > 0 {
 		t := time.NewTicker(progress)
@@ -223,6 +233,8 @@ loop:
 			break loop
 		case <-hups:
 			rl.reload(p, log)
+		case r := <-updates:
+			ctl.apply(p, r, log)
 		case err := <-p.Fatal():
 			log.Error("escalating: shutting down so the orchestrator replaces this task", "error", err)
 			code = exitEscalated

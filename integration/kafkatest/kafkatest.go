@@ -101,6 +101,13 @@ func (c *Cluster) CreateTopicMax(t testing.TB, topic string, partitions, maxReco
 	}
 }
 
+// SaramaConfig is a client configuration for this cluster (its version and security).
+func (c *Cluster) SaramaConfig() *sarama.Config {
+	cfg := c.config()
+	cfg.Producer.Return.Successes = true
+	return cfg
+}
+
 func (c *Cluster) config() *sarama.Config {
 	cfg := sarama.NewConfig()
 	cfg.Version = Version

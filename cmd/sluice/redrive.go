@@ -1,0 +1,359 @@
+package main
+
+// sluice redrive and sluice dlq stats: the dead-letter topic for the on-call (docs/control.md).
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/sluicehq/sluice/actors"
+	"github.com/sluicehq/sluice/messages"
+)
+
+// HeaderRedrivenFrom names, on a redriven record, the dead-letter record it came from.
+const HeaderRedrivenFrom = "sluice-redriven-from"
+
+// dlRecord is what a dead-letter record's headers say.
+type dlRecord struct {
+	reason, source, detail string
+}
+
+func dlHeaders(m *sarama.ConsumerMessage) dlRecord {
+	var r dlRecord
+	for _, h := range m.Headers {
+		switch string(h.Key) {
+		case actors.HeaderReason:
+			r.reason = string(h.Value)
+		case actors.HeaderSourceTopic:
+			r.source = string(h.Value)
+		case actors.HeaderDetail:
+			r.detail = string(h.Value)
+		}
+	}
+	return r
+}
+
+// redriveCmd re-produces dead-lettered records to the topic they came from. Progress is kept as
+// the offsets of a consumer group (one per source topic, dead-letter topic and filters, unless
+// -group names one), so an interrupted redrive resumes where it stopped, and a second redrive of
+// the same records with the same filters re-produces nothing.
+func redriveCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("redrive", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated host:port list")
+	from := fs.String("from", "", "the dead-letter topic (required)")
+	reason := fs.String("reason", "", "only records dead-lettered for these reasons (comma-separated: unparseable, poison)")
+	source := fs.String("source-topic", "", "only records that came from this topic")
+	since := fs.Duration("since", 0, "only records dead-lettered within this long (0: all)")
+	group := fs.String("group", "", "the consumer group that keeps the redrive's progress (default: one per topic and filters)")
+	dry := fs.Bool("dry-run", false, "count what would be redriven; produce and commit nothing")
+	progress := fs.Duration("progress", 5*time.Second, "how often to print a progress line")
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	if *from == "" {
+		fmt.Fprintln(stderr, "sluice redrive: -from is required")
+		return exitError
+	}
+	reasons := map[string]bool{}
+	for _, r := range strings.Split(*reason, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			reasons[r] = true
+		}
+	}
+	if *group == "" {
+		*group = "sluice-redrive." + *from + "." + strings.ReplaceAll(*reason, ",", "+") + "." + *source
+	}
+	sc := sarama.NewConfig()
+	sc.Version = toolKafkaVersion
+	sc.Consumer.Return.Errors = true
+	sc.Producer.Return.Successes = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Idempotent = true
+	sc.Net.MaxOpenRequests = 1
+	sc.Producer.Retry.Max = 10
+	client, err := sarama.NewClient(strings.Split(*brokers, ","), sc)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
+		return exitError
+	}
+	defer client.Close()
+	parts, err := client.Partitions(*from)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice redrive: topic %s: %v\n", *from, err)
+		return exitError
+	}
+	var prod sarama.SyncProducer
+	var om sarama.OffsetManager
+	if !*dry {
+		if prod, err = sarama.NewSyncProducerFromClient(client); err != nil {
+			fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
+			return exitError
+		}
+		defer prod.Close()
+		if om, err = sarama.NewOffsetManagerFromClient(*group, client); err != nil {
+			fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
+			return exitError
+		}
+		defer om.Close()
+	}
+	cons, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
+		return exitError
+	}
+	defer cons.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	type counts struct{ redriven, filtered, notRedrivable int }
+	byReason := map[string]*counts{}
+	count := func(r string) *counts {
+		if byReason[r] == nil {
+			byReason[r] = &counts{}
+		}
+		return byReason[r]
+	}
+	var total counts
+	tick := time.NewTicker(*progress)
+	defer tick.Stop()
+	cutoff := time.Time{}
+	if *since > 0 {
+		cutoff = time.Now().Add(-*since)
+	}
+	interrupted := false
+	for _, p := range parts {
+		end, err := client.GetOffset(*from, p, sarama.OffsetNewest)
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
+			return exitError
+		}
+		start, err := client.GetOffset(*from, p, sarama.OffsetOldest)
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
+			return exitError
+		}
+		var pom sarama.PartitionOffsetManager
+		if om != nil {
+			if pom, err = om.ManagePartition(*from, p); err != nil {
+				fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
+				return exitError
+			}
+			if next, _ := pom.NextOffset(); next > start {
+				start = next // resume
+			}
+		}
+		if start >= end {
+			if pom != nil {
+				pom.AsyncClose()
+			}
+			continue
+		}
+		pc, err := cons.ConsumePartition(*from, p, start)
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
+			return exitError
+		}
+		for off := start; off < end && !interrupted; {
+			select {
+			case m := <-pc.Messages():
+				off = m.Offset + 1
+				h := dlHeaders(m)
+				c := count(h.reason)
+				switch {
+				case len(reasons) > 0 && !reasons[h.reason], *source != "" && h.source != *source, !cutoff.IsZero() && m.Timestamp.Before(cutoff):
+					c.filtered++
+					total.filtered++
+				case h.reason == messages.ReasonOutputRejected.String() || h.source == "":
+					// A WriteRequest an output refused: it belongs to the output's topic or
+					// receiver, not to an input, so redriving it into an input would be wrong.
+					c.notRedrivable++
+					total.notRedrivable++
+				case *dry:
+					c.redriven++
+					total.redriven++
+				default:
+					_, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: h.source, Value: sarama.ByteEncoder(m.Value),
+						Headers: []sarama.RecordHeader{{Key: []byte(HeaderRedrivenFrom), Value: fmt.Appendf(nil, "%s/%d/%d", *from, p, m.Offset)}}})
+					if err != nil {
+						fmt.Fprintf(stderr, "sluice redrive: producing to %s: %v (progress is kept: run again to resume)\n", h.source, err)
+						pom.MarkOffset(m.Offset, "")
+						pc.Close()
+						pom.Close()
+						om.Commit()
+						return exitError
+					}
+					c.redriven++
+					total.redriven++
+				}
+				if pom != nil {
+					pom.MarkOffset(m.Offset+1, "")
+				}
+			case err := <-pc.Errors():
+				fmt.Fprintf(stderr, "sluice redrive: reading %s/%d: %v\n", *from, p, err)
+			case <-tick.C:
+				fmt.Fprintf(stderr, "redrive: partition %d at offset %d of %d; %d redriven, %d filtered, %d not redrivable\n",
+					p, off, end, total.redriven, total.filtered, total.notRedrivable)
+			case <-ctx.Done():
+				interrupted = true
+			}
+		}
+		pc.Close()
+		if pom != nil {
+			pom.Close()
+		}
+		if interrupted {
+			break
+		}
+	}
+	if om != nil {
+		om.Commit()
+	}
+	verb := "redriven"
+	if *dry {
+		verb = "would be redriven (dry run)"
+	}
+	var rs []string
+	for r := range byReason {
+		rs = append(rs, r)
+	}
+	sort.Strings(rs)
+	fmt.Fprintf(stdout, "%-16s %10s %10s %14s\n", "reason", "redriven", "filtered", "not_redrivable")
+	for _, r := range rs {
+		c := byReason[r]
+		fmt.Fprintf(stdout, "%-16s %10d %10d %14d\n", r, c.redriven, c.filtered, c.notRedrivable)
+	}
+	fmt.Fprintf(stdout, "%d records %s, %d filtered out, %d not redrivable\n", total.redriven, verb, total.filtered, total.notRedrivable)
+	if total.notRedrivable > 0 {
+		fmt.Fprintln(stdout, "not redrivable: output_rejected records are remote-write requests an output refused; they go to that output, not to an input. Fix the output, then re-produce them there (kcat), or drop them.")
+	}
+	if interrupted {
+		fmt.Fprintln(stderr, "sluice redrive: interrupted; progress is kept: run the same command again to resume")
+		return exitError
+	}
+	return exitOK
+}
+
+// dlqCmd is `sluice dlq stats -brokers B -topic T`: the dead-letter topic's records by reason,
+// source topic and age.
+func dlqCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "stats" {
+		fmt.Fprintln(stderr, "usage: sluice dlq stats -brokers B -topic DEAD_LETTER_TOPIC")
+		return exitError
+	}
+	fs := flag.NewFlagSet("dlq stats", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated host:port list")
+	topic := fs.String("topic", "", "the dead-letter topic (required)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitError
+	}
+	if *topic == "" {
+		fmt.Fprintln(stderr, "sluice dlq stats: -topic is required")
+		return exitError
+	}
+	sc := sarama.NewConfig()
+	sc.Version = toolKafkaVersion
+	sc.Consumer.Return.Errors = true
+	client, err := sarama.NewClient(strings.Split(*brokers, ","), sc)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice dlq stats: %v\n", err)
+		return exitError
+	}
+	defer client.Close()
+	cons, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice dlq stats: %v\n", err)
+		return exitError
+	}
+	defer cons.Close()
+	parts, err := client.Partitions(*topic)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice dlq stats: topic %s: %v\n", *topic, err)
+		return exitError
+	}
+	ages := []struct {
+		name string
+		max  time.Duration
+	}{{"<1h", time.Hour}, {"<1d", 24 * time.Hour}, {"<7d", 7 * 24 * time.Hour}, {">=7d", 1<<63 - 1}}
+	type key struct{ reason, source string }
+	byKey := map[key][]int{}
+	total, now := 0, time.Now()
+	var oldest time.Time
+	for _, p := range parts {
+		end, err1 := client.GetOffset(*topic, p, sarama.OffsetNewest)
+		start, err2 := client.GetOffset(*topic, p, sarama.OffsetOldest)
+		if err1 != nil || err2 != nil {
+			fmt.Fprintf(stderr, "sluice dlq stats: offsets of partition %d: %v %v\n", p, err1, err2)
+			return exitError
+		}
+		if start >= end {
+			continue
+		}
+		pc, err := cons.ConsumePartition(*topic, p, start)
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice dlq stats: %v\n", err)
+			return exitError
+		}
+		for off := start; off < end; {
+			m := <-pc.Messages()
+			off = m.Offset + 1
+			h := dlHeaders(m)
+			k := key{h.reason, h.source}
+			if byKey[k] == nil {
+				byKey[k] = make([]int, len(ages))
+			}
+			age := now.Sub(m.Timestamp)
+			for i, a := range ages {
+				if age < a.max {
+					byKey[k][i]++
+					break
+				}
+			}
+			if oldest.IsZero() || m.Timestamp.Before(oldest) {
+				oldest = m.Timestamp
+			}
+			total++
+		}
+		pc.Close()
+	}
+	var keys []key
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].reason < keys[j].reason || keys[i].reason == keys[j].reason && keys[i].source < keys[j].source
+	})
+	fmt.Fprintf(stdout, "%-16s %-24s %8s", "reason", "source_topic", "records")
+	for _, a := range ages {
+		fmt.Fprintf(stdout, " %8s", a.name)
+	}
+	fmt.Fprintln(stdout)
+	for _, k := range keys {
+		n := 0
+		for _, c := range byKey[k] {
+			n += c
+		}
+		fmt.Fprintf(stdout, "%-16s %-24s %8d", k.reason, k.source, n)
+		for _, c := range byKey[k] {
+			fmt.Fprintf(stdout, " %8d", c)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if total > 0 {
+		fmt.Fprintf(stdout, "%d records; the oldest dead-lettered %s ago\n", total, now.Sub(oldest).Round(time.Second))
+	} else {
+		fmt.Fprintf(stdout, "%s is empty\n", *topic)
+	}
+	return exitOK
+}
