@@ -30,7 +30,10 @@ func metricOf(t *testing.T, addr, name string) float64 {
 // sluiceTool runs a sluice command to completion and returns its exit code, stdout and stderr.
 func sluiceTool(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(sluiceBinary(t), args...)
+	bin := sluiceBinary(t)
+	t0 := time.Now()
+	defer func() { t.Logf("sluice %s took %s", args[0], time.Since(t0).Round(10*time.Millisecond)) }()
+	cmd := exec.Command(bin, args...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -79,8 +79,6 @@ func redriveCmd(args []string, stdout, stderr io.Writer) int {
 	sc.Consumer.Return.Errors = true
 	sc.Producer.Return.Successes = true
 	sc.Producer.RequiredAcks = sarama.WaitForAll
-	sc.Producer.Idempotent = true
-	sc.Net.MaxOpenRequests = 1
 	sc.Producer.Retry.Max = 10
 	client, err := sarama.NewClient(strings.Split(*brokers, ","), sc)
 	if err != nil {
@@ -94,18 +92,20 @@ func redriveCmd(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	var prod sarama.SyncProducer
-	var om sarama.OffsetManager
+	var prog *redriveProgress
 	if !*dry {
-		if prod, err = sarama.NewSyncProducerFromClient(client); err != nil {
+		// A client of its own: a broker may answer a connection's requests in order, so a
+		// produce sharing the consumer's connection would wait out each fetch's long poll.
+		if prod, err = sarama.NewSyncProducer(strings.Split(*brokers, ","), sc); err != nil {
 			fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
 			return exitError
 		}
 		defer prod.Close()
-		if om, err = sarama.NewOffsetManagerFromClient(*group, client); err != nil {
-			fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
+		prog = &redriveProgress{client: client, group: *group, topic: *from, next: map[int32]int64{}}
+		if err := prog.fetch(parts); err != nil {
+			fmt.Fprintf(stderr, "sluice redrive: reading the progress of group %s: %v\n", *group, err)
 			return exitError
 		}
-		defer om.Close()
 	}
 	cons, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
@@ -143,20 +143,12 @@ func redriveCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
 			return exitError
 		}
-		var pom sarama.PartitionOffsetManager
-		if om != nil {
-			if pom, err = om.ManagePartition(*from, p); err != nil {
-				fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
-				return exitError
-			}
-			if next, _ := pom.NextOffset(); next > start {
+		if prog != nil {
+			if next, ok := prog.next[p]; ok && next > start {
 				start = next // resume
 			}
 		}
 		if start >= end {
-			if pom != nil {
-				pom.AsyncClose()
-			}
 			continue
 		}
 		pc, err := cons.ConsumePartition(*from, p, start)
@@ -187,21 +179,20 @@ func redriveCmd(args []string, stdout, stderr io.Writer) int {
 						Headers: []sarama.RecordHeader{{Key: []byte(HeaderRedrivenFrom), Value: fmt.Appendf(nil, "%s/%d/%d", *from, p, m.Offset)}}})
 					if err != nil {
 						fmt.Fprintf(stderr, "sluice redrive: producing to %s: %v (progress is kept: run again to resume)\n", h.source, err)
-						pom.MarkOffset(m.Offset, "")
 						pc.Close()
-						pom.Close()
-						om.Commit()
+						prog.commit(stderr)
 						return exitError
 					}
 					c.redriven++
 					total.redriven++
 				}
-				if pom != nil {
-					pom.MarkOffset(m.Offset+1, "")
+				if prog != nil {
+					prog.next[p] = m.Offset + 1
 				}
 			case err := <-pc.Errors():
 				fmt.Fprintf(stderr, "sluice redrive: reading %s/%d: %v\n", *from, p, err)
 			case <-tick.C:
+				prog.commit(stderr)
 				fmt.Fprintf(stderr, "redrive: partition %d at offset %d of %d; %d redriven, %d filtered, %d not redrivable\n",
 					p, off, end, total.redriven, total.filtered, total.notRedrivable)
 			case <-ctx.Done():
@@ -209,15 +200,12 @@ func redriveCmd(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		pc.Close()
-		if pom != nil {
-			pom.Close()
+		if !prog.commit(stderr) {
+			return exitError
 		}
 		if interrupted {
 			break
 		}
-	}
-	if om != nil {
-		om.Commit()
 	}
 	verb := "redriven"
 	if *dry {
@@ -242,6 +230,69 @@ func redriveCmd(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// redriveProgress is a redrive's position per partition of the dead-letter topic, kept as the
+// committed offsets of a consumer group that never joins (simple commits, generation -1), so that
+// a redrive interrupted anywhere resumes after the last record it produced.
+type redriveProgress struct {
+	client sarama.Client
+	group  string
+	topic  string
+	next   map[int32]int64
+}
+
+func (r *redriveProgress) fetch(parts []int32) error {
+	b, err := r.client.Coordinator(r.group)
+	if err != nil {
+		return err
+	}
+	req := sarama.NewOffsetFetchRequest(r.client.Config().Version, r.group, map[string][]int32{r.topic: parts})
+	resp, err := b.FetchOffset(req)
+	if err != nil {
+		return err
+	}
+	if resp.Err == sarama.ErrGroupIDNotFound { // a group that never committed (Kafka answers -1s)
+		return nil
+	}
+	if resp.Err != sarama.ErrNoError {
+		return resp.Err
+	}
+	for _, p := range parts {
+		if blk := resp.GetBlock(r.topic, p); blk != nil && blk.Err == sarama.ErrNoError && blk.Offset >= 0 {
+			r.next[p] = blk.Offset
+		}
+	}
+	return nil
+}
+
+// commit stores the progress; false (said on stderr) when it could not.
+func (r *redriveProgress) commit(stderr io.Writer) bool {
+	if r == nil || len(r.next) == 0 {
+		return true
+	}
+	b, err := r.client.Coordinator(r.group)
+	if err == nil {
+		req := &sarama.OffsetCommitRequest{ConsumerGroup: r.group, ConsumerGroupGeneration: -1, Version: 2, RetentionTime: -1}
+		for p, off := range r.next {
+			req.AddBlock(r.topic, p, off, 0, "")
+		}
+		var resp *sarama.OffsetCommitResponse
+		if resp, err = b.CommitOffset(req); err == nil {
+			for _, ps := range resp.Errors {
+				for _, e := range ps {
+					if e != sarama.ErrNoError {
+						err = e
+					}
+				}
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice redrive: storing the progress of group %s: %v\n", r.group, err)
+		return false
+	}
+	return true
 }
 
 // dlqCmd is `sluice dlq stats -brokers B -topic T`: the dead-letter topic's records by reason,
