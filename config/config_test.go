@@ -493,3 +493,65 @@ func TestGroupTimeouts(t *testing.T) {
 		t.Fatalf("want the rebalance warning at line 4, got %v", w)
 	}
 }
+
+// TestLoadControl: a control document replaces the file's blocks it holds and keeps the others;
+// its errors point into the document; it may not hold other blocks, nor change a route's match.
+func TestLoadControl(t *testing.T) {
+	base, err := Load("sluice.hcl", []byte(`input "opentsdb" { topics = ["in"] }
+output "kafka" "o" { topic = "o" }
+route {
+  match   = ["debug.**"]
+  outputs = ["o"]
+}
+route { outputs = ["o"] }
+denylist { globs = ["test.**"] }
+validation { max_tags = 8 }
+control { topic = "ctl" }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.Control.Topic != "ctl" || base.Control.Timeout != 10*time.Second {
+		t.Fatalf("control block %+v", base.Control)
+	}
+	merged, err := LoadControl("v3", []byte(`denylist { globs = ["drop.**"] }
+limits {
+  budget "all" { max_series = 1000 }
+}
+route {
+  match    = ["debug.**"]
+  outputs  = ["o"]
+  priority = "best_effort"
+}
+route { outputs = ["o"] }
+`), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(merged.Denylist.All, []string{"drop.**"}) || merged.Validation.MaxTags != 8 || merged.Limits.Budgets[0].MaxSeries != 1000 ||
+		merged.Routes[0].Priority != PriorityBestEffort || merged.Routes[1].Priority != PriorityNormal {
+		t.Fatalf("merged: denylist %v, max_tags %d, limits %+v, priorities %s %s", merged.Denylist.All, merged.Validation.MaxTags,
+			merged.Limits, merged.Routes[0].Priority, merged.Routes[1].Priority)
+	}
+	if !slices.Equal(base.Denylist.All, []string{"test.**"}) || base.Routes[0].Priority != PriorityNormal {
+		t.Fatal("LoadControl changed the base config")
+	}
+	for _, c := range []struct{ doc, want string }{
+		{`denylist { globs = ["a..b"] }`, "v:1:20: error: Invalid glob"},
+		{`output "kafka" "x" { topic = "x" }`, "v:1:1: error: Unsupported block type"},
+		{`validation { max_tags = -1 }`, "v:1:25: error: Negative max_tags"},
+		{`route { outputs = ["o"] }`, "Routes differ from the file's"},
+		{"route {\n  match = [\"other.**\"]\n  outputs = [\"o\"]\n}\nroute { outputs = [\"o\"] }", "v:1:1: error: Route differs from the file's"},
+		{`shedding { max_lag = "1ms" }`, "v:1:22: error: Duration too short"},
+		{`denylist {`, "Unclosed configuration block"},
+	} {
+		_, err := LoadControl("v", []byte(c.doc), base)
+		var b strings.Builder
+		if ce, ok := err.(*Error); ok {
+			ce.Write(&b)
+		}
+		if err == nil || !strings.Contains(b.String()+err.Error(), c.want) {
+			t.Errorf("%s: want %q, got %v\n%s", c.doc, c.want, err, b.String())
+		}
+	}
+}

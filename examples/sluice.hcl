@@ -117,6 +117,15 @@ denylist {
   globs = ["test.**", "*.debug.*"]
 }
 
+# The control topic (docs/control.md): realtime settings for the whole fleet. Every task reads this
+# compacted topic at boot (waiting at most timeout, else starting from this file) and follows it;
+# the newest valid control document's blocks (denylist, validation, limits, shedding, coordinator,
+# route priorities) replace this file's. Publish with: sluice control set -config F -file doc.hcl
+# control {
+#   topic   = "sluice.control"
+#   timeout = "10s"
+# }
+
 # Cardinality budgets (docs/limits.md): at most max_series distinct series per window for the
 # metrics a budget's globs match (every metric without match), or for each value of per_tag.
 # Over budget, new series are dropped (reason cardinality); series admitted in the window keep
