@@ -130,6 +130,13 @@ control { topic = %q }
 		t.Fatal("keep.m stopped too")
 	}
 
+	next := filepath.Join(t.TempDir(), "next.hcl")
+	os.WriteFile(next, []byte("denylist { globs = [\"drop.**\", \"noisy.**\"] }\n"), 0o600)
+	if code, stdout, _ := sluiceTool(t, "control", "diff", "-config", cfgPath, "-file", next); code != 0 ||
+		!strings.Contains(stdout, `-denylist { globs = ["drop.**"] }`) || !strings.Contains(stdout, `+denylist { globs = ["drop.**", "noisy.**"] }`) {
+		t.Fatalf("control diff: exit %d\n%s", code, stdout)
+	}
+
 	// 2. A broken document: set refuses it and publishes nothing...
 	bad := filepath.Join(t.TempDir(), "bad.hcl")
 	os.WriteFile(bad, []byte("denylist { globs = [\"drop..x\"] }\n"), 0o600)

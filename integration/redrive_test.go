@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/sluicehq/sluice/actors"
 	"github.com/sluicehq/sluice/integration/kafkatest"
 )
@@ -89,6 +91,23 @@ func TestRedriveAfterFix(t *testing.T) {
 	}
 	if len(seen) != len(influx) {
 		t.Fatalf("%d influx series on the output, want %d", len(seen), len(influx))
+	}
+
+	// A request an output refused, dead-lettered: a redrive without filters counts it as not
+	// redrivable (and, in a dry run, the 100 lines again: another group, another progress).
+	prod, err := sarama.NewSyncProducer(c.Addrs, c.SaramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: dlq, Value: sarama.StringEncoder("a WriteRequest"), Headers: []sarama.RecordHeader{
+		{Key: []byte(actors.HeaderReason), Value: []byte("output_rejected")}, {Key: []byte(actors.HeaderSourceTopic), Value: []byte(out)}}}); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = sluiceTool(t, "redrive", "-brokers", addr, "-from", dlq, "-dry-run")
+	if code != 0 || !strings.Contains(stdout, "100 records would be redriven (dry run), 0 filtered out, 1 not redrivable") ||
+		!strings.Contains(stdout, "not redrivable: output_rejected records") {
+		t.Fatalf("dry run without filters: exit %d\n%s%s", code, stdout, stderr)
 	}
 
 	// The same redrive again: its progress is kept, so nothing is produced twice.

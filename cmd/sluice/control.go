@@ -39,13 +39,16 @@ type controlState struct {
 	next   map[int32]int64 // where boot's read ended (nil: it did not read the topic)
 	stop   chan struct{}
 	done   chan struct{}
+	ctx    context.Context // cancelled by close
+	cancel context.CancelFunc
 
 	versionG prometheus.Gauge
 	rejected prometheus.Counter
 }
 
 func newControlState(file *config.Config, log hclog.Logger) *controlState {
-	return &controlState{log: log.Named("control"), file: file, stop: make(chan struct{}), done: make(chan struct{}),
+	ctx, cancel := context.WithCancel(context.Background())
+	return &controlState{log: log.Named("control"), file: file, stop: make(chan struct{}), done: make(chan struct{}), ctx: ctx, cancel: cancel,
 		versionG: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_control_version",
 			Help: "Version of the control document this task applied (0: none; the config file alone)."}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_control_rejected_total",
@@ -181,7 +184,7 @@ func (c *controlState) follow() <-chan control.Record {
 				}
 			}
 			if c.client != nil && c.next == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				ctx, cancel := context.WithTimeout(c.ctx, time.Minute)
 				recs, bad, next, err := control.ReadAll(ctx, c.client, topic)
 				cancel()
 				if err == nil {
@@ -228,12 +231,17 @@ func (c *controlState) follow() <-chan control.Record {
 	return out
 }
 
-// close stops following and closes the client.
+// close stops following and closes the client, waiting at most a second for the follower (a
+// connection attempt in progress is abandoned: shutdown is bounded).
 func (c *controlState) close() {
 	close(c.stop)
-	<-c.done
-	if c.client != nil {
-		c.client.Close()
+	c.cancel()
+	select {
+	case <-c.done:
+		if c.client != nil {
+			c.client.Close()
+		}
+	case <-time.After(time.Second):
 	}
 }
 
