@@ -88,7 +88,8 @@ limits {
 	}
 }
 
-// startRecorded is startRW with a logger whose output the test reads.
+// startRecorded starts a pipeline for cfg with its metrics on a registry of its own and a logger
+// whose output the test reads; the pipeline is stopped when the test ends.
 func startRecorded(t *testing.T, cfg *config.Config) (*actors.Pipeline, *prometheus.Registry, *kafkatest.Recorder) {
 	t.Helper()
 	log, rec := kafkatest.RecordingLogger(t, "warn")
@@ -103,5 +104,6 @@ func startRecorded(t *testing.T, cfg *config.Config) (*actors.Pipeline, *prometh
 	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { p.Stop(context.Background()) })
 	return p, reg, rec
 }

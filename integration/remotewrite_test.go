@@ -5,7 +5,6 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -147,18 +146,7 @@ func sameData(t *testing.T, what string, got, want exported) {
 // startRW starts a pipeline for cfg with its metrics on a registry of its own.
 func startRW(t *testing.T, cfg *config.Config) (*actors.Pipeline, *prometheus.Registry) {
 	t.Helper()
-	p, err := actors.New(cfg, kafkatest.Logger(t, "warn"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	if err := p.Register(reg); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Stop(context.Background()) })
+	p, reg, _ := startRecorded(t, cfg)
 	return p, reg
 }
 

@@ -230,43 +230,31 @@ func sampleTimestamp(b []byte) int64 {
 			return int64(v)
 		}
 	}
-	var ts int64
-	for len(b) > 0 {
-		num, typ, tl := protowire.ConsumeTag(b)
-		if tl < 0 {
-			return ts
-		}
-		n := protowire.ConsumeFieldValue(num, typ, b[tl:])
-		if n < 0 {
-			return ts
-		}
-		if num == 2 && typ == protowire.VarintType {
-			v, _ := protowire.ConsumeVarint(b[tl:])
-			ts = int64(v)
-		}
-		b = b[tl+n:]
-	}
-	return ts
+	return varintField(b, 2)
 }
 
 // histogramTimestamp reads a Histogram message's timestamp (field 15; 0 when absent), which
 // AppendHistogram writes last.
-func histogramTimestamp(b []byte) int64 {
-	var ts int64
+func histogramTimestamp(b []byte) int64 { return varintField(b, 15) }
+
+// varintField reads the last varint field num of message b as an int64 (0 when absent; what
+// precedes malformed bytes when b is malformed).
+func varintField(b []byte, field protowire.Number) int64 {
+	var v int64
 	for len(b) > 0 {
 		num, typ, tl := protowire.ConsumeTag(b)
 		if tl < 0 {
-			return ts
+			return v
 		}
 		n := protowire.ConsumeFieldValue(num, typ, b[tl:])
 		if n < 0 {
-			return ts
+			return v
 		}
-		if num == 15 && typ == protowire.VarintType {
-			v, _ := protowire.ConsumeVarint(b[tl:])
-			ts = int64(v)
+		if num == field && typ == protowire.VarintType {
+			u, _ := protowire.ConsumeVarint(b[tl:])
+			v = int64(u)
 		}
 		b = b[tl+n:]
 	}
-	return ts
+	return v
 }

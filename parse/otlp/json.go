@@ -173,11 +173,8 @@ func (e *emitter) numberJSON(dp []byte) bool {
 		}
 		return ok
 	})
-	switch {
-	case !ok:
-		return false
-	case flags&flagNoRecordedValue != 0:
-		return e.unsupported(dp, "point with no recorded value")
+	if skip, ret := e.skip(dp, ok, flags); skip {
+		return ret
 	}
 	attrs, ok := e.attributesJSON(dp)
 	if ok {
@@ -212,11 +209,8 @@ func (e *emitter) histogramJSON(dp []byte) bool {
 		}
 		return ok
 	})
-	if !ok {
-		return false
-	}
-	if flags&flagNoRecordedValue != 0 {
-		return e.unsupported(dp, "point with no recorded value")
+	if skip, ret := e.skip(dp, ok, flags); skip {
+		return ret
 	}
 	nCounts, nBounds := 0, 0
 	if !jsonArray(counts, func([]byte) bool { nCounts++; return true }) || !jsonArray(bounds, func([]byte) bool { nBounds++; return true }) {
@@ -272,11 +266,8 @@ func (e *emitter) summaryJSON(dp []byte) bool {
 		}
 		return ok
 	})
-	if !ok {
-		return false
-	}
-	if flags&flagNoRecordedValue != 0 {
-		return e.unsupported(dp, "point with no recorded value")
+	if skip, ret := e.skip(dp, ok, flags); skip {
+		return ret
 	}
 	attrs, ok := e.attributesJSON(dp)
 	if !ok {

@@ -315,11 +315,8 @@ func (e *emitter) exponential(dp []byte) bool {
 		}
 		return ok
 	})
-	switch {
-	case !ok:
-		return false
-	case flags&flagNoRecordedValue != 0:
-		return e.unsupported(dp, "point with no recorded value")
+	if skip, ret := e.skip(dp, ok, flags); skip {
+		return ret
 	}
 	attrs, ok := e.attributes(dp, 1)
 	return ok && e.native(dp, &h, attrs, e.timestamp(ts))
@@ -374,11 +371,8 @@ func (e *emitter) exponentialJSON(dp []byte) bool {
 		}
 		return ok
 	})
-	switch {
-	case !ok:
-		return false
-	case flags&flagNoRecordedValue != 0:
-		return e.unsupported(dp, "point with no recorded value")
+	if skip, ret := e.skip(dp, ok, flags); skip {
+		return ret
 	}
 	attrs, ok := e.attributesJSON(dp)
 	return ok && e.native(dp, &h, attrs, e.timestamp(ts))

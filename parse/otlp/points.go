@@ -91,11 +91,8 @@ func (e *emitter) number(dp []byte) bool {
 		}
 		return typ == protowire.Fixed64Type
 	})
-	switch {
-	case !ok:
-		return false
-	case flags&flagNoRecordedValue != 0:
-		return e.unsupported(dp, "point with no recorded value")
+	if skip, ret := e.skip(dp, ok, flags); skip {
+		return ret
 	}
 	attrs, ok := e.attributes(dp, 7)
 	if ok {
@@ -201,11 +198,8 @@ func (e *emitter) summary(dp []byte) bool {
 		}
 		return typ == protowire.Fixed64Type
 	})
-	switch {
-	case !ok:
-		return false
-	case flags&flagNoRecordedValue != 0:
-		return e.unsupported(dp, "point with no recorded value")
+	if skip, ret := e.skip(dp, ok, flags); skip {
+		return ret
 	}
 	attrs, ok := e.attributes(dp, 7)
 	if !ok {
@@ -240,6 +234,19 @@ func (e *emitter) summary(dp []byte) bool {
 		e.summaryEnd(attrs, t, sum, count)
 	}
 	return ok
+}
+
+// skip says whether a point read with ok and flags is not to be added, and what the reader
+// returns then: false for a malformed point, true (after counting it) for one flagged as having
+// no recorded value.
+func (e *emitter) skip(dp []byte, ok bool, flags uint64) (skip, ret bool) {
+	switch {
+	case !ok:
+		return true, false
+	case flags&flagNoRecordedValue != 0:
+		return true, e.unsupported(dp, "point with no recorded value")
+	}
+	return false, false
 }
 
 // unsupportedPoint counts a point of a metric plan found no Prometheus form for.
