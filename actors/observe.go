@@ -95,14 +95,14 @@ func (p *Pipeline) Loads() []PartitionLoad {
 }
 
 // Alive counts the pipeline's live actors by kind ("reader", "worker", "writer", "tracker",
-// "deadletter", "coordinator").
+// "deadletter", "coordinator", "shedder").
 func (p *Pipeline) Alive() map[string]int {
 	out := map[string]int{}
 	d := p.d
 	if d.system == nil {
 		return out
 	}
-	for _, group := range [][]*actor.PID{d.readerPIDs, d.workerPIDs, d.writerPIDs, {d.trackerPID}, {d.deadLetterPID}, {d.coordinatorPID}} {
+	for _, group := range [][]*actor.PID{d.readerPIDs, d.workerPIDs, d.writerPIDs, {d.trackerPID}, {d.deadLetterPID}, {d.coordinatorPID}, {d.shedderPID}} {
 		for _, pid := range group {
 			if pid == nil {
 				continue
@@ -127,7 +127,7 @@ func (p *Pipeline) Health() error {
 	if d.stopping.Load() {
 		return errors.New("pipeline stopping")
 	}
-	want := map[string]int{"reader": len(d.readerPIDs), "worker": d.workers, "writer": len(d.writerPIDs), "tracker": 1}
+	want := map[string]int{"reader": len(d.readerPIDs), "worker": d.workers, "writer": len(d.writerPIDs), "tracker": 1, "shedder": 1}
 	if d.deadLetter != nil {
 		want["deadletter"] = 1
 	}
