@@ -111,12 +111,6 @@ func (t *tracker) check(e *trackEntry) {
 	}
 	c := e.claim
 	delete(t.entries, e.id)
-	if c.inflight.Add(-1) == 0 {
-		select {
-		case c.drained <- struct{}{}:
-		default:
-		}
-	}
 	next := int64(-1)
 	q := c.queue
 	for len(q) > 0 && q[0].done {
@@ -135,5 +129,14 @@ func (t *tracker) check(e *trackEntry) {
 	c.queue = q
 	if next >= 0 {
 		c.mark(next)
+	}
+	// Only now, with the offset marked, may a draining reader go on to commit: signalled before
+	// the mark, the reader could commit first and the partition's next owner would consume the
+	// batch again.
+	if c.inflight.Add(-1) == 0 {
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
 	}
 }

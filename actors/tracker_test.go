@@ -2,10 +2,13 @@ package actors
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/latency"
 )
 
 // TestTrackerRestartKeepsCommitting panics the offset tracker in the middle of a run. The
@@ -48,5 +51,61 @@ func TestTrackerRestartKeepsCommitting(t *testing.T) {
 	}
 	if !s.Drained || s.RawInUse != 0 || s.ShardInUse != 0 {
 		t.Fatalf("did not stop cleanly: %+v", s)
+	}
+}
+
+// markSession is a consumer-group session that only records the offsets marked on it: the
+// tracker's one use of a session.
+type markSession struct {
+	sarama.ConsumerGroupSession
+	marked atomic.Int64
+	// claim is the session's one claim; late records a mark made after the claim said it was
+	// drained (a reader would have committed already).
+	claim *claim
+	late  bool
+}
+
+func (s *markSession) MarkOffset(_ string, _ int32, offset int64, _ string) {
+	s.marked.Store(offset)
+	s.late = s.late || len(s.claim.drained) > 0
+}
+
+// TestTrackerMarksBeforeDrained: a reader whose partition is revoked commits as soon as the claim
+// is drained, so by then the offset of the last batch must be marked. Signalled before the mark,
+// the commit could miss the batch and the next owner of the partition would write it again.
+func TestTrackerMarksBeforeDrained(t *testing.T) {
+	sess := &markSession{}
+	c := newClaim(sess, "in", 0, 0)
+	sess.claim = c
+	tr := &tracker{d: &trackerDeps{stats: &Stats{}, latency: &latency.Hist{}}, trackerState: newTrackerState()}
+	for i, last := range []int64{9, 19} {
+		e := tr.get()
+		e.id, e.claim, e.last, e.expected = uint64(i+1), c, last, 1
+		c.queue = append(c.queue, e)
+		tr.entries[e.id] = e
+		c.inflight.Add(1)
+	}
+	ack := func(id uint64) {
+		e := tr.entries[id]
+		e.decoded, e.acked = true, 1
+		tr.check(e)
+	}
+	ack(2) // the later batch first: nothing can be marked yet
+	if got := sess.marked.Load(); got != 0 {
+		t.Fatalf("marked %d with the first batch still in flight", got)
+	}
+	select {
+	case <-c.drained:
+		t.Fatal("drained with a batch in flight")
+	default:
+	}
+	ack(1)
+	select {
+	case <-c.drained:
+	default:
+		t.Fatal("not drained after every batch was acknowledged")
+	}
+	if got := sess.marked.Load(); got != 20 || sess.late {
+		t.Fatalf("marked %d (after the claim was drained: %v), want 20 before it", got, sess.late)
 	}
 }
