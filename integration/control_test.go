@@ -15,22 +15,23 @@ import (
 
 	"github.com/sluicehq/sluice/control"
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/integration/sluicetest"
 )
 
 // metricOf reads one metric from a process's /metrics (-1 when it is not there).
 func metricOf(t *testing.T, addr, name string) float64 {
 	t.Helper()
-	f := scrape(t, addr)[name]
+	f := sluicetest.Scrape(t, addr)[name]
 	if f == nil {
 		return -1
 	}
-	return sum(f, nil)
+	return sluicetest.Sum(f, nil)
 }
 
 // sluiceTool runs a sluice command to completion and returns its exit code, stdout and stderr.
 func sluiceTool(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	bin := sluiceBinary(t)
+	bin := sluicetest.Binary(t)
 	t0 := time.Now()
 	defer func() { t.Logf("sluice %s took %s", args[0], time.Since(t0).Round(10*time.Millisecond)) }()
 	cmd := exec.Command(bin, args...)
@@ -51,7 +52,7 @@ func sluiceTool(t *testing.T, args ...string) (int, string, string) {
 func TestControlTopicAcrossFleet(t *testing.T) {
 	const in, out, ctl = "ctl.in", "ctl.out", "ctl.settings"
 	c := kafkatest.Start(t, in, 6, out, 4)
-	cfgPath := writeConfigFile(t, fmt.Sprintf(`
+	cfgPath := sluicetest.WriteConfig(t, fmt.Sprintf(`
 log { level = "info" }
 kafka { brokers = [%q] }
 input "opentsdb" {
@@ -65,18 +66,18 @@ output "kafka" "tsdb" {
 }
 control { topic = %q }
 `, c.Addrs[0], in, out, ctl))
-	procs := make([]*proc, 3)
+	procs := make([]*sluicetest.Proc, 3)
 	addrs := make([]string, 3)
 	for i := range procs {
-		procs[i] = startSluice(t, "run", "-config", cfgPath)
+		procs[i] = sluicetest.Run(t, "run", "-config", cfgPath)
 	}
 	for i, p := range procs {
-		addrs[i] = p.httpAddr(t)
+		addrs[i] = p.HTTPAddr(t)
 		kafkatest.WaitFor(t, 30*time.Second, "the boot read of the control topic", func() bool {
 			// kfake may create the topic on the first metadata request, as brokers with
 			// auto.create.topics.enable do.
-			return p.last("the control topic does not exist: starting from the config file; it is read once it does") != nil ||
-				p.last("no control document yet: starting from the config file") != nil
+			return p.Last("the control topic does not exist: starting from the config file; it is read once it does") != nil ||
+				p.Last("no control document yet: starting from the config file") != nil
 		})
 	}
 
@@ -175,12 +176,12 @@ control { topic = %q }
 	}
 
 	// 3. A restarted process comes up with the current version.
-	if code, _ := procs[1].stop(t); code != 0 {
+	if code, _ := procs[1].Stop(t); code != 0 {
 		t.Fatalf("process 1 exited %d on SIGTERM", code)
 	}
-	procs[1] = startSluice(t, "run", "-config", cfgPath)
-	addrs[1] = procs[1].httpAddr(t)
-	if l := procs[1].last("control document applied at start"); l == nil || num(l, "version") != 1 {
+	procs[1] = sluicetest.Run(t, "run", "-config", cfgPath)
+	addrs[1] = procs[1].HTTPAddr(t)
+	if l := procs[1].Last("control document applied at start"); l == nil || sluicetest.Num(l, "version") != 1 {
 		t.Fatalf("the restarted process did not start with version 1: %v", l)
 	}
 	if v := metricOf(t, addrs[1], "sluice_control_version"); v != 1 {
@@ -190,7 +191,7 @@ control { topic = %q }
 	stopTraffic.Store(true)
 	wg.Wait()
 	for i, p := range procs {
-		if code, _ := p.stop(t); code != 0 {
+		if code, _ := p.Stop(t); code != 0 {
 			t.Fatalf("process %d exited %d", i, code)
 		}
 	}

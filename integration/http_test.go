@@ -11,60 +11,9 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/integration/sluicetest"
 )
-
-// scrape reads /metrics and parses it as Prometheus' own text parser does.
-func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/metrics: %s", resp.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v", err)
-	}
-	return fams
-}
-
-// sum adds a family's samples whose labels include want.
-func sum(f *dto.MetricFamily, want map[string]string) float64 {
-	var total float64
-	if f == nil {
-		return 0
-	}
-next:
-	for _, m := range f.Metric {
-		labels := map[string]string{}
-		for _, l := range m.Label {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if labels[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			total += m.Counter.GetValue()
-		case m.Gauge != nil:
-			total += m.Gauge.GetValue()
-		case m.Histogram != nil:
-			total += float64(m.Histogram.GetSampleCount())
-		}
-	}
-	return total
-}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -82,9 +31,9 @@ func get(t *testing.T, url string) (int, string) {
 // parser: the pipeline's counters move, they agree with the stop summary, and every sluice_*
 // metric is documented in docs/metrics.md.
 func TestMetricsAndHealth(t *testing.T) {
-	bin := sluiceBinary(t)
-	p := startSluice(t, "run", "-dev", "-dev-broker", freeAddr(t), "-dev-rate", "20000")
-	addr := p.httpAddr(t)
+	bin := sluicetest.Binary(t)
+	p := sluicetest.Run(t, "run", "-dev", "-dev-broker", sluicetest.FreeAddr(t), "-dev-rate", "20000")
+	addr := p.HTTPAddr(t)
 	health := func(path string) (int, string) {
 		cmd := exec.Command(bin, "health", "-address", addr, "-path", path)
 		out, err := cmd.CombinedOutput()
@@ -96,14 +45,14 @@ func TestMetricsAndHealth(t *testing.T) {
 	kafkatest.WaitFor(t, 30*time.Second, "sluice health to pass", func() bool { c, _ := health("/healthz"); return c == 0 })
 	kafkatest.WaitFor(t, 30*time.Second, "/readyz to pass (readers in their group)", func() bool { c, _ := health("/readyz"); return c == 0 })
 	kafkatest.WaitFor(t, 45*time.Second, "datapoints to reach the output and the coordinator's first measurement", func() bool {
-		f := scrape(t, addr)
-		return sum(f["sluice_output_datapoints_total"], nil) > 0 && sum(f["sluice_partition_load_bytes_per_second"], nil) > 0
+		f := sluicetest.Scrape(t, addr)
+		return sluicetest.Sum(f["sluice_output_datapoints_total"], nil) > 0 && sluicetest.Sum(f["sluice_partition_load_bytes_per_second"], nil) > 0
 	})
 	if code, _ := get(t, "http://"+addr+"/debug/pprof/"); code != http.StatusNotFound {
 		t.Errorf("/debug/pprof/ answers %d without http { pprof = true }", code)
 	}
 
-	fams := scrape(t, addr)
+	fams := sluicetest.Scrape(t, addr)
 	for _, name := range []string{
 		"sluice_input_records_total", "sluice_input_bytes_total", "sluice_input_datapoints_total",
 		"sluice_dropped_total", "sluice_consumer_lag", "sluice_group_sessions",
@@ -120,24 +69,24 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 	}
 	in := fams["sluice_input_datapoints_total"]
-	if got := sum(in, map[string]string{"topic": "metrics.opentsdb", "format": "opentsdb"}); got <= 0 {
+	if got := sluicetest.Sum(in, map[string]string{"topic": "metrics.opentsdb", "format": "opentsdb"}); got <= 0 {
 		t.Errorf("sluice_input_datapoints_total for the opentsdb topic = %v", got)
 	}
-	if got := sum(fams["sluice_output_write_duration_seconds"], nil); got != sum(fams["sluice_output_records_total"], nil) {
-		t.Errorf("write latency observations %v, acknowledged records %v: one observation per record", got, sum(fams["sluice_output_records_total"], nil))
+	if got := sluicetest.Sum(fams["sluice_output_write_duration_seconds"], nil); got != sluicetest.Sum(fams["sluice_output_records_total"], nil) {
+		t.Errorf("write latency observations %v, acknowledged records %v: one observation per record", got, sluicetest.Sum(fams["sluice_output_records_total"], nil))
 	}
-	if got := sum(fams["sluice_batch_pool_size"], map[string]string{"pool": "raw"}); got <= 0 {
+	if got := sluicetest.Sum(fams["sluice_batch_pool_size"], map[string]string{"pool": "raw"}); got <= 0 {
 		t.Errorf("raw pool size %v", got)
 	}
 	// The budget counts the consumers of the dev topics' partitions on top of the pools.
 	budget := fams["sluice_memory_budget_bytes"]
-	if pools, cons := sum(budget, map[string]string{"part": "pools"}), sum(budget, map[string]string{"part": "consumers"}); pools <= 0 || cons <= 0 {
+	if pools, cons := sluicetest.Sum(budget, map[string]string{"part": "pools"}), sluicetest.Sum(budget, map[string]string{"part": "consumers"}); pools <= 0 || cons <= 0 {
 		t.Errorf("memory budget parts: pools %v, consumers %v; want both counted", pools, cons)
 	}
-	if got := sum(fams["sluice_group_sessions"], nil); got < 1 {
+	if got := sluicetest.Sum(fams["sluice_group_sessions"], nil); got < 1 {
 		t.Errorf("sluice_group_sessions = %v with /readyz passing", got)
 	}
-	if got := sum(fams["sluice_worker_busy_seconds_total"], nil); got <= 0 {
+	if got := sluicetest.Sum(fams["sluice_worker_busy_seconds_total"], nil); got <= 0 {
 		t.Errorf("workers busy %v s under load", got)
 	}
 
@@ -166,13 +115,13 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 	}
 
-	code, last := p.stop(t)
+	code, last := p.Stop(t)
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	// The counters /metrics showed before the stop can only have grown since.
-	if out := float64(num(last, "datapoints_out")); out < sum(fams["sluice_output_datapoints_total"], nil) {
-		t.Errorf("summary datapoints_out %v below what /metrics showed earlier (%v)", out, sum(fams["sluice_output_datapoints_total"], nil))
+	if out := float64(sluicetest.Num(last, "datapoints_out")); out < sluicetest.Sum(fams["sluice_output_datapoints_total"], nil) {
+		t.Errorf("summary datapoints_out %v below what /metrics showed earlier (%v)", out, sluicetest.Sum(fams["sluice_output_datapoints_total"], nil))
 	}
 	start := time.Now()
 	if c, out := health("/healthz"); c != 1 {
@@ -199,21 +148,21 @@ dead_letter { topic = "prod.dead" }
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := startSluice(t, "run", "-dev", "-dev-broker", freeAddr(t), "-dev-rate", "20000", "-config", path)
-	addr := p.httpAddr(t)
+	p := sluicetest.Run(t, "run", "-dev", "-dev-broker", sluicetest.FreeAddr(t), "-dev-rate", "20000", "-config", path)
+	addr := p.HTTPAddr(t)
 	kafkatest.WaitFor(t, 45*time.Second, "generated datapoints to reach the output", func() bool {
-		f := scrape(t, addr)
-		return sum(f["sluice_output_datapoints_total"], nil) > 0 &&
-			sum(f["sluice_input_datapoints_total"], map[string]string{"topic": "metrics.opentsdb"}) > 0
+		f := sluicetest.Scrape(t, addr)
+		return sluicetest.Sum(f["sluice_output_datapoints_total"], nil) > 0 &&
+			sluicetest.Sum(f["sluice_input_datapoints_total"], map[string]string{"topic": "metrics.opentsdb"}) > 0
 	})
 	if code, body := get(t, "http://"+addr+"/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
 		t.Errorf("/debug/pprof/ with http { pprof = true }: %d", code)
 	}
-	if l := p.last("embedded Kafka-protocol broker listening; any Kafka client can produce to it"); l == nil ||
+	if l := p.Last("embedded Kafka-protocol broker listening; any Kafka client can produce to it"); l == nil ||
 		l["input_topics"] != "metrics.influx" || l["output_topic"] != "metrics.shards" {
 		t.Errorf("dev mode's topics: %v", l)
 	}
-	if code, _ := p.stop(t); code != 0 {
+	if code, _ := p.Stop(t); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }

@@ -24,30 +24,13 @@ func poisonDecoder(dst *messages.Rows, record []byte, _ int64) {
 	opentsdb.Parse(dst, record, 0)
 }
 
-// poisonInput makes 40 records of valid lines and one poison record among them.
-func poisonInput() (records [][]byte, valid int, poison string) {
-	for r := 0; r < 40; r++ {
-		var b strings.Builder
-		for i := 0; i < 25; i++ {
-			fmt.Fprintf(&b, "put ok.metric %d %d host=h%d\n", nowSec, r*25+i, i%3)
-			valid++
-		}
-		records = append(records, []byte(b.String()))
-		if r == 17 {
-			poison = fmt.Sprintf("put %s.metric %d 1 host=x\n", poisonMarker, nowSec)
-			records = append(records, []byte(poison))
-		}
-	}
-	return records, valid, poison
-}
-
 func runPoison(t *testing.T, extra string, dlq string) (actors.Summary, *kafkatest.Cluster, int, string) {
 	const topic = "in.poison"
 	c := kafkatest.Start(t, topic, 2, outTopic, shards)
 	if dlq != "" {
 		c.CreateTopic(t, dlq, 1)
 	}
-	records, valid, poison := poisonInput()
+	records, valid, poison := kafkatest.PoisonInput(poisonMarker)
 	c.ProduceRecords(t, topic, records, time.Now())
 	cfg := c.Config(t, topic, outTopic, shards, `supervisor {
   max_restarts = 50

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/integration/sluicetest"
 )
 
 // receiver is a real remote-write receiver (Debian's victoria-metrics or prometheus) running on
@@ -113,7 +114,7 @@ func startPrometheus3(t testing.TB) *receiver {
 // start runs the receiver on a free port and waits until ready answers 200.
 func (r *receiver) start(t testing.TB, ready string) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := sluicetest.FreeAddr(t)
 	r.base = "http://" + addr
 	args := r.args(addr)
 	r.cmd = exec.Command(args[0], args[1:]...)

@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/integration/sluicetest"
 )
 
 // TestReloadOnSIGHUP takes a real process through the three outcomes of a reload: a change that
@@ -34,9 +35,9 @@ output "kafka" "tsdb" { topic = "metrics.shards" }
 	write(denyPath, "# nothing denied yet\n")
 	write(cfgPath, base+`denylist { file = "deny.txt" }`+"\n")
 
-	broker := freeAddr(t)
-	p := startSluice(t, "run", "-dev", "-dev-broker", broker, "-config", cfgPath)
-	addr := p.httpAddr(t)
+	broker := sluicetest.FreeAddr(t)
+	p := sluicetest.Run(t, "run", "-dev", "-dev-broker", broker, "-config", cfgPath)
+	addr := p.HTTPAddr(t)
 	kafkatest.WaitFor(t, 30*time.Second, "/readyz", func() bool {
 		code, _ := get(t, "http://"+addr+"/readyz")
 		return code == 200
@@ -63,13 +64,13 @@ output "kafka" "tsdb" { topic = "metrics.shards" }
 		}
 	}
 	counts := func() (out, denied, ok, rejected float64) {
-		f := scrape(t, addr)
-		return sum(f["sluice_output_datapoints_total"], nil), sum(f["sluice_dropped_total"], map[string]string{"reason": "denylisted"}),
-			sum(f["sluice_config_reloads_total"], map[string]string{"result": "ok"}), sum(f["sluice_config_reloads_total"], map[string]string{"result": "rejected"})
+		f := sluicetest.Scrape(t, addr)
+		return sluicetest.Sum(f["sluice_output_datapoints_total"], nil), sluicetest.Sum(f["sluice_dropped_total"], map[string]string{"reason": "denylisted"}),
+			sluicetest.Sum(f["sluice_config_reloads_total"], map[string]string{"result": "ok"}), sluicetest.Sum(f["sluice_config_reloads_total"], map[string]string{"result": "rejected"})
 	}
 	hup := func() {
 		t.Helper()
-		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,8 +81,8 @@ output "kafka" "tsdb" { topic = "metrics.shards" }
 	// 1. Applies: the denylist file now lists the metric.
 	write(denyPath, "# reloaded\nsecret.**\n")
 	hup()
-	kafkatest.WaitFor(t, 10*time.Second, "the reload", func() bool { _, _, ok, _ := counts(); return ok == 1 && p.last("config reloaded") != nil })
-	if l := p.last("config reloaded"); l["applied"] != "denylist" || l["needs_restart"] != "" {
+	kafkatest.WaitFor(t, 10*time.Second, "the reload", func() bool { _, _, ok, _ := counts(); return ok == 1 && p.Last("config reloaded") != nil })
+	if l := p.Last("config reloaded"); l["applied"] != "denylist" || l["needs_restart"] != "" {
 		t.Fatalf("reload log line: %v; want applied=denylist and nothing needing a restart", l)
 	}
 	send(7)
@@ -91,11 +92,11 @@ output "kafka" "tsdb" { topic = "metrics.shards" }
 	write(cfgPath, strings.Replace(base, `level = "info"`, `level = "debug"`, 1)+`denylist { file = "deny.txt" }`+"\n"+`pipeline { workers = 7 }`+"\n")
 	hup()
 	const ignored = "config changes that need a restart were ignored"
-	kafkatest.WaitFor(t, 10*time.Second, "the second reload", func() bool { _, _, ok, _ := counts(); return ok == 2 && p.last(ignored) != nil })
-	if l := p.last(ignored); l["blocks"] != "pipeline" {
+	kafkatest.WaitFor(t, 10*time.Second, "the second reload", func() bool { _, _, ok, _ := counts(); return ok == 2 && p.Last(ignored) != nil })
+	if l := p.Last(ignored); l["blocks"] != "pipeline" {
 		t.Fatalf("no warning naming the pipeline block: %v", l)
 	}
-	if l := p.last("config reloaded"); l["applied"] != "log.level" || l["needs_restart"] != "pipeline" {
+	if l := p.Last("config reloaded"); l["applied"] != "log.level" || l["needs_restart"] != "pipeline" {
 		t.Fatalf("second reload: %v; want log.level applied and pipeline needing a restart", l)
 	}
 
@@ -107,19 +108,19 @@ output "kafka" "tsdb" { topic = "metrics.shards" }
 `)
 	hup()
 	const rejected = "config reload rejected; the running config stays"
-	kafkatest.WaitFor(t, 10*time.Second, "the rejected reload", func() bool { _, _, _, rej := counts(); return rej == 1 && p.last(rejected) != nil })
-	l := p.last(rejected)
+	kafkatest.WaitFor(t, 10*time.Second, "the rejected reload", func() bool { _, _, _, rej := counts(); return rej == 1 && p.Last(rejected) != nil })
+	l := p.Last(rejected)
 	if diag, _ := l["diagnostics"].(string); !strings.Contains(diag, cfgPath+":6:") || !strings.Contains(diag, "Invalid glob") {
 		t.Fatalf("rejected reload's diagnostics %q lack %s:6: and the summary", diag, cfgPath)
 	}
 	send(5)
 	kafkatest.WaitFor(t, 30*time.Second, "the 5 later datapoints denylisted too", func() bool { _, denied, _, _ := counts(); return denied == 12 })
 
-	code, last := p.stop(t)
+	code, last := p.Stop(t)
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	if num(last, "workers_alive") != 4 || num(last, "datapoints_out") != 10 || num(last, "datapoints_in") != int64(sent) {
+	if sluicetest.Num(last, "workers_alive") != 4 || sluicetest.Num(last, "datapoints_out") != 10 || sluicetest.Num(last, "datapoints_in") != int64(sent) {
 		t.Fatalf("summary %v: want 4 workers (the restart-only change ignored), 10 out, %d in", last, sent)
 	}
 }

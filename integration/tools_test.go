@@ -10,16 +10,17 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/integration/sluicetest"
 )
 
 // TestLoadgenAndTail: `sluice loadgen` feeds a running dev-mode pipeline and `sluice tail` reads
 // its output back; every datapoint tail prints sits on the shard its series hashes to, computed
 // here independently, and the counts add up.
 func TestLoadgenAndTail(t *testing.T) {
-	bin := sluiceBinary(t)
-	broker := freeAddr(t)
-	p := startSluice(t, "run", "-dev", "-dev-broker", broker, "-dev-partitions", "4")
-	kafkatest.WaitFor(t, 30*time.Second, "the pipeline to start", func() bool { return p.last("pipeline started") != nil })
+	bin := sluicetest.Binary(t)
+	broker := sluicetest.FreeAddr(t)
+	p := sluicetest.Run(t, "run", "-dev", "-dev-broker", broker, "-dev-partitions", "4")
+	kafkatest.WaitFor(t, 30*time.Second, "the pipeline to start", func() bool { return p.Last("pipeline started") != nil })
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -73,7 +74,7 @@ func TestLoadgenAndTail(t *testing.T) {
 			t.Fatalf("%q printed on shard %d, its series hashes to %d", l, shard, want)
 		}
 	}
-	if code, _ := p.stop(t); code != 0 {
+	if code, _ := p.Stop(t); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }

@@ -332,3 +332,23 @@ func (c *Cluster) Tally(t testing.TB, topic string, shards, n int) (counts []uin
 	}
 	return counts, stray, misplaced
 }
+
+// PoisonInput makes 40 records of 25 valid OpenTSDB lines each (a minute old) and, after the
+// 18th, one poison record: a line whose metric starts with marker, which the faultinject build's
+// SLUICE_FAULTS=poison=marker makes every worker fail on.
+func PoisonInput(marker string) (records [][]byte, valid int, poison string) {
+	ts := time.Now().Add(-time.Minute).Unix()
+	for r := 0; r < 40; r++ {
+		var b strings.Builder
+		for i := 0; i < 25; i++ {
+			fmt.Fprintf(&b, "put ok.metric %d %d host=h%d\n", ts, r*25+i, i%3)
+			valid++
+		}
+		records = append(records, []byte(b.String()))
+		if r == 17 {
+			poison = fmt.Sprintf("put %s.metric %d 1 host=x\n", marker, ts)
+			records = append(records, []byte(poison))
+		}
+	}
+	return records, valid, poison
+}

@@ -2,7 +2,7 @@
 // fleet it drives (processes, broker restarts, offsets) and the events it plays; its parts share
 // that state and are read together.
 
-package integration
+package fleet
 
 import (
 	"bufio"
@@ -27,6 +27,7 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/integration/sluicetest"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/shard"
 	"github.com/sluicehq/sluice/proto/prompb"
@@ -55,7 +56,7 @@ type fleet struct {
 	bin    string
 	cfg    string
 	broker *kafkatest.Process
-	procs  [fleetProcs]*proc // nil: not running
+	procs  [fleetProcs]*sluicetest.Proc // nil: not running
 	// saramaLogs are the files the running processes' Kafka clients log to; starts counts them.
 	saramaLogs [fleetProcs]string
 	starts     int
@@ -76,7 +77,7 @@ func TestFleetChaos(t *testing.T) {
 		seed, _ = strconv.ParseUint(s, 10, 64)
 	}
 	t.Logf("fleet seed %d (replay with SLUICE_FLEET_SEED=%d)", seed, seed)
-	f := &fleet{t: t, bin: sluiceBinary(t), rng: rand.New(rand.NewPCG(seed, 14))}
+	f := &fleet{t: t, bin: sluicetest.Binary(t), rng: rand.New(rand.NewPCG(seed, 14))}
 	f.broker = kafkatest.StartProcess(t)
 	f.broker.CreateTopic(t, fleetIn, fleetPartitions)
 	f.broker.CreateTopic(t, fleetOut, fleetShards)
@@ -124,7 +125,7 @@ func TestFleetChaos(t *testing.T) {
 		if p == nil {
 			continue
 		}
-		if code, last := p.stop(t); code != 0 {
+		if code, last := p.Stop(t); code != 0 {
 			t.Errorf("process %d: exit %d on SIGTERM, last line %v", i, code, last)
 		}
 	}
@@ -144,25 +145,25 @@ output "kafka" "tsdb" {
   shards = %d
 }
 `, f.broker.Addrs[0], fleetIn, fleetGroup, fleetOut, fleetShards)
-	return writeConfigFile(f.t, src)
+	return sluicetest.WriteConfig(f.t, src)
 }
 
 func (f *fleet) start(i int) {
 	f.starts++
 	f.saramaLogs[i] = filepath.Join(f.t.TempDir(), fmt.Sprintf("sarama-%d-%d.log", i, f.starts))
-	f.procs[i] = startBinary(f.t, f.bin, []string{"SLUICE_SARAMA_LOG=" + f.saramaLogs[i]}, "run", "-config", f.cfg)
+	f.procs[i] = sluicetest.Start(f.t, f.bin, []string{"SLUICE_SARAMA_LOG=" + f.saramaLogs[i]}, "run", "-config", f.cfg)
 }
 
 func (f *fleet) kill(i int) {
 	p := f.procs[i]
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-	p.cmd.Wait()
+	p.Cmd.Process.Signal(syscall.SIGKILL)
+	<-p.Done()
+	p.Cmd.Wait()
 	f.procs[i] = nil
 }
 
 func (f *fleet) term(i int) {
-	if code, last := f.procs[i].stop(f.t); code != 0 {
+	if code, last := f.procs[i].Stop(f.t); code != 0 {
 		f.t.Errorf("process %d: exit %d on SIGTERM, last line %v", i, code, last)
 	}
 	f.procs[i] = nil
@@ -293,14 +294,12 @@ func (f *fleet) dumpLogs() {
 		if p == nil {
 			continue
 		}
-		p.mu.Lock()
 		var kept []string
-		for _, l := range p.lines {
+		for _, l := range p.Logs() {
 			if l["@level"] != "info" || strings.Contains(fmt.Sprint(l["@message"]), "partitions") {
 				kept = append(kept, fmt.Sprint(l))
 			}
 		}
-		p.mu.Unlock()
 		if len(kept) > 20 {
 			kept = kept[len(kept)-20:]
 		}
@@ -326,19 +325,19 @@ func (f *fleet) checkGroupMetrics() {
 		if p == nil {
 			continue
 		}
-		l := p.last("http listening")
+		l := p.Last("http listening")
 		if l == nil {
 			t.Fatalf("process %d has no http address", i)
 		}
 		addr, _ := l["address"].(string)
-		fams := scrape(t, addr)
+		fams := sluicetest.Scrape(t, addr)
 		start := map[string]string{"cause": "start"}
-		if n := sum(fams["sluice_rebalances_total"], start); n < 1 {
+		if n := sluicetest.Sum(fams["sluice_rebalances_total"], start); n < 1 {
 			t.Errorf("process %d: sluice_rebalances_total{cause=\"start\"} = %v, want ≥ 1", i, n)
 		}
 		// A process started by the last event may not have finished a batch yet.
 		kafkatest.WaitFor(t, 15*time.Second, fmt.Sprintf("process %d's sluice_end_to_end_latency_seconds samples", i), func() bool {
-			lat := scrape(t, addr)["sluice_end_to_end_latency_seconds"]
+			lat := sluicetest.Scrape(t, addr)["sluice_end_to_end_latency_seconds"]
 			return lat != nil && lat.Metric[0].GetHistogram().GetSampleCount() > 0
 		})
 		fam := fams["sluice_rebalance_duration_seconds"]
@@ -395,7 +394,7 @@ func (f *fleet) owners() (out map[int32]int, idle int) {
 			continue
 		}
 		idle++
-		l := p.last("http listening")
+		l := p.Last("http listening")
 		if l == nil {
 			continue
 		}

@@ -1,4 +1,4 @@
-package integration
+package fleet
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/integration/sluicetest"
 )
 
 // TestFiveKillsDefaultConfig is issue 14's scenario as it was reported: the default timeouts,
@@ -52,9 +53,9 @@ func TestFiveKillsDefaultConfig(t *testing.T) {
 		}
 		return done, total
 	}
-	bin := sluiceBinary(t)
+	bin := sluicetest.Binary(t)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
-	p := startBinary(t, bin, nil, "run", "-config", cfg)
+	p := sluicetest.Start(t, bin, nil, "run", "-config", cfg)
 	var recoveries []time.Duration
 	for _, pct := range []int64{10, 25, 40, 55, 70} {
 		kafkatest.WaitFor(t, 2*time.Minute, fmt.Sprintf("%d %% of the input committed", pct), func() bool {
@@ -62,14 +63,14 @@ func TestFiveKillsDefaultConfig(t *testing.T) {
 			return done*100*perRecord >= pct*lines
 		})
 		time.Sleep(time.Duration(r.IntN(300)) * time.Millisecond)
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-		p.cmd.Wait()
+		p.Cmd.Process.Signal(syscall.SIGKILL)
+		<-p.Done()
+		p.Cmd.Wait()
 		atKill, total := committed()
 		restart := time.Now()
-		p = startBinary(t, bin, nil, "run", "-config", cfg)
+		p = sluicetest.Start(t, bin, nil, "run", "-config", cfg)
 		kafkatest.WaitFor(t, bound, fmt.Sprintf("the process restarted after the kill at %d %% to consume all 8 partitions and commit (within %s)", pct, bound), func() bool {
-			if sum(scrape(t, p.httpAddr(t))["sluice_partition_owned"], nil) != 8 {
+			if sluicetest.Sum(sluicetest.Scrape(t, p.HTTPAddr(t))["sluice_partition_owned"], nil) != 8 {
 				return false
 			}
 			done, _ := committed()
@@ -84,7 +85,7 @@ func TestFiveKillsDefaultConfig(t *testing.T) {
 	kafkatest.WaitFor(t, 2*time.Minute, "the input committed to its end", func() bool {
 		return len(b.Uncommitted(t, group, topic)) == 0
 	})
-	if code, last := p.stop(t); code != 0 {
+	if code, last := p.Stop(t); code != 0 {
 		t.Fatalf("exit %d on SIGTERM, last line %v", code, last)
 	}
 	checked, dups := checkZeroLoss(t, &b.Cluster, exp, topic)

@@ -1,10 +1,9 @@
-package integration
+package fleet
 
 import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/integration/sluicetest"
 )
 
 // Crash tests run the built binary against a kfake broker in the test process, kill or fault it,
@@ -44,7 +44,7 @@ func writeCrashConfig(t *testing.T, c *kafkatest.Cluster, topic, session, heartb
 	if !strings.Contains(extra, "pipeline {") {
 		src += "pipeline { shutdown_timeout = \"3s\" }\n"
 	}
-	return writeConfigFile(t, src)
+	return sluicetest.WriteConfig(t, src)
 }
 
 // crashHCL is the crash tests' pipeline: OpenTSDB from topic in their group, to their shard
@@ -70,7 +70,7 @@ denylist { globs = ["test.**"] }
 // group and writing the crash tests' shard topic, and returns its path and what it loads to.
 func defaultConfig(t *testing.T, broker, topic string) (string, *config.Config) {
 	t.Helper()
-	path := writeConfigFile(t, crashHCL(broker, topic, "", ""))
+	path := sluicetest.WriteConfig(t, crashHCL(broker, topic, "", ""))
 	cfg, err := config.LoadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -91,16 +91,6 @@ func produceOver(t *testing.T, c *kafkatest.Cluster, topic string, lines []strin
 		}
 	}()
 	return done
-}
-
-// writeConfigFile writes src as a config file in a new temporary directory and returns its path.
-func writeConfigFile(t *testing.T, src string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "sluice.hcl")
-	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // checkZeroLoss asserts every valid datapoint arrived on its shard and returns the duplicates.
@@ -133,12 +123,12 @@ func checkZeroLoss(t *testing.T, c *kafkatest.Cluster, exp *kafkatest.Expected, 
 // finish runs sluice until the input is committed, stops it with SIGTERM and returns its summary.
 func finish(t *testing.T, bin string, env []string, c *kafkatest.Cluster, topic, cfg string) map[string]any {
 	t.Helper()
-	p := startBinary(t, bin, env, "run", "-config", cfg)
-	kafkatest.WaitFor(t, time.Minute, "the pipeline started", func() bool { return p.last("pipeline started") != nil })
+	p := sluicetest.Start(t, bin, env, "run", "-config", cfg)
+	kafkatest.WaitFor(t, time.Minute, "the pipeline started", func() bool { return p.Last("pipeline started") != nil })
 	kafkatest.WaitFor(t, 2*time.Minute, "the input committed to its end", func() bool {
 		return len(c.Uncommitted(t, group, topic)) == 0
 	})
-	code, last := p.stop(t)
+	code, last := p.Stop(t)
 	if code != 0 || last["@message"] != "sluice stopped" {
 		t.Fatalf("exit %d, last line %v", code, last)
 	}
@@ -158,7 +148,7 @@ func TestCrashKill9Loop(t *testing.T) {
 	produced := produceOver(t, c, topic, lines[preload:], 8_000, 200)
 	t.Logf("%s: input started", time.Since(t0).Round(time.Millisecond))
 	cfg := killConfig(t, c, topic, "")
-	bin := sluiceBinary(t)
+	bin := sluicetest.Binary(t)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("SLUICE_KILL9_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
@@ -177,14 +167,14 @@ func TestCrashKill9Loop(t *testing.T) {
 	// consume and before the input is done. Count those.
 	midStream := 0
 	for i := 0; i < 10; i++ {
-		p := startBinary(t, bin, nil, "run", "-config", cfg)
+		p := sluicetest.Start(t, bin, nil, "run", "-config", cfg)
 		time.Sleep(time.Duration(1000+r.IntN(3500)) * time.Millisecond) // a random moment, mostly after the partitions came
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		<-p.done
-		p.cmd.Wait()
-		if done, total := progress(); done < total && p.last("partitions assigned") != nil {
+		<-p.Done()
+		p.Cmd.Wait()
+		if done, total := progress(); done < total && p.Last("partitions assigned") != nil {
 			midStream++
 		}
 	}
@@ -219,14 +209,14 @@ func TestCrashSIGTERMUnderLoad(t *testing.T) {
   shutdown_timeout = "10s"
 }`)
 	cfg := crashConfig(t, c, topic, "")
-	bin := sluiceBinary(t)
-	p := startBinary(t, bin, nil, "run", "-config", throttled, "-progress", "100ms")
+	bin := sluicetest.Binary(t)
+	p := sluicetest.Start(t, bin, nil, "run", "-config", throttled, "-progress", "100ms")
 	kafkatest.WaitFor(t, time.Minute, "datapoints flowing", func() bool {
-		pr := p.last("progress")
-		return pr != nil && num(pr, "out_total") > 0
+		pr := p.Last("progress")
+		return pr != nil && sluicetest.Num(pr, "out_total") > 0
 	})
 	start := time.Now()
-	code, last := p.stop(t)
+	code, last := p.Stop(t)
 	took := time.Since(start)
 	if code != 0 {
 		t.Fatalf("exit %d after SIGTERM", code)
@@ -237,11 +227,11 @@ func TestCrashSIGTERMUnderLoad(t *testing.T) {
 	if _, ok := last["batches_left"]; !ok || last["@message"] != "sluice stopped" {
 		t.Fatalf("last line is not the summary: %v", last)
 	}
-	if num(last, "datapoints_in") >= crashLines {
+	if sluicetest.Num(last, "datapoints_in") >= crashLines {
 		t.Fatalf("the first run read everything before SIGTERM; the test proves nothing")
 	}
 	t.Logf("SIGTERM under load: stopped in %s with %d of %d datapoints read, %d batches left", took.Round(time.Millisecond),
-		num(last, "datapoints_in"), crashLines, num(last, "batches_left"))
+		sluicetest.Num(last, "datapoints_in"), crashLines, sluicetest.Num(last, "batches_left"))
 	finish(t, bin, nil, c, topic, cfg)
 	checked, dups := checkZeroLoss(t, c, exp, topic)
 	t.Logf("SIGTERM under load: %d valid datapoints checked, all present; %d duplicates", checked, dups)
@@ -263,17 +253,17 @@ pipeline {
   shard_batch_bytes = "16KiB"
   shutdown_timeout = "3s"
 }`)
-	bin := sluiceBinary(t, "faultinject")
+	bin := sluicetest.Binary(t, "faultinject")
 	last := finish(t, bin, []string{"SLUICE_FAULTS=worker=0.01,writer=0.01"}, c, topic, cfg)
-	if num(last, "restarts") == 0 {
+	if sluicetest.Num(last, "restarts") == 0 {
 		t.Fatalf("no restarts with 1%% of batches failing: %v", last)
 	}
 	// The default counts: 2 readers, 4 workers, 2 writers.
-	if num(last, "readers_alive") != 2 || num(last, "workers_alive") != 4 || num(last, "writers_alive") != 2 {
+	if sluicetest.Num(last, "readers_alive") != 2 || sluicetest.Num(last, "workers_alive") != 4 || sluicetest.Num(last, "writers_alive") != 2 {
 		t.Fatalf("actor counts did not hold: %v", last)
 	}
 	checked, dups := checkZeroLoss(t, c, exp, topic)
-	t.Logf("injected panics: %d valid datapoints checked, all present; %d duplicates; %d restarts", checked, dups, num(last, "restarts"))
+	t.Logf("injected panics: %d valid datapoints checked, all present; %d duplicates; %d restarts", checked, dups, sluicetest.Num(last, "restarts"))
 }
 
 func TestCrashEscalationExits3(t *testing.T) {
@@ -286,17 +276,17 @@ func TestCrashEscalationExits3(t *testing.T) {
   within = "1m"
   redeliveries = 1000
 }`)
-	p := startBinary(t, sluiceBinary(t, "faultinject"), []string{"SLUICE_FAULTS=worker=1"}, "run", "-config", cfg)
+	p := sluicetest.Start(t, sluicetest.Binary(t, "faultinject"), []string{"SLUICE_FAULTS=worker=1"}, "run", "-config", cfg)
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(time.Minute):
 		t.Fatal("no exit within the restart window")
 	}
-	p.cmd.Wait()
-	if code := p.cmd.ProcessState.ExitCode(); code != 3 {
+	p.Cmd.Wait()
+	if code := p.Cmd.ProcessState.ExitCode(); code != 3 {
 		t.Fatalf("exit status %d, want 3", code)
 	}
-	if p.last("escalating: an actor exhausted its restart budget; shutting down") == nil {
+	if p.Last("escalating: an actor exhausted its restart budget; shutting down") == nil {
 		t.Fatal("no escalation log line")
 	}
 	committed, _ := c.Offsets(t, group, topic)
@@ -311,10 +301,11 @@ func TestCrashEscalationExits3(t *testing.T) {
 // hook) dead-letters that record, with the right headers, after `redeliveries` attempts, and
 // delivers every other record of the topic.
 func TestCrashPoisonRecord(t *testing.T) {
+	const poisonMarker = "POISON" // what SLUICE_FAULTS=poison= makes a worker fail on
 	const topic, dlq = "in.poisonbin", "sluice.dead"
 	c := kafkatest.Start(t, topic, 2, outTopic, shards)
 	c.CreateTopic(t, dlq, 1)
-	records, valid, poison := poisonInput()
+	records, valid, poison := kafkatest.PoisonInput(poisonMarker)
 	c.ProduceRecords(t, topic, records, time.Now())
 	cfg := crashConfig(t, c, topic, fmt.Sprintf(`supervisor {
   max_restarts = 50
@@ -322,8 +313,8 @@ func TestCrashPoisonRecord(t *testing.T) {
   redeliveries = 2
 }
 dead_letter { topic = %q }`, dlq))
-	last := finish(t, sluiceBinary(t, "faultinject"), []string{"SLUICE_FAULTS=poison=" + poisonMarker}, c, topic, cfg)
-	if num(last, "restarts") < 3 || num(last, "dropped_poison") < 1 {
+	last := finish(t, sluicetest.Binary(t, "faultinject"), []string{"SLUICE_FAULTS=poison=" + poisonMarker}, c, topic, cfg)
+	if sluicetest.Num(last, "restarts") < 3 || sluicetest.Num(last, "dropped_poison") < 1 {
 		t.Fatalf("summary %v; want ≥3 restarts and the poison record dropped", last)
 	}
 	// At-least-once: a rebalance may make the pipeline read a record again, so count presence.
@@ -349,5 +340,5 @@ dead_letter { topic = %q }`, dlq))
 		}
 	}
 	t.Logf("poison record: %d valid datapoints delivered, the poison record dead-lettered (%d time(s)) after %d restarts",
-		valid, len(dead), num(last, "restarts"))
+		valid, len(dead), sluicetest.Num(last, "restarts"))
 }

@@ -1,4 +1,4 @@
-package integration
+package fleet
 
 import (
 	"strings"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/integration/sluicetest"
 )
 
 // With kafka.instance_id (static membership), a process SIGKILLed and started again within the
@@ -17,7 +18,7 @@ func TestStaticMembershipRestart(t *testing.T) {
 	c := kafkatest.Start(t, topic, 8, outTopic, shards)
 	lines, _ := kafkatest.Generate(200_000)
 	c.Produce(t, topic, lines, 100)
-	bin := sluiceBinary(t)
+	bin := sluicetest.Binary(t)
 	cfgFor := func(id string) string {
 		src := strings.NewReplacer("BROKER", c.Addrs[0], "TOPIC", topic, "GROUP", group, "OUT", outTopic, "ID", id).Replace(`
 kafka {
@@ -33,21 +34,11 @@ output "kafka" "tsdb" {
   shards = 8
 }
 `)
-		return writeConfigFile(t, src)
+		return sluicetest.WriteConfig(t, src)
 	}
-	assigned := func(p *proc) int {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		n := 0
-		for _, l := range p.lines {
-			if l["@message"] == "partitions assigned" {
-				n++
-			}
-		}
-		return n
-	}
-	a := startBinary(t, bin, nil, "run", "-config", cfgFor("task-a"))
-	b := startBinary(t, bin, nil, "run", "-config", cfgFor("task-b"))
+	assigned := func(p *sluicetest.Proc) int { return p.Count("partitions assigned") }
+	a := sluicetest.Start(t, bin, nil, "run", "-config", cfgFor("task-a"))
+	b := sluicetest.Start(t, bin, nil, "run", "-config", cfgFor("task-b"))
 	kafkatest.WaitFor(t, time.Minute, "both processes in the group with partitions", func() bool {
 		state, members := c.Assignment(t, group, topic)
 		owned := 0
@@ -58,11 +49,11 @@ output "kafka" "tsdb" {
 	})
 	time.Sleep(2 * time.Second) // the group settled: no rebalance still on its way
 	bBefore := assigned(b)
-	a.cmd.Process.Signal(syscall.SIGKILL)
-	<-a.done
-	a.cmd.Wait()
+	a.Cmd.Process.Signal(syscall.SIGKILL)
+	<-a.Done()
+	a.Cmd.Wait()
 	t0 := time.Now()
-	a = startBinary(t, bin, nil, "run", "-config", cfgFor("task-a"))
+	a = sluicetest.Start(t, bin, nil, "run", "-config", cfgFor("task-a"))
 	kafkatest.WaitFor(t, time.Minute, "the restarted process consuming again", func() bool { return assigned(a) >= 2 })
 	back := time.Since(t0)
 	time.Sleep(3 * time.Second)
@@ -73,8 +64,8 @@ output "kafka" "tsdb" {
 	if back > 8*time.Second {
 		t.Fatalf("partitions back after %s, want well within the 10 s session timeout", back)
 	}
-	for _, p := range []*proc{a, b} {
-		if code, last := p.stop(t); code != 0 {
+	for _, p := range []*sluicetest.Proc{a, b} {
+		if code, last := p.Stop(t); code != 0 {
 			t.Fatalf("exit %d, last line %v", code, last)
 		}
 	}

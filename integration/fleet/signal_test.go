@@ -1,4 +1,4 @@
-package integration
+package fleet
 
 import (
 	"syscall"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/integration/sluicetest"
 )
 
 // A SIGTERM at any moment of start-up — config loaded, group not joined yet — stops the process
@@ -14,24 +15,24 @@ func TestSIGTERMDuringStartExits0(t *testing.T) {
 	const topic = "in.sigterm"
 	c := kafkatest.Start(t, topic, 4, outTopic, shards)
 	cfg := crashConfig(t, c, topic, "")
-	bin := sluiceBinary(t)
+	bin := sluicetest.Binary(t)
 	for _, after := range []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond, time.Second} {
-		p := startBinary(t, bin, nil, "run", "-config", cfg)
+		p := sluicetest.Start(t, bin, nil, "run", "-config", cfg)
 		time.Sleep(after)
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		select {
-		case <-p.done:
+		case <-p.Done():
 		case <-time.After(40 * time.Second):
 			t.Fatalf("SIGTERM %s after start: no exit within 40 s", after)
 		}
-		p.cmd.Wait()
-		ws := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		p.Cmd.Wait()
+		ws := p.Cmd.ProcessState.Sys().(syscall.WaitStatus)
 		if ws.Signaled() || ws.ExitStatus() != 0 {
-			t.Fatalf("SIGTERM %s after start: %s, want exit 0", after, p.cmd.ProcessState)
+			t.Fatalf("SIGTERM %s after start: %s, want exit 0", after, p.Cmd.ProcessState)
 		}
-		if p.last("sluice stopped") == nil {
+		if p.Last("sluice stopped") == nil {
 			t.Fatalf("SIGTERM %s after start: exit 0 without the final summary line", after)
 		}
 	}

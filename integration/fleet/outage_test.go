@@ -1,4 +1,4 @@
-package integration
+package fleet
 
 import (
 	"os"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/integration/sluicetest"
 )
 
 // peakRSS reads a process's peak resident set size (VmHWM) in bytes.
@@ -74,12 +75,12 @@ func TestCrashOutputOutage(t *testing.T) {
 		return resp, nil, true
 	})
 
-	bin := sluiceBinary(t)
-	p := startBinary(t, bin, nil, "run", "-config", cfg, "-progress", "500ms")
+	bin := sluicetest.Binary(t)
+	p := sluicetest.Start(t, bin, nil, "run", "-config", cfg, "-progress", "500ms")
 	untilNs.Store(time.Now().Add(outage).UnixNano())
-	kafkatest.WaitFor(t, time.Minute, "the pipeline started", func() bool { return p.last("pipeline started") != nil })
+	kafkatest.WaitFor(t, time.Minute, "the pipeline started", func() bool { return p.Last("pipeline started") != nil })
 	time.Sleep(outage / 2)
-	if pr := p.last("progress"); pr == nil || num(pr, "out_total") != 0 {
+	if pr := p.Last("progress"); pr == nil || sluicetest.Num(pr, "out_total") != 0 {
 		t.Fatalf("datapoints reached the output during the outage: %v", pr)
 	}
 	if u := c.Uncommitted(t, group, topic); len(u) == 0 {
@@ -88,10 +89,9 @@ func TestCrashOutputOutage(t *testing.T) {
 	kafkatest.WaitFor(t, 2*time.Minute, "recovery: the input committed to its end", func() bool {
 		return len(c.Uncommitted(t, group, topic)) == 0
 	})
-	rss := peakRSS(t, p.cmd.Process.Pid)
-	p.mu.Lock()
+	rss := peakRSS(t, p.Cmd.Process.Pid)
 	assigned, released := 0, 0
-	for _, l := range p.lines {
+	for _, l := range p.Logs() {
 		switch l["@message"] {
 		case "partitions assigned":
 			assigned++
@@ -99,9 +99,8 @@ func TestCrashOutputOutage(t *testing.T) {
 			released++
 		}
 	}
-	p.mu.Unlock()
 
-	code, last := p.stop(t)
+	code, last := p.Stop(t)
 	if code != 0 {
 		t.Fatalf("exit %d: %v", code, last)
 	}

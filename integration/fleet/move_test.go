@@ -1,10 +1,11 @@
-package integration
+package fleet
 
 import (
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/integration/sluicetest"
 )
 
 // TestPartitionMoveAndSIGTERMDuringRebalance: with the default timeouts and a preloaded input
@@ -51,15 +52,17 @@ func TestPartitionMoveAndSIGTERMDuringRebalance(t *testing.T) {
 		}
 		return float64(done) / float64(total)
 	}
-	owned := func(p *proc) float64 { return sum(scrape(t, p.httpAddr(t))["sluice_partition_owned"], nil) }
-	bin := sluiceBinary(t)
+	owned := func(p *sluicetest.Proc) float64 {
+		return sluicetest.Sum(sluicetest.Scrape(t, p.HTTPAddr(t))["sluice_partition_owned"], nil)
+	}
+	bin := sluicetest.Binary(t)
 
-	a := startBinary(t, bin, nil, "run", "-config", cfg)
+	a := sluicetest.Start(t, bin, nil, "run", "-config", cfg)
 	kafkatest.WaitFor(t, time.Minute, "the preloaded input half committed", func() bool { return progress() >= 0.5 })
 
 	// (1) B joins while A consumes: partitions move from A to B.
 	at := progress()
-	b := startBinary(t, bin, nil, "run", "-config", cfg)
+	b := sluicetest.Start(t, bin, nil, "run", "-config", cfg)
 	t0 := time.Now()
 	kafkatest.WaitFor(t, def.Kafka.SessionTimeout+def.Kafka.RebalanceTimeout+10*time.Second, "the partitions shared by A and B", func() bool {
 		na, nb := owned(a), owned(b)
@@ -68,13 +71,13 @@ func TestPartitionMoveAndSIGTERMDuringRebalance(t *testing.T) {
 	t.Logf("move: B joined at %.0f %% of what was written committed; A and B share the 8 partitions after %.1f s", 100*at, time.Since(t0).Seconds())
 
 	// (2) C joins; A is stopped as soon as it learns of the rebalance.
-	ended := func(p *proc) int { return count(p, "group session ended; the reader rebalances") }
+	ended := func(p *sluicetest.Proc) int { return p.Count("group session ended; the reader rebalances") }
 	before := ended(a)
 	at = progress()
-	cp := startBinary(t, bin, nil, "run", "-config", cfg)
+	cp := sluicetest.Start(t, bin, nil, "run", "-config", cfg)
 	kafkatest.WaitFor(t, time.Minute, "A to learn of the rebalance C's join starts", func() bool { return ended(a) > before })
 	t0 = time.Now()
-	code, last := a.stop(t)
+	code, last := a.Stop(t)
 	if code != 0 || last["@message"] != "sluice stopped" {
 		t.Fatalf("A, stopped during a rebalance: exit %d, last line %v", code, last)
 	}
@@ -91,14 +94,14 @@ func TestPartitionMoveAndSIGTERMDuringRebalance(t *testing.T) {
 	if na, nc := owned(b), owned(cp); na+nc != 8 {
 		t.Errorf("B and C own %v + %v partitions, want 8", na, nc)
 	}
-	for _, p := range []*proc{b, cp} {
-		if code, last := p.stop(t); code != 0 {
+	for _, p := range []*sluicetest.Proc{b, cp} {
+		if code, last := p.Stop(t); code != 0 {
 			t.Fatalf("exit %d, last line %v", code, last)
 		}
 	}
 	released := int(left)
-	for _, p := range []*proc{a, b, cp} {
-		for _, l := range logLines(p, "partition released with batches not acknowledged; they will be consumed again") {
+	for _, p := range []*sluicetest.Proc{a, b, cp} {
+		for _, l := range p.Lines("partition released with batches not acknowledged; they will be consumed again") {
 			n, _ := l["batches"].(float64)
 			released += int(n)
 		}
@@ -108,20 +111,4 @@ func TestPartitionMoveAndSIGTERMDuringRebalance(t *testing.T) {
 	if dups > released*perBatch {
 		t.Errorf("%d duplicates, more than the %d batches released unacknowledged can hold (%d)", dups, released, released*perBatch)
 	}
-}
-
-// count returns how many of a process's log lines have message msg.
-func count(p *proc, msg string) int { return len(logLines(p, msg)) }
-
-// logLines returns a process's log lines with message msg.
-func logLines(p *proc, msg string) []map[string]any {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []map[string]any
-	for _, l := range p.lines {
-		if l["@message"] == msg {
-			out = append(out, l)
-		}
-	}
-	return out
 }
