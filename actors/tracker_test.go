@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,10 +54,11 @@ func TestTrackerRestartKeepsCommitting(t *testing.T) {
 }
 
 // markSession is a consumer-group session that only records the offsets marked on it: the
-// tracker's one use of a session.
+// tracker's one use of a session. The test calls the tracker on its own goroutine, so the
+// fields need no lock.
 type markSession struct {
 	sarama.ConsumerGroupSession
-	marked atomic.Int64
+	marked int64
 	// claim is the session's one claim; late records a mark made after the claim said it was
 	// drained (a reader would have committed already).
 	claim *claim
@@ -66,7 +66,7 @@ type markSession struct {
 }
 
 func (s *markSession) MarkOffset(_ string, _ int32, offset int64, _ string) {
-	s.marked.Store(offset)
+	s.marked = offset
 	s.late = s.late || len(s.claim.drained) > 0
 }
 
@@ -91,7 +91,7 @@ func TestTrackerMarksBeforeDrained(t *testing.T) {
 		tr.check(e)
 	}
 	ack(2) // the later batch first: nothing can be marked yet
-	if got := sess.marked.Load(); got != 0 {
+	if got := sess.marked; got != 0 {
 		t.Fatalf("marked %d with the first batch still in flight", got)
 	}
 	select {
@@ -105,7 +105,7 @@ func TestTrackerMarksBeforeDrained(t *testing.T) {
 	default:
 		t.Fatal("not drained after every batch was acknowledged")
 	}
-	if got := sess.marked.Load(); got != 20 || sess.late {
+	if got := sess.marked; got != 20 || sess.late {
 		t.Fatalf("marked %d (after the claim was drained: %v), want 20 before it", got, sess.late)
 	}
 }
