@@ -14,6 +14,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/sluicehq/sluice/parse/formats"
+	"github.com/sluicehq/sluice/relabel"
 )
 
 // Config is the whole configuration. Fields tagged `hcl` are decoded from the file; untagged
@@ -147,6 +148,41 @@ type Input struct {
 	Encoding                  string   `hcl:"encoding,optional"`
 	Translation               string   `hcl:"translation,optional"`
 	PromoteResourceAttributes []string `hcl:"promote_resource_attributes,optional"`
+	// Relabel rules rewrite or drop the input's series before validation, the denylist, budgets,
+	// routing and sharding (docs/relabel.md).
+	Relabel []*Relabel `hcl:"relabel,block"`
+}
+
+// Relabel is one `relabel { ... }` block: a Prometheus relabel_config with its names and
+// defaults (deriveDefaults), so that a rule can be copied from a Prometheus or vmagent config.
+type Relabel struct {
+	Action       string   `hcl:"action,optional"`
+	SourceLabels []string `hcl:"source_labels,optional"`
+	Separator    string   `hcl:"separator,optional"`
+	Regex        string   `hcl:"regex,optional"`
+	TargetLabel  string   `hcl:"target_label,optional"`
+	Replacement  string   `hcl:"replacement,optional"`
+	Modulus      uint64   `hcl:"modulus,optional"`
+
+	// Written says which settings the block wrote (Prometheus refuses some for some actions,
+	// even when written with their default value); set by validation.
+	Written map[string]bool
+}
+
+// Spec is the rule as the relabel package compiles it.
+func (r *Relabel) Spec() relabel.Spec {
+	return relabel.Spec{Action: r.Action, SourceLabels: r.SourceLabels, SourceSet: r.Written["source_labels"],
+		Separator: r.Separator, Regex: r.Regex, RegexSet: r.Written["regex"], TargetLabel: r.TargetLabel,
+		Replacement: r.Replacement, Modulus: r.Modulus}
+}
+
+// RelabelSpecs returns the rules as the relabel package compiles them (nil for none).
+func RelabelSpecs(rules []*Relabel) []relabel.Spec {
+	var out []relabel.Spec
+	for _, r := range rules {
+		out = append(out, r.Spec())
+	}
+	return out
 }
 
 // FormatOptions returns the input's decoding settings.
@@ -279,6 +315,9 @@ type Output struct {
 	// or "2.0" (io.prometheus.write.v2.Request, with a symbols table). A Kafka output's records
 	// then carry a sluice-remote-write-version header.
 	Protocol string `hcl:"protocol,optional"`
+	// Relabel rules rewrite or drop the series this output receives, after routing and name
+	// mapping, without touching what other outputs receive (docs/relabel.md).
+	Relabel []*Relabel `hcl:"relabel,block"`
 
 	FlushBytes       int
 	Linger           time.Duration

@@ -538,7 +538,8 @@ route { outputs = ["o"] }
 	}
 	for _, c := range []struct{ doc, want string }{
 		{`denylist { globs = ["a..b"] }`, "v:1:20: error: Invalid glob"},
-		{`output "kafka" "x" { topic = "x" }`, "v:1:1: error: Unsupported block type"},
+		{`output "kafka" "o" { topic = "x" }`, "v:1:22: error: Unsupported argument"},
+		{`kafka { brokers = ["x:1"] }`, "v:1:1: error: Unsupported block type"},
 		{`validation { max_tags = -1 }`, "v:1:25: error: Negative max_tags"},
 		{`route { outputs = ["o"] }`, "Routes differ from the file's"},
 		{"route {\n  match = [\"other.**\"]\n  outputs = [\"o\"]\n}\nroute { outputs = [\"o\"] }", "v:1:1: error: Route differs from the file's"},

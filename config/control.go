@@ -4,6 +4,7 @@ package config
 
 import (
 	"reflect"
+	"slices"
 	"strconv"
 
 	"github.com/hashicorp/hcl/v2"
@@ -14,17 +15,34 @@ import (
 
 // ControlBlocks are the blocks a control document may hold: the settings a SIGHUP reload applies
 // without a restart, in the same syntax as the config file.
-var ControlBlocks = []string{"denylist", "validation", "limits", "shedding", "coordinator", "route"}
+// An input or output block there holds only its relabel rules.
+var ControlBlocks = []string{"denylist", "validation", "limits", "shedding", "coordinator", "route", "input", "output"}
 
 // controlDoc is what a control document decodes into; an unknown block or attribute is an error
 // with its position, as in the config file.
 type controlDoc struct {
-	Denylist    *Denylist    `hcl:"denylist,block"`
-	Validation  *Validation  `hcl:"validation,block"`
-	Limits      *Limits      `hcl:"limits,block"`
-	Shedding    *Shedding    `hcl:"shedding,block"`
-	Coordinator *Coordinator `hcl:"coordinator,block"`
-	Routes      []*Route     `hcl:"route,block"`
+	Denylist    *Denylist        `hcl:"denylist,block"`
+	Validation  *Validation      `hcl:"validation,block"`
+	Limits      *Limits          `hcl:"limits,block"`
+	Shedding    *Shedding        `hcl:"shedding,block"`
+	Coordinator *Coordinator     `hcl:"coordinator,block"`
+	Routes      []*Route         `hcl:"route,block"`
+	Inputs      []*controlInput  `hcl:"input,block"`
+	Outputs     []*controlOutput `hcl:"output,block"`
+}
+
+// controlInput is `input "<format>" { relabel { ... } }` in a control document: the input's
+// relabel rules, in place of the file's (none, when it has no relabel block).
+type controlInput struct {
+	Format  string     `hcl:"format,label"`
+	Relabel []*Relabel `hcl:"relabel,block"`
+}
+
+// controlOutput is `output "<type>" "<name>" { relabel { ... } }`: likewise for an output.
+type controlOutput struct {
+	Type    string     `hcl:"type,label"`
+	Name    string     `hcl:"name,label"`
+	Relabel []*Relabel `hcl:"relabel,block"`
 }
 
 // LoadControl validates control document src (named filename in diagnostics) against base, the
@@ -74,6 +92,35 @@ func LoadControl(filename string, src []byte, base *Config) (*Config, error) {
 	if present["route"] {
 		merged.Routes = doc.Routes
 		merged.validateControlRoutes(&v, base.Routes)
+	}
+	merged.Inputs, merged.Outputs = base.Inputs, base.Outputs
+	if len(doc.Inputs) > 0 {
+		merged.Inputs = slices.Clone(base.Inputs)
+	}
+	for _, in := range doc.Inputs {
+		i := slices.IndexFunc(merged.Inputs, func(b *Input) bool { return b.Format == in.Format })
+		if i < 0 {
+			v.errorf("input."+in.Format, "", "No such input", "The config file has no input %q; a control document may change the relabel rules of the file's inputs only.", in.Format)
+			continue
+		}
+		validateRules(&v, "input."+in.Format, in.Relabel)
+		changed := *merged.Inputs[i]
+		changed.Relabel = in.Relabel
+		merged.Inputs[i] = &changed
+	}
+	if len(doc.Outputs) > 0 {
+		merged.Outputs = slices.Clone(base.Outputs)
+	}
+	for _, o := range doc.Outputs {
+		i := slices.IndexFunc(merged.Outputs, func(b *Output) bool { return b.Type == o.Type && b.Name == o.Name })
+		if i < 0 {
+			v.errorf("output."+o.Type+"."+o.Name, "", "No such output", "The config file has no output %q of type %s; a control document may change the relabel rules of the file's outputs only.", o.Name, o.Type)
+			continue
+		}
+		validateRules(&v, "output."+o.Type+"."+o.Name, o.Relabel)
+		changed := *merged.Outputs[i]
+		changed.Relabel = o.Relabel
+		merged.Outputs[i] = &changed
 	}
 	if !diags.HasErrors() {
 		merged.validateRealtime(&v)

@@ -4,6 +4,8 @@ package config
 // input and output block over defaultInput and defaultOutput, and validation calls
 // deriveDefaults for the settings whose default depends on others. Nothing else sets one.
 
+import "github.com/sluicehq/sluice/relabel"
+
 // deriveDefaults fills the pool sizes left at 0, whose defaults depend on the actor counts.
 func (p *Pipeline) deriveDefaults() {
 	if p.RawBatches == 0 {
@@ -63,6 +65,28 @@ func (b *Budget) deriveDefaults() {
 func (r *Route) deriveDefaults() {
 	if r.Priority == "" {
 		r.Priority = PriorityNormal
+	}
+}
+
+// deriveDefaults fills what a relabel block leaves out with Prometheus' defaults (relabel blocks
+// are decoded from zero values; written says which settings the block wrote).
+func (r *Relabel) deriveDefaults(written func(attr string) bool) {
+	spec := relabel.DefaultSpec()
+	r.Written = map[string]bool{}
+	for _, a := range []string{"action", "source_labels", "separator", "regex", "target_label", "replacement", "modulus"} {
+		r.Written[a] = written(a)
+	}
+	if !r.Written["action"] {
+		r.Action = spec.Action
+	}
+	if !r.Written["separator"] {
+		r.Separator = spec.Separator
+	}
+	if !r.Written["regex"] {
+		r.Regex = spec.Regex
+	}
+	if !r.Written["replacement"] {
+		r.Replacement = spec.Replacement
 	}
 }
 

@@ -54,6 +54,7 @@ func (c *Config) validate(v *validator) {
 	c.validateShedding(v)
 	c.validateOutputs(v)
 	c.validateRoutes(v)
+	c.validateRelabel(v)
 	if c.Control != nil {
 		c.Control.deriveDefaults()
 		c.Control.Timeout = v.duration("control", "timeout", c.Control.TimeoutRaw, 100*time.Millisecond)

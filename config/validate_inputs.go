@@ -3,10 +3,13 @@ package config
 // Validation of the input blocks: formats, topics, groups and each format's own settings.
 
 import (
+	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/sluicehq/sluice/parse/formats"
 	"github.com/sluicehq/sluice/parse/otlp"
+	"github.com/sluicehq/sluice/relabel"
 )
 
 // validateInputs checks the input blocks: one per format, each topic read by one format.
@@ -70,6 +73,32 @@ func (c *Config) validateInputs(v *validator) {
 		}
 		if _, err := formats.New(in.Format, in.FormatOptions()); err != nil && (in.Format != "otlp" || contains(otlp.Translations, in.Translation)) {
 			v.errorf(key, attr, "Invalid input setting", "%v.", err)
+		}
+	}
+}
+
+// validateRelabel checks every relabel block of the inputs and outputs (their defaults derived
+// first), each error at the setting Prometheus would name.
+func (c *Config) validateRelabel(v *validator) {
+	for _, in := range c.Inputs {
+		validateRules(v, "input."+in.Format, in.Relabel)
+	}
+	for _, o := range c.Outputs {
+		validateRules(v, "output."+o.Type+"."+o.Name, o.Relabel)
+	}
+}
+
+func validateRules(v *validator, block string, rules []*Relabel) {
+	for i, r := range rules {
+		key := block + ".relabel[" + strconv.Itoa(i) + "]"
+		r.deriveDefaults(func(attr string) bool { _, ok := v.pos[key+"."+attr]; return ok })
+		if _, err := relabel.Compile(r.Spec()); err != nil {
+			var re *relabel.Error
+			attr := ""
+			if errors.As(err, &re) {
+				attr = re.Field
+			}
+			v.errorf(key, attr, "Invalid relabel rule", "%v.", err)
 		}
 	}
 }
