@@ -17,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/messages/validate"
 	"github.com/sluicehq/sluice/parse/formats"
 	"github.com/sluicehq/sluice/placement"
+	"github.com/sluicehq/sluice/relabel"
 	"github.com/sluicehq/sluice/shed"
 )
 
@@ -27,6 +28,8 @@ type DecodeFunc = encode.DecodeFunc
 // topicDecoder is how a worker decodes the records of one topic.
 type topicDecoder struct {
 	format string
+	// input is the input's index in the config (its relabel rules' in encode.Relabeling).
+	input int
 	// decode is replaced by a reload that changes the input's default_tags or metric_prefix;
 	// workers load it once per batch.
 	decode    atomic.Pointer[DecodeFunc]
@@ -35,8 +38,8 @@ type topicDecoder struct {
 	in        *topicCounters
 }
 
-func newTopicDecoder(format string, fn DecodeFunc, drops *[messages.NumReasons]atomic.Int64) *topicDecoder {
-	d := &topicDecoder{format: format, lineBased: formats.LineBased(format), drops: drops, in: &topicCounters{}}
+func newTopicDecoder(format string, input int, fn DecodeFunc, drops *[messages.NumReasons]atomic.Int64) *topicDecoder {
+	d := &topicDecoder{format: format, input: input, lineBased: formats.LineBased(format), drops: drops, in: &topicCounters{}}
 	d.decode.Store(&fn)
 	return d
 }
@@ -184,6 +187,21 @@ type settings struct {
 	limits   atomic.Pointer[limits.Set]
 	shedding atomic.Pointer[config.Shedding]
 	classes  atomic.Pointer[[]shed.Class]
+	// relabel is every input's and output's relabel rules; workers load it per batch.
+	relabel atomic.Pointer[encode.Relabeling]
+}
+
+// newRelabeling compiles cfg's relabel rules, inputs in config order (topicDecoder.input),
+// outputs in the layout's order (the config's).
+func newRelabeling(cfg *config.Config) (*encode.Relabeling, error) {
+	var inputs, outputs [][]relabel.Spec
+	for _, in := range cfg.Inputs {
+		inputs = append(inputs, config.RelabelSpecs(in.Relabel))
+	}
+	for _, o := range cfg.Outputs {
+		outputs = append(outputs, config.RelabelSpecs(o.Relabel))
+	}
+	return encode.NewRelabeling(inputs, outputs)
 }
 
 // workerLoad is what each worker publishes of its load: worker i alone writes busy[i] (its time

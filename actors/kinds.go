@@ -75,17 +75,28 @@ type workerDeps struct {
 	shardPool      *messages.Pool[*messages.ShardBatch]
 	deadLetterPool *messages.Pool[*messages.DeadLetterBatch] // nil without a dead-letter topic
 	stats          *Stats
-	load           *workerLoad
-	workerPIDs     []*actor.PID
-	writerPIDs     []*actor.PID
-	trackerPID     *actor.PID
-	deadLetterPID  *actor.PID // nil without a dead-letter topic
+	// outputs are the outputs' counters, in the layout's order (for what their relabel rules drop).
+	outputs       []*outputCounters
+	load          *workerLoad
+	workerPIDs    []*actor.PID
+	writerPIDs    []*actor.PID
+	trackerPID    *actor.PID
+	deadLetterPID *actor.PID // nil without a dead-letter topic
+}
+
+// outputCounters are the outputs' counters, in the layout's order.
+func (d *deps) outputCounters() []*outputCounters {
+	out := make([]*outputCounters, len(d.plans))
+	for i, p := range d.plans {
+		out[i] = p.counters
+	}
+	return out
 }
 
 func (d *deps) forWorker() *workerDeps {
 	return &workerDeps{log: d.log, redeliveries: d.cfg.Supervisor.Redeliveries, decoders: d.decoders,
 		settings: d.settings, shed: d.shed, mapping: d.mapping, topo: d.topo, shardPool: d.shardPool,
-		deadLetterPool: d.deadLetterPool, stats: d.stats, load: d.load, workerPIDs: d.workerPIDs,
+		deadLetterPool: d.deadLetterPool, stats: d.stats, outputs: d.outputCounters(), load: d.load, workerPIDs: d.workerPIDs,
 		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, deadLetterPID: d.deadLetterPID}
 }
 

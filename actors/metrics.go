@@ -31,8 +31,10 @@ type outputCounters struct {
 	// partial counts 2xx answers that wrote fewer samples than sent, unwritten those samples;
 	// confirmed is the samples receivers said they wrote (remote write 2.0).
 	partial, unwritten, confirmed atomic.Int64
-	writeSeconds                  prometheus.Histogram
-	lastWriteFailed               atomic.Bool
+	// relabelDropped counts datapoints routed to the output that its relabel rules dropped.
+	relabelDropped  atomic.Int64
+	writeSeconds    prometheus.Histogram
+	lastWriteFailed atomic.Bool
 }
 
 // writeBuckets are the output write latency buckets (seconds): a produce round trip is
@@ -157,6 +159,7 @@ type writerMetrics struct {
 	datapoints, records, bytes, errors, dpr *prometheus.Desc
 	partial, unwritten, confirmed           *prometheus.Desc
 	epState, epRequests, epOpens            *prometheus.Desc
+	relabeled                               *prometheus.Desc
 }
 
 func newWriterMetrics(d *deps) *writerMetrics {
@@ -172,11 +175,12 @@ func newWriterMetrics(d *deps) *writerMetrics {
 		epState:    desc("sluice_output_endpoint_state", "A remote-write endpoint's circuit breaker: 0 closed, 1 open, 2 half-open (one probe request).", "output", "endpoint"),
 		epRequests: desc("sluice_output_endpoint_requests_total", "Requests to a remote-write endpoint, by result: ok, or error (network, 5xx, 429; a 4xx counts as ok for the endpoint).", "output", "endpoint", "result"),
 		epOpens:    desc("sluice_output_endpoint_breaker_opens_total", "Times a remote-write endpoint's circuit breaker opened.", "output", "endpoint"),
+		relabeled:  desc("sluice_output_relabel_dropped_total", "Datapoints routed to the output that its relabel rules dropped (other outputs may still have received them; not in sluice_dropped_total).", "output"),
 	}
 }
 
 func (m *writerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, m.datapoints, m.records, m.bytes, m.errors, m.dpr, m.partial, m.unwritten, m.confirmed, m.epState, m.epRequests, m.epOpens)
+	describe(ch, m.datapoints, m.records, m.bytes, m.errors, m.dpr, m.partial, m.unwritten, m.confirmed, m.epState, m.epRequests, m.epOpens, m.relabeled)
 	for _, o := range m.d.plans {
 		o.counters.writeSeconds.Describe(ch)
 	}
@@ -194,6 +198,7 @@ func (m *writerMetrics) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, m.partial, o.partial.Load(), name)
 		counter(ch, m.unwritten, o.unwritten.Load(), name)
 		counter(ch, m.confirmed, o.confirmed.Load(), name)
+		counter(ch, m.relabeled, o.relabelDropped.Load(), name)
 		o.writeSeconds.Collect(ch)
 		if plan.rw == nil {
 			continue

@@ -13,7 +13,8 @@ import (
 // Reload applies what of next can change while the pipeline runs — the denylist (globs and
 // file), the validation limits, the coordinator's tuning (interval, hot_factor, max_spread),
 // the cardinality budgets (limits: their windows start afresh), shedding, the routes'
-// priorities and the inputs' default_tags and metric_prefix — and returns the blocks it applied and those that
+// priorities, the inputs' default_tags and metric_prefix and the inputs' and outputs' relabel
+// rules — and returns the blocks it applied and those that
 // changed but need a restart, which it ignores: brokers, inputs' topics, groups and format
 // settings, pipeline sizes and counts, outputs, routes, dead letters, supervision, http and
 // coordinator.enabled. The log level is
@@ -66,7 +67,17 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 		applied = append(applied, "route.priority")
 		routes = next.Routes
 	}
-	inputs := cur.Inputs
+	inputs, outputs := cur.Inputs, cur.Outputs
+	if relabelChanged(cur, next) && reflect.DeepEqual(fixedInputs(cur.Inputs), fixedInputs(next.Inputs)) &&
+		reflect.DeepEqual(fixedOutputs(cur.Outputs), fixedOutputs(next.Outputs)) {
+		rl, err := newRelabeling(next)
+		if err != nil {
+			return nil, nil, err // validation compiled the rules already; only a bug gets here
+		}
+		d.settings.relabel.Store(rl)
+		applied = append(applied, "relabel")
+		inputs, outputs = withRules(inputs, next.Inputs, inputRules), withRules(outputs, next.Outputs, outputRules)
+	}
 	if reflect.DeepEqual(fixedInputs(cur.Inputs), fixedInputs(next.Inputs)) && !p.customDecode {
 		for i, in := range next.Inputs {
 			old := cur.Inputs[i]
@@ -83,14 +94,14 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 			}
 			applied = append(applied, "input."+in.Format)
 		}
-		inputs = next.Inputs
+		inputs = withRules(next.Inputs, inputs, inputRules) // with the rules in force
 	}
 	for _, b := range []struct {
 		name      string
 		cur, next any
 	}{
 		{"kafka", comparableKafka(cur.Kafka), comparableKafka(next.Kafka)}, {"input", fixedInputs(cur.Inputs), fixedInputs(next.Inputs)}, {"pipeline", cur.Pipeline, next.Pipeline},
-		{"output", cur.Outputs, next.Outputs}, {"route", fixedRoutes(cur.Routes), fixedRoutes(next.Routes)},
+		{"output", fixedOutputs(cur.Outputs), fixedOutputs(next.Outputs)}, {"route", fixedRoutes(cur.Routes), fixedRoutes(next.Routes)},
 		{"dead_letter", cur.DeadLetter, next.DeadLetter}, {"supervisor", cur.Supervisor, next.Supervisor},
 		{"http", cur.HTTP, next.HTTP},
 	} {
@@ -101,7 +112,7 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 	// What a later reload compares with: the applied blocks from next, the rest as running.
 	merged := *cur
 	merged.Denylist, merged.Validation, merged.Coordinator = next.Denylist, next.Validation, &nextCo
-	merged.Log, merged.Inputs = next.Log, inputs
+	merged.Log, merged.Inputs, merged.Outputs = next.Log, inputs, outputs
 	merged.Limits, merged.Shedding, merged.Routes = next.Limits, next.Shedding, routes
 	p.running = &merged
 	return applied, needsRestart, nil
@@ -129,13 +140,56 @@ func fixedRoutes(rs []*config.Route) []config.Route {
 	return out
 }
 
-// fixedInputs is the inputs without the settings a reload applies (default_tags and
-// metric_prefix): what must be equal for those to be applied.
+// fixedInputs is the inputs without the settings a reload applies (default_tags,
+// metric_prefix and relabel rules): what must be equal for those to be applied.
 func fixedInputs(ins []*config.Input) []config.Input {
 	out := make([]config.Input, len(ins))
 	for i, in := range ins {
 		out[i] = *in
-		out[i].DefaultTags, out[i].MetricPrefix = nil, ""
+		out[i].DefaultTags, out[i].MetricPrefix, out[i].Relabel = nil, "", nil
 	}
 	return out
 }
+
+// fixedOutputs is the outputs without their relabel rules, which a reload applies.
+func fixedOutputs(outs []*config.Output) []config.Output {
+	out := make([]config.Output, len(outs))
+	for i, o := range outs {
+		out[i] = *o
+		out[i].Relabel = nil
+	}
+	return out
+}
+
+// relabelChanged reports whether any input's or output's relabel rules differ.
+func relabelChanged(cur, next *config.Config) bool {
+	if len(cur.Inputs) != len(next.Inputs) || len(cur.Outputs) != len(next.Outputs) {
+		return true
+	}
+	for i := range cur.Inputs {
+		if !reflect.DeepEqual(cur.Inputs[i].Relabel, next.Inputs[i].Relabel) {
+			return true
+		}
+	}
+	for i := range cur.Outputs {
+		if !reflect.DeepEqual(cur.Outputs[i].Relabel, next.Outputs[i].Relabel) {
+			return true
+		}
+	}
+	return false
+}
+
+// withRules returns copies of blocks with the relabel rules (rules picks them out) of from's
+// blocks, one by one.
+func withRules[T any](blocks, from []*T, rules func(*T) *[]*config.Relabel) []*T {
+	out := make([]*T, len(blocks))
+	for i, b := range blocks {
+		c := *b
+		*rules(&c) = *rules(from[i])
+		out[i] = &c
+	}
+	return out
+}
+
+func inputRules(in *config.Input) *[]*config.Relabel  { return &in.Relabel }
+func outputRules(o *config.Output) *[]*config.Relabel { return &o.Relabel }

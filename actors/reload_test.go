@@ -194,3 +194,56 @@ route { outputs = ["p"] }
 		t.Fatalf("classes %v after a reload that needs a restart", c)
 	}
 }
+
+// TestReloadRelabel: changed relabel rules of an input or output are applied (a new
+// Relabeling for the workers, whose caches then start afresh) without a restart; a reload that
+// also changes an input's topics applies neither and asks for a restart.
+func TestReloadRelabel(t *testing.T) {
+	load := func(inRules, outRules, topic string) *config.Config {
+		t.Helper()
+		cfg, err := config.Load("t.hcl", []byte(`input "influx" {
+  topics = ["`+topic+`"]
+`+inRules+`
+}
+output "kafka" "o" {
+  topic = "o"
+`+outRules+`
+}
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	const dropPod = `relabel {
+    action = "labeldrop"
+    regex  = "pod"
+  }`
+	const keepName = `relabel {
+    action = "labelkeep"
+    regex  = "__name__"
+  }`
+	p, err := New(load("", "", "in"), hclog.NewNullLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := p.d.settings.relabel.Load()
+	if first.Inputs[0] != nil || first.Outputs[0] != nil {
+		t.Fatalf("no rules configured, got %+v", first)
+	}
+	applied, restart, err := p.Reload(load(dropPod, keepName, "in"))
+	if err != nil || !slices.Equal(applied, []string{"relabel"}) || len(restart) != 0 {
+		t.Fatalf("applied %v, needs restart %v, %v", applied, restart, err)
+	}
+	now := p.d.settings.relabel.Load()
+	if now == first || now.Inputs[0].Len() != 1 || now.Outputs[0].Len() != 1 {
+		t.Fatalf("rules after the reload: %+v", now)
+	}
+	if applied, restart, _ := p.Reload(load(dropPod, keepName, "in")); len(applied) != 0 || len(restart) != 0 {
+		t.Fatalf("the same rules again: applied %v, needs restart %v", applied, restart)
+	}
+	applied, restart, _ = p.Reload(load("", keepName, "other"))
+	if len(applied) != 0 || !slices.Equal(restart, []string{"input"}) || p.d.settings.relabel.Load() != now {
+		t.Fatalf("with a topic change: applied %v, needs restart %v", applied, restart)
+	}
+}

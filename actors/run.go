@@ -60,7 +60,7 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 	}
 	stats := &Stats{DroppedByFormat: map[string]*[messages.NumReasons]atomic.Int64{}}
 	decoders := map[string]*topicDecoder{}
-	for _, in := range cfg.Inputs {
+	for i, in := range cfg.Inputs {
 		dec, err := formats.New(in.Format, in.FormatOptions())
 		if err != nil {
 			return nil, fmt.Errorf("input %q: %w", in.Format, err)
@@ -72,7 +72,7 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 			fn = dec.Decode
 		}
 		for _, t := range in.Topics {
-			decoders[t] = newTopicDecoder(in.Format, fn, drops)
+			decoders[t] = newTopicDecoder(in.Format, i, fn, drops)
 		}
 	}
 	p := cfg.Pipeline
@@ -102,6 +102,11 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 		return nil, err // validation compiled the globs already; only a bug gets here
 	}
 	d.settings.limits.Store(set)
+	rl, err := newRelabeling(cfg)
+	if err != nil {
+		return nil, err // validation compiled the rules already; only a bug gets here
+	}
+	d.settings.relabel.Store(rl)
 	d.settings.shedding.Store(cfg.Shedding)
 	classes := routeClasses(cfg)
 	d.settings.classes.Store(&classes)

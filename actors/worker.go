@@ -198,7 +198,9 @@ func (w *worker) start(ctx actor.Context, b *messages.RawBatch) {
 	faultWorkerBatch()
 	w.enc.Judge(w.d.settings.validator.Load(), w.d.settings.denylist.Load())
 	w.enc.Limit(w.d.settings.limits.Load(), w.d.shed, *w.d.settings.classes.Load())
-	w.enc.Load(b, *w.d.decoders[b.Topic].decode.Load(), time.Now().UnixMilli())
+	dec := w.d.decoders[b.Topic]
+	w.enc.Relabel(w.d.settings.relabel.Load(), dec.input)
+	w.enc.Load(b, *dec.decode.Load(), time.Now().UnixMilli())
 	w.emit(ctx)
 }
 
@@ -285,6 +287,11 @@ func (w *worker) finish(ctx actor.Context) {
 		if n != 0 {
 			s.Dropped[r].Add(n)
 			byFormat[r].Add(n)
+		}
+	}
+	for o, n := range e.OutputDrops() {
+		if n != 0 {
+			w.d.outputs[o].relabelDropped.Add(n)
 		}
 	}
 	if bad := e.Bad(); len(bad) > 0 && w.log.IsDebug() {

@@ -94,6 +94,9 @@ func (e *Encoder) Fill(out *messages.ShardBatch, owner int) {
 		}
 		si := &e.series[e.touched[en.series]]
 		labels := e.labels[si.labels:si.labelsEnd]
+		if len(e.targetLabels) > 0 {
+			labels = e.targetLabelsFor(si, owner)
+		}
 		var meta []byte
 		if v2 {
 			meta = e.labels[si.meta:si.metaEnd]

@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/messages/shard"
 	"github.com/sluicehq/sluice/messages/validate"
 	"github.com/sluicehq/sluice/parse/formats"
+	"github.com/sluicehq/sluice/relabel"
 	"github.com/sluicehq/sluice/shed"
 )
 
@@ -41,6 +42,7 @@ const (
 	routeUnrouted    = -1
 	routeDenylisted  = -2
 	routeInvalid     = -3 // seriesInfo.reason says why
+	routeRelabeled   = -4 // the input's relabel rules dropped it
 	noSeries         = ^uint32(0)
 	limitUnjudged    = -2 // seriesInfo.limitDrop of a series no budget has judged yet
 	minSeriesSlots   = 1 << 10
@@ -71,6 +73,9 @@ type seriesInfo struct {
 	limitDrop  int32
 	// batch is the last batch that touched the series, local its index in that batch's touched.
 	batch, local uint32
+	// relabeled: the input's rules changed the series' labels, so budgets judge it by its
+	// encoded labels rather than by the tags its datapoints came in with.
+	relabeled bool
 }
 
 // seriesRun counts one touched series' entries in the batch, for the counting sort.
@@ -131,9 +136,26 @@ type Encoder struct {
 	seriesShards []uint32 // per valid series, one shard per route target
 	// cachedFor is what the cached verdicts were made with; another validator or denylist (a
 	// reload) starts the cache afresh.
-	cachedValidator *validate.Validator
-	cachedDenylist  *glob.Matcher
-	cachedLimits    *limits.Set
+	cachedValidator  *validate.Validator
+	cachedDenylist   *glob.Matcher
+	cachedLimits     *limits.Set
+	cachedRelabeling *Relabeling
+	// relabeling is the relabel rules (nil: none) and input the index of the input the loaded
+	// batch came from; inRules are its rules, keyInput whether series keys start with the input
+	// (when any input has rules, the same series may be relabeled differently per input).
+	relabeling *Relabeling
+	input      int
+	inRules    *relabel.Rules
+	keyInput   bool
+	// rb applies input rules, orb output rules, to one series at a time; relabeled and outRows
+	// hold the series they made. targetLabels is, when some output has rules, each series
+	// target's labels (beside seriesShards); outDrops counts the loaded batch's datapoints each
+	// output's rules dropped; admitTags are a relabeled series' tags for its budgets.
+	rb, orb            relabel.Builder
+	relabeled, outRows messages.Rows
+	targetLabels       []labelRange
+	outDrops           []int64
+	admitTags          []messages.Tag
 	// limits are the cardinality budgets (nil: none), limitEpoch the loaded batch's window,
 	// limitDrops its datapoints dropped per budget.
 	limits     *limits.Set
@@ -212,6 +234,7 @@ func (e *Encoder) Load(b *messages.RawBatch, decode DecodeFunc, nowMs int64) {
 	e.in = int64(b.Oversized + b.LongLines)
 	e.startBatch()
 	e.startLimits(nowMs)
+	e.startRelabel()
 	for i := 0; i < b.Len(); i++ {
 		e.rows.Reset()
 		e.lastTags = nil
@@ -291,7 +314,11 @@ func shedHash(h uint64) uint64 { return (h ^ 0x5851f42d4c957f2d) * 0x9e3779b97f4
 
 // add judges one datapoint and appends its entries.
 func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
-	if len(dp.Tags) > e.validator.MaxTags() { // too many to sort: judged as they are
+	maxTags := e.validator.MaxTags()
+	if e.inRules != nil {
+		maxTags = max(maxTags, relabelMaxTags)
+	}
+	if len(dp.Tags) > maxTags { // too many to sort: judged as they are
 		reason, _ := e.validator.Check(dp, nowMs)
 		e.drops[reason]++
 		return
@@ -301,7 +328,11 @@ func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
 		e.tagKey = appendTagsIdentity(e.tagKey[:0], dp.Tags)
 		e.lastTags = dp.Tags
 	}
-	e.key = append(protowire.AppendBytes(e.key[:0], dp.Metric), e.tagKey...)
+	e.key = e.key[:0]
+	if e.keyInput {
+		e.key = protowire.AppendVarint(e.key, uint64(e.input))
+	}
+	e.key = append(protowire.AppendBytes(e.key, dp.Metric), e.tagKey...)
 	h := xxhash.Sum64(e.key)
 	sid := e.lookup(h, e.key)
 	if sid == noSeries {
@@ -313,8 +344,12 @@ func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
 		e.touched = append(e.touched, sid)
 		e.runs = append(e.runs, seriesRun{})
 	}
-	if si.route == routeInvalid {
-		e.drops[si.reason]++
+	if si.route < routeDenylisted {
+		if si.route == routeRelabeled {
+			e.drops[messages.ReasonRelabel]++
+		} else {
+			e.drops[si.reason]++
+		}
 		return
 	}
 	x := e.rows.ExtraOf(dp)
@@ -336,7 +371,11 @@ func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
 	}
 	if si.budgets != 0 && e.limits != nil {
 		if si.limitEpoch != e.limitEpoch || si.limitDrop == limitUnjudged {
-			si.limitDrop = int32(e.limits.Admit(si.budgets, si.hash, dp.Tags, e.limitEpoch))
+			tags := dp.Tags
+			if si.relabeled {
+				tags = e.seriesTags(si)
+			}
+			si.limitDrop = int32(e.limits.Admit(si.budgets, si.hash, tags, e.limitEpoch))
 			si.limitEpoch = e.limitEpoch
 		}
 		if si.limitDrop >= 0 {
@@ -366,7 +405,12 @@ func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
 			e.drops[messages.ReasonUnsupported]++
 			continue
 		}
-		e.entries = append(e.entries, entry{shard: e.seriesShards[int(si.shards)+k], series: si.local,
+		sh := e.seriesShards[int(si.shards)+k]
+		if sh == droppedShard {
+			e.outDrops[t.Output]++
+			continue
+		}
+		e.entries = append(e.entries, entry{shard: sh, series: si.local,
 			seq: uint32(len(e.entries)), hist: hist, ts: dp.Timestamp, value: dp.Value})
 		e.runs[si.local].count++
 	}
@@ -393,11 +437,13 @@ func (e *Encoder) startBatch() {
 	e.batch++
 	e.touched, e.runs = e.touched[:0], e.runs[:0]
 	if len(e.slots) > 0 && len(e.series) <= MaxCachedSeries && e.batch != 0 &&
-		e.cachedValidator == e.validator && e.cachedDenylist == e.denylist && e.cachedLimits == e.limits {
+		e.cachedValidator == e.validator && e.cachedDenylist == e.denylist && e.cachedLimits == e.limits &&
+		e.cachedRelabeling == e.relabeling {
 		return
 	}
-	e.cachedValidator, e.cachedDenylist, e.cachedLimits = e.validator, e.denylist, e.limits
+	e.cachedValidator, e.cachedDenylist, e.cachedLimits, e.cachedRelabeling = e.validator, e.denylist, e.limits, e.relabeling
 	e.series, e.keys, e.labels, e.seriesShards = e.series[:0], e.keys[:0], e.labels[:0], e.seriesShards[:0]
+	e.targetLabels = e.targetLabels[:0]
 	if len(e.slots) == 0 {
 		e.slots = make([]seriesSlot, minSeriesSlots)
 	}
@@ -457,6 +503,16 @@ func (e *Encoder) newSeries(h uint64, dp *messages.Datapoint) uint32 {
 	si := seriesInfo{key: uint32(len(e.keys)), route: routeInvalid}
 	e.keys = append(e.keys, e.key...)
 	si.keyEnd = uint32(len(e.keys))
+	if e.inRules != nil {
+		relabeled, keep := e.relabelInput(dp)
+		if !keep {
+			si.route = routeRelabeled
+			e.series = append(e.series, si)
+			e.insert(h, sid)
+			return sid
+		}
+		dp, si.relabeled = relabeled, true
+	}
 	switch reason, ok := e.validator.CheckSeries(dp); {
 	case !ok:
 		si.reason = reason
@@ -474,10 +530,6 @@ func (e *Encoder) newSeries(h uint64, dp *messages.Datapoint) uint32 {
 		if e.limits != nil {
 			si.budgets = e.limits.Matching(named.Metric)
 		}
-		si.shards = uint32(len(e.seriesShards))
-		for _, t := range e.topo.Routes[si.route].Targets {
-			e.seriesShards = append(e.seriesShards, t.Offset+uint32(shard.Jump(sh, int(t.Shards))))
-		}
 		si.labels = uint32(len(e.labels))
 		e.labels = remotewrite.AppendLabels(e.labels, named.Metric, named.Tags)
 		si.labelsEnd = uint32(len(e.labels))
@@ -486,6 +538,10 @@ func (e *Encoder) newSeries(h uint64, dp *messages.Datapoint) uint32 {
 			e.labels = remotewrite.AppendMetadata(e.labels, x.Type, x.Unit, x.Help)
 		}
 		si.metaEnd = uint32(len(e.labels))
+		si.shards = uint32(len(e.seriesShards))
+		for _, t := range e.topo.Routes[si.route].Targets {
+			e.target(t, named, sh, labelRange{si.labels, si.labelsEnd})
+		}
 	}
 	e.series = append(e.series, si)
 	e.insert(h, sid)

@@ -4,6 +4,7 @@
 package encode
 
 import (
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/parse/influx"
 	"github.com/sluicehq/sluice/parse/opentsdb"
 	"github.com/sluicehq/sluice/proto/prompb"
+	"github.com/sluicehq/sluice/relabel"
 )
 
 const encShards, encWriters = 16, 3
@@ -182,6 +184,11 @@ func TestBatchEncoderAllocatesNothing(t *testing.T) {
 	}
 }
 
+// benchRelabel is how many of tenRules BenchmarkBatchEncoder applies as the input's relabel
+// rules: run the same benchmark with -relabel 0 and -relabel 10 (alternating, benchstat) to see
+// what the rules cost a steady set of series.
+var benchRelabel = flag.Int("relabel", 0, "BenchmarkBatchEncoder: apply this many of the ten benchmark relabel rules (0-10)")
+
 // BenchmarkBatchEncoder runs the worker's hot path over a small batch and over one the size of
 // the default batch_bytes (1 MiB, ~14k lines), where sorting costs most.
 func BenchmarkBatchEncoder(b *testing.B) {
@@ -192,6 +199,9 @@ func BenchmarkBatchEncoder(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			raw, valid := testBatchSeries(b, bc.records, 100, bc.series)
 			e := testEncoder(b)
+			if n := *benchRelabel; n > 0 {
+				e.Relabel(relabeling(b, [][]relabel.Spec{tenRules()[:min(n, 10)]}, nil), 0)
+			}
 			pool := messages.NewShardBatchPool(256, 64<<10)
 			now := time.Now().UnixMilli()
 			release := func(_ int, sb *messages.ShardBatch) { sb.Release() }
@@ -307,7 +317,7 @@ func decodeSeries(t *testing.T, e *testEnc, b *messages.RawBatch, now int64) map
 	return got
 }
 
-func oneRecord(t *testing.T, lines string) *messages.RawBatch {
+func oneRecord(t testing.TB, lines string) *messages.RawBatch {
 	t.Helper()
 	b, _ := messages.NewRawBatchPool(1, 1<<16, 16).TryGet()
 	b.Topic = "in"

@@ -12,7 +12,9 @@ import (
 // whether the output speaks remote write 2.0 (native histograms go only there).
 type Target struct {
 	Offset, Shards uint32
-	Native         bool
+	// Output is the output's index in Layout.Outputs.
+	Output uint32
+	Native bool
 }
 
 // Route is one compiled `route` block; Match is nil for a route that matches everything.
@@ -63,7 +65,7 @@ func NewLayout(names []string, shards []int, v2 []bool, routes []*config.Route, 
 		l.Shards += n
 	}
 	if len(routes) == 0 { // validation allows this with one output only
-		l.Routes = []Route{{Targets: []Target{{Offset: 0, Shards: uint32(shards[0]), Native: l.Outputs[0].V2}}}}
+		l.Routes = []Route{{Targets: []Target{{Offset: 0, Shards: uint32(shards[0]), Output: 0, Native: l.Outputs[0].V2}}}}
 		return l, nil
 	}
 	for _, r := range routes {
@@ -76,9 +78,9 @@ func NewLayout(names []string, shards []int, v2 []bool, routes []*config.Route, 
 			rt.Match = m
 		}
 		for _, name := range r.Outputs {
-			for _, o := range l.Outputs {
+			for i, o := range l.Outputs {
 				if o.Name == name {
-					rt.Targets = append(rt.Targets, Target{Offset: uint32(o.Offset), Shards: uint32(o.Shards), Native: o.V2})
+					rt.Targets = append(rt.Targets, Target{Offset: uint32(o.Offset), Shards: uint32(o.Shards), Output: uint32(i), Native: o.V2})
 				}
 			}
 		}

@@ -27,6 +27,8 @@ const (
 	ReasonCardinality
 	// ReasonShed: shed under overload, by its route's priority (shedding).
 	ReasonShed
+	// ReasonRelabel: dropped by an input's relabel rules (keep, drop, keepequal, dropequal).
+	ReasonRelabel
 	NumReasons
 )
 
@@ -49,6 +51,7 @@ var reasonNames = [NumReasons]string{
 	ReasonUnsupported:    "unsupported",
 	ReasonCardinality:    "cardinality",
 	ReasonShed:           "shed",
+	ReasonRelabel:        "relabel",
 }
 
 // String returns the reason's label as used in logs and metrics.
