@@ -203,6 +203,9 @@ func (rs *Rules) Len() int {
 // Rule returns rule i.
 func (rs *Rules) Rule(i int) *Rule { return rs.rules[i] }
 
+// Head returns the first n rules.
+func (rs *Rules) Head(n int) *Rules { return &Rules{rules: rs.rules[:n]} }
+
 // Builder applies rules to one series' labels at a time, mirroring Prometheus' labels.Builder:
 // the series' own labels (base, sorted by name), the labels set since (add, in the order they
 // were first set) and the names deleted since (del). Its storage is reused by Reset, so

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/messages/remotewrite"
 	"github.com/sluicehq/sluice/messages/validate"
 	"github.com/sluicehq/sluice/parse/formats"
+	"github.com/sluicehq/sluice/relabel"
 )
 
 // maxListedInvalid is how many invalid lines `sluice decode` lists on stderr.
@@ -27,7 +29,7 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	format := fs.String("format", "", "input format: "+strings.Join(formats.Names, ", "))
 	input := fs.String("input", "", "file to decode (default: standard input)")
-	path := fs.String("config", "", "config whose validation limits, input settings and name_mapping apply (default: the defaults)")
+	path := fs.String("config", "", "config whose validation limits, input settings, relabel rules and name_mapping apply (default: the defaults)")
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
@@ -38,6 +40,16 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg, opts, mapping, ok := decodeSettings(*path, *format, stderr)
 	if !ok {
 		return exitError
+	}
+	var rules *relabel.Rules
+	for _, in := range cfg.Inputs {
+		if in.Format == *format && *path != "" {
+			var err error
+			if rules, err = relabel.NewRules(config.RelabelSpecs(in.Relabel)); err != nil {
+				fmt.Fprintf(stderr, "sluice decode: %v\n", err) // validation compiled them already
+				return exitError
+			}
+		}
 	}
 	dec, err := formats.New(*format, opts)
 	if err != nil {
@@ -68,8 +80,18 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var invalid []string
 	var line []byte
 	good := 0
+	var rb relabel.Builder
 	for i := range rows.Points {
 		dp := &rows.Points[i]
+		if rules.Len() > 0 {
+			rb.Reset(dp.Metric, dp.Tags)
+			if !rb.Process(rules) {
+				invalid = append(invalid, "relabel: "+string(appendCanonical(line[:0], dp)))
+				continue
+			}
+			metric, tags := relabel.Split(rb.Labels(), nil)
+			dp.Metric, dp.Tags = bytes.Clone(metric), cloneTags(tags)
+		}
 		reason, ok := validator.Check(dp, now)
 		if !ok {
 			invalid = append(invalid, reason.String()+": "+string(appendCanonical(line[:0], dp)))
@@ -157,6 +179,14 @@ var metricTypeNames = [...]string{messages.TypeUnknown: "unknown", messages.Type
 // appendCanonical appends dp as `metric{a="1",b="2"} value timestampMs` (tags sorted by key, values
 // quoted with strconv.Quote, no braces without tags).
 func appendCanonical(b []byte, dp *messages.Datapoint) []byte {
+	b = append(appendCanonicalSeries(b, dp), ' ')
+	b = strconv.AppendFloat(b, dp.Value, 'g', -1, 64)
+	b = append(b, ' ')
+	return strconv.AppendInt(b, dp.Timestamp, 10)
+}
+
+// appendCanonicalSeries appends dp's series as `metric{a="1",b="2"}`, tags in their order.
+func appendCanonicalSeries(b []byte, dp *messages.Datapoint) []byte {
 	b = append(b, dp.Metric...)
 	if len(dp.Tags) > 0 {
 		b = append(b, '{')
@@ -170,10 +200,16 @@ func appendCanonical(b []byte, dp *messages.Datapoint) []byte {
 		}
 		b = append(b, '}')
 	}
-	b = append(b, ' ')
-	b = strconv.AppendFloat(b, dp.Value, 'g', -1, 64)
-	b = append(b, ' ')
-	return strconv.AppendInt(b, dp.Timestamp, 10)
+	return b
+}
+
+// cloneTags copies tags and their bytes.
+func cloneTags(tags []messages.Tag) []messages.Tag {
+	out := make([]messages.Tag, len(tags))
+	for i, t := range tags {
+		out[i] = messages.Tag{Key: bytes.Clone(t.Key), Value: bytes.Clone(t.Value)}
+	}
+	return out
 }
 
 func truncate(b []byte, n int) string {

@@ -4,6 +4,7 @@
 //	sluice run -dev [-dev-rate N]  run it against an embedded Kafka-protocol broker
 //	sluice validate -config FILE   check a config exactly as start-up does
 //	sluice decode -format FORMAT   show what Sluice makes of an agent's output
+//	sluice relabel -config FILE    show what an input's or output's relabel rules do to series
 //	sluice health                  probe a running sluice's /healthz (the container health check)
 //	sluice loadgen -topic T        produce synthetic metrics at a rate
 //	sluice tail -topic T           print the datapoints of an output shard topic
@@ -37,6 +38,7 @@ commands:
   run        run the pipeline (-config FILE, or -dev for an embedded broker)
   validate   check a config file exactly as start-up does (-config FILE)
   decode     print what Sluice makes of some input (-format FORMAT [-input FILE] [-config FILE])
+  relabel    show each relabel rule's effect on series read from stdin (-config FILE [-input NAME | -output NAME] [-format FORMAT])
   bench      run the pipeline against an embedded broker on pre-produced records; print one JSON object
   health     probe a running sluice's /healthz; exit 0 healthy, 1 not (-address host:port)
   loadgen    produce synthetic metrics in any input format at a rate (-brokers -topic -format -rate -series -skew -duration)
@@ -68,6 +70,8 @@ func mainErr(args []string, stdout, stderr io.Writer) int {
 		return validateCmd(args[1:], stdout, stderr)
 	case "decode":
 		return decodeCmd(args[1:], os.Stdin, stdout, stderr)
+	case "relabel":
+		return relabelCmd(args[1:], os.Stdin, stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
 	case "health":
