@@ -32,6 +32,12 @@ func rwConfig(t *testing.T, c *kafkatest.Cluster, outputs string) *config.Config
 // rwConfigInput is rwConfig with an input of another format.
 func rwConfigInput(t *testing.T, c *kafkatest.Cluster, format, outputs string) *config.Config {
 	t.Helper()
+	return rwConfigWith(t, c, format, "", outputs)
+}
+
+// rwConfigWith is rwConfigInput with more settings (inputExtra) in the input block.
+func rwConfigWith(t *testing.T, c *kafkatest.Cluster, format, inputExtra, outputs string) *config.Config {
+	t.Helper()
 	src := fmt.Sprintf(`
 log { level = "warn" }
 kafka {
@@ -40,6 +46,7 @@ kafka {
 input %q {
   topics = [%q]
   group  = "sluice-rw"
+%s
 }
 pipeline {
   readers = 2
@@ -50,7 +57,7 @@ pipeline {
   batch_linger = "10ms"
 }
 %s
-`, c.Addrs[0], format, rwIn, outputs)
+`, c.Addrs[0], format, rwIn, inputExtra, outputs)
 	cfg, err := config.Load("rw.hcl", []byte(src))
 	if err != nil {
 		var b strings.Builder
