@@ -54,6 +54,25 @@ kafka {
 input "opentsdb" {
   topics = ["metrics.opentsdb"]
   group  = "sluice"
+
+  # Relabel rules (docs/relabel.md), Prometheus' relabel_config with its names and defaults, run
+  # in order on each new series before validation, the denylist, budgets, routing and sharding.
+  # Defaults: action "replace", separator ";", regex "(.*)" (anchored), replacement "$1".
+  # Actions: replace, keep, drop, keepequal, dropequal, hashmod (needs modulus), labelmap,
+  # labeldrop, labelkeep, lowercase, uppercase. `sluice relabel -config F` shows what they do.
+  relabel {                     # rename host to instance: copy it...
+    source_labels = ["host"]
+    target_label  = "instance"
+  }
+  relabel {                     # ...then drop it, with the per-request ids nobody queries
+    action = "labeldrop"
+    regex  = "host|request_id"
+  }
+  relabel {                     # drop the test metrics by name
+    action        = "drop"
+    source_labels = ["__name__"]
+    regex         = "test\\..*"
+  }
 }
 
 pipeline {
@@ -120,7 +139,7 @@ denylist {
 # The control topic (docs/control.md): realtime settings for the whole fleet. Every task reads this
 # compacted topic at boot (waiting at most timeout, else starting from this file) and follows it;
 # the newest valid control document's blocks (denylist, validation, limits, shedding, coordinator,
-# route priorities) replace this file's. Publish with: sluice control set -config F -file doc.hcl
+# route priorities, inputs' and outputs' relabel rules) replace this file's. Publish with: sluice control set -config F -file doc.hcl
 # control {
 #   topic   = "sluice.control"
 #   timeout = "10s"
@@ -162,6 +181,13 @@ output "kafka" "tsdb" {
   compression = "none"   # Kafka-level codec; payloads are already snappy-compressed
   flush_bytes = "1MiB"   # each of a writer's shards flushes when it holds its share of this...
   linger      = "200ms"  # ...or when its oldest datapoint waited this long
+
+  # Relabel rules for what this output alone receives, after routing (docs/relabel.md); the
+  # output shards series by the labels they leave. None by default.
+  # relabel {
+  #   action = "labelkeep"
+  #   regex  = "__name__|instance|dc"
+  # }
 }
 
 # Routes (optional with one output; examples/outputs.hcl has several outputs): the first route
