@@ -47,8 +47,8 @@ func sluiceTool(t *testing.T, args ...string) (int, string, string) {
 // TestControlTopicAcrossFleet: three processes follow one control topic. A denylist published
 // with `sluice control set` is applied by all three within 5 s and the metric stops on the
 // output; a broken document (`set` refuses it; written to the topic anyway) is rejected by every
-// task while ingestion goes on with the last good version; a restarted process comes up with the
-// current version. Default session and rebalance timeouts.
+// task while ingestion goes on with the last good version; relabel rules in a document relabel
+// the series every task had cached; a restarted process comes up with the current version. Default session and rebalance timeouts.
 func TestControlTopicAcrossFleet(t *testing.T) {
 	const in, out, ctl = "ctl.in", "ctl.out", "ctl.settings"
 	c := kafkatest.Start(t, in, 6, out, 4)
@@ -175,16 +175,45 @@ control { topic = %q }
 		t.Fatalf("control get: exit %d\n%s", code, stdout)
 	}
 
-	// 3. A restarted process comes up with the current version.
+	// 3. Relabel rules in a document: every task relabels the series it already had cached
+	// (keep.m's) at its next batch.
+	rl := filepath.Join(t.TempDir(), "relabel.hcl")
+	os.WriteFile(rl, []byte("denylist { globs = [\"drop.**\"] }\ninput \"opentsdb\" {\n  relabel {\n    target_label = \"stage\"\n    replacement  = \"v3\"\n  }\n}\n"), 0o600)
+	if code, stdout, stderr := sluiceTool(t, "control", "set", "-config", cfgPath, "-file", rl); code != 0 || !strings.Contains(stdout, "published version 3") {
+		t.Fatalf("control set of relabel rules: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for i, a := range addrs {
+		kafkatest.WaitFor(t, 5*time.Second, fmt.Sprintf("process %d applying version 3", i), func() bool {
+			return metricOf(t, a, "sluice_control_version") == 3
+		})
+	}
+	cut = time.Now().UnixMilli()
+	time.Sleep(2 * time.Second)
+	relabeled, stale := 0, 0
+	for _, p := range c.ReadOutput(t, out) {
+		if p.Metric != "keep.m" || p.Timestamp <= cut {
+			continue
+		}
+		if p.Labels["stage"] == "v3" {
+			relabeled++
+		} else {
+			stale++
+		}
+	}
+	if relabeled == 0 || stale != 0 {
+		t.Fatalf("after version 3: %d datapoints of keep.m relabeled, %d without the new rule's label", relabeled, stale)
+	}
+
+	// 4. A restarted process comes up with the current version.
 	if code, _ := procs[1].Stop(t); code != 0 {
 		t.Fatalf("process 1 exited %d on SIGTERM", code)
 	}
 	procs[1] = sluicetest.Run(t, "run", "-config", cfgPath)
 	addrs[1] = procs[1].HTTPAddr(t)
-	if l := procs[1].Last("control document applied at start"); l == nil || sluicetest.Num(l, "version") != 1 {
-		t.Fatalf("the restarted process did not start with version 1: %v", l)
+	if l := procs[1].Last("control document applied at start"); l == nil || sluicetest.Num(l, "version") != 3 {
+		t.Fatalf("the restarted process did not start with version 3: %v", l)
 	}
-	if v := metricOf(t, addrs[1], "sluice_control_version"); v != 1 {
+	if v := metricOf(t, addrs[1], "sluice_control_version"); v != 3 {
 		t.Fatalf("the restarted process reports version %g", v)
 	}
 	t.Logf("version 1 applied by all three processes %s after control set", applied.Round(10*time.Millisecond))

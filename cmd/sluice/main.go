@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/mattn/go-isatty"
 
+	"github.com/sluicehq/sluice/cmd/sluice/internal/earlysignal"
 	"github.com/sluicehq/sluice/config"
 )
 
@@ -54,6 +55,9 @@ func main() {
 	saramaLog()
 	if os.Getenv(benchBrokerEnv) != "" {
 		os.Exit(benchBrokerMain())
+	}
+	if len(os.Args) < 2 || os.Args[1] != "run" {
+		earlysignal.Release() // only run handles SIGTERM from the start; the others stop on it
 	}
 	os.Exit(mainErr(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/actors"
+	"github.com/sluicehq/sluice/cmd/sluice/internal/earlysignal"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/shed"
@@ -37,10 +38,11 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
-	// From the first moment: a SIGTERM while the config loads or the pipeline starts (an ECS
-	// deploy that changes its mind) waits for the start to end, then stops cleanly with exit 0,
-	// never the signal's default death (143).
-	sigs := make(chan os.Signal, 1)
+	// From the first moment (earlysignal catches them from before the packages' initialization):
+	// a SIGTERM while the process starts, the config loads or the pipeline starts (an ECS deploy
+	// that changes its mind) waits for the start to end, then stops cleanly with exit 0, never the
+	// signal's default death (143).
+	sigs := earlysignal.C
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 	if *path == "" && !*dev {
