@@ -29,28 +29,32 @@ type Relabeling struct {
 
 // NewRelabeling compiles the rules of each input and output (validation compiled them already).
 func NewRelabeling(inputs, outputs [][]relabel.Spec) (*Relabeling, error) {
-	r := &Relabeling{Inputs: make([]*relabel.Rules, len(inputs)), Outputs: make([]*relabel.Rules, len(outputs))}
-	for i, specs := range inputs {
-		if len(specs) == 0 {
-			continue
-		}
-		rs, err := relabel.NewRules(specs)
-		if err != nil {
-			return nil, fmt.Errorf("input %d: %w", i, err)
-		}
-		r.Inputs[i], r.anyInput = rs, true
+	r := &Relabeling{}
+	var err error
+	if r.Inputs, r.anyInput, err = compileEach("input", inputs); err != nil {
+		return nil, err
 	}
-	for i, specs := range outputs {
-		if len(specs) == 0 {
-			continue
-		}
-		rs, err := relabel.NewRules(specs)
-		if err != nil {
-			return nil, fmt.Errorf("output %d: %w", i, err)
-		}
-		r.Outputs[i], r.anyOutput = rs, true
+	if r.Outputs, r.anyOutput, err = compileEach("output", outputs); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// compileEach compiles each block's rules (nil for a block without any) and reports whether any
+// block has some.
+func compileEach(what string, blocks [][]relabel.Spec) ([]*relabel.Rules, bool, error) {
+	out, some := make([]*relabel.Rules, len(blocks)), false
+	for i, specs := range blocks {
+		if len(specs) == 0 {
+			continue
+		}
+		rs, err := relabel.NewRules(specs)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s %d: %w", what, i, err)
+		}
+		out[i], some = rs, true
+	}
+	return out, some, nil
 }
 
 // input is input i's rules (nil: none).
