@@ -169,6 +169,15 @@ func (rs *Rows) AddTag(k, v []byte) {
 	t.Key, t.Value = k, v
 }
 
+// AddLabel adds a Prometheus label: in Prometheus' data model a label with an empty value is no
+// label at all, so such a label is skipped (`a{x=""}` and `a` are one series). The decoders of
+// the Prometheus family (text, remote write, OTLP) add their labels with it.
+func (rs *Rows) AddLabel(k, v []byte) {
+	if len(v) > 0 {
+		rs.AddTag(k, v)
+	}
+}
+
 // TagsSince returns the tags added since mark as a capped sub-slice of the pool, so that appending
 // to one row's tags can never overwrite the next row's.
 func (rs *Rows) TagsSince(mark int) []Tag {

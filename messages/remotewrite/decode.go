@@ -119,7 +119,7 @@ func decodeSeries(dst *messages.Rows, ts []byte) {
 		if string(lname) == "__name__" {
 			name = lvalue
 		} else {
-			dst.AddTag(lname, lvalue)
+			dst.AddLabel(lname, lvalue)
 		}
 		return true
 	})

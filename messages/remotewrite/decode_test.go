@@ -132,3 +132,21 @@ func BenchmarkParse(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/sample")
 }
+
+// TestEmptyLabelValueIsNoLabel: a label with an empty value is no label (Prometheus' data model),
+// in remote write 1.0 as in the text format.
+func TestEmptyLabelValueIsNoLabel(t *testing.T) {
+	wr := prompb.WriteRequest{Timeseries: []*prompb.TimeSeries{{
+		Labels:  []*prompb.Label{{Name: "__name__", Value: "up"}, {Name: "app_version", Value: ""}, {Name: "job", Value: "api"}},
+		Samples: []*prompb.Sample{{Value: 1, Timestamp: 1700000000000}},
+	}}}
+	b, err := proto.Marshal(&wr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows messages.Rows
+	Parse(&rows, snappy.Encode(nil, b), 0)
+	if got, want := flatten(&rows), []flat{{"up", "job=api,", 1700000000000, 1}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}

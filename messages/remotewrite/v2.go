@@ -261,7 +261,7 @@ func decodeV2(dst *messages.Rows, b []byte) bool {
 				if string(syms[k].Key) == "__name__" {
 					name = syms[v].Key
 				} else {
-					dst.AddTag(syms[k].Key, syms[v].Key)
+					dst.AddLabel(syms[k].Key, syms[v].Key)
 				}
 			}
 			return true

@@ -267,13 +267,7 @@ func (e *emitter) native(dp []byte, h *expHist, attrs []messages.Tag, t int64) b
 	}
 	x := e.meta
 	x.Histogram = hist
-	mark := e.dst.TagsMark()
-	for _, tg := range e.res {
-		e.dst.AddTag(tg.Key, tg.Value)
-	}
-	for _, tg := range attrs {
-		e.dst.AddTag(tg.Key, tg.Value)
-	}
+	mark := e.addLabels(attrs)
 	p := e.dst.NextPoint()
 	p.Metric, p.Tags, p.Timestamp, p.Extra = e.name, e.dst.TagsSince(mark), t, e.dst.AddExtra(x)
 	return true

@@ -204,7 +204,7 @@ func (p *Parser) addResourceLabels(dst *messages.Rows, attrs []messages.Tag) {
 	for _, a := range attrs {
 		for _, pk := range p.promote {
 			if string(a.Key) == pk {
-				dst.AddTag(a.Key, a.Value)
+				dst.AddLabel(a.Key, a.Value)
 			}
 		}
 	}

@@ -31,6 +31,9 @@ func TestParse(t *testing.T) {
 	f("otlptest.Gauge with unit and int attribute",
 		otlptest.Request(res, otlptest.Gauge("process.memory.usage", "By", otlptest.NumberPoint([]otlptest.Msg{otlptest.KVStr("state", "used"), otlptest.KVInt("cpu", 3)}, ns, 42))),
 		[]messages.Datapoint{dp("process.memory.usage_bytes", 1700000000000, 42, with("state", "used", "cpu", "3")...)}, nil)
+	f("an attribute with an empty value is no label",
+		otlptest.Request(res, otlptest.Gauge("g", "", otlptest.NumberPoint([]otlptest.Msg{otlptest.KVStr("state", ""), otlptest.KVStr("cpu", "0")}, ns, 1))),
+		[]messages.Datapoint{dp("g", 1700000000000, 1, with("cpu", "0")...)}, nil)
 	f("monotonic cumulative sum: a counter with _total",
 		otlptest.Request(res, otlptest.Sum("http.server.requests", "{request}", 2, true, otlptest.NumberPoint(nil, ns, 7))),
 		[]messages.Datapoint{dp("http.server.requests_total", 1700000000000, 7, lbl...)}, nil)

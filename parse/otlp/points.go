@@ -28,18 +28,25 @@ type emitter struct {
 // point adds a datapoint named name with the resource's labels, the point's attributes and
 // extra (le or quantile) when given.
 func (e *emitter) point(name []byte, attrs []messages.Tag, ts int64, v float64, extraKey, extraValue []byte) {
-	mark := e.dst.TagsMark()
-	for _, t := range e.res {
-		e.dst.AddTag(t.Key, t.Value)
-	}
-	for _, t := range attrs {
-		e.dst.AddTag(t.Key, t.Value)
-	}
+	mark := e.addLabels(attrs)
 	if extraKey != nil {
 		e.dst.AddTag(extraKey, extraValue)
 	}
 	dp := e.dst.NextPoint()
 	dp.Metric, dp.Tags, dp.Timestamp, dp.Value, dp.Extra = name, e.dst.TagsSince(mark), ts, v, e.extra
+}
+
+// addLabels adds the resource's labels and attrs to the tag pool (an attribute with an empty value
+// is no label) and returns the mark they start at.
+func (e *emitter) addLabels(attrs []messages.Tag) int {
+	mark := e.dst.TagsMark()
+	for _, t := range e.res {
+		e.dst.AddLabel(t.Key, t.Value)
+	}
+	for _, t := range attrs {
+		e.dst.AddLabel(t.Key, t.Value)
+	}
+	return mark
 }
 
 // attributes adds the KeyValues of field num of dp to the tag pool and returns them.

@@ -149,7 +149,7 @@ func parseLabels(dst *messages.Rows, s []byte) ([]byte, string) {
 				return nil, "invalid escape in label value"
 			}
 		}
-		dst.AddTag(name, value)
+		dst.AddLabel(name, value)
 		s = skipSpace(s[j+1:])
 		if len(s) > 0 && s[0] == ',' {
 			s = s[1:]

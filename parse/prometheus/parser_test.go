@@ -40,6 +40,9 @@ func TestParse(t *testing.T) {
 	f("a NaN\nb +Inf\nc -Inf", []messages.Datapoint{dp("a", recTs, math.NaN()), dp("b", recTs, math.Inf(1)), dp("c", recTs, math.Inf(-1))}, nil)
 	f(`m{le="+Inf"} 5`, []messages.Datapoint{dp("m", recTs, 5, "le", "+Inf")}, nil)
 	f("ns:metric_name:rate5m 1", []messages.Datapoint{dp("ns:metric_name:rate5m", recTs, 1)}, nil)
+	// An empty label value is no label (Prometheus' data model): a{x=""} is the series a.
+	f(`vm_log_messages_total{app_version="",level="info"} 1`, []messages.Datapoint{dp("vm_log_messages_total", recTs, 1, "level", "info")}, nil)
+	f(`a{x=""} 2`, []messages.Datapoint{dp("a", recTs, 2)}, nil)
 	// Bad lines.
 	f("9lives 1", nil, []messages.BadLine{bad("9lives 1", "invalid metric name")})
 	f("m", nil, []messages.BadLine{bad("m", "missing value")})
