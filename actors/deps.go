@@ -28,8 +28,10 @@ type DecodeFunc = encode.DecodeFunc
 // topicDecoder is how a worker decodes the records of one topic.
 type topicDecoder struct {
 	format string
-	// input is the input's index in the config (its relabel rules' in encode.Relabeling).
-	input int
+	// input is the input's index in the config (its relabel rules' in encode.Relabeling);
+	// allowNonFinite its own policy for NaN and ±Inf (nil: the validation block's).
+	input          int
+	allowNonFinite *bool
 	// decode is replaced by a reload that changes the input's default_tags or metric_prefix;
 	// workers load it once per batch.
 	decode    atomic.Pointer[DecodeFunc]

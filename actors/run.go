@@ -73,6 +73,7 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 		}
 		for _, t := range in.Topics {
 			decoders[t] = newTopicDecoder(in.Format, i, fn, drops)
+			decoders[t].allowNonFinite = in.AllowNonFinite
 		}
 	}
 	p := cfg.Pipeline

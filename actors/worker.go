@@ -200,6 +200,7 @@ func (w *worker) start(ctx actor.Context, b *messages.RawBatch) {
 	w.enc.Limit(w.d.settings.limits.Load(), w.d.shed, *w.d.settings.classes.Load())
 	dec := w.d.decoders[b.Topic]
 	w.enc.Relabel(w.d.settings.relabel.Load(), dec.input)
+	w.enc.NonFinite(dec.allowNonFinite)
 	w.enc.Load(b, *dec.decode.Load(), time.Now().UnixMilli())
 	w.emit(ctx)
 }

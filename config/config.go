@@ -151,6 +151,10 @@ type Input struct {
 	// Relabel rules rewrite or drop the input's series before validation, the denylist, budgets,
 	// routing and sharding (docs/relabel.md).
 	Relabel []*Relabel `hcl:"relabel,block"`
+	// AllowNonFinite keeps or drops NaN and ±Inf values of this input; unset, the Prometheus
+	// family (prometheus, remote_write, otlp) keeps them, as Prometheus does, and the other
+	// formats follow validation.allow_non_finite. The staleness marker is always kept.
+	AllowNonFinite *bool `hcl:"allow_non_finite,optional"`
 }
 
 // Relabel is one `relabel { ... }` block: a Prometheus relabel_config with its names and

@@ -4,7 +4,10 @@ package config
 // input and output block over defaultInput and defaultOutput, and validation calls
 // deriveDefaults for the settings whose default depends on others. Nothing else sets one.
 
-import "github.com/sluicehq/sluice/relabel"
+import (
+	"github.com/sluicehq/sluice/parse/formats"
+	"github.com/sluicehq/sluice/relabel"
+)
 
 // deriveDefaults fills the pool sizes left at 0, whose defaults depend on the actor counts.
 func (p *Pipeline) deriveDefaults() {
@@ -87,6 +90,15 @@ func (r *Relabel) deriveDefaults(written func(attr string) bool) {
 	}
 	if !r.Written["replacement"] {
 		r.Replacement = spec.Replacement
+	}
+}
+
+// deriveDefaults fills what depends on the input's format: NaN and ±Inf are sample values for
+// the Prometheus family (nil: the validation block decides).
+func (in *Input) deriveDefaults() {
+	if in.AllowNonFinite == nil && formats.PrometheusFamily(in.Format) {
+		keep := true
+		in.AllowNonFinite = &keep
 	}
 }
 

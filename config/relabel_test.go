@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -172,6 +173,32 @@ output "kafka" "o" {
 		}
 		if err == nil || !strings.Contains(b.String()+err.Error(), c.want) {
 			t.Errorf("%s: want %q, got %v\n%s", c.doc, c.want, err, b.String())
+		}
+	}
+}
+
+// TestNonFiniteDefaultsPerInput: the Prometheus family keeps NaN and ±Inf unless its input says
+// otherwise; other formats follow the validation block.
+func TestNonFiniteDefaultsPerInput(t *testing.T) {
+	cfg, err := Load("t.hcl", []byte(`input "prometheus" { topics = ["p"] }
+input "remote_write" {
+  topics           = ["rw"]
+  allow_non_finite = false
+}
+input "otlp" { topics = ["o"] }
+input "influx" { topics = ["i"] }
+output "kafka" "o" { topic = "o" }`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"prometheus": "true", "remote_write": "false", "otlp": "true", "influx": "nil"}
+	for _, in := range cfg.Inputs {
+		got := "nil"
+		if in.AllowNonFinite != nil {
+			got = fmt.Sprint(*in.AllowNonFinite)
+		}
+		if got != want[in.Format] {
+			t.Errorf("input %s: allow_non_finite %s, want %s", in.Format, got, want[in.Format])
 		}
 	}
 }

@@ -21,6 +21,7 @@ func (c *Config) validateInputs(v *validator) {
 	topicFormat := map[string]string{}
 	for _, in := range c.Inputs {
 		key := "input." + in.Format
+		in.deriveDefaults()
 		if !contains(formats.Names, in.Format) {
 			v.errorf(key, "", "Unsupported input format", "%q is not a format this build decodes: use one of %s.", in.Format, strings.Join(formats.Names, ", "))
 			continue

@@ -145,8 +145,12 @@ type Encoder struct {
 	// (when any input has rules, the same series may be relabeled differently per input).
 	relabeling *Relabeling
 	input      int
-	inRules    *relabel.Rules
-	keyInput   bool
+	// inputNonFinite is the loaded batch's input's own policy for NaN and ±Inf (nil: the
+	// validator's); nonFinite the policy in force for the batch.
+	inputNonFinite *bool
+	nonFinite      bool
+	inRules        *relabel.Rules
+	keyInput       bool
 	// rb applies input rules, orb output rules, to one series at a time; relabeled and outRows
 	// hold the series they made. targetLabels is, when some output has rules, each series
 	// target's labels (beside seriesShards); outDrops counts the loaded batch's datapoints each
@@ -203,6 +207,10 @@ func New(mapping formats.NameMapping, layout *Layout, onRecord func(value []byte
 // before (a reload) starts the series cache afresh.
 func (e *Encoder) Judge(v *validate.Validator, dl *glob.Matcher) { e.validator, e.denylist = v, dl }
 
+// NonFinite sets the next batches' input's own policy for NaN and ±Inf (nil: the validation
+// block's).
+func (e *Encoder) NonFinite(allow *bool) { e.inputNonFinite = allow }
+
 // Limit sets the cardinality budgets (nil: none) and the shedding state (nil: off) with the
 // routes' priority classes, for the next batches; other budgets (a reload) start the series
 // cache afresh.
@@ -235,6 +243,10 @@ func (e *Encoder) Load(b *messages.RawBatch, decode DecodeFunc, nowMs int64) {
 	e.startBatch()
 	e.startLimits(nowMs)
 	e.startRelabel()
+	e.nonFinite = e.validator.AllowsNonFinite()
+	if e.inputNonFinite != nil {
+		e.nonFinite = *e.inputNonFinite
+	}
 	for i := 0; i < b.Len(); i++ {
 		e.rows.Reset()
 		e.lastTags = nil
@@ -357,10 +369,12 @@ func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
 	if x != nil && x.Histogram != nil {
 		value = 0 // a histogram's sample has no value of its own to check
 	}
-	if reason, ok := e.validator.CheckSample(dp.Timestamp, value, nowMs); !ok {
+	if reason, ok := e.validator.CheckSampleAllowing(dp.Timestamp, value, nowMs, e.nonFinite); !ok {
 		e.drops[reason]++
 		return
 	}
+	// A staleness marker ends its series in the TSDB: neither budgets nor shedding drop it.
+	stale := messages.IsStaleNaN(value)
 	switch si.route {
 	case routeDenylisted:
 		e.drops[messages.ReasonDenylisted]++
@@ -378,7 +392,7 @@ func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
 			si.limitDrop = int32(e.limits.Admit(si.budgets, si.hash, tags, e.limitEpoch))
 			si.limitEpoch = e.limitEpoch
 		}
-		if si.limitDrop >= 0 {
+		if si.limitDrop >= 0 && !stale {
 			e.drops[messages.ReasonCardinality]++
 			e.limitDrops[si.limitDrop]++
 			return
@@ -386,7 +400,7 @@ func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
 	}
 	class := e.classOf(si.route)
 	e.offered[class]++
-	if k := e.keep[class]; k != shed.All && shedHash(si.hash) >= k {
+	if k := e.keep[class]; k != shed.All && shedHash(si.hash) >= k && !stale {
 		e.drops[messages.ReasonShed]++
 		e.shedByRoute[si.route]++
 		return

@@ -1,6 +1,9 @@
 package messages
 
-import "bytes"
+import (
+	"bytes"
+	"math"
+)
 
 // Tag is one key=value pair of a datapoint. Both fields are sub-slices of the decoded input.
 type Tag struct {
@@ -20,6 +23,13 @@ type Datapoint struct {
 	// float sample (a native histogram, its metric's metadata); Rows.ExtraOf reads it.
 	Extra uint32
 }
+
+// StaleNaN is the bit pattern of Prometheus' staleness marker, the NaN an agent sends for a series
+// that disappeared: carried bit for bit, never dropped as non-finite.
+const StaleNaN uint64 = 0x7ff0000000000002
+
+// IsStaleNaN reports whether v is the staleness marker.
+func IsStaleNaN(v float64) bool { return math.Float64bits(v) == StaleNaN }
 
 // MetricType is a metric's type as remote write 2.0's metadata names it (its enum values).
 type MetricType uint8

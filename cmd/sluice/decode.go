@@ -42,8 +42,16 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	var rules *relabel.Rules
+	allowNonFinite := cfg.Validation.AllowNonFinite
+	if formats.PrometheusFamily(*format) {
+		allowNonFinite = true // the input's default, without a config
+	}
 	for _, in := range cfg.Inputs {
 		if in.Format == *format && *path != "" {
+			allowNonFinite = cfg.Validation.AllowNonFinite
+			if in.AllowNonFinite != nil {
+				allowNonFinite = *in.AllowNonFinite
+			}
 			var err error
 			if rules, err = relabel.NewRules(config.RelabelSpecs(in.Relabel)); err != nil {
 				fmt.Fprintf(stderr, "sluice decode: %v\n", err) // validation compiled them already
@@ -92,7 +100,10 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			metric, tags := relabel.Split(rb.Labels(), nil)
 			dp.Metric, dp.Tags = bytes.Clone(metric), cloneTags(tags)
 		}
-		reason, ok := validator.Check(dp, now)
+		reason, ok := validator.CheckSeries(dp)
+		if ok {
+			reason, ok = validator.CheckSampleAllowing(dp.Timestamp, dp.Value, now, allowNonFinite)
+		}
 		if !ok {
 			invalid = append(invalid, reason.String()+": "+string(appendCanonical(line[:0], dp)))
 			continue

@@ -125,17 +125,28 @@ func (v *Validator) CheckSeries(dp *messages.Datapoint) (messages.Reason, bool) 
 // CheckSample checks what varies from one datapoint of a series to the next: the timestamp
 // window and the value.
 func (v *Validator) CheckSample(ts int64, value float64, nowMs int64) (messages.Reason, bool) {
+	return v.CheckSampleAllowing(ts, value, nowMs, v.l.AllowNonFinite)
+}
+
+// CheckSampleAllowing is CheckSample with an input's own non-finite policy instead of the
+// validation block's (Prometheus-family inputs keep NaN and ±Inf by default).
+func (v *Validator) CheckSampleAllowing(ts int64, value float64, nowMs int64, allowNonFinite bool) (messages.Reason, bool) {
 	if v.maxAgeMs > 0 && ts < nowMs-v.maxAgeMs {
 		return messages.ReasonTooOld, false
 	}
 	if ts > nowMs+v.maxFutureMs {
 		return messages.ReasonTooNew, false
 	}
-	if !v.l.AllowNonFinite && (math.IsNaN(value) || math.IsInf(value, 0)) {
+	// Prometheus' staleness marker always passes: dropping it would leave the series in the TSDB
+	// for its lookback.
+	if !allowNonFinite && (math.IsNaN(value) || math.IsInf(value, 0)) && !messages.IsStaleNaN(value) {
 		return messages.ReasonNonFinite, false
 	}
 	return 0, true
 }
+
+// AllowsNonFinite reports the validation block's policy for NaN and ±Inf.
+func (v *Validator) AllowsNonFinite() bool { return v.l.AllowNonFinite }
 
 // SortTags sorts tags by key with an insertion sort: datapoints have few tags, and sort.Slice
 // would allocate.

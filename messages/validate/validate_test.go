@@ -83,3 +83,28 @@ func TestCheckAllocatesNothing(t *testing.T) {
 		t.Fatalf("Check allocates %.1f times", n)
 	}
 }
+
+// TestStalenessMarkerAlwaysPasses: NaN and ±Inf follow the policy given; Prometheus' staleness
+// marker (one NaN bit pattern) passes whatever the policy, and is not any other NaN.
+func TestStalenessMarkerAlwaysPasses(t *testing.T) {
+	v := New(Limits{MaxMetricLength: 10, MaxTagKeyLength: 10, MaxTagValueLength: 10, MaxTags: 2})
+	stale := math.Float64frombits(messages.StaleNaN)
+	for _, c := range []struct {
+		value float64
+		allow bool
+		ok    bool
+	}{
+		{math.NaN(), false, false}, {math.Inf(1), false, false}, {math.Inf(-1), false, false}, {stale, false, true},
+		{math.NaN(), true, true}, {math.Inf(1), true, true}, {stale, true, true}, {1.5, false, true},
+	} {
+		if _, ok := v.CheckSampleAllowing(0, c.value, 0, c.allow); ok != c.ok {
+			t.Errorf("value %x allow %v: ok %v, want %v", math.Float64bits(c.value), c.allow, ok, c.ok)
+		}
+	}
+	if _, ok := v.CheckSample(0, stale, 0); !ok {
+		t.Error("CheckSample drops the staleness marker with the default policy")
+	}
+	if messages.IsStaleNaN(math.NaN()) || !messages.IsStaleNaN(stale) {
+		t.Error("IsStaleNaN confuses the marker with Go's NaN")
+	}
+}

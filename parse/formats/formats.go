@@ -28,7 +28,10 @@ type format struct {
 	// lineBased: the records are independent lines, so a record too large for one batch may be
 	// split at line boundaries.
 	lineBased bool
-	parser    func(Options) (ParseFunc, error)
+	// prometheus: a format of the Prometheus family, whose data model it follows: a label with an
+	// empty value is no label, and NaN and ±Inf are ordinary sample values.
+	prometheus bool
+	parser     func(Options) (ParseFunc, error)
 }
 
 func fixed(p ParseFunc) func(Options) (ParseFunc, error) {
@@ -47,10 +50,10 @@ var table = []format{
 		}
 		return p.Parse, nil
 	}},
-	{name: "prometheus", lineBased: true, parser: fixed(prometheus.Parse)},
+	{name: "prometheus", lineBased: true, prometheus: true, parser: fixed(prometheus.Parse)},
 	{name: "json", parser: fixed(jsonput.Parse)},
-	{name: "remote_write", parser: fixed(remotewrite.Parse)},
-	{name: "otlp", parser: func(o Options) (ParseFunc, error) {
+	{name: "remote_write", prometheus: true, parser: fixed(remotewrite.Parse)},
+	{name: "otlp", prometheus: true, parser: func(o Options) (ParseFunc, error) {
 		p, err := otlp.New(otlp.Options{Translation: o.OTLPTranslation, Promote: o.OTLPPromote, Encoding: o.OTLPEncoding})
 		if err != nil {
 			return nil, err
@@ -82,6 +85,13 @@ func lookup(name string) *format {
 func LineBased(name string) bool {
 	f := lookup(name)
 	return f != nil && f.lineBased
+}
+
+// PrometheusFamily reports whether a format follows Prometheus' data model (prometheus text,
+// remote write, OTLP): an empty label value is no label, and NaN and ±Inf are sample values.
+func PrometheusFamily(name string) bool {
+	f := lookup(name)
+	return f != nil && f.prometheus
 }
 
 // Options are an input's decoding settings.
