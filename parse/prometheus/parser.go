@@ -46,24 +46,31 @@ func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
 	if len(s) == 0 || s[0] == '#' {
 		return
 	}
-	i := 0
-	if !isNameStart(s[0]) {
-		dst.AddBad(line, messages.ReasonUnparseable, "invalid metric name")
-		return
+	var metric []byte
+	if s[0] != '{' {
+		i := 0
+		if !isNameStart(s[0]) {
+			dst.AddBad(line, messages.ReasonUnparseable, "invalid metric name")
+			return
+		}
+		for i < len(s) && isNameChar(s[i]) {
+			i++
+		}
+		metric, s = s[:i], s[i:]
 	}
-	for i < len(s) && isNameChar(s[i]) {
-		i++
-	}
-	metric := s[:i]
-	s = s[i:]
 	mark := dst.TagsMark()
 	if len(s) > 0 && s[0] == '{' {
 		var detail string
-		if s, detail = parseLabels(dst, s[1:]); detail != "" {
+		if s, detail = parseLabels(dst, s[1:], &metric); detail != "" {
 			dst.DropTagsTo(mark)
 			dst.AddBad(line, messages.ReasonUnparseable, detail)
 			return
 		}
+	}
+	if metric == nil {
+		dst.DropTagsTo(mark)
+		dst.AddBad(line, messages.ReasonUnparseable, "no metric name")
+		return
 	}
 	if len(s) == 0 || !isSpace(s[0]) {
 		dst.DropTagsTo(mark)
@@ -99,8 +106,10 @@ func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
 }
 
 // parseLabels parses `name="value",...}` (after the opening brace) and returns what follows the
-// closing brace, or a non-empty detail on error.
-func parseLabels(dst *messages.Rows, s []byte) ([]byte, string) {
+// closing brace, or a non-empty detail on error. Names may be quoted (Prometheus 3's UTF-8
+// names: `{"my.metric", "label.x"="v"}`): a quoted string followed by , or } is the metric name,
+// which *metric receives (an error when it has one already).
+func parseLabels(dst *messages.Rows, s []byte, metric *[]byte) ([]byte, string) {
 	for {
 		s = skipSpace(s)
 		if len(s) == 0 {
@@ -109,15 +118,41 @@ func parseLabels(dst *messages.Rows, s []byte) ([]byte, string) {
 		if s[0] == '}' {
 			return s[1:], ""
 		}
-		if !isNameStart(s[0]) {
-			return nil, "invalid label name"
+		var name []byte
+		if s[0] == '"' {
+			q, rest, detail := quoted(dst, s[1:], "name")
+			if detail != "" {
+				return nil, detail
+			}
+			if rest = skipSpace(rest); len(rest) > 0 && (rest[0] == ',' || rest[0] == '}') {
+				if *metric != nil {
+					return nil, "metric name given twice"
+				}
+				if len(q) == 0 {
+					return nil, "invalid metric name"
+				}
+				*metric = q
+				if rest[0] == ',' {
+					rest = rest[1:]
+				}
+				s = rest
+				continue
+			}
+			if len(q) == 0 {
+				return nil, "invalid label name"
+			}
+			name, s = q, rest
+		} else {
+			if !isNameStart(s[0]) {
+				return nil, "invalid label name"
+			}
+			i := 1
+			for i < len(s) && isNameChar(s[i]) {
+				i++
+			}
+			name, s = s[:i], s[i:]
 		}
-		i := 1
-		for i < len(s) && isNameChar(s[i]) {
-			i++
-		}
-		name := s[:i]
-		s = skipSpace(s[i:])
+		s = skipSpace(s)
 		if len(s) < 2 || s[0] != '=' {
 			return nil, "missing = after label name"
 		}
@@ -125,32 +160,12 @@ func parseLabels(dst *messages.Rows, s []byte) ([]byte, string) {
 		if len(s) == 0 || s[0] != '"' {
 			return nil, "label value must be quoted"
 		}
-		s = s[1:]
-		// Find the closing quote, noting escapes.
-		escaped := false
-		j := 0
-		for ; j < len(s); j++ {
-			if s[j] == '\\' {
-				escaped = true
-				j++
-				continue
-			}
-			if s[j] == '"' {
-				break
-			}
-		}
-		if j >= len(s) {
-			return nil, "unterminated label value"
-		}
-		value := s[:j]
-		if escaped {
-			var ok bool
-			if value, ok = unescape(dst, value); !ok {
-				return nil, "invalid escape in label value"
-			}
+		value, rest, detail := quoted(dst, s[1:], "label value")
+		if detail != "" {
+			return nil, detail
 		}
 		dst.AddLabel(name, value)
-		s = skipSpace(s[j+1:])
+		s = skipSpace(rest)
 		if len(s) > 0 && s[0] == ',' {
 			s = s[1:]
 		} else if len(s) == 0 || s[0] != '}' {
@@ -159,7 +174,37 @@ func parseLabels(dst *messages.Rows, s []byte) ([]byte, string) {
 	}
 }
 
-// unescape resolves \\, \" and \n into the rows' arena.
+// quoted reads a quoted string up to its closing quote (s starts after the opening one),
+// unescaping \\, \" and \n into the rows' arena when it has escapes, and returns what follows
+// the closing quote, or a detail on error (what names the string in it).
+func quoted(dst *messages.Rows, s []byte, what string) (value, rest []byte, detail string) {
+	escaped := false
+	j := 0
+	for ; j < len(s); j++ {
+		if s[j] == '\\' {
+			escaped = true
+			j++
+			continue
+		}
+		if s[j] == '"' {
+			break
+		}
+	}
+	if j >= len(s) {
+		return nil, nil, "unterminated " + what
+	}
+	value = s[:j]
+	if escaped {
+		var ok bool
+		if value, ok = unescape(dst, value); !ok {
+			return nil, nil, "invalid escape in " + what
+		}
+	}
+	return value, s[j+1:], ""
+}
+
+// unescape resolves \\, \" and \n into the rows' arena; any other escape is kept as written
+// (backslash and character), as Prometheus' text parser keeps it.
 func unescape(dst *messages.Rows, v []byte) ([]byte, bool) {
 	out := dst.Append(v)[:0] // reserve len(v) bytes; the unescaped value is never longer
 	for i := 0; i < len(v); i++ {
@@ -174,8 +219,9 @@ func unescape(dst *messages.Rows, v []byte) ([]byte, bool) {
 				c = v[i]
 			case 'n':
 				c = '\n'
-			default:
-				return nil, false
+			default: // kept as written, as Prometheus' parser keeps it
+				out = append(out, '\\')
+				c = v[i]
 			}
 		}
 		out = append(out, c)

@@ -51,8 +51,19 @@ func TestParse(t *testing.T) {
 	f(`m{a="1" 1`, nil, []messages.BadLine{bad(`m{a="1" 1`, "expected , or } after label value")})
 	f(`m{a="1`, nil, []messages.BadLine{bad(`m{a="1`, "unterminated label value")})
 	f(`m{a=1} 1`, nil, []messages.BadLine{bad(`m{a=1} 1`, "label value must be quoted")})
-	f(`m{a="\q"} 1`, nil, []messages.BadLine{bad(`m{a="\q"} 1`, "invalid escape in label value")})
-	f(`m{"a"="1"} 1`, nil, []messages.BadLine{bad(`m{"a"="1"} 1`, "invalid label name")})
+	// An unknown escape is kept as written, as Prometheus' parser keeps it.
+	f(`m{a="\q"} 1`, []messages.Datapoint{dp("m", recTs, 1, "a", `\q`)}, nil)
+	// Prometheus 3's quoted UTF-8 names: the metric name as a quoted string in the braces, label
+	// names quoted, escapes in both.
+	f(`m{"a"="1"} 1`, []messages.Datapoint{dp("m", recTs, 1, "a", "1")}, nil)
+	f(`{"my.metric", "label.x"="v", y="2"} 3 42`, []messages.Datapoint{dp("my.metric", 42, 3, "label.x", "v", "y", "2")}, nil)
+	f(`{"only.name"} 4`, []messages.Datapoint{dp("only.name", recTs, 4)}, nil)
+	f(`{a="1","quo\"ted"} 5`, []messages.Datapoint{dp(`quo"ted`, recTs, 5, "a", "1")}, nil)
+	f(`{"é \\ x"="ü"} 6`, nil, []messages.BadLine{bad(`{"é \\ x"="ü"} 6`, "no metric name")})
+	f(`m{"x"} 1`, nil, []messages.BadLine{bad(`m{"x"} 1`, "metric name given twice")})
+	f(`{"a","b"} 1`, nil, []messages.BadLine{bad(`{"a","b"} 1`, "metric name given twice")})
+	f(`{""} 1`, nil, []messages.BadLine{bad(`{""} 1`, "invalid metric name")})
+	f(`{"a} 1`, nil, []messages.BadLine{bad(`{"a} 1`, "unterminated name")})
 	f(`m{a} 1`, nil, []messages.BadLine{bad(`m{a} 1`, "missing = after label name")})
 	f(`m{a="1"}1`, nil, []messages.BadLine{bad(`m{a="1"}1`, "missing value")})
 	// A bad line leaves no labels behind for the next.
