@@ -13,17 +13,102 @@
 package prometheus
 
 import (
+	"bytes"
+	"math"
+	"strconv"
+
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/parse/fastnum"
 )
 
 // Parse appends every sample in s to dst and every bad line to dst.Bad.
 func Parse(dst *messages.Rows, s []byte, defaultTsMs int64) {
+	kind := otherKind
 	for len(s) > 0 {
 		var line []byte
 		line, s = messages.NextLine(s)
-		parseLine(dst, line, defaultTsMs)
+		parseLine(dst, line, defaultTsMs, &kind)
 	}
+}
+
+// metricKind is the type the latest `# TYPE` line gave: as in Prometheus' parser, it decides
+// whether `le` (histogram) or `quantile` (summary) label values are floats to normalize.
+type metricKind uint8
+
+const (
+	otherKind metricKind = iota
+	histogramKind
+	summaryKind
+)
+
+// typeLine reads `# TYPE name type` (s after the '#') into *kind, as Prometheus' lexer does: the
+// name bare or quoted, then one separating character, then the type; other comments change
+// nothing (`#TYPE`, without a space, is one).
+func typeLine(s []byte, kind *metricKind) {
+	if len(s) == 0 || !isSpace(s[0]) {
+		return
+	}
+	s = skipSpace(s)
+	if len(s) < 5 || string(s[:4]) != "TYPE" || !isSpace(s[4]) {
+		return
+	}
+	s = skipSpace(s[4:])
+	i := 0
+	switch {
+	case len(s) > 0 && s[0] == '"':
+		for i = 1; i < len(s) && s[i] != '"'; i++ {
+			if s[i] == '\\' {
+				i++
+			}
+		}
+		i++
+	case len(s) > 0 && isNameStart(s[0]):
+		for i < len(s) && isNameChar(s[i]) {
+			i++
+		}
+	default:
+		return
+	}
+	if i >= len(s) {
+		return
+	}
+	switch string(s[i+1:]) {
+	case "histogram":
+		*kind = histogramKind
+	case "summary":
+		*kind = summaryKind
+	case "counter", "gauge", "untyped":
+		*kind = otherKind
+	}
+}
+
+// normalizeFloat rewrites a histogram's le or a summary's quantile value as Prometheus 3 does
+// (labels.FormatOpenMetricsFloat: "1" becomes "1.0", so that series from the text format and
+// from OpenMetrics or protobuf scrapes match); anything that is not a float stays as written.
+func normalizeFloat(dst *messages.Rows, v []byte) []byte {
+	f, err := fastnum.ParseFloat64(v)
+	if err != nil {
+		return v
+	}
+	var buf [32]byte
+	var out []byte
+	switch {
+	case math.IsNaN(f):
+		out = append(buf[:0], "NaN"...)
+	case math.IsInf(f, 1):
+		out = append(buf[:0], "+Inf"...)
+	case math.IsInf(f, -1):
+		out = append(buf[:0], "-Inf"...)
+	default:
+		out = strconv.AppendFloat(buf[:0], f, 'g', -1, 64)
+		if bytes.IndexAny(out, "e.") < 0 {
+			out = append(out, '.', '0')
+		}
+	}
+	if bytes.Equal(out, v) {
+		return v
+	}
+	return dst.Append(out)
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' }
@@ -41,9 +126,13 @@ func isNameStart(c byte) bool {
 
 func isNameChar(c byte) bool { return isNameStart(c) || c >= '0' && c <= '9' }
 
-func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
+func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64, kind *metricKind) {
 	s := skipSpace(line)
-	if len(s) == 0 || s[0] == '#' {
+	if len(s) == 0 {
+		return
+	}
+	if s[0] == '#' {
+		typeLine(s[1:], kind)
 		return
 	}
 	var metric []byte
@@ -56,12 +145,12 @@ func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
 		for i < len(s) && isNameChar(s[i]) {
 			i++
 		}
-		metric, s = s[:i], s[i:]
+		metric, s = s[:i], skipSpace(s[i:]) // `m {a="1"} 1` too, as Prometheus reads it
 	}
 	mark := dst.TagsMark()
 	if len(s) > 0 && s[0] == '{' {
 		var detail string
-		if s, detail = parseLabels(dst, s[1:], &metric); detail != "" {
+		if s, detail = parseLabels(dst, s[1:], &metric, *kind); detail != "" {
 			dst.DropTagsTo(mark)
 			dst.AddBad(line, messages.ReasonUnparseable, detail)
 			return
@@ -72,26 +161,35 @@ func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
 		dst.AddBad(line, messages.ReasonUnparseable, "no metric name")
 		return
 	}
-	if len(s) == 0 || !isSpace(s[0]) {
+	// The value may follow the name or the closing brace without a space (`m+1`, `m{}1`), as
+	// Prometheus' parser allows.
+	if s = skipSpace(s); len(s) == 0 {
 		dst.DropTagsTo(mark)
 		dst.AddBad(line, messages.ReasonUnparseable, "missing value")
 		return
 	}
-	s = skipSpace(s)
 	j := 0
 	for j < len(s) && !isSpace(s[j]) {
 		j++
 	}
 	v, err := fastnum.ParseFloat64(s[:j])
-	if err != nil {
+	if err != nil || bytes.ContainsAny(s[:j], "pP_") { // Prometheus takes pre-Go 1.13 floats only
 		dst.DropTagsTo(mark)
 		dst.AddBad(line, messages.ReasonUnparseable, "invalid value")
 		return
 	}
 	ts := defaultTsMs
 	if s = skipSpace(s[j:]); len(s) > 0 {
-		t, err := fastnum.ParseInt64(s)
-		if err != nil {
+		k := 0
+		for k < len(s) && !isSpace(s[k]) {
+			k++
+		}
+		t, err := fastnum.ParseInt64(s[:k])
+		if err != nil { // what the fast path leaves out (leading zeros past 19 digits): strconv's reading
+			t, err = strconv.ParseInt(string(s[:k]), 10, 64)
+		}
+		// Digits only, as Prometheus reads it, and nothing but spaces after them.
+		if err != nil || s[0] < '0' || s[0] > '9' || len(skipSpace(s[k:])) > 0 {
 			dst.DropTagsTo(mark)
 			dst.AddBad(line, messages.ReasonUnparseable, "invalid timestamp")
 			return
@@ -109,7 +207,7 @@ func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64) {
 // closing brace, or a non-empty detail on error. Names may be quoted (Prometheus 3's UTF-8
 // names: `{"my.metric", "label.x"="v"}`): a quoted string followed by , or } is the metric name,
 // which *metric receives (an error when it has one already).
-func parseLabels(dst *messages.Rows, s []byte, metric *[]byte) ([]byte, string) {
+func parseLabels(dst *messages.Rows, s []byte, metric *[]byte, kind metricKind) ([]byte, string) {
 	for {
 		s = skipSpace(s)
 		if len(s) == 0 {
@@ -128,20 +226,14 @@ func parseLabels(dst *messages.Rows, s []byte, metric *[]byte) ([]byte, string) 
 				if *metric != nil {
 					return nil, "metric name given twice"
 				}
-				if len(q) == 0 {
-					return nil, "invalid metric name"
-				}
-				*metric = q
+				*metric = q // an empty name is the validation's to reject, as in Prometheus
 				if rest[0] == ',' {
 					rest = rest[1:]
 				}
 				s = rest
 				continue
 			}
-			if len(q) == 0 {
-				return nil, "invalid label name"
-			}
-			name, s = q, rest
+			name, s = q, rest // an empty name is the validation's to reject, as in Prometheus
 		} else {
 			if !isNameStart(s[0]) {
 				return nil, "invalid label name"
@@ -164,12 +256,13 @@ func parseLabels(dst *messages.Rows, s []byte, metric *[]byte) ([]byte, string) 
 		if detail != "" {
 			return nil, detail
 		}
+		if kind == histogramKind && string(name) == "le" || kind == summaryKind && string(name) == "quantile" {
+			value = normalizeFloat(dst, value)
+		}
 		dst.AddLabel(name, value)
-		s = skipSpace(rest)
-		if len(s) > 0 && s[0] == ',' {
+		// The comma between labels may be left out, as Prometheus' parser allows.
+		if s = skipSpace(rest); len(s) > 0 && s[0] == ',' {
 			s = s[1:]
-		} else if len(s) == 0 || s[0] != '}' {
-			return nil, "expected , or } after label value"
 		}
 	}
 }

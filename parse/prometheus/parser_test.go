@@ -48,7 +48,8 @@ func TestParse(t *testing.T) {
 	f("m", nil, []messages.BadLine{bad("m", "missing value")})
 	f("m x", nil, []messages.BadLine{bad("m x", "invalid value")})
 	f("m 1 1.5", nil, []messages.BadLine{bad("m 1 1.5", "invalid timestamp")})
-	f(`m{a="1" 1`, nil, []messages.BadLine{bad(`m{a="1" 1`, "expected , or } after label value")})
+	f(`m{a="1" 1`, nil, []messages.BadLine{bad(`m{a="1" 1`, "invalid label name")})
+	f(`m{a="1" b="2"} 1`, []messages.Datapoint{dp("m", recTs, 1, "a", "1", "b", "2")}, nil) // as Prometheus reads it
 	f(`m{a="1`, nil, []messages.BadLine{bad(`m{a="1`, "unterminated label value")})
 	f(`m{a=1} 1`, nil, []messages.BadLine{bad(`m{a=1} 1`, "label value must be quoted")})
 	// An unknown escape is kept as written, as Prometheus' parser keeps it.
@@ -62,10 +63,10 @@ func TestParse(t *testing.T) {
 	f(`{"é \\ x"="ü"} 6`, nil, []messages.BadLine{bad(`{"é \\ x"="ü"} 6`, "no metric name")})
 	f(`m{"x"} 1`, nil, []messages.BadLine{bad(`m{"x"} 1`, "metric name given twice")})
 	f(`{"a","b"} 1`, nil, []messages.BadLine{bad(`{"a","b"} 1`, "metric name given twice")})
-	f(`{""} 1`, nil, []messages.BadLine{bad(`{""} 1`, "invalid metric name")})
+	f(`{""} 1`, []messages.Datapoint{dp("", recTs, 1)}, nil) // validation rejects the empty name
 	f(`{"a} 1`, nil, []messages.BadLine{bad(`{"a} 1`, "unterminated name")})
 	f(`m{a} 1`, nil, []messages.BadLine{bad(`m{a} 1`, "missing = after label name")})
-	f(`m{a="1"}1`, nil, []messages.BadLine{bad(`m{a="1"}1`, "missing value")})
+	f(`m{a="1"}1`, []messages.Datapoint{dp("m", recTs, 1, "a", "1")}, nil) // as Prometheus reads it
 	// A bad line leaves no labels behind for the next.
 	f("m{a=\"1\",b} 1\nn{c=\"2\"} 2", []messages.Datapoint{dp("n", recTs, 2, "c", "2")},
 		[]messages.BadLine{bad(`m{a="1",b} 1`, "missing = after label name")})
