@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -190,10 +191,18 @@ var metricTypeNames = [...]string{messages.TypeUnknown: "unknown", messages.Type
 // appendCanonical appends dp as `metric{a="1",b="2"} value timestampMs` (tags sorted by key, values
 // quoted with strconv.Quote, no braces without tags).
 func appendCanonical(b []byte, dp *messages.Datapoint) []byte {
-	b = append(appendCanonicalSeries(b, dp), ' ')
-	b = strconv.AppendFloat(b, dp.Value, 'g', -1, 64)
+	b = appendValue(append(appendCanonicalSeries(b, dp), ' '), dp.Value)
 	b = append(b, ' ')
 	return strconv.AppendInt(b, dp.Timestamp, 10)
+}
+
+// appendValue appends v as strconv formats it, but a NaN other than Go's (and Prometheus') usual
+// one with its bits: Prometheus' staleness marker is NaN(0x7ff0000000000002).
+func appendValue(b []byte, v float64) []byte {
+	if bits := math.Float64bits(v); math.IsNaN(v) && bits != math.Float64bits(math.NaN()) {
+		return fmt.Appendf(b, "NaN(%#x)", bits)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
 
 // appendCanonicalSeries appends dp's series as `metric{a="1",b="2"}`, tags in their order.
