@@ -258,6 +258,10 @@ func nativeHistogram(dst *messages.Rows, h *expHist) (hist []byte, detail string
 
 // native adds the native histogram datapoint of h, or counts why it has none.
 func (e *emitter) native(dp []byte, h *expHist, attrs []messages.Tag, t int64) bool {
+	if e.stale { // no recorded value: the series' staleness marker, a float sample as Prometheus keeps it
+		e.point(e.name, attrs, t, 0, nil, nil)
+		return true
+	}
 	hist, detail, ok := nativeHistogram(e.dst, h)
 	switch {
 	case !ok:

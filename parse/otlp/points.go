@@ -19,6 +19,8 @@ type emitter struct {
 	name, bucket, sum, count []byte
 	// why is the detail a metric's dropped points are counted with (plan sets it).
 	why string
+	// stale: the point being added has no recorded value, so its samples are staleness markers.
+	stale bool
 	// meta is the metric's metadata (type, unit, help), extra its Rows.Extras reference, which
 	// every datapoint of the metric carries (0 when it has none).
 	meta  messages.PointExtra
@@ -29,6 +31,9 @@ type emitter struct {
 // extra (le or quantile) when given.
 func (e *emitter) point(name []byte, attrs []messages.Tag, ts int64, v float64, extraKey, extraValue []byte) {
 	mark := e.addLabels(attrs)
+	if e.stale {
+		v = math.Float64frombits(messages.StaleNaN)
+	}
 	if extraKey != nil {
 		e.dst.AddTag(extraKey, extraValue)
 	}
@@ -244,16 +249,12 @@ func (e *emitter) summary(dp []byte) bool {
 }
 
 // skip says whether a point read with ok and flags is not to be added, and what the reader
-// returns then: false for a malformed point, true (after counting it) for one flagged as having
-// no recorded value.
-func (e *emitter) skip(dp []byte, ok bool, flags uint64) (skip, ret bool) {
-	switch {
-	case !ok:
-		return true, false
-	case flags&flagNoRecordedValue != 0:
-		return true, e.unsupported(dp, "point with no recorded value")
-	}
-	return false, false
+// returns then (false: a malformed point). A point flagged as having no recorded value is added,
+// as the specification's Prometheus mapping says, as staleness markers: e.stale makes every
+// sample it gives Prometheus' stale NaN.
+func (e *emitter) skip(_ []byte, ok bool, flags uint64) (skip, ret bool) {
+	e.stale = flags&flagNoRecordedValue != 0
+	return !ok, false
 }
 
 // unsupportedPoint counts a point of a metric plan found no Prometheus form for.
