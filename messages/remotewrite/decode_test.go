@@ -134,7 +134,7 @@ func BenchmarkParse(b *testing.B) {
 }
 
 // TestEmptyLabelValueIsNoLabel: a label with an empty value is no label (Prometheus' data model),
-// in remote write 1.0 as in the text format.
+// in remote write 1.0 and 2.0 as in the text format.
 func TestEmptyLabelValueIsNoLabel(t *testing.T) {
 	wr := prompb.WriteRequest{Timeseries: []*prompb.TimeSeries{{
 		Labels:  []*prompb.Label{{Name: "__name__", Value: "up"}, {Name: "app_version", Value: ""}, {Name: "job", Value: "api"}},
@@ -144,9 +144,16 @@ func TestEmptyLabelValueIsNoLabel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rows messages.Rows
-	Parse(&rows, snappy.Encode(nil, b), 0)
-	if got, want := flatten(&rows), []flat{{"up", "job=api,", 1700000000000, 1}}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %+v, want %+v", got, want)
+	var e V2Encoder
+	v2, ok := e.Transcode(nil, b)
+	if !ok {
+		t.Fatal("transcode failed")
+	}
+	for name, rec := range map[string][]byte{"1.0": snappy.Encode(nil, b), "2.0": v2} {
+		var rows messages.Rows
+		Parse(&rows, rec, 0)
+		if got, want := flatten(&rows), []flat{{"up", "job=api,", 1700000000000, 1}}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: got %+v, want %+v", name, got, want)
+		}
 	}
 }
