@@ -60,6 +60,10 @@ input "opentsdb" {
   # Defaults: action "replace", separator ";", regex "(.*)" (anchored), replacement "$1".
   # Actions: replace, keep, drop, keepequal, dropequal, hashmod (needs modulus), labelmap,
   # labeldrop, labelkeep, lowercase, uppercase. `sluice relabel -config F` shows what they do.
+  # NaN and ±Inf: this input's own policy; unset, validation.allow_non_finite below, except for
+  # the Prometheus family (prometheus, remote_write, otlp), which keeps them as Prometheus does.
+  # allow_non_finite = false
+
   relabel {                     # rename host to instance: copy it...
     source_labels = ["host"]
     target_label  = "instance"
@@ -127,7 +131,9 @@ validation {
   max_tags             = 16
   max_age              = "24h"  # older datapoints are dropped (too_old); "0s" keeps any age
   max_future           = "10m"  # datapoints further ahead are dropped (too_new)
-  allow_non_finite     = false # drop NaN and ±Inf values (non_finite)
+  allow_non_finite     = false # drop NaN and ±Inf values (non_finite) of inputs that do not
+                               # say otherwise; the Prometheus family (prometheus, remote_write,
+                               # otlp) keeps them by default, and the staleness marker always passes
 }
 
 # Datapoints whose metric name matches a glob are dropped (denylisted).

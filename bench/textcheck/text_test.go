@@ -136,6 +136,7 @@ var corpus = []string{
 var rejected = []string{
 	"c 0x1p3\n", "m 1_000\n", "m 1 -5\n", "m 1 +5\n", "m 1 1.5\n", "9lives 1\n", "m{a=1} 1\n", "m{\"x\"} 1\n",
 	"{\"a\",\"b\"} 1\n", "{a=\"1\"} 1\n", "m{a=\"1\" 1\n", "m\n",
+	"m 1 # {trace_id=\"x\"} 2\n", // an OpenMetrics exemplar: not in the text format 0.0.4
 }
 
 func TestCorpus(t *testing.T) {
