@@ -31,6 +31,17 @@ func Parse(dst *messages.Rows, s []byte, defaultTsMs int64) {
 	}
 }
 
+// goFloatSyntax reports whether a value uses what Go 1.13 added to float syntax (hex floats'
+// p exponents, digit-separating underscores), which Prometheus' parser refuses.
+func goFloatSyntax(v []byte) bool {
+	for _, c := range v {
+		if c == 'p' || c == 'P' || c == '_' {
+			return true
+		}
+	}
+	return false
+}
+
 // metricKind is the type the latest `# TYPE` line gave: as in Prometheus' parser, it decides
 // whether `le` (histogram) or `quantile` (summary) label values are floats to normalize.
 type metricKind uint8
@@ -173,7 +184,7 @@ func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64, kind *metricK
 		j++
 	}
 	v, err := fastnum.ParseFloat64(s[:j])
-	if err != nil || bytes.ContainsAny(s[:j], "pP_") { // Prometheus takes pre-Go 1.13 floats only
+	if err != nil || goFloatSyntax(s[:j]) {
 		dst.DropTagsTo(mark)
 		dst.AddBad(line, messages.ReasonUnparseable, "invalid value")
 		return
