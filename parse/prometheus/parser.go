@@ -191,16 +191,19 @@ func parseLine(dst *messages.Rows, line []byte, defaultTsMs int64, kind *metricK
 	}
 	ts := defaultTsMs
 	if s = skipSpace(s[j:]); len(s) > 0 {
-		k := 0
-		for k < len(s) && !isSpace(s[k]) {
-			k++
+		t, err := fastnum.ParseInt64(s)
+		if err != nil { // trailing spaces, or more than the fast path reads: the careful way
+			k := 0
+			for k < len(s) && !isSpace(s[k]) {
+				k++
+			}
+			if len(skipSpace(s[k:])) == 0 { // else err stands: more than a timestamp
+				if t, err = fastnum.ParseInt64(s[:k]); err != nil {
+					t, err = strconv.ParseInt(string(s[:k]), 10, 64) // leading zeros past 19 digits
+				}
+			}
 		}
-		t, err := fastnum.ParseInt64(s[:k])
-		if err != nil { // what the fast path leaves out (leading zeros past 19 digits): strconv's reading
-			t, err = strconv.ParseInt(string(s[:k]), 10, 64)
-		}
-		// Digits only, as Prometheus reads it, and nothing but spaces after them.
-		if err != nil || s[0] < '0' || s[0] > '9' || len(skipSpace(s[k:])) > 0 {
+		if err != nil || s[0] < '0' || s[0] > '9' { // digits only, as Prometheus reads them
 			dst.DropTagsTo(mark)
 			dst.AddBad(line, messages.ReasonUnparseable, "invalid timestamp")
 			return
@@ -229,9 +232,9 @@ func parseLabels(dst *messages.Rows, s []byte, metric *[]byte, kind metricKind) 
 		}
 		var name []byte
 		if s[0] == '"' {
-			q, rest, detail := quoted(dst, s[1:], "name")
-			if detail != "" {
-				return nil, detail
+			q, rest, ok := quoted(dst, s[1:])
+			if !ok {
+				return nil, "unterminated name"
 			}
 			if rest = skipSpace(rest); len(rest) > 0 && (rest[0] == ',' || rest[0] == '}') {
 				if *metric != nil {
@@ -263,9 +266,13 @@ func parseLabels(dst *messages.Rows, s []byte, metric *[]byte, kind metricKind) 
 		if len(s) == 0 || s[0] != '"' {
 			return nil, "label value must be quoted"
 		}
-		value, rest, detail := quoted(dst, s[1:], "label value")
-		if detail != "" {
-			return nil, detail
+		j, escaped := closingQuote(s[1:]) // inline: every label value takes this path
+		if j < 0 {
+			return nil, "unterminated label value"
+		}
+		value, rest := s[1:1+j], s[2+j:]
+		if escaped {
+			value, _ = unescape(dst, value)
 		}
 		if kind == histogramKind && string(name) == "le" || kind == summaryKind && string(name) == "quantile" {
 			value = normalizeFloat(dst, value)
@@ -280,31 +287,32 @@ func parseLabels(dst *messages.Rows, s []byte, metric *[]byte, kind metricKind) 
 
 // quoted reads a quoted string up to its closing quote (s starts after the opening one),
 // unescaping \\, \" and \n into the rows' arena when it has escapes, and returns what follows
-// the closing quote, or a detail on error (what names the string in it).
-func quoted(dst *messages.Rows, s []byte, what string) (value, rest []byte, detail string) {
-	escaped := false
-	j := 0
-	for ; j < len(s); j++ {
-		if s[j] == '\\' {
-			escaped = true
-			j++
-			continue
-		}
-		if s[j] == '"' {
-			break
-		}
-	}
-	if j >= len(s) {
-		return nil, nil, "unterminated " + what
+// the closing quote; ok is false when the string is not closed.
+func quoted(dst *messages.Rows, s []byte) (value, rest []byte, ok bool) {
+	j, escaped := closingQuote(s)
+	if j < 0 {
+		return nil, nil, false
 	}
 	value = s[:j]
 	if escaped {
-		var ok bool
-		if value, ok = unescape(dst, value); !ok {
-			return nil, nil, "invalid escape in " + what
+		value, _ = unescape(dst, value) // never fails: every backslash has a character after it
+	}
+	return value, s[j+1:], true
+}
+
+// closingQuote returns the index of the quote that closes s (s after the opening one), or -1,
+// and whether the string has escapes: one pass, as values are short and most have no escape.
+func closingQuote(s []byte) (int, bool) {
+	escaped := false
+	for j := 0; j < len(s); j++ {
+		if c := s[j]; c == '"' {
+			return j, escaped
+		} else if c == '\\' {
+			escaped = true
+			j++
 		}
 	}
-	return value, s[j+1:], ""
+	return -1, false
 }
 
 // unescape resolves \\, \" and \n into the rows' arena; any other escape is kept as written
