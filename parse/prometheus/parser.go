@@ -104,6 +104,8 @@ func normalizeFloat(dst *messages.Rows, v []byte) []byte {
 	var buf [32]byte
 	var out []byte
 	switch {
+	case f == 0: // -0 too, as Prometheus' AppendOpenMetricsFloat writes it
+		out = append(buf[:0], "0.0"...)
 	case math.IsNaN(f):
 		out = append(buf[:0], "NaN"...)
 	case math.IsInf(f, 1):
