@@ -10,15 +10,15 @@ import (
 	"github.com/sluicehq/sluice/parse/formats"
 )
 
-// Reload applies what of next can change while the pipeline runs — the denylist (globs and
-// file), the validation limits, the coordinator's tuning (interval, hot_factor, max_spread),
-// the cardinality budgets (limits: their windows start afresh), shedding, the routes'
-// priorities, the inputs' default_tags and metric_prefix and the inputs' and outputs' relabel
-// rules — and returns the blocks it applied and those that
-// changed but need a restart, which it ignores: brokers, inputs' topics, groups and format
-// settings, pipeline sizes and counts, outputs, routes, dead letters, supervision, http and
-// coordinator.enabled. The log level is
-// the caller's (it owns the logger). next must be a validated config.
+// Reload applies what of next can change while the pipeline runs and returns the blocks it
+// applied and the settings that changed but need a restart, which it leaves as they run. Which
+// is which is declared once, by the reload tags of the config's fields (config/reload.go): live
+// are the denylist (globs and file), the validation limits, the coordinator's tuning (interval,
+// hot_factor, max_spread), the cardinality budgets (limits: their windows start afresh),
+// shedding, the routes' priorities, the inputs' default_tags and metric_prefix and the inputs'
+// and outputs' relabel rules; a live setting of an input, output or route is applied only when
+// no restart setting of those blocks changed with it. The log level is the caller's (it owns
+// the logger). next must be a validated config.
 //
 // Workers pick up the new denylist and limits at their next batch, the coordinator its tuning at
 // its next tick; nothing in flight is touched.
@@ -40,10 +40,7 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 		applied = append(applied, "validation")
 	}
 	curCo, nextCo := *cur.Coordinator, *next.Coordinator
-	if curCo.Enabled != nextCo.Enabled {
-		needsRestart = append(needsRestart, "coordinator.enabled")
-		nextCo.Enabled = curCo.Enabled
-	}
+	nextCo.Enabled = curCo.Enabled // a restart setting (reported below): the tuning is applied
 	if curCo != nextCo {
 		d.settings.coordinator.Store(&nextCo)
 		applied = append(applied, "coordinator")
@@ -61,15 +58,15 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 		applied = append(applied, "shedding")
 	}
 	routes := cur.Routes
-	if !reflect.DeepEqual(cur.Routes, next.Routes) && reflect.DeepEqual(fixedRoutes(cur.Routes), fixedRoutes(next.Routes)) {
+	if !reflect.DeepEqual(cur.Routes, next.Routes) && config.SameRestartSettings(cur.Routes, next.Routes) {
 		classes := routeClasses(next)
 		d.settings.classes.Store(&classes)
 		applied = append(applied, "route.priority")
 		routes = next.Routes
 	}
 	inputs, outputs := cur.Inputs, cur.Outputs
-	if relabelChanged(cur, next) && reflect.DeepEqual(fixedInputs(cur.Inputs), fixedInputs(next.Inputs)) &&
-		reflect.DeepEqual(fixedOutputs(cur.Outputs), fixedOutputs(next.Outputs)) {
+	if relabelChanged(cur, next) && config.SameRestartSettings(cur.Inputs, next.Inputs) &&
+		config.SameRestartSettings(cur.Outputs, next.Outputs) {
 		rl, err := newRelabeling(next)
 		if err != nil {
 			return nil, nil, err // validation compiled the rules already; only a bug gets here
@@ -78,7 +75,7 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 		applied = append(applied, "relabel")
 		inputs, outputs = withRules(inputs, next.Inputs, inputRules), withRules(outputs, next.Outputs, outputRules)
 	}
-	if reflect.DeepEqual(fixedInputs(cur.Inputs), fixedInputs(next.Inputs)) && !p.customDecode {
+	if config.SameRestartSettings(cur.Inputs, next.Inputs) && !p.customDecode {
 		for i, in := range next.Inputs {
 			old := cur.Inputs[i]
 			if reflect.DeepEqual(old.DefaultTags, in.DefaultTags) && old.MetricPrefix == in.MetricPrefix {
@@ -96,19 +93,9 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 		}
 		inputs = withRules(next.Inputs, inputs, inputRules) // with the rules in force
 	}
-	for _, b := range []struct {
-		name      string
-		cur, next any
-	}{
-		{"kafka", comparableKafka(cur.Kafka), comparableKafka(next.Kafka)}, {"input", fixedInputs(cur.Inputs), fixedInputs(next.Inputs)}, {"pipeline", cur.Pipeline, next.Pipeline},
-		{"output", fixedOutputs(cur.Outputs), fixedOutputs(next.Outputs)}, {"route", fixedRoutes(cur.Routes), fixedRoutes(next.Routes)},
-		{"dead_letter", cur.DeadLetter, next.DeadLetter}, {"supervisor", cur.Supervisor, next.Supervisor},
-		{"http", cur.HTTP, next.HTTP},
-	} {
-		if !reflect.DeepEqual(b.cur, b.next) {
-			needsRestart = append(needsRestart, b.name)
-		}
-	}
+	// What needs a restart follows from the config's reload tags (config/reload.go), so a block
+	// added later is reported without a list here to keep.
+	needsRestart = config.NeedsRestart(cur, next)
 	// What a later reload compares with: the applied blocks from next, the rest as running.
 	merged := *cur
 	merged.Denylist, merged.Validation, merged.Coordinator = next.Denylist, next.Validation, &nextCo
@@ -116,49 +103,6 @@ func (p *Pipeline) Reload(next *config.Config) (applied, needsRestart []string, 
 	merged.Limits, merged.Shedding, merged.Routes = next.Limits, next.Shedding, routes
 	p.running = &merged
 	return applied, needsRestart, nil
-}
-
-// comparableKafka is k without what validation derives anew on every load (the TLS config built
-// from the files), so that an unchanged kafka block compares equal.
-func comparableKafka(k *config.Kafka) config.Kafka {
-	c := *k
-	if k.TLS != nil {
-		t := *k.TLS
-		t.Config = nil
-		c.TLS = &t
-	}
-	return c
-}
-
-// fixedRoutes is the routes without their priorities, which a reload applies.
-func fixedRoutes(rs []*config.Route) []config.Route {
-	out := make([]config.Route, len(rs))
-	for i, r := range rs {
-		out[i] = *r
-		out[i].Priority = ""
-	}
-	return out
-}
-
-// fixedInputs is the inputs without the settings a reload applies (default_tags,
-// metric_prefix and relabel rules): what must be equal for those to be applied.
-func fixedInputs(ins []*config.Input) []config.Input {
-	out := make([]config.Input, len(ins))
-	for i, in := range ins {
-		out[i] = *in
-		out[i].DefaultTags, out[i].MetricPrefix, out[i].Relabel = nil, "", nil
-	}
-	return out
-}
-
-// fixedOutputs is the outputs without their relabel rules, which a reload applies.
-func fixedOutputs(outs []*config.Output) []config.Output {
-	out := make([]config.Output, len(outs))
-	for i, o := range outs {
-		out[i] = *o
-		out[i].Relabel = nil
-	}
-	return out
 }
 
 // relabelChanged reports whether any input's or output's relabel rules differ.

@@ -50,7 +50,7 @@ kafka { brokers = ["10.0.0.1:9092"] }
 	if want := []string{"denylist", "validation", "coordinator"}; !slices.Equal(applied, want) {
 		t.Errorf("applied %v, want %v", applied, want)
 	}
-	if want := []string{"coordinator.enabled", "kafka", "pipeline"}; !slices.Equal(restart, want) {
+	if want := []string{"kafka", "pipeline", "coordinator.enabled"}; !slices.Equal(restart, want) {
 		t.Errorf("needs restart %v, want %v", restart, want)
 	}
 	if !d.settings.denylist.Load().Match([]byte("secret.key")) || d.settings.denylist.Load().Match([]byte("a.b")) {

@@ -20,24 +20,24 @@ import (
 // Config is the whole configuration. Fields tagged `hcl` are decoded from the file; untagged
 // fields are derived from them by validation (parsed durations and sizes).
 type Config struct {
-	Log         *Log         `hcl:"log,block"`
-	HTTP        *HTTP        `hcl:"http,block"`
-	Kafka       *Kafka       `hcl:"kafka,block"`
-	Inputs      []*Input     `hcl:"input,block"`
-	Pipeline    *Pipeline    `hcl:"pipeline,block"`
-	Supervisor  *Supervisor  `hcl:"supervisor,block"`
-	Coordinator *Coordinator `hcl:"coordinator,block"`
-	Validation  *Validation  `hcl:"validation,block"`
-	Denylist    *Denylist    `hcl:"denylist,block"`
-	Limits      *Limits      `hcl:"limits,block"`
-	Shedding    *Shedding    `hcl:"shedding,block"`
-	Outputs     []*Output    `hcl:"output,block"`
-	Routes      []*Route     `hcl:"route,block"`
-	DeadLetter  *DeadLetter  `hcl:"dead_letter,block"`
-	Control     *Control     `hcl:"control,block"`
+	Log         *Log         `hcl:"log,block" reload:"live"`
+	HTTP        *HTTP        `hcl:"http,block" reload:"restart"`
+	Kafka       *Kafka       `hcl:"kafka,block" reload:"restart"`
+	Inputs      []*Input     `hcl:"input,block" reload:"fields"`
+	Pipeline    *Pipeline    `hcl:"pipeline,block" reload:"restart"`
+	Supervisor  *Supervisor  `hcl:"supervisor,block" reload:"restart"`
+	Coordinator *Coordinator `hcl:"coordinator,block" reload:"fields"`
+	Validation  *Validation  `hcl:"validation,block" reload:"live"`
+	Denylist    *Denylist    `hcl:"denylist,block" reload:"live"`
+	Limits      *Limits      `hcl:"limits,block" reload:"live"`
+	Shedding    *Shedding    `hcl:"shedding,block" reload:"live"`
+	Outputs     []*Output    `hcl:"output,block" reload:"fields"`
+	Routes      []*Route     `hcl:"route,block" reload:"fields"`
+	DeadLetter  *DeadLetter  `hcl:"dead_letter,block" reload:"restart"`
+	Control     *Control     `hcl:"control,block" reload:"restart"`
 
 	// Filename is the file the config came from ("" for Default()).
-	Filename string
+	Filename string `reload:"-"`
 	// warnings are diagnostics that do not stop the config from loading (an output no route
 	// uses); Warnings returns them.
 	warnings *Error
@@ -106,7 +106,7 @@ type KafkaTLS struct {
 	InsecureSkipVerify bool   `hcl:"insecure_skip_verify,optional"`
 
 	// Config is built by validation from the files.
-	Config *tls.Config
+	Config *tls.Config `reload:"-"`
 }
 
 // KafkaSASL is `kafka { sasl { ... } }`. Take the password from the environment:
@@ -130,31 +130,31 @@ var SASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 
 // Input is one `input "<format>"` block.
 type Input struct {
-	Format string   `hcl:"format,label"`
-	Topics []string `hcl:"topics"`
-	Group  string   `hcl:"group,optional"`
+	Format string   `hcl:"format,label" reload:"restart"`
+	Topics []string `hcl:"topics" reload:"restart"`
+	Group  string   `hcl:"group,optional" reload:"restart"`
 	// DefaultTags are added to every datapoint that lacks the key.
-	DefaultTags map[string]string `hcl:"default_tags,optional"`
+	DefaultTags map[string]string `hcl:"default_tags,optional" reload:"live"`
 	// MetricPrefix is prepended to every metric name.
-	MetricPrefix string `hcl:"metric_prefix,optional"`
+	MetricPrefix string `hcl:"metric_prefix,optional" reload:"live"`
 	// Influx only: timestamp precision (ns, us, ms, s), the separator between measurement and
 	// field names, and whether a field named "value" maps to the bare measurement name.
-	Precision      string `hcl:"precision,optional"`
-	FieldSeparator string `hcl:"field_separator,optional"`
-	ValueFieldBare bool   `hcl:"value_field_bare,optional"`
+	Precision      string `hcl:"precision,optional" reload:"restart"`
+	FieldSeparator string `hcl:"field_separator,optional" reload:"restart"`
+	ValueFieldBare bool   `hcl:"value_field_bare,optional" reload:"restart"`
 	// OTLP only: the records' encoding (otlp_proto, what the Collector's kafkaexporter writes by
 	// default; otlp_json; auto: either), how metric names are translated (prometheus: unit and
 	// type suffixes; keep) and the resource attributes promoted to labels beside job and instance.
-	Encoding                  string   `hcl:"encoding,optional"`
-	Translation               string   `hcl:"translation,optional"`
-	PromoteResourceAttributes []string `hcl:"promote_resource_attributes,optional"`
+	Encoding                  string   `hcl:"encoding,optional" reload:"restart"`
+	Translation               string   `hcl:"translation,optional" reload:"restart"`
+	PromoteResourceAttributes []string `hcl:"promote_resource_attributes,optional" reload:"restart"`
 	// Relabel rules rewrite or drop the input's series before validation, the denylist, budgets,
 	// routing and sharding (docs/relabel.md).
-	Relabel []*Relabel `hcl:"relabel,block"`
+	Relabel []*Relabel `hcl:"relabel,block" reload:"live"`
 	// AllowNonFinite keeps or drops NaN and ±Inf values of this input; unset, the Prometheus
 	// family (prometheus, remote_write, otlp) keeps them, as Prometheus does, and the other
 	// formats follow validation.allow_non_finite. The staleness marker is always kept.
-	AllowNonFinite *bool `hcl:"allow_non_finite,optional"`
+	AllowNonFinite *bool `hcl:"allow_non_finite,optional" reload:"restart"`
 }
 
 // Relabel is one `relabel { ... }` block: a Prometheus relabel_config with its names and
@@ -240,14 +240,14 @@ type Supervisor struct {
 // Coordinator tunes the actor that routes input partitions to workers by measured load.
 type Coordinator struct {
 	// Enabled false routes each partition to a fixed worker by hash.
-	Enabled     bool   `hcl:"enabled,optional"`
-	IntervalRaw string `hcl:"interval,optional"`
+	Enabled     bool   `hcl:"enabled,optional" reload:"restart"`
+	IntervalRaw string `hcl:"interval,optional" reload:"live"`
 	// A partition whose load exceeds HotFactor × a worker's fair share (total load / workers) is
 	// spread over ⌈load / fair share⌉ workers, at most MaxSpread.
-	HotFactor float64 `hcl:"hot_factor,optional"`
-	MaxSpread int     `hcl:"max_spread,optional"`
+	HotFactor float64 `hcl:"hot_factor,optional" reload:"live"`
+	MaxSpread int     `hcl:"max_spread,optional" reload:"live"`
 
-	Interval time.Duration
+	Interval time.Duration `reload:"-"`
 }
 
 // Validation sets the limits a datapoint must meet.
@@ -284,51 +284,51 @@ const (
 // Output is one `output "<type>" "<name>"` block: "kafka" (shard records to a topic, one
 // partition per shard) or "remote_write" (Prometheus remote write over HTTP).
 type Output struct {
-	Type string `hcl:"type,label"`
-	Name string `hcl:"name,label"`
+	Type string `hcl:"type,label" reload:"restart"`
+	Name string `hcl:"name,label" reload:"restart"`
 
 	// Kafka: the shard topic, its compression, and how many shards series are spread over (0:
 	// the topic's partition count, looked up at start).
-	Topic       string `hcl:"topic,optional"`
-	Compression string `hcl:"compression,optional"`
-	Shards      int    `hcl:"shards,optional"`
+	Topic       string `hcl:"topic,optional" reload:"restart"`
+	Compression string `hcl:"compression,optional" reload:"restart"`
+	Shards      int    `hcl:"shards,optional" reload:"restart"`
 
 	// Remote write: replicas of one receiver (requests rotate over the healthy ones), extra
 	// headers, credentials, the per-request timeout, how many requests run in parallel (the
 	// output's shards: each has one request in flight) and how big one request may be.
-	URLs             []string          `hcl:"urls,optional"`
-	Headers          map[string]string `hcl:"headers,optional"`
-	BasicAuth        *BasicAuth        `hcl:"basic_auth,block"`
-	BearerToken      string            `hcl:"bearer_token,optional"`
-	TimeoutRaw       string            `hcl:"timeout,optional"`
-	Concurrency      int               `hcl:"concurrency,optional"`
-	MaxBatchSamples  int               `hcl:"max_batch_samples,optional"`
-	MaxBatchBytesRaw string            `hcl:"max_batch_bytes,optional"`
-	Breaker          *Breaker          `hcl:"breaker,block"`
+	URLs             []string          `hcl:"urls,optional" reload:"restart"`
+	Headers          map[string]string `hcl:"headers,optional" reload:"restart"`
+	BasicAuth        *BasicAuth        `hcl:"basic_auth,block" reload:"restart"`
+	BearerToken      string            `hcl:"bearer_token,optional" reload:"restart"`
+	TimeoutRaw       string            `hcl:"timeout,optional" reload:"restart"`
+	Concurrency      int               `hcl:"concurrency,optional" reload:"restart"`
+	MaxBatchSamples  int               `hcl:"max_batch_samples,optional" reload:"restart"`
+	MaxBatchBytesRaw string            `hcl:"max_batch_bytes,optional" reload:"restart"`
+	Breaker          *Breaker          `hcl:"breaker,block" reload:"restart"`
 
 	// Retry bounds how failed writes are retried.
-	Retry *Retry `hcl:"retry,block"`
+	Retry *Retry `hcl:"retry,block" reload:"restart"`
 	// Each of a writer's shards flushes when it holds its share of FlushBytes (FlushBytes / the
 	// writer's shards) of encoded series, or when its oldest waited Linger.
-	FlushBytesRaw string `hcl:"flush_bytes,optional"`
-	LingerRaw     string `hcl:"linger,optional"`
+	FlushBytesRaw string `hcl:"flush_bytes,optional" reload:"restart"`
+	LingerRaw     string `hcl:"linger,optional" reload:"restart"`
 	// NameMapping is "keep" (names pass through) or "prometheus" (characters a Prometheus name
 	// cannot hold become '_').
-	NameMappingRaw string `hcl:"name_mapping,optional"`
+	NameMappingRaw string `hcl:"name_mapping,optional" reload:"restart"`
 	// Protocol is the remote-write protocol the output speaks: "1.0" (prometheus.WriteRequest)
 	// or "2.0" (io.prometheus.write.v2.Request, with a symbols table). A Kafka output's records
 	// then carry a sluice-remote-write-version header.
-	Protocol string `hcl:"protocol,optional"`
+	Protocol string `hcl:"protocol,optional" reload:"restart"`
 	// Relabel rules rewrite or drop the series this output receives, after routing and name
 	// mapping, without touching what other outputs receive (docs/relabel.md).
-	Relabel []*Relabel `hcl:"relabel,block"`
+	Relabel []*Relabel `hcl:"relabel,block" reload:"live"`
 
-	FlushBytes       int
-	Linger           time.Duration
-	CompressionCodec sarama.CompressionCodec
-	NameMapping      formats.NameMapping
-	Timeout          time.Duration
-	MaxBatchBytes    int
+	FlushBytes       int                     `reload:"-"`
+	Linger           time.Duration           `reload:"-"`
+	CompressionCodec sarama.CompressionCodec `reload:"-"`
+	NameMapping      formats.NameMapping     `reload:"-"`
+	Timeout          time.Duration           `reload:"-"`
+	MaxBatchBytes    int                     `reload:"-"`
 }
 
 // BasicAuth is a remote-write output's `basic_auth { username, password }`; take the password
@@ -372,11 +372,11 @@ type Breaker struct {
 // goes to; a route without match matches everything. Without route blocks, the only output
 // takes everything.
 type Route struct {
-	Match   []string `hcl:"match,optional"`
-	Outputs []string `hcl:"outputs"`
+	Match   []string `hcl:"match,optional" reload:"restart"`
+	Outputs []string `hcl:"outputs" reload:"restart"`
 	// Priority is the route's class for shedding under overload: critical (never shed), normal
 	// or best_effort (shed first).
-	Priority string `hcl:"priority,optional"`
+	Priority string `hcl:"priority,optional" reload:"live"`
 }
 
 // Route priorities (Route.Priority), lowest last: shedding takes best_effort first.
