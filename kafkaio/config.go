@@ -72,3 +72,14 @@ func ProducerConfig(cfg *config.Config, o *config.Output) *sarama.Config {
 	Secure(c, cfg.Kafka)
 	return c
 }
+
+// ClientConfig is the base configuration of a tool's client (tail, loadgen, redrive, dlq): the
+// kafka block's version and client id, and its TLS and SASL, as the pipeline's own clients have
+// them. The tool adds what it does (producer acks, consumer errors).
+func ClientConfig(k *config.Kafka) *sarama.Config {
+	c := sarama.NewConfig()
+	c.Version = k.KafkaVersion
+	c.ClientID = k.ClientID
+	Secure(c, k)
+	return c
+}

@@ -42,11 +42,14 @@ commands:
   relabel    show each relabel rule's effect on series read from stdin (-config FILE [-input NAME | -output NAME] [-format FORMAT])
   bench      run the pipeline against an embedded broker on pre-produced records; print one JSON object
   health     probe a running sluice's /healthz; exit 0 healthy, 1 not (-address host:port)
-  loadgen    produce synthetic metrics in any input format at a rate (-brokers -topic -format -rate -series -skew -duration)
-  tail       print an output shard topic's datapoints with their shard (-brokers -topic [-partition N] [-n N])
+  loadgen    produce synthetic metrics in any input format at a rate (-config|-brokers -topic -format -rate -series -skew -duration)
+  tail       print an output shard topic's datapoints with their shard (-config|-brokers [-topic T] [-partition N] [-n N])
   control    read and write the control topic: get, set -file DOC, history, diff (-config FILE)
-  redrive    re-produce dead-lettered records to the topics they came from (-brokers -from TOPIC)
-  dlq        dead-letter topic statistics: dlq stats (-brokers -topic)
+  redrive    re-produce dead-lettered records to the topics they came from (-config|-brokers [-from TOPIC])
+  dlq        dead-letter topic statistics: dlq stats (-config|-brokers [-topic TOPIC])
+
+Every command that talks to Kafka connects with -config FILE's kafka block (brokers, version,
+TLS, SASL); -brokers host:port,... is a shorthand for an unsecured cluster.
 
 Run "sluice <command> -h" for a command's flags.
 `

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -50,8 +51,8 @@ func dlHeaders(m *sarama.ConsumerMessage) dlRecord {
 func redriveCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("redrive", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated host:port list")
-	from := fs.String("from", "", "the dead-letter topic (required)")
+	kf := addKafkaFlags(fs, "redrive")
+	from := fs.String("from", "", "the dead-letter topic (default: -config's dead_letter topic)")
 	reason := fs.String("reason", "", "only records dead-lettered for these reasons (comma-separated: unparseable, poison)")
 	source := fs.String("source-topic", "", "only records that came from this topic")
 	since := fs.Duration("since", 0, "only records dead-lettered within this long (0: all)")
@@ -61,28 +62,36 @@ func redriveCmd(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
+	if !kf.resolve(stderr) {
+		return exitError
+	}
+	if *from == "" && kf.cfg != nil && kf.cfg.DeadLetter != nil {
+		*from = kf.cfg.DeadLetter.Topic
+	}
 	if *from == "" {
-		fmt.Fprintln(stderr, "sluice redrive: -from is required")
+		fmt.Fprintln(stderr, "sluice redrive: -from is required (or -config with a dead_letter block)")
 		return exitError
 	}
 	reasons := map[string]bool{}
 	for _, r := range strings.Split(*reason, ",") {
 		if r = strings.TrimSpace(r); r != "" {
+			if !knownReason(r) {
+				fmt.Fprintf(stderr, "sluice redrive: -reason %q is not a reason Sluice dead-letters for (%s)\n", r, strings.Join(reasonNames(), ", "))
+				return exitError
+			}
 			reasons[r] = true
 		}
 	}
 	if *group == "" {
 		*group = "sluice-redrive." + *from + "." + strings.ReplaceAll(*reason, ",", "+") + "." + *source
 	}
-	sc := sarama.NewConfig()
-	sc.Version = toolKafkaVersion
+	sc := kf.saramaConfig()
 	sc.Consumer.Return.Errors = true
 	sc.Producer.Return.Successes = true
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Retry.Max = 10
-	client, err := sarama.NewClient(strings.Split(*brokers, ","), sc)
-	if err != nil {
-		fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
+	client := kf.client(sc, stderr)
+	if client == nil {
 		return exitError
 	}
 	defer client.Close()
@@ -96,8 +105,8 @@ func redriveCmd(args []string, stdout, stderr io.Writer) int {
 	if !*dry {
 		// A client of its own: a broker may answer a connection's requests in order, so a
 		// produce sharing the consumer's connection would wait out each fetch's long poll.
-		if prod, err = sarama.NewSyncProducer(strings.Split(*brokers, ","), sc); err != nil {
-			fmt.Fprintf(stderr, "sluice redrive: %v\n", err)
+		if prod, err = sarama.NewSyncProducer(kf.kafka.Brokers, sc); err != nil {
+			kf.fail(stderr, err)
 			return exitError
 		}
 		defer prod.Close()
@@ -299,26 +308,30 @@ func (r *redriveProgress) commit(stderr io.Writer) bool {
 // source topic and age.
 func dlqCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "stats" {
-		fmt.Fprintln(stderr, "usage: sluice dlq stats -brokers B -topic DEAD_LETTER_TOPIC")
+		fmt.Fprintln(stderr, "usage: sluice dlq stats (-config FILE | -brokers B) [-topic DEAD_LETTER_TOPIC]")
 		return exitError
 	}
 	fs := flag.NewFlagSet("dlq stats", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated host:port list")
-	topic := fs.String("topic", "", "the dead-letter topic (required)")
+	kf := addKafkaFlags(fs, "dlq stats")
+	topic := fs.String("topic", "", "the dead-letter topic (default: -config's dead_letter topic)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitError
 	}
-	if *topic == "" {
-		fmt.Fprintln(stderr, "sluice dlq stats: -topic is required")
+	if !kf.resolve(stderr) {
 		return exitError
 	}
-	sc := sarama.NewConfig()
-	sc.Version = toolKafkaVersion
+	if *topic == "" && kf.cfg != nil && kf.cfg.DeadLetter != nil {
+		*topic = kf.cfg.DeadLetter.Topic
+	}
+	if *topic == "" {
+		fmt.Fprintln(stderr, "sluice dlq stats: -topic is required (or -config with a dead_letter block)")
+		return exitError
+	}
+	sc := kf.saramaConfig()
 	sc.Consumer.Return.Errors = true
-	client, err := sarama.NewClient(strings.Split(*brokers, ","), sc)
-	if err != nil {
-		fmt.Fprintf(stderr, "sluice dlq stats: %v\n", err)
+	client := kf.client(sc, stderr)
+	if client == nil {
 		return exitError
 	}
 	defer client.Close()
@@ -408,3 +421,14 @@ func dlqCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	return exitOK
 }
+
+// reasonNames are the drop reasons' names, which dead letters carry in their reason header.
+func reasonNames() []string {
+	out := make([]string, 0, messages.NumReasons)
+	for r := range messages.Reason(messages.NumReasons) {
+		out = append(out, r.String())
+	}
+	return out
+}
+
+func knownReason(name string) bool { return slices.Contains(reasonNames(), name) }

@@ -13,14 +13,11 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/remotewrite"
 	"github.com/sluicehq/sluice/parse/formats"
 )
-
-// toolKafkaVersion is the protocol version the tools speak: old enough for any broker Sluice
-// supports, new enough for headers and record batches.
-var toolKafkaVersion = sarama.V2_1_0_0
 
 // loadgenCmd produces realistic synthetic metrics in any input format at a steady rate, spread
 // over the topic's partitions by a skew, with a progress line a second on stderr and the totals
@@ -28,7 +25,7 @@ var toolKafkaVersion = sarama.V2_1_0_0
 func loadgenCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated host:port list")
+	kf := addKafkaFlags(fs, "loadgen")
 	topic := fs.String("topic", "", "topic to produce to (required)")
 	format := fs.String("format", "opentsdb", "input format: "+strings.Join(formats.Names, ", "))
 	rate := fs.Int("rate", 100_000, "datapoints per second")
@@ -50,15 +47,16 @@ func loadgenCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sluice loadgen: -rate, -series and -lines-per-record must be at least 1")
 		return exitError
 	}
-	sc := sarama.NewConfig()
-	sc.Version = toolKafkaVersion
+	if !kf.resolve(stderr) {
+		return exitError
+	}
+	sc := kf.saramaConfig()
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
 	sc.Producer.Return.Successes = true
 	sc.Producer.Flush.Frequency = 5 * time.Millisecond
 	sc.Producer.Compression = sarama.CompressionLZ4
-	client, err := sarama.NewClient(strings.Split(*brokers, ","), sc)
-	if err != nil {
-		fmt.Fprintf(stderr, "sluice loadgen: %v\n", err)
+	client := kf.client(sc, stderr)
+	if client == nil {
 		return exitError
 	}
 	defer client.Close()
@@ -168,16 +166,27 @@ loop:
 func tailCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated host:port list")
-	topic := fs.String("topic", "", "output shard topic (required)")
+	kf := addKafkaFlags(fs, "tail")
+	topic := fs.String("topic", "", "output shard topic (default: -config's first kafka output)")
 	partition := fs.Int("partition", -1, "only this partition (shard); -1: all")
 	n := fs.Int("n", 0, "stop after this many datapoints (0: follow until SIGINT or SIGTERM)")
 	from := fs.String("from", "newest", "where to start: oldest or newest")
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
+	if !kf.resolve(stderr) {
+		return exitError
+	}
+	if *topic == "" && kf.cfg != nil {
+		for _, o := range kf.cfg.Outputs {
+			if o.Type == config.OutputKafka {
+				*topic = o.Topic
+				break
+			}
+		}
+	}
 	if *topic == "" {
-		fmt.Fprintln(stderr, "sluice tail: -topic is required")
+		fmt.Fprintln(stderr, "sluice tail: -topic is required (or -config with a kafka output)")
 		return exitError
 	}
 	offset := sarama.OffsetNewest
@@ -189,10 +198,14 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice tail: -from %q: use oldest or newest\n", *from)
 		return exitError
 	}
-	sc := sarama.NewConfig()
-	sc.Version = toolKafkaVersion
+	sc := kf.saramaConfig()
 	sc.Consumer.Return.Errors = true
-	cons, err := sarama.NewConsumer(strings.Split(*brokers, ","), sc)
+	client := kf.client(sc, stderr)
+	if client == nil {
+		return exitError
+	}
+	defer client.Close()
+	cons, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice tail: %v\n", err)
 		return exitError

@@ -63,6 +63,20 @@ func StartTLS(t testing.TB, in string, inParts int, out string, outParts int, se
 	}, kfake.TLS(serverTLS))
 }
 
+// StartTLSSCRAM is Start with both: a TLS listener using serverTLS (the test's clients use
+// clientTLS) and SASL/SCRAM-SHA-512 with user/pass a superuser, as a managed Kafka (MSK's port
+// 9096) is secured.
+func StartTLSSCRAM(t testing.TB, in string, inParts int, out string, outParts int, serverTLS, clientTLS *tls.Config, user, pass string) *Cluster {
+	t.Helper()
+	return start(t, in, inParts, out, outParts, func(c *sarama.Config) {
+		c.Net.TLS.Enable, c.Net.TLS.Config = true, clientTLS
+		c.Net.SASL.Enable, c.Net.SASL.Handshake = true, true
+		c.Net.SASL.User, c.Net.SASL.Password = user, pass
+		c.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
+		c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{} }
+	}, kfake.TLS(serverTLS), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", user, pass))
+}
+
 func start(t testing.TB, in string, inParts int, out string, outParts int, secure func(*sarama.Config), opts ...kfake.Opt) *Cluster {
 	// Short group timeouts let tests replace a killed member in a second, not Kafka's six.
 	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100 * time.Millisecond)}, opts...)...)
@@ -143,7 +157,16 @@ func (c *Cluster) Config(t testing.TB, in, out string, shards int, extra string)
 // ConfigFor is Config with the input block(s) and output settings given.
 func (c *Cluster) ConfigFor(t testing.TB, inputs, out string, shards int, outputExtra, extra string) *config.Config {
 	t.Helper()
-	src := fmt.Sprintf(`
+	cfg, err := config.Load("test.hcl", []byte(c.ConfigSource(inputs, out, shards, outputExtra, extra)))
+	if err != nil {
+		t.Fatalf("test config: %v", err)
+	}
+	return cfg
+}
+
+// ConfigSource is the text of the config ConfigFor loads, for a test that writes it to a file.
+func (c *Cluster) ConfigSource(inputs, out string, shards int, outputExtra, extra string) string {
+	return fmt.Sprintf(`
 log { level = "warn" }
 kafka {
   brokers = [%q]
@@ -163,11 +186,6 @@ validation {
 }
 denylist { globs = ["test.**"] }
 %s`, c.Addrs[0], c.KafkaHCL, inputs, out, shards, outputExtra, extra)
-	cfg, err := config.Load("test.hcl", []byte(src))
-	if err != nil {
-		t.Fatalf("test config: %v", err)
-	}
-	return cfg
 }
 
 // Logger returns a logger that writes through t.
