@@ -29,16 +29,37 @@ type deadLetterRef struct {
 
 // deadLetterJob is what one message to the dead-letter writer asks for: the unparseable lines of a
 // batch (b), every record of a poison batch (poison), or a write an output refused (rejected).
-// Whatever its kind, it completes one way: when every record is written, done is sent to notify
-// (the offset tracker's batchAcked for a batch, the writer's rejectedDone for a refused write).
+// When every record is written the job completes (complete): a batch's share of its input
+// batch's ticket, or the writer's rejectedDone for a refused write.
 type deadLetterJob struct {
 	b        *messages.DeadLetterBatch
 	poison   *poisonBatch
 	rejected *rejectedRecord
-	notify   *actor.PID
-	done     any
 	pending  int
 	attempts []int
+}
+
+// complete tells the job's owner that its records are written: it completes the batch's share,
+// or answers the writer that refused the write.
+func (j *deadLetterJob) complete(ctx actor.Context) {
+	switch {
+	case j.rejected != nil:
+		ctx.Send(j.rejected.writer, &rejectedDone{ref: j.rejected.ref})
+	case j.poison != nil:
+		j.poison.Batch.Ticket.Done()
+	default:
+		j.b.Ticket.Done()
+	}
+}
+
+// abandon gives up the job's share when the pipeline stops before its records are written.
+func (j *deadLetterJob) abandon() {
+	switch {
+	case j.poison != nil:
+		j.poison.Batch.Ticket.Abandon()
+	case j.b != nil:
+		j.b.Ticket.Abandon()
+	}
 }
 
 func (j *deadLetterJob) len() int {
@@ -129,17 +150,18 @@ func (w *deadLetterWriter) Receive(ctx actor.Context) {
 		w.jobs = nil
 	case *actor.Stopping:
 		for _, j := range w.jobs {
+			j.abandon()
 			j.release()
 		}
 		w.jobs = nil
 	case *actor.Stopped:
 
 	case *messages.DeadLetterBatch:
-		w.add(ctx, &deadLetterJob{b: m, notify: w.d.trackerPID, done: &batchAcked{ID: m.Source}})
+		w.add(ctx, &deadLetterJob{b: m})
 	case *poisonBatch:
-		w.add(ctx, &deadLetterJob{poison: m, notify: w.d.trackerPID, done: &batchAcked{ID: m.Batch.ID}})
+		w.add(ctx, &deadLetterJob{poison: m})
 	case *rejectedRecord:
-		w.add(ctx, &deadLetterJob{rejected: m, notify: m.writer, done: &rejectedDone{ref: m.ref}})
+		w.add(ctx, &deadLetterJob{rejected: m})
 	case *produced:
 		w.onProduced(ctx, m)
 	case *retryDeadLetter:
@@ -216,7 +238,7 @@ func (w *deadLetterWriter) onProduced(ctx actor.Context, p *produced) {
 // complete tells the job's owner every record is written, and releases what it holds.
 func (w *deadLetterWriter) complete(ctx actor.Context, seq uint64, j *deadLetterJob) {
 	w.d.stats.DeadLettered.Add(int64(j.len()))
-	ctx.Send(j.notify, j.done)
+	j.complete(ctx)
 	j.release()
 	delete(w.jobs, seq)
 }

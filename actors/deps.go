@@ -139,6 +139,8 @@ type deps struct {
 	deadLetter     *producerLink
 	deadLetterPool *messages.Pool[*messages.DeadLetterBatch]
 	tracker        *trackerState
+	// tickets issues the input batches' tickets (messages/ticket.go); set with the PIDs.
+	tickets *messages.Tickets
 
 	workers int
 

@@ -34,6 +34,7 @@ type readerDeps struct {
 	workerPIDs  []*actor.PID
 	writerPIDs  []*actor.PID
 	trackerPID  *actor.PID
+	tickets     *messages.Tickets
 	readers     int
 	readersWG   *sync.WaitGroup
 	stopping    *atomic.Bool
@@ -43,7 +44,7 @@ type readerDeps struct {
 func (d *deps) forReader() *readerDeps {
 	return &readerDeps{cfg: d.cfg, log: d.log, root: d.system.Root, rawPool: d.rawPool, decoders: d.decoders,
 		claims: d.claims, rebalances: d.rebalances, partitions: &d.partitions, workerPIDs: d.workerPIDs,
-		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, readers: len(d.readerPIDs), readersWG: &d.readersWG,
+		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, tickets: d.tickets, readers: len(d.readerPIDs), readersWG: &d.readersWG,
 		stopping: &d.stopping, nextBatchID: &d.nextBatchID}
 }
 
@@ -80,7 +81,6 @@ type workerDeps struct {
 	load          *workerLoad
 	workerPIDs    []*actor.PID
 	writerPIDs    []*actor.PID
-	trackerPID    *actor.PID
 	deadLetterPID *actor.PID // nil without a dead-letter topic
 }
 
@@ -97,7 +97,7 @@ func (d *deps) forWorker() *workerDeps {
 	return &workerDeps{log: d.log, redeliveries: d.cfg.Supervisor.Redeliveries, decoders: d.decoders,
 		settings: d.settings, shed: d.shed, mapping: d.mapping, topo: d.topo, shardPool: d.shardPool,
 		deadLetterPool: d.deadLetterPool, stats: d.stats, outputs: d.outputCounters(), load: d.load, workerPIDs: d.workerPIDs,
-		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, deadLetterPID: d.deadLetterPID}
+		writerPIDs: d.writerPIDs, deadLetterPID: d.deadLetterPID}
 }
 
 // writerDeps is what a writer uses.
@@ -106,13 +106,12 @@ type writerDeps struct {
 	topo          *topology
 	links         []*producerLink
 	stats         *Stats
-	trackerPID    *actor.PID
 	deadLetterPID *actor.PID // nil without a dead-letter topic
 	nextFlushID   *atomic.Uint64
 }
 
 func (d *deps) forWriter() *writerDeps {
-	return &writerDeps{log: d.log, topo: d.topo, links: d.links, stats: d.stats, trackerPID: d.trackerPID,
+	return &writerDeps{log: d.log, topo: d.topo, links: d.links, stats: d.stats,
 		deadLetterPID: d.deadLetterPID, nextFlushID: &d.nextFlushID}
 }
 
@@ -121,13 +120,12 @@ type deadLetterDeps struct {
 	log         hclog.Logger
 	sink        *deadLetterSink
 	stats       *Stats
-	trackerPID  *actor.PID
 	nextFlushID *atomic.Uint64
 }
 
 func (d *deps) forDeadLetter() *deadLetterDeps {
 	return &deadLetterDeps{log: d.log, sink: &deadLetterSink{link: d.deadLetter, topic: d.cfg.DeadLetter.Topic},
-		stats: d.stats, trackerPID: d.trackerPID, nextFlushID: &d.nextFlushID}
+		stats: d.stats, nextFlushID: &d.nextFlushID}
 }
 
 // trackerDeps is what the offset tracker uses.
@@ -188,6 +186,7 @@ func (d *deps) childPIDs() {
 		d.readerPIDs[i] = pid("reader", i)
 	}
 	d.trackerPID = pid("tracker", -1)
+	d.tickets = messages.NewTickets(trackerCompleter{root: d.system.Root, tracker: d.trackerPID})
 	if d.deadLetter != nil {
 		d.deadLetterPID = pid("deadletter", -1)
 	}

@@ -13,7 +13,10 @@ import (
 // Messages between actors, besides the batches of package messages. Batches move ownership when
 // sent; these control messages carry no batch and are small.
 
-// trackBatch tells the offset tracker that a reader handed a RawBatch to a worker.
+// trackBatch tells the offset tracker that a reader handed a RawBatch to a worker, before the
+// batch goes: the tracker then knows the batch when its ticket completes. A completed ticket
+// (*messages.Ticket, sent by whoever completed its last share: messages/ticket.go) is the other
+// message the tracker takes.
 type trackBatch struct {
 	ID          uint64
 	Claim       *claim
@@ -23,19 +26,8 @@ type trackBatch struct {
 	Records    int
 }
 
-// expectAck tells the offset tracker that a worker is about to send one more part (ShardBatch) of
-// batch ID to a writer. It is sent before the part, so the tracker always counts a part before
-// its ack.
-type expectAck struct{ ID uint64 }
-
-// batchDecoded tells the offset tracker that a worker sent every part of batch ID.
-type batchDecoded struct{ ID uint64 }
-
-// batchAcked tells the offset tracker that the output acknowledged one part of batch ID.
-type batchAcked struct{ ID uint64 }
-
 // poisonBatch hands a RawBatch that failed its worker too often to the dead-letter writer, which
-// writes each record to the dead-letter topic and then acks the batch.
+// writes each record to the dead-letter topic and then completes the batch's share.
 type poisonBatch struct {
 	Batch *messages.RawBatch
 	Error string
@@ -95,7 +87,7 @@ type claim struct {
 	sess      sarama.ConsumerGroupSession
 	reader    int // the reader whose group member owns the claim
 
-	// inflight counts batches sent and not yet fully acknowledged.
+	// inflight counts batches issued (issue) and not yet completed and marked (tracker.check).
 	inflight atomic.Int64
 	// drained receives a token when inflight drops to zero.
 	drained chan struct{}
@@ -116,6 +108,13 @@ func newClaim(sess sarama.ConsumerGroupSession, topic string, partition int32, r
 	c := &claim{Topic: topic, Partition: partition, sess: sess, reader: reader, drained: make(chan struct{}, 1)}
 	c.markedAt.Store(time.Now().UnixNano())
 	return c
+}
+
+// issue gives batch id of this claim its ticket and counts it in flight until the tracker has
+// marked its offsets.
+func (c *claim) issue(tickets *messages.Tickets, id uint64) messages.Share {
+	c.inflight.Add(1)
+	return tickets.Issue(id)
 }
 
 // freshness is how far behind the partition's output is: now minus the Kafka timestamp of its

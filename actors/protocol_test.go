@@ -18,7 +18,7 @@ import (
 func TestNoMessageIsABatch(t *testing.T) {
 	msgs := messageTypes(t, ".")
 	// The derivation must find the protocol's core messages, or it checks nothing.
-	for _, want := range []string{"messages.RawBatch", "messages.ShardBatch", "trackBatch", "batchAcked", "flushNow", "stopFetching", "beginShutdown"} {
+	for _, want := range []string{"messages.RawBatch", "messages.ShardBatch", "trackBatch", "messages.Ticket", "flushNow", "stopFetching", "beginShutdown"} {
 		if !msgs[want] {
 			t.Errorf("no Receive handles %s: the type-switch scan is broken (found %v)", want, sorted(msgs))
 		}

@@ -318,7 +318,7 @@ func (l *claimLoop) flush() {
 	d, c := l.r.d, l.c
 	b.ID = d.nextBatchID.Add(1)
 	b.Topic, b.Partition = c.Topic, c.Partition
-	c.inflight.Add(1)
+	b.Ticket = c.issue(d.tickets, b.ID)
 	t := &trackBatch{ID: b.ID, Claim: c, First: b.FirstOffset, Last: b.LastOffset, Records: len(b.Records)}
 	if len(b.Records) > 0 {
 		t.AppendedMs = b.Records[0].Timestamp

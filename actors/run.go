@@ -49,6 +49,10 @@ type Summary struct {
 	// RawInUse, ShardInUse and DeadLetterInUse are the batches not back in their pools after the
 	// stop: non-zero only when the pipeline did not drain.
 	RawInUse, ShardInUse, DeadLetterInUse int
+	// TicketsOpen is the input batches whose tickets neither completed nor were abandoned by the
+	// stop; TicketsLeaked the shares released with their batch without either (a bug: the
+	// partition's commits would stall). Both are 0 after any stop.
+	TicketsOpen, TicketsLeaked int64
 }
 
 // New prepares a pipeline for cfg, which must come from config.Load. decode, when not nil,
@@ -184,12 +188,16 @@ func (p *Pipeline) start(ctx context.Context) error {
 		if dl, ok := evt.(*actor.DeadLetterEvent); ok {
 			switch b := dl.Message.(type) {
 			case *messages.RawBatch:
+				b.Ticket.Abandon()
 				b.Release()
 			case *messages.ShardBatch:
+				b.Ticket.Abandon()
 				b.Release()
 			case *messages.DeadLetterBatch:
+				b.Ticket.Abandon()
 				b.Release()
 			case *poisonBatch:
+				b.Batch.Ticket.Abandon()
 				b.Batch.Release()
 			}
 		}
@@ -284,6 +292,9 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 	s := Summary{Snapshot: d.stats.Snapshot(), Drained: drained && d.stats.BatchesLeft.Load() == 0, RawInUse: raw, ShardInUse: sb}
 	if d.deadLetterPool != nil {
 		s.DeadLetterInUse = d.deadLetterPool.InUse()
+	}
+	if d.tickets != nil {
+		s.TicketsOpen, s.TicketsLeaked = d.tickets.Open(), d.tickets.Leaked()
 	}
 	return s
 }

@@ -70,8 +70,8 @@ func TestWorkerPanicIsRestartedAndBatchRedelivered(t *testing.T) {
 	if s.Restarts != 1 || s.Redelivered != 1 {
 		t.Fatalf("restarts = %d, redelivered = %d; want 1 and 1", s.Restarts, s.Redelivered)
 	}
-	if s.RawInUse != 0 || s.ShardInUse != 0 {
-		t.Fatalf("batches leaked: raw %d, shard %d", s.RawInUse, s.ShardInUse)
+	if s.RawInUse != 0 || s.ShardInUse != 0 || s.TicketsOpen != 0 || s.TicketsLeaked != 0 {
+		t.Fatalf("batches leaked: raw %d, shard %d; tickets open %d, shares leaked %d", s.RawInUse, s.ShardInUse, s.TicketsOpen, s.TicketsLeaked)
 	}
 	if s.DatapointsOut != int64(len(exp.Valid)) {
 		t.Fatalf("datapoints_out = %d, want %d", s.DatapointsOut, len(exp.Valid))

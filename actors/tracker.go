@@ -5,6 +5,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluicehq/sluice/messages"
 )
 
 // trackEntry is one in-flight RawBatch.
@@ -15,9 +17,6 @@ type trackEntry struct {
 	// appendedMs and records feed the latency histogram when the batch completes.
 	appendedMs int64
 	records    int
-	expected   int
-	acked      int
-	decoded    bool
 	done       bool
 }
 
@@ -51,7 +50,7 @@ func (t *tracker) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 	case *actor.Restarting:
-		// The message that failed is lost (an expectAck, batchAcked or batchDecoded): the batch it
+		// The message that failed is lost (a trackBatch or a completed ticket): the batch it
 		// concerned cannot complete any more, so its partition's commits stop there until the
 		// partition is reassigned, when the batch is consumed again. Everything else carries on.
 		t.log.Warn("offset tracker restarting; its state is kept", "in_flight", len(t.entries))
@@ -71,18 +70,8 @@ func (t *tracker) Receive(ctx actor.Context) {
 		}
 		m.Claim.queue = append(m.Claim.queue, e)
 		t.entries[m.ID] = e
-	case *expectAck:
+	case *messages.Ticket:
 		if e := t.entries[m.ID]; e != nil {
-			e.expected++
-		}
-	case *batchAcked:
-		if e := t.entries[m.ID]; e != nil {
-			e.acked++
-			t.check(e)
-		}
-	case *batchDecoded:
-		if e := t.entries[m.ID]; e != nil {
-			e.decoded = true
 			t.check(e)
 		}
 	default:
@@ -99,10 +88,19 @@ func (t *tracker) get() *trackEntry {
 	return &trackEntry{}
 }
 
-// check completes e when it is decoded and every part it expects is acked, then moves the
-// partition's watermark over the completed batches at the front of its queue.
+// trackerCompleter hands completed tickets to the offset tracker, from whichever actor completed
+// the last share.
+type trackerCompleter struct {
+	root    *actor.RootContext
+	tracker *actor.PID
+}
+
+func (c trackerCompleter) Complete(t *messages.Ticket) { c.root.Send(c.tracker, t) }
+
+// check completes e, whose ticket completed, then moves the partition's watermark over the
+// completed batches at the front of its queue.
 func (t *tracker) check(e *trackEntry) {
-	if !e.decoded || e.acked < e.expected || e.done {
+	if e.done {
 		return
 	}
 	e.done = true

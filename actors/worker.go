@@ -140,9 +140,7 @@ func (w *worker) poison(ctx actor.Context, b *messages.RawBatch) {
 		"first_offset", b.FirstOffset, "last_offset", b.LastOffset, "attempts", b.Attempts, "error", w.failure,
 		"dead_letter", w.d.deadLetterPID != nil)
 	if w.d.deadLetterPID != nil {
-		ctx.Send(w.d.trackerPID, &expectAck{ID: b.ID})
-		ctx.Send(w.d.deadLetterPID, &poisonBatch{Batch: b, Error: w.failure})
-		ctx.Send(w.d.trackerPID, &batchDecoded{ID: b.ID})
+		ctx.Send(w.d.deadLetterPID, &poisonBatch{Batch: b, Error: w.failure}) // with the batch's share
 		return
 	}
 	for i := 0; i < b.Len() && i < 5; i++ {
@@ -153,7 +151,7 @@ func (w *worker) poison(ctx actor.Context, b *messages.RawBatch) {
 	if b.Len() > 5 {
 		w.log.Error("more poison records dropped", "count", b.Len()-5)
 	}
-	ctx.Send(w.d.trackerPID, &batchDecoded{ID: b.ID})
+	b.Ticket.Done()
 	b.Release()
 }
 
@@ -169,10 +167,12 @@ func truncate(b []byte, n int) string {
 func (w *worker) releaseAll() {
 	w.releaseUnsent()
 	if w.current != nil {
+		w.current.Ticket.Abandon()
 		w.current.Release()
 		w.current = nil
 	}
 	for _, b := range w.queue {
+		b.Ticket.Abandon()
 		b.Release()
 	}
 	w.queue = nil
@@ -255,26 +255,24 @@ func (w *worker) emitDeadLetters(ctx actor.Context) bool {
 
 func (w *worker) sendDeadLetters(ctx actor.Context) {
 	b := w.current
-	w.dl.Source, w.dl.Topic, w.dl.Partition = b.ID, b.Topic, b.Partition
-	ctx.Send(w.d.trackerPID, &expectAck{ID: b.ID})
+	w.dl.Ticket, w.dl.Topic, w.dl.Partition = b.Ticket.Split(), b.Topic, b.Partition
 	ctx.Send(w.d.deadLetterPID, w.dl)
 	w.dl = nil
 }
 
-// send hands the current ShardBatch to its writer, telling the tracker to expect one more part
-// first.
+// send hands the current ShardBatch to its writer with a share of the batch's ticket.
 func (w *worker) send(ctx actor.Context) {
-	id := w.current.ID
-	w.out.Source = id
-	ctx.Send(w.d.trackerPID, &expectAck{ID: id})
+	w.out.Ticket = w.current.Ticket.Split()
 	ctx.Send(w.d.writerPIDs[w.outW], w.out)
 	w.out = nil
 }
 
-// finish reports the batch decoded, adds its counts, releases it and starts the next one.
+// finish completes the worker's share of the batch (every part is handed on), adds its counts,
+// releases it and starts the next one.
 func (w *worker) finish(ctx actor.Context) {
 	b := w.current
-	ctx.Send(w.d.trackerPID, &batchDecoded{ID: b.ID})
+	w.current = nil // done with: a failure from here on must not redeliver it
+	b.Ticket.Done()
 	s, e := w.d.stats, w.enc
 	in, drops := e.Counts()
 	s.RecordsIn.Add(int64(b.Len() + b.Oversized))
@@ -300,7 +298,6 @@ func (w *worker) finish(ctx actor.Context) {
 			"first", string(e.BadBytes(0)), "reason", bad[0].Detail)
 	}
 	e.Reset()
-	w.current = nil
 	b.Release()
 	for w.current == nil && len(w.queue) > 0 {
 		next := w.queue[0]

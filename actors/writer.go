@@ -314,9 +314,9 @@ func (w *writer) shardDone(ctx actor.Context, s int) {
 	w.maybeFlush(ctx, s)
 }
 
-// ack tells the tracker a batch is written and releases it.
-func (w *writer) ack(ctx actor.Context, b *messages.ShardBatch) {
-	ctx.Send(w.d.trackerPID, &batchAcked{ID: b.Source})
+// ack completes a written batch's share of its input batch's ticket and releases it.
+func (w *writer) ack(_ actor.Context, b *messages.ShardBatch) {
+	b.Ticket.Done()
 	if i := slices.Index(w.held, b); i >= 0 {
 		last := len(w.held) - 1
 		w.held[i], w.held[last] = w.held[last], nil
@@ -349,6 +349,7 @@ func (w *writer) reject(ctx actor.Context, s int, err error) {
 // were never acknowledged, so their input offsets stay uncommitted.
 func (w *writer) releaseAll() {
 	for _, b := range w.held {
+		b.Ticket.Abandon()
 		b.Release()
 	}
 	w.held = nil

@@ -81,16 +81,12 @@ pipeline { writers = 1 }
 	})))
 	defer sys.Shutdown()
 	acked := make(chan uint64, 16)
-	tracker := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
-		if a, ok := c.Message().(*batchAcked); ok {
-			acked <- a.ID
-		}
-	}))
+	tickets := messages.NewTickets(chanCompleter(acked))
 	var flushIDs atomic.Uint64
 	sink := &scriptedSink{failShard: 0, sent: map[int]int{}}
 	sink.fail.Store(true)
 	d := &writerDeps{log: hclog.NewNullLogger(), topo: topo, links: []*producerLink{nil}, stats: &Stats{},
-		trackerPID: tracker, nextFlushID: &flushIDs}
+		nextFlushID: &flushIDs}
 	produce := newWriter(d, 0)
 	w := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		wr := produce().(*writer)
@@ -104,7 +100,7 @@ pipeline { writers = 1 }
 		if err != nil {
 			t.Fatal(err)
 		}
-		b.Source = source
+		b.Ticket = tickets.Issue(source)
 		for _, s := range shards {
 			a := b.Arena()
 			b.AddSegment(s, append(a, "segment"...), 1)
@@ -162,4 +158,12 @@ pipeline { writers = 1 }
 	if n := pool.InUse(); n != 0 {
 		t.Fatalf("%d shard batches not back in their pool", n)
 	}
+	if open, leaked := tickets.Open(), tickets.Leaked(); open != 0 || leaked != 0 {
+		t.Fatalf("%d tickets open, %d shares released without completion", open, leaked)
+	}
 }
+
+// chanCompleter sends the id of each completed ticket on the channel.
+type chanCompleter chan uint64
+
+func (c chanCompleter) Complete(t *messages.Ticket) { c <- t.ID }

@@ -95,6 +95,9 @@ func stop(t *testing.T, p *actors.Pipeline) actors.Summary {
 	if again := p.Stop(ctx); !reflect.DeepEqual(again, s) {
 		t.Fatalf("a second Stop returned %+v, the first %+v", again, s)
 	}
+	if s.TicketsOpen != 0 || s.TicketsLeaked != 0 {
+		t.Fatalf("after the stop %d batch tickets are open and %d shares were released without completion", s.TicketsOpen, s.TicketsLeaked)
+	}
 	return s
 }
 

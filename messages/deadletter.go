@@ -10,10 +10,10 @@ type DeadLetter struct {
 
 // DeadLetterBatch carries the unparseable lines of one RawBatch from a worker to the dead-letter
 // writer, copied (the RawBatch is released as soon as it is decoded). The writer acks it to the
-// offset tracker like any other part of the batch, so the source offsets are committed only after
+// offset tracker like any other part of the batch (its Ticket share), so the source offsets are committed only after
 // the dead-letter topic has the lines.
 type DeadLetterBatch struct {
-	Source    uint64 // the RawBatch's ID
+	Ticket    Share // this part's share of the RawBatch's completion
 	Topic     string
 	Partition int32
 	Entries   []DeadLetter
@@ -58,7 +58,7 @@ func (b *DeadLetterBatch) Line(i int) []byte {
 
 // Reset empties the batch for reuse.
 func (b *DeadLetterBatch) Reset() {
-	b.Source, b.Topic, b.Partition = 0, "", 0
+	b.Topic, b.Partition = "", 0
 	clear(b.Entries)
 	b.Entries = b.Entries[:0]
 	b.arena = b.arena[:0]
@@ -66,6 +66,7 @@ func (b *DeadLetterBatch) Reset() {
 
 // Release resets the batch and returns it to its pool. Only the batch's last owner calls it.
 func (b *DeadLetterBatch) Release() {
+	b.Ticket.released()
 	b.Reset()
 	b.pool.Put(b)
 }

@@ -10,7 +10,11 @@ type RawRecord struct {
 
 // RawBatch holds Kafka record values of one partition, copied into a fixed byte arena.
 type RawBatch struct {
-	ID        uint64
+	ID uint64
+	// Ticket is the batch's share of its completion (ticket.go): the worker that decodes the
+	// batch completes it when it has handed every part on, or it travels with the batch to the
+	// next worker or the dead-letter writer.
+	Ticket    Share
 	Topic     string
 	Partition int32
 	// FirstOffset and LastOffset cover every record the batch accounts for, including records
@@ -148,6 +152,7 @@ func (b *RawBatch) Reset() {
 
 // Release resets the batch and returns it to its pool. Only the batch's last owner calls it.
 func (b *RawBatch) Release() {
+	b.Ticket.released()
 	b.Reset()
 	b.pool.Put(b)
 }

@@ -12,9 +12,9 @@ type Segment struct {
 // owns, sorted by (shard, series, timestamp). Concatenating a shard's segments gives a valid
 // Prometheus remote-write WriteRequest.
 type ShardBatch struct {
-	// Source is the ID of the RawBatch the datapoints came from; the writer acks it once the
-	// output has acknowledged every segment.
-	Source   uint64
+	// Ticket is this part's share of the RawBatch's completion; the writer completes it once
+	// the output has acknowledged every segment.
+	Ticket   Share
 	Segments []Segment
 	// Unwritten is the writer's bookkeeping while it owns the batch: how many of its shards have
 	// not finished writing their part of it. The batch is acknowledged when it reaches 0.
@@ -79,7 +79,6 @@ func (b *ShardBatch) Data(s Segment) []byte { return b.arena[s.Start:s.End:s.End
 
 // Reset empties the batch for reuse.
 func (b *ShardBatch) Reset() {
-	b.Source = 0
 	b.Unwritten = 0
 	b.Segments = b.Segments[:0]
 	b.arena = b.arena[:0]
@@ -87,6 +86,7 @@ func (b *ShardBatch) Reset() {
 
 // Release resets the batch and returns it to its pool. Only the batch's last owner calls it.
 func (b *ShardBatch) Release() {
+	b.Ticket.released()
 	b.Reset()
 	b.pool.Put(b)
 }
