@@ -11,10 +11,12 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/encode"
 	"github.com/sluicehq/sluice/glob"
+	"github.com/sluicehq/sluice/kafkaio"
 	"github.com/sluicehq/sluice/latency"
 	"github.com/sluicehq/sluice/limits"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/validate"
+	"github.com/sluicehq/sluice/output"
 	"github.com/sluicehq/sluice/parse/formats"
 	"github.com/sluicehq/sluice/placement"
 	"github.com/sluicehq/sluice/relabel"
@@ -134,9 +136,9 @@ type deps struct {
 	// (set by Start, before any actor runs).
 	plans []*outputPlan
 	topo  *topology
-	links []*producerLink // per writer: its Kafka producer (nil for a remote-write writer)
+	outs []output.Writer // per writer: its output's sender (set by Start)
 	// deadLetter and deadLetterPool are nil without a dead_letter block.
-	deadLetter     *producerLink
+	deadLetter     *kafkaio.Link
 	deadLetterPool *messages.Pool[*messages.DeadLetterBatch]
 	tracker        *trackerState
 	// tickets issues the input batches' tickets (messages/ticket.go); set with the PIDs.

@@ -10,6 +10,7 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/latency"
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/output"
 	"github.com/sluicehq/sluice/parse/formats"
 	"github.com/sluicehq/sluice/placement"
 	"github.com/sluicehq/sluice/shed"
@@ -104,14 +105,14 @@ func (d *deps) forWorker() *workerDeps {
 type writerDeps struct {
 	log           hclog.Logger
 	topo          *topology
-	links         []*producerLink
+	outs          []output.Writer // per writer
 	stats         *Stats
 	deadLetterPID *actor.PID // nil without a dead-letter topic
 	nextFlushID   *atomic.Uint64
 }
 
 func (d *deps) forWriter() *writerDeps {
-	return &writerDeps{log: d.log, topo: d.topo, links: d.links, stats: d.stats,
+	return &writerDeps{log: d.log, topo: d.topo, outs: d.outs, stats: d.stats,
 		deadLetterPID: d.deadLetterPID, nextFlushID: &d.nextFlushID}
 }
 

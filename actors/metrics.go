@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/latency"
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/output"
 	"github.com/sluicehq/sluice/shed"
 )
 
@@ -200,15 +201,15 @@ func (m *writerMetrics) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, m.confirmed, o.confirmed.Load(), name)
 		counter(ch, m.relabeled, o.relabelDropped.Load(), name)
 		o.writeSeconds.Collect(ch)
-		if plan.rw == nil {
+		eps, ok := plan.out.(output.Endpoints)
+		if !ok {
 			continue
 		}
-		for _, e := range plan.rw.Endpoints() {
-			ok, failed := e.Requests()
-			gauge(ch, m.epState, float64(e.State()), name, e.URL())
-			counter(ch, m.epRequests, ok, name, e.URL(), "ok")
-			counter(ch, m.epRequests, failed, name, e.URL(), "error")
-			counter(ch, m.epOpens, e.Opens(), name, e.URL())
+		for _, e := range eps.Endpoints() {
+			gauge(ch, m.epState, float64(e.State), name, e.URL)
+			counter(ch, m.epRequests, e.OK, name, e.URL, "ok")
+			counter(ch, m.epRequests, e.Failed, name, e.URL, "error")
+			counter(ch, m.epOpens, e.Opens, name, e.URL)
 		}
 	}
 }

@@ -1,9 +1,12 @@
 package actors
 
 import (
+	"fmt"
+
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/encode"
-	"github.com/sluicehq/sluice/rwclient"
+	"github.com/sluicehq/sluice/output"
+	"github.com/sluicehq/sluice/output/registry"
 	"github.com/sluicehq/sluice/shed"
 )
 
@@ -14,19 +17,16 @@ import (
 // routed to in one pass.
 type outputPlan struct {
 	cfg *config.Output
-	// shards is the output's shard count: a Kafka output's `shards`, or its topic's partition
-	// count when that is not set (resolved at start); a remote-write output's concurrency.
+	// shards is the output's shard count, which its Start returns (a Kafka output's partitions,
+	// a remote-write output's concurrency).
 	shards int
 	// offset is the output's first shard in the pipeline's shard space; firstWriter its first
 	// writer and writers how many it has.
 	offset, firstWriter, writers int
 	counters                     *outputCounters
-	// rw sends a remote-write output's requests; nil for a Kafka output.
-	rw *rwclient.Client
+	// out is the output's component (package output), made by the registry for its type.
+	out output.Output
 }
-
-// kafka reports whether the output writes to a Kafka topic.
-func (o *outputPlan) kafka() bool { return o.cfg.Type == config.OutputKafka }
 
 // topology is the fixed layout of outputs, shards and writers (encode.Layout, which the workers'
 // encoders route and shard by) and each writer's output plan.
@@ -35,18 +35,30 @@ type topology struct {
 	writerOutput []*outputPlan
 }
 
-// newOutputPlans makes a plan per configured output, with its counters; shards and writers are
-// laid out by layout once a Kafka output's partition count is known.
-func newOutputPlans(cfg *config.Config) []*outputPlan {
+// newOutputPlans makes a plan per configured output, with its counters and its component;
+// shards and writers are laid out by layout once the outputs have started and said their shard
+// counts.
+func newOutputPlans(cfg *config.Config) ([]*outputPlan, error) {
 	plans := make([]*outputPlan, len(cfg.Outputs))
 	for i, o := range cfg.Outputs {
-		plans[i] = &outputPlan{cfg: o, shards: o.Shards, counters: newOutputCounters(o.Name)}
-		if o.Type == config.OutputRemoteWrite {
-			plans[i].shards = o.Concurrency
-			plans[i].rw = rwclient.New(o)
+		out, err := registry.New(cfg, o)
+		if err != nil {
+			return nil, err
+		}
+		plans[i] = &outputPlan{cfg: o, counters: newOutputCounters(o.Name), out: out}
+	}
+	return plans, nil
+}
+
+// stop stops the outputs' components.
+func stopOutputs(plans []*outputPlan) error {
+	var first error
+	for _, o := range plans {
+		if err := o.out.Stop(); err != nil && first == nil {
+			first = fmt.Errorf("output %q: %w", o.cfg.Name, err)
 		}
 	}
-	return plans
+	return first
 }
 
 // layout numbers the outputs' shards and gives each output min(writers, its shards) writers

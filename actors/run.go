@@ -80,6 +80,10 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 			decoders[t].allowNonFinite = in.AllowNonFinite
 		}
 	}
+	plans, err := newOutputPlans(cfg)
+	if err != nil {
+		return nil, err
+	}
 	p := cfg.Pipeline
 	d := &deps{
 		cfg: cfg, log: log, spawned: make(chan struct{}),
@@ -90,7 +94,7 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 		mapping:     cfg.Outputs[0].NameMapping,
 		stats:       stats,
 		workers:     p.Workers,
-		plans:       newOutputPlans(cfg),
+		plans:       plans,
 		settings:    &settings{},
 		load:        newWorkerLoad(p.Workers),
 		claims:      newClaimRegistry(p.Readers),
@@ -140,7 +144,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 	// (sarama retries its metadata requests without a context): Start returns when ctx ends, and
 	// the lookup's goroutine finishes on its own.
 	resolved := make(chan error, 1)
-	go func() { resolved <- p.resolveTopics() }()
+	go func() { resolved <- p.startOutputs(ctx) }()
 	select {
 	case err := <-resolved:
 		if err != nil {
@@ -151,21 +155,10 @@ func (p *Pipeline) start(ctx context.Context) error {
 	}
 	topo, err := layout(d.plans, cfg.Routes, cfg.Pipeline.Writers)
 	if err != nil {
+		p.closeOutputs()
 		return err
 	}
 	d.topo = topo
-	for w, o := range topo.writerOutput {
-		if !o.kafka() {
-			d.links = append(d.links, nil)
-			continue
-		}
-		prod, err := sarama.NewAsyncProducer(cfg.Kafka.Brokers, kafkaio.ProducerConfig(cfg, o.cfg))
-		if err != nil {
-			p.closeOutputs()
-			return fmt.Errorf("output %q: producer for writer %d: %w", o.cfg.Name, w, err)
-		}
-		d.links = append(d.links, newProducerLink(prod, o.shards))
-	}
 	if dl := cfg.DeadLetter; dl != nil {
 		if err := p.startDeadLetter(dl.Topic); err != nil {
 			p.closeOutputs()
@@ -207,13 +200,21 @@ func (p *Pipeline) start(ctx context.Context) error {
 	// The root's children are spawned from its Started handler under fixed names, so their PIDs
 	// are known now and the output goroutines can be started with them first.
 	d.childPIDs()
-	for i, l := range d.links {
-		if l != nil {
-			l.start(d.system.Root, d.writerPIDs[i])
+	for i, o := range d.topo.writerOutput {
+		lo, hi := d.topo.WriterRange(i)
+		sys, pid := d.system.Root, d.writerPIDs[i]
+		w, err := o.out.Writer(lo-o.offset, hi-o.offset, func(ref any, written int64, err error) {
+			sys.Send(pid, &produced{meta: ref, err: err, written: written})
+		})
+		if err != nil {
+			p.closeOutputs()
+			return fmt.Errorf("output %q: writer %d: %w", o.cfg.Name, i, err)
 		}
+		d.outs = append(d.outs, w)
 	}
 	if d.deadLetter != nil {
-		d.deadLetter.start(d.system.Root, d.deadLetterPID)
+		sys, pid := d.system.Root, d.deadLetterPID
+		d.deadLetter.Start(func(meta any, err error) { sys.Send(pid, &produced{meta: meta, err: err, written: -1}) })
 	}
 	root, err := d.system.Root.SpawnNamed(rootProps, rootName)
 	if err != nil {
@@ -336,48 +337,34 @@ func newValidator(cfg *config.Config) *validate.Validator {
 // stop once the actors are gone.
 func (p *Pipeline) closeOutputs() {
 	d := p.d
-	for _, l := range append(d.links, d.deadLetter) {
-		if l == nil {
-			continue
-		}
-		if err := l.close(); err != nil {
-			p.log.Warn("closing a producer", "error", err)
-		}
+	if err := stopOutputs(d.plans); err != nil {
+		p.log.Warn("closing the outputs", "error", err)
 	}
-	for _, o := range d.plans {
-		if o.rw != nil {
-			o.rw.Close()
+	if d.deadLetter != nil {
+		if err := d.deadLetter.Close(); err != nil {
+			p.log.Warn("closing the dead-letter producer", "error", err)
 		}
 	}
 }
 
-// resolveTopics sets each Kafka output's shard count, checking its topic: the topic's partition
-// count when `shards` is not set, else at least that many partitions. It also counts the input
-// topics' partitions for the memory budget (0 for a topic that cannot be looked up yet: readers
-// retry, and the budget is then logged as counting none of its partitions).
-func (p *Pipeline) resolveTopics() error {
+// startOutputs starts every output, which says its shard count (a Kafka output checks its topic
+// and partitions), and counts the input topics' partitions for the memory budget (0 for a topic
+// that cannot be looked up yet: readers retry, and the budget is then logged as counting none of
+// its partitions).
+func (p *Pipeline) startOutputs(ctx context.Context) error {
 	d, cfg := p.d, p.d.cfg
+	for _, o := range d.plans {
+		shards, err := o.out.Start(ctx)
+		if err != nil {
+			return fmt.Errorf("output %q: %w", o.cfg.Name, err)
+		}
+		o.shards = shards
+	}
 	client, err := sarama.NewClient(cfg.Kafka.Brokers, kafkaio.ProducerConfig(cfg, nil))
 	if err != nil {
 		return fmt.Errorf("connecting to Kafka %v: %w%s", cfg.Kafka.Brokers, err, kafkaio.AuthHint(cfg.Kafka, err))
 	}
 	defer client.Close()
-	for _, o := range d.plans {
-		if !o.kafka() {
-			continue
-		}
-		parts, err := client.Partitions(o.cfg.Topic)
-		if err != nil {
-			return fmt.Errorf("output %q: topic %q: %w", o.cfg.Name, o.cfg.Topic, err)
-		}
-		switch {
-		case o.cfg.Shards == 0:
-			o.shards = len(parts)
-		case len(parts) < o.cfg.Shards:
-			return fmt.Errorf("output %q: topic %q has %d partitions, but shards = %d needs at least %d (one partition per shard): add partitions or lower shards",
-				o.cfg.Name, o.cfg.Topic, len(parts), o.cfg.Shards, o.cfg.Shards)
-		}
-	}
 	inputs := 0
 	for _, in := range cfg.Inputs {
 		for _, t := range in.Topics {
@@ -410,7 +397,7 @@ func (p *Pipeline) startDeadLetter(topic string) error {
 	if err != nil {
 		return fmt.Errorf("dead_letter: producer: %w", err)
 	}
-	d.deadLetter = newProducerLink(prod, deadLetterWindow)
+	d.deadLetter = kafkaio.NewLink(prod, deadLetterWindow)
 	d.deadLetterPool = messages.NewDeadLetterPool(d.workers*2, cfg.Pipeline.BatchBytes)
 	return nil
 }

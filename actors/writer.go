@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/output"
 )
 
 // writer owns a contiguous range of one output's shards. Workers send it ShardBatches, each
@@ -16,10 +17,11 @@ import (
 // own, when it holds its share of the output's flush_bytes (flush_bytes / the writer's shards:
 // the writer as a whole flushes about when it holds flush_bytes) or its oldest queued segment has
 // waited the output's linger; a shard whose flush is still in flight then flushes as soon as it
-// completes. For a flush the output's sink builds the shard's parts (a Kafka output: one record,
-// the segments joined into one request; remote write: requests in which each series appears once,
-// its samples in timestamp order, within max_batch_samples and max_batch_bytes), compressed into
-// the shard's reused buffers, and sends them one at a time, so a remote-write output has at most
+// completes. For a flush the output (package output: a component that knows nothing of actors)
+// builds the shard's parts (a Kafka output: one record, the segments joined into one request;
+// remote write: requests in which each series appears once, its samples in timestamp order,
+// within max_batch_samples and max_batch_bytes; OTLP: export requests) into the shard's reused
+// buffers, and the writer sends them one at a time, so a remote-write output has at most
 // `concurrency` requests in flight. A shard that retries holds only its own flush: the other
 // shards go on. A batch is acked to the offset tracker and released when every shard it has
 // segments for has written them (or dead-lettered them); holding it until then bounds what a slow
@@ -29,7 +31,9 @@ type writer struct {
 	index int
 	log   hclog.Logger
 	plan  *outputPlan
-	sink  writerSink
+	// out is the output as this writer uses it; it numbers shards within the output, the writer
+	// in the pipeline's shard space (plan.offset apart).
+	out output.Writer
 
 	lo, hi int
 
@@ -40,27 +44,7 @@ type writer struct {
 	shards     []shardState // per shard of the range
 }
 
-// writerSink is one output type's way of writing a shard's parts (sinks.go). The writer batches,
-// flushes and acknowledges; the sink sends, says which errors are permanent and how long a
-// failed part waits before its next attempt, with whatever per-shard state that takes.
-type writerSink interface {
-	// build makes the parts of shard st's flush from its segments (st.eachSegment, st.addPart):
-	// the output's record or requests.
-	build(st *shardState)
-	// send sends part of shard s without blocking; the answer comes back to ctx.Self() as
-	// *produced with ref as meta.
-	send(ctx actor.Context, s int, part []byte, ref produceRef)
-	// permanent reports whether retrying err cannot help.
-	permanent(err error) bool
-	// newPart resets shard s's retry state for a part sent for the first time.
-	newPart(s int)
-	// retryDelay is how long shard s's part waits after its attempt-th failure, err.
-	retryDelay(s int, err error, attempt int) time.Duration
-	// deadLetterSource is what a refused part's dead letter names as its source topic.
-	deadLetterSource() string
-}
-
-// produceRef identifies one part of one shard's flush in the sink's answers.
+// produceRef identifies one part of one shard's flush in the output's answers.
 type produceRef struct {
 	flush uint64
 	shard int32
@@ -74,7 +58,7 @@ func newWriter(d *writerDeps, index int) actor.Producer {
 		w := &writer{d: d, index: index, plan: plan, lo: lo, hi: hi, shards: make([]shardState, hi-lo),
 			flushBytes: max(plan.cfg.FlushBytes/(hi-lo), 1),
 			log:        d.log.Named("writer").With("writer", index, "output", plan.cfg.Name)}
-		w.sink = newSink(plan, d.links[index], lo, hi)
+		w.out = d.outs[index]
 		return w
 	}
 }
@@ -209,10 +193,11 @@ func (w *writer) flushShard(ctx actor.Context, s int) {
 	st.queueBytes, st.due = 0, false
 	st.flushID = w.d.nextFlushID.Add(1)
 	st.flushStart = time.Now()
-	st.samples, st.rejected = 0, 0
-	st.n, st.next = 0, 0
-	w.sink.build(st)
-	if st.n == 0 { // only empty segments
+	st.samples, st.rejected = st.flushing.countSamples(), 0
+	st.next = 0
+	st.parts.Reset()
+	w.out.Build(s-w.plan.offset, st.flushing, &st.parts)
+	if st.parts.Len() == 0 { // only empty segments
 		w.shardDone(ctx, s)
 		return
 	}
@@ -224,13 +209,14 @@ func (w *writer) flushShard(ctx actor.Context, s int) {
 func (w *writer) startPart(ctx actor.Context, s int) {
 	st := &w.shards[s-w.lo]
 	st.attempts, st.firstTry = 0, time.Now()
-	w.sink.newPart(s)
+	w.out.NewPart(s - w.plan.offset)
 	w.sendPart(ctx, s)
 }
 
-func (w *writer) sendPart(ctx actor.Context, s int) {
+func (w *writer) sendPart(_ actor.Context, s int) {
 	st := &w.shards[s-w.lo]
-	w.sink.send(ctx, s, st.parts[st.next], produceRef{flush: st.flushID, shard: int32(s), part: int32(st.next)})
+	part, _ := st.parts.Part(st.next)
+	w.out.Send(s-w.plan.offset, part, produceRef{flush: st.flushID, shard: int32(s), part: int32(st.next)})
 }
 
 func (w *writer) onProduced(ctx actor.Context, p *produced) {
@@ -245,7 +231,7 @@ func (w *writer) onProduced(ctx actor.Context, p *produced) {
 	s, o := int(ref.shard), w.plan.counters
 	if p.err != nil {
 		o.lastWriteFailed.Store(true)
-		if w.sink.permanent(p.err) {
+		if w.out.Permanent(p.err) {
 			o.permanent.Add(1)
 			w.reject(ctx, s, p.err)
 			return
@@ -257,7 +243,7 @@ func (w *writer) onProduced(ctx actor.Context, p *produced) {
 			w.reject(ctx, s, fmt.Errorf("still failing after retrying for %s (retry.max_elapsed): %w", r.MaxElapsed, p.err))
 			return
 		}
-		delay := w.sink.retryDelay(s, p.err, st.attempts)
+		delay := w.out.RetryDelay(s-w.plan.offset, p.err, st.attempts)
 		w.log.Warn("output write failed; retrying", "shard", s-w.plan.offset, "attempt", st.attempts, "backoff", delay, "error", p.err)
 		if delay == 0 {
 			w.sendPart(ctx, s)
@@ -270,13 +256,14 @@ func (w *writer) onProduced(ctx actor.Context, p *produced) {
 	if p.written >= 0 {
 		o.confirmed.Add(p.written)
 	}
-	if sent := st.partSamples[st.next]; p.written >= 0 && p.written < sent {
+	part, sent := st.parts.Part(st.next)
+	if p.written >= 0 && p.written < sent {
 		o.partial.Add(1)
 		o.unwritten.Add(sent - p.written)
 		w.log.Warn("the receiver wrote fewer samples than sent", "shard", s-w.plan.offset, "sent", sent, "written", p.written)
 	}
 	o.records.Add(1)
-	o.bytes.Add(int64(len(st.parts[st.next])))
+	o.bytes.Add(int64(len(part)))
 	o.writeSeconds.Observe(time.Since(st.flushStart).Seconds())
 	w.partDone(ctx, s)
 }
@@ -285,7 +272,7 @@ func (w *writer) onProduced(ctx actor.Context, p *produced) {
 func (w *writer) partDone(ctx actor.Context, s int) {
 	st := &w.shards[s-w.lo]
 	st.next++
-	if st.next < st.n {
+	if st.next < st.parts.Len() {
 		w.startPart(ctx, s)
 		return
 	}
@@ -330,8 +317,7 @@ func (w *writer) ack(_ actor.Context, b *messages.ShardBatch) {
 // as output_rejected. Retrying would stall the input forever.
 func (w *writer) reject(ctx actor.Context, s int, err error) {
 	st := &w.shards[s-w.lo]
-	part := st.parts[st.next]
-	samples := st.partSamples[st.next]
+	part, samples := st.parts.Part(st.next)
 	st.rejected += samples
 	w.plan.counters.rejected.Add(samples)
 	w.d.stats.Dropped[messages.ReasonOutputRejected].Add(samples)
@@ -339,7 +325,7 @@ func (w *writer) reject(ctx actor.Context, s int, err error) {
 		"error", err, "dead_letter", w.d.deadLetterPID != nil)
 	if w.d.deadLetterPID != nil {
 		ctx.Send(w.d.deadLetterPID, &rejectedRecord{writer: ctx.Self(), ref: produceRef{flush: st.flushID, shard: int32(s), part: int32(st.next)},
-			topic: w.sink.deadLetterSource(), shard: int32(s - w.plan.offset), value: append([]byte(nil), part...), reason: err.Error()})
+			topic: w.out.DeadLetterSource(), shard: int32(s - w.plan.offset), value: append([]byte(nil), part...), reason: err.Error()})
 		return
 	}
 	w.partDone(ctx, s)

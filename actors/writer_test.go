@@ -14,18 +14,21 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/output"
 )
 
-// scriptedSink answers every part at once: shard failShard fails (retryably) while fail is set,
-// every other part succeeds. It records the samples of each part sent, per shard.
-type scriptedSink struct {
+// scriptedOutput is a fake output (output.Writer) that answers every part at once: shard
+// failShard fails (retryably) while fail is set, every other part succeeds. It records the parts
+// sent, per shard.
+type scriptedOutput struct {
 	failShard int
 	fail      atomic.Bool
 	mu        sync.Mutex
 	sent      map[int]int // parts sent per shard
+	answer    output.Answer
 }
 
-func (s *scriptedSink) send(ctx actor.Context, shard int, _ []byte, ref produceRef) {
+func (s *scriptedOutput) Send(shard int, _ []byte, ref any) {
 	s.mu.Lock()
 	s.sent[shard]++
 	s.mu.Unlock()
@@ -33,20 +36,19 @@ func (s *scriptedSink) send(ctx actor.Context, shard int, _ []byte, ref produceR
 	if shard == s.failShard && s.fail.Load() {
 		err = errors.New("receiver down")
 	}
-	ctx.Send(ctx.Self(), &produced{meta: ref, err: err, written: -1})
+	s.answer(ref, -1, err)
 }
-func (s *scriptedSink) build(st *shardState) {
-	var joined []byte
-	n := 0
-	st.eachSegment(func(data []byte, samples int) { joined, n = append(joined, data...), n+samples })
-	st.addPart(joined, n)
+func (s *scriptedOutput) Build(_ int, segs output.Segments, parts *output.Parts) {
+	joined, n := parts.Next(), 0
+	segs.Each(func(data []byte, samples int) { joined, n = append(joined, data...), n+samples })
+	parts.Add(joined, n)
 }
-func (s *scriptedSink) deadLetterSource() string                 { return "test" }
-func (s *scriptedSink) permanent(error) bool                     { return false }
-func (s *scriptedSink) newPart(int)                              {}
-func (s *scriptedSink) retryDelay(int, error, int) time.Duration { return 20 * time.Millisecond }
+func (s *scriptedOutput) DeadLetterSource() string                 { return "test" }
+func (s *scriptedOutput) Permanent(error) bool                     { return false }
+func (s *scriptedOutput) NewPart(int)                              {}
+func (s *scriptedOutput) RetryDelay(int, error, int) time.Duration { return 20 * time.Millisecond }
 
-func (s *scriptedSink) sentTo(shard int) int {
+func (s *scriptedOutput) sentTo(shard int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sent[shard]
@@ -68,7 +70,11 @@ pipeline { writers = 1 }
 	if err != nil {
 		t.Fatal(err)
 	}
-	plans := newOutputPlans(cfg)
+	plans, err := newOutputPlans(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans[0].shards = 2 // what its Start would say; the test's output is a fake, not the Kafka output
 	topo, err := layout(plans, cfg.Routes, cfg.Pipeline.Writers)
 	if err != nil {
 		t.Fatal(err)
@@ -83,16 +89,12 @@ pipeline { writers = 1 }
 	acked := make(chan uint64, 16)
 	tickets := messages.NewTickets(chanCompleter(acked))
 	var flushIDs atomic.Uint64
-	sink := &scriptedSink{failShard: 0, sent: map[int]int{}}
+	sink := &scriptedOutput{failShard: 0, sent: map[int]int{}}
 	sink.fail.Store(true)
-	d := &writerDeps{log: hclog.NewNullLogger(), topo: topo, links: []*producerLink{nil}, stats: &Stats{},
+	d := &writerDeps{log: hclog.NewNullLogger(), topo: topo, outs: []output.Writer{sink}, stats: &Stats{},
 		nextFlushID: &flushIDs}
-	produce := newWriter(d, 0)
-	w := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		wr := produce().(*writer)
-		wr.sink = sink
-		return wr
-	}))
+	w := sys.Root.Spawn(actor.PropsFromProducer(newWriter(d, 0)))
+	sink.answer = func(ref any, written int64, err error) { sys.Root.Send(w, &produced{meta: ref, err: err, written: written}) }
 
 	pool := messages.NewShardBatchPool(3, 1024)
 	batch := func(source uint64, shards ...uint32) *messages.ShardBatch {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicehq/sluice/actors"
 	"github.com/sluicehq/sluice/integration/kafkatest"
+	kafkaout "github.com/sluicehq/sluice/output/kafka"
 	"github.com/sluicehq/sluice/messages"
 )
 
@@ -148,8 +149,8 @@ func TestKafkaOutputRemoteWrite2(t *testing.T) {
 		t.Fatalf("drained %v, datapoints_out %d, want %d", s.Drained, s.DatapointsOut, len(exp.Valid))
 	}
 	for _, m := range c.ReadRecords(t, outTopic) {
-		if len(m.Headers) != 1 || string(m.Headers[0].Key) != actors.HeaderRemoteWriteVersion || string(m.Headers[0].Value) != "2.0.0" {
-			t.Fatalf("shard record headers %v, want %s: 2.0.0", m.Headers, actors.HeaderRemoteWriteVersion)
+		if len(m.Headers) != 1 || string(m.Headers[0].Key) != kafkaout.HeaderRemoteWriteVersion || string(m.Headers[0].Value) != "2.0.0" {
+			t.Fatalf("shard record headers %v, want %s: 2.0.0", m.Headers, kafkaout.HeaderRemoteWriteVersion)
 		}
 	}
 	checkOutput(t, c, exp, s, true) // ReadOutput decodes 2.0 records by their header

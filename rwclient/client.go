@@ -1,7 +1,7 @@
-// Package rwclient is a Prometheus remote-write 1.0 client for one output: requests rotate over
-// the output's endpoints (replicas of one receiver), each behind a circuit breaker, and every
-// failure is classified as retryable or permanent with the receiver's Retry-After. It knows
-// nothing of actors; the pipeline's remote-write sink (actors/sinks.go) drives it.
+// Package rwclient is the HTTP client of one HTTP output (remote write 1.0 or 2.0, OTLP): requests
+// rotate over the output's endpoints (replicas of one receiver), each behind a circuit breaker,
+// and every failure is classified as retryable or permanent with the receiver's Retry-After. The
+// outputs output/remotewrite and output/otlp drive it.
 package rwclient
 
 import (
@@ -23,7 +23,7 @@ import (
 	"github.com/sluicehq/sluice/messages/remotewrite"
 )
 
-// Client sends Prometheus remote-write 1.0 requests for one output to its endpoints (replicas
+// Client sends one output's requests to its endpoints (replicas
 // of one receiver). Requests rotate over the endpoints whose circuit breaker is closed; a retry
 // avoids the endpoint that just failed. It is safe for concurrent use: writers call send from
 // one goroutine per request in flight.
