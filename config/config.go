@@ -279,10 +279,13 @@ type Denylist struct {
 const (
 	OutputKafka       = "kafka"
 	OutputRemoteWrite = "remote_write"
+	OutputOTLP        = "otlp"
 )
 
 // Output is one `output "<type>" "<name>"` block: "kafka" (shard records to a topic, one
-// partition per shard) or "remote_write" (Prometheus remote write over HTTP).
+// partition per shard), "remote_write" (Prometheus remote write over HTTP) or "otlp" (OTLP/HTTP
+// protobuf metrics, as the Collector's otlphttp exporter sends them). The HTTP outputs share
+// their settings (urls, headers, credentials, timeout, concurrency, batch sizes, breaker).
 type Output struct {
 	Type string `hcl:"type,label" reload:"restart"`
 	Name string `hcl:"name,label" reload:"restart"`
@@ -293,7 +296,7 @@ type Output struct {
 	Compression string `hcl:"compression,optional" reload:"restart"`
 	Shards      int    `hcl:"shards,optional" reload:"restart"`
 
-	// Remote write: replicas of one receiver (requests rotate over the healthy ones), extra
+	// Remote write and OTLP: replicas of one receiver (requests rotate over the healthy ones), extra
 	// headers, credentials, the per-request timeout, how many requests run in parallel (the
 	// output's shards: each has one request in flight) and how big one request may be.
 	URLs             []string          `hcl:"urls,optional" reload:"restart"`

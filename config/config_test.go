@@ -212,6 +212,19 @@ func TestValidationErrors(t *testing.T) {
   urls = ["http://x/api/v1/write"]
   headers = { "Content-Encoding" = "gzip" }
 }`+"\n"+`route { outputs = ["o", "vm"] }`, "Reserved header")
+	f(ok+`output "otlp" "col" {}`+"\n"+`route { outputs = ["o", "col"] }`, "No URLs")
+	f(ok+`output "otlp" "col" {
+  urls     = ["http://collector:4318/v1/metrics"]
+  protocol = "2.0"
+}`+"\n"+`route { outputs = ["o", "col"] }`, "protocol applies to kafka and remote_write outputs only")
+	f(ok+`output "otlp" "col" {
+  urls    = ["http://collector:4318/v1/metrics"]
+  headers = { "Content-Encoding" = "zstd" }
+}`+"\n"+`route { outputs = ["o", "col"] }`, "set by the otlp protocol")
+	f(ok+`output "otlp" "col" {
+  urls  = ["http://collector:4318/v1/metrics"]
+  topic = "t"
+}`+"\n"+`route { outputs = ["o", "col"] }`, "topic applies to kafka outputs only")
 	f(ok+`output "remote_write" "vm" {
   urls = ["http://x/api/v1/write"]
   bearer_token = "t"

@@ -22,13 +22,18 @@ import (
 var BalanceStrategies = []string{"load", "sticky", "range", "roundrobin"}
 
 // OutputTypes lists the output types this build writes.
-var OutputTypes = []string{OutputKafka, OutputRemoteWrite}
+var OutputTypes = []string{OutputKafka, OutputRemoteWrite, OutputOTLP}
 
-// outputSettings are the settings only one output type takes.
+// httpOutputs are the output types that write over HTTP, with the same settings.
+var httpOutputs = []string{OutputRemoteWrite, OutputOTLP}
+
+// outputSettings are the settings only some output types take, and which.
 var outputSettings = map[string][]string{
-	OutputKafka: {"topic", "compression", "shards"},
-	OutputRemoteWrite: {"urls", "headers", "basic_auth", "bearer_token", "timeout", "concurrency",
-		"max_batch_samples", "max_batch_bytes", "breaker"},
+	"topic": {OutputKafka}, "compression": {OutputKafka}, "shards": {OutputKafka},
+	"protocol": {OutputKafka, OutputRemoteWrite},
+	"urls":     httpOutputs, "headers": httpOutputs, "basic_auth": httpOutputs, "bearer_token": httpOutputs,
+	"timeout": httpOutputs, "concurrency": httpOutputs, "max_batch_samples": httpOutputs,
+	"max_batch_bytes": httpOutputs, "breaker": httpOutputs,
 }
 
 func (c *Config) validate(v *validator) {
@@ -398,4 +403,14 @@ func ParseSize(s string) (int, error) {
 		return 0, strconv.ErrRange
 	}
 	return n * mult, nil
+}
+
+// sortedKeys returns m's keys in order, so that diagnostics come in the same order every time.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

@@ -28,14 +28,10 @@ func (c *Config) validateOutputs(v *validator) {
 			v.errorf(key, "", "Duplicate output name", "There is already an output named %q; routes name outputs, so names must differ.", o.Name)
 		}
 		names[o.Name] = true
-		for typ, attrs := range outputSettings {
-			if typ == o.Type {
-				continue
-			}
-			for _, attr := range attrs {
-				if _, ok := v.pos[key+"."+attr]; ok {
-					v.errorf(key, attr, "Setting for another output type", "%s applies to %s outputs only.", attr, typ)
-				}
+		for _, attr := range sortedKeys(outputSettings) {
+			types := outputSettings[attr]
+			if _, ok := v.pos[key+"."+attr]; ok && !contains(types, o.Type) {
+				v.errorf(key, attr, "Setting for another output type", "%s applies to %s outputs only.", attr, strings.Join(types, " and "))
 			}
 		}
 		if o.Protocol != ProtocolV1 && o.Protocol != ProtocolV2 {
@@ -72,15 +68,20 @@ func (c *Config) validateOutputs(v *validator) {
 			if o.Shards < 0 {
 				v.errorf(key, "shards", "Negative shards", "shards is %d; use 1 or more, or leave it out for the topic's partition count.", o.Shards)
 			}
-		case OutputRemoteWrite:
-			c.validateRemoteWrite(v, key, o)
+		case OutputRemoteWrite, OutputOTLP:
+			c.validateHTTPOutput(v, key, o)
 		}
 	}
 }
 
-func (c *Config) validateRemoteWrite(v *validator, key string, o *Output) {
+// validateHTTPOutput checks a remote_write or otlp output's settings.
+func (c *Config) validateHTTPOutput(v *validator, key string, o *Output) {
 	if len(o.URLs) == 0 {
-		v.errorf(key, "urls", "No URLs", `A remote_write output needs the receiver's write URL, such as urls = ["http://victoria-metrics:8428/api/v1/write"].`)
+		example := `"http://victoria-metrics:8428/api/v1/write"`
+		if o.Type == OutputOTLP {
+			example = `"http://otel-collector:4318/v1/metrics"`
+		}
+		v.errorf(key, "urls", "No URLs", "A %s output needs the receiver's URL, such as urls = [%s].", o.Type, example)
 	}
 	for _, raw := range o.URLs {
 		u, err := url.Parse(raw)
@@ -91,7 +92,7 @@ func (c *Config) validateRemoteWrite(v *validator, key string, o *Output) {
 	for h := range o.Headers {
 		switch http.CanonicalHeaderKey(h) {
 		case "Content-Type", "Content-Encoding", "X-Prometheus-Remote-Write-Version", "Content-Length":
-			v.errorf(key, "headers", "Reserved header", "%s is set by the remote-write protocol.", h)
+			v.errorf(key, "headers", "Reserved header", "%s is set by the %s protocol.", h, o.Type)
 		}
 	}
 	if o.BasicAuth != nil && o.BearerToken != "" {

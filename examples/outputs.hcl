@@ -1,6 +1,6 @@
 # Several outputs and routes: the ads namespace goes to its Goku cluster's shard topic, the
 # pinner latencies are double-written to that topic and to VictoriaMetrics during a migration,
-# and everything else goes to VictoriaMetrics (two replicas) over remote write.
+# the checkout namespace goes to an OpenTelemetry Collector over OTLP, and everything else goes to VictoriaMetrics (two replicas) over remote write.
 #
 #   sluice validate -config examples/outputs.hcl
 
@@ -54,6 +54,14 @@ output "remote_write" "vm" {
   }
 }
 
+# OTLP/HTTP protobuf metrics to an OpenTelemetry Collector (or Prometheus 3's
+# /api/v1/otlp/v1/metrics): each series a gauge, gzip-compressed; the same HTTP settings as
+# remote_write, but protocol.
+output "otlp" "collector" {
+  urls        = ["http://otel-collector.internal:4318/v1/metrics"]
+  concurrency = 2
+}
+
 # Routes are checked in order; the first whose globs match the metric name wins. A route without
 # match is the default; without one, a datapoint no route matches is dropped (reason unrouted).
 route {
@@ -64,6 +72,11 @@ route {
 route {
   match   = ["pinner.*.latency"]
   outputs = ["goku_ads", "vm"]   # double-write
+}
+
+route {
+  match   = ["checkout.**"]
+  outputs = ["collector"]
 }
 
 route {

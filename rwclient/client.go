@@ -21,6 +21,7 @@ import (
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages/remotewrite"
+	"github.com/sluicehq/sluice/output"
 )
 
 // Client sends one output's requests to its endpoints (replicas
@@ -81,17 +82,15 @@ func (e *Error) Error() string { return e.msg }
 // ErrAllOpen is returned when every endpoint's breaker is open.
 var ErrAllOpen = errors.New("every endpoint's circuit breaker is open")
 
-func New(o *config.Output) *Client {
+// New returns the client of output o, whose requests carry the protocol's headers (content type
+// and encoding, version) after the block's own.
+func New(o *config.Output, protocol http.Header) *Client {
 	h := http.Header{}
 	for k, v := range o.Headers {
 		h.Set(k, v)
 	}
-	h.Set("Content-Type", "application/x-protobuf")
-	h.Set("Content-Encoding", "snappy")
-	h.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	if o.Protocol == "2.0" {
-		h.Set("Content-Type", remotewrite.ContentTypeV2)
-		h.Set("X-Prometheus-Remote-Write-Version", remotewrite.VersionV2)
+	for k, v := range protocol {
+		h[k] = v
 	}
 	h.Set("User-Agent", "sluice")
 	if a := o.BasicAuth; a != nil {
@@ -330,3 +329,110 @@ func (e *Endpoint) Requests() (ok, failed int64) { return e.ok.Load(), e.errs.Lo
 
 // Opens counts the times the endpoint's breaker opened.
 func (e *Endpoint) Opens() int64 { return e.opens.Load() }
+
+// RemoteWriteHeaders are the remote-write protocol's request headers: 1.0's, or 2.0's with its content type.
+func RemoteWriteHeaders(protocol string) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/x-protobuf")
+	h.Set("Content-Encoding", "snappy")
+	h.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	if protocol == config.ProtocolV2 {
+		h.Set("Content-Type", remotewrite.ContentTypeV2)
+		h.Set("X-Prometheus-Remote-Write-Version", remotewrite.VersionV2)
+	}
+	return h
+}
+
+// Permanent reports whether retrying err cannot help: a 4xx other than 429, a bad URL.
+func Permanent(err error) bool {
+	var re *Error
+	return errors.As(err, &re) && re.Permanent
+}
+
+// Retry is one shard's retry state against the client's endpoints: the endpoint its part's last
+// attempt failed on (-1: none), and the immediate retries on other endpoints since the last
+// backoff. The zero Retry is not ready: use Reset.
+type Retry struct{ avoid, fast int }
+
+// Reset readies the state for a part sent for the first time.
+func (r *Retry) Reset() { *r = Retry{avoid: -1} }
+
+// Avoid is the endpoint the next attempt avoids (-1: none).
+func (r *Retry) Avoid() int { return r.avoid }
+
+// RetryDelay is how long a part waits after its attempt-th failure, err: not at all when another
+// endpoint can take it at once (one bad replica costs no backoff, but only n-1 times in a row);
+// until the first breaker admits a probe when all are open; else the receiver's Retry-After, or
+// an exponential backoff with full jitter; at most max_backoff.
+func (c *Client) RetryDelay(r *Retry, cfg *config.Retry, err error, attempt int) time.Duration {
+	var re *Error
+	switch {
+	case errors.Is(err, ErrAllOpen):
+		r.avoid, r.fast = -1, 0
+		return min(max(time.Until(c.OpenUntil()), cfg.MinBackoff), cfg.MaxBackoff)
+	case errors.As(err, &re):
+		r.avoid = re.Endpoint
+		if re.RetryAfter > 0 {
+			r.fast = 0
+			return min(re.RetryAfter, cfg.MaxBackoff)
+		}
+		if n := len(c.endpoints); r.fast < n-1 && c.Healthy() > 0 {
+			r.fast++
+			return 0
+		}
+		r.fast = 0
+	}
+	return output.Backoff(cfg.MinBackoff, cfg.MaxBackoff, attempt)
+}
+
+// Report is each endpoint's breaker state and requests, for /metrics.
+func (c *Client) Report() []output.Endpoint {
+	out := make([]output.Endpoint, 0, len(c.endpoints))
+	for _, e := range c.endpoints {
+		ok, failed := e.Requests()
+		out = append(out, output.Endpoint{URL: e.URL(), State: e.State(), OK: ok, Failed: failed, Opens: e.Opens()})
+	}
+	return out
+}
+
+// Sender sends one writer's parts from goroutines of their own and answers each through answer,
+// with the samples the receiver says it wrote; each shard keeps its Retry.
+type Sender struct {
+	c      *Client
+	cfg    *config.Retry
+	lo     int
+	shards []Retry
+	answer output.Answer
+}
+
+// NewSender is the sender of shards [lo, hi).
+func (c *Client) NewSender(cfg *config.Retry, lo, hi int, answer output.Answer) *Sender {
+	s := &Sender{c: c, cfg: cfg, lo: lo, shards: make([]Retry, hi-lo), answer: answer}
+	for i := range s.shards {
+		s.shards[i].Reset()
+	}
+	return s
+}
+
+// Send posts part for shard from a goroutine of its own; the part is not touched after the answer.
+func (s *Sender) Send(shard int, part []byte, ref any) {
+	avoid := s.shards[shard-s.lo].avoid
+	go func() {
+		_, written, err := s.c.Send(part, avoid)
+		s.answer(ref, written, err)
+	}()
+}
+
+// Permanent reports whether retrying err cannot help.
+func (s *Sender) Permanent(err error) bool { return Permanent(err) }
+
+// NewPart resets shard's retry state.
+func (s *Sender) NewPart(shard int) { s.shards[shard-s.lo].Reset() }
+
+// RetryDelay is Client.RetryDelay with the shard's state.
+func (s *Sender) RetryDelay(shard int, err error, attempt int) time.Duration {
+	return s.c.RetryDelay(&s.shards[shard-s.lo], s.cfg, err, attempt)
+}
+
+// Avoid is the endpoint shard's next attempt avoids (-1: none).
+func (s *Sender) Avoid(shard int) int { return s.shards[shard-s.lo].avoid }

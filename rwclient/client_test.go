@@ -19,7 +19,7 @@ func testClient(t *testing.T, coolDown time.Duration, urls ...string) (*Client, 
 	t.Helper()
 	c := New(&config.Output{Name: "t", URLs: urls, Concurrency: 2, Timeout: 2 * time.Second,
 		Headers: map[string]string{"X-Scope-OrgID": "team-a"}, BearerToken: "tok",
-		Breaker: &config.Breaker{Failures: 2, CoolDown: coolDown}})
+		Breaker: &config.Breaker{Failures: 2, CoolDown: coolDown}}, RemoteWriteHeaders("1.0"))
 	now := time.Unix(1000, 0)
 	c.now = func() time.Time { return now }
 	t.Cleanup(c.Close)
@@ -70,7 +70,7 @@ func TestRWClientProtocol2(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := New(&config.Output{Name: "t", URLs: []string{srv.URL}, Concurrency: 1, Timeout: 2 * time.Second, Protocol: "2.0",
-		Breaker: &config.Breaker{Failures: 2, CoolDown: time.Second}})
+		Breaker: &config.Breaker{Failures: 2, CoolDown: time.Second}}, RemoteWriteHeaders("2.0"))
 	defer c.Close()
 	if _, n, err := c.Send([]byte("x"), -1); err != nil || n != -1 {
 		t.Fatalf("no header: written %d, %v; want -1", n, err)

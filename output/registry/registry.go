@@ -11,12 +11,14 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/output"
 	"github.com/sluicehq/sluice/output/kafka"
+	"github.com/sluicehq/sluice/output/otlp"
 	"github.com/sluicehq/sluice/output/remotewrite"
 )
 
 var types = map[string]output.Factory{
 	config.OutputKafka:       kafka.New,
 	config.OutputRemoteWrite: remotewrite.New,
+	config.OutputOTLP:        otlp.New,
 }
 
 // New makes the output of block o.

@@ -42,11 +42,10 @@ func TestRetryDelay(t *testing.T) {
 	}
 	r.RetryDelay(s, &rwclient.Error{Endpoint: 1}, 6)
 	r.NewPart(s)
-	if st := r.shards[s-10]; st.avoid != -1 || st.fast != 0 {
-		t.Fatalf("a new part inherits retry state %+v", st)
+	if r.Avoid(s) != -1 {
+		t.Fatalf("a new part avoids endpoint %d", r.Avoid(s))
 	}
 	if !r.Permanent(&rwclient.Error{Permanent: true}) || r.Permanent(&rwclient.Error{}) || r.Permanent(rwclient.ErrAllOpen) {
 		t.Fatal("permanent misclassifies")
 	}
 }
-
