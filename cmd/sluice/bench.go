@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -89,8 +88,7 @@ type benchFlags struct {
 }
 
 func benchCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("bench", stderr)
 	var f benchFlags
 	fs.StringVar(&f.format, "format", "opentsdb", "input format: "+strings.Join(formats.Names, ", "))
 	fs.IntVar(&f.records, "records", 20000, "Kafka records to produce before timing")
@@ -111,7 +109,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up when the run takes longer")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed part of the run to this file")
 	if err := fs.Parse(args); err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	if err := f.check(); err != nil {
 		fmt.Fprintf(stderr, "sluice bench: %v\n", err)

@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,8 +22,8 @@ import (
 	"github.com/sluicehq/sluice/kafkaio"
 )
 
-const controlUsage = `usage: sluice control <get|set|history|diff> -config FILE [flags]
-
+const controlUsage = `
+subcommands (each takes -config FILE; "sluice control SUBCOMMAND -h" lists its flags):
   get                 print the newest valid control document (its version on stderr)
   set -file DOC       validate DOC against FILE and publish it as the next version
   history             list every version the topic holds, newest first, and whether it is valid
@@ -37,19 +36,22 @@ documents are validated against it.
 
 func controlCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, controlUsage)
+		if len(args) > 0 && isHelp(args[0]) {
+			fmt.Fprint(stdout, lookup("control").heading()+controlUsage)
+			return exitOK
+		}
+		fmt.Fprint(stderr, lookup("control").heading()+controlUsage)
 		return exitError
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("control "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("control "+sub, stderr)
 	path := fs.String("config", "", "the config file the tasks run (required)")
 	file := fs.String("file", "", "a control document (set: required; diff: compare it)")
 	from := fs.Int64("from", 0, "diff: the older version (default: the newest valid one, or the one before -to)")
 	to := fs.Int64("to", 0, "diff: the newer version")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the brokers")
 	if err := fs.Parse(args[1:]); err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	if *path == "" {
 		fmt.Fprintln(stderr, "sluice control: -config is required")

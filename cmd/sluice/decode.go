@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -26,13 +25,12 @@ const maxListedInvalid = 10
 // decodeCmd runs the pipeline's decoder, validation and name mapping over a file or stdin and
 // prints one canonical datapoint per line: what Sluice makes of an agent's output.
 func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("decode", stderr)
 	format := fs.String("format", "", "input format: "+strings.Join(formats.Names, ", "))
 	input := fs.String("input", "", "file to decode (default: standard input)")
 	path := fs.String("config", "", "config whose validation limits, input settings, relabel rules and name_mapping apply (default: the defaults)")
 	if err := fs.Parse(args); err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	if *format == "" {
 		fmt.Fprintf(stderr, "sluice decode: -format is required (%s)\n", strings.Join(formats.Names, ", "))

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"regexp"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -106,17 +104,9 @@ func (h *httpServer) close() {
 // buildInfo is sluice_build_info: the module version and VCS revision this binary was built
 // from, and its Go version.
 func buildInfo() prometheus.Collector {
-	version, revision, goVersion := "(devel)", "unknown", "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		version, goVersion = bi.Main.Version, bi.GoVersion
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				revision = s.Value
-			}
-		}
-	}
+	v := readVersion()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_build_info", Help: "Always 1; the labels say what was built.",
-		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": goVersion}})
+		ConstLabels: prometheus.Labels{"version": v.version, "revision": v.revision, "goversion": v.goVersion}})
 	g.Set(1)
 	return g
 }
@@ -124,13 +114,12 @@ func buildInfo() prometheus.Collector {
 // healthCmd probes a running sluice's /healthz: exit 0 when it answers 200 within the timeout,
 // 1 otherwise. It is the container's health check, for an image that has no shell or curl.
 func healthCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("health", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("health", stderr)
 	addr := fs.String("address", "127.0.0.1:9464", "host:port of the process's http listener")
 	path := fs.String("path", "/healthz", "the probe: /healthz (alive) or /readyz (ready)")
 	timeout := fs.Duration("timeout", 1500*time.Millisecond, "give up after this long")
 	if err := fs.Parse(args); err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	client := &http.Client{Timeout: *timeout}
 	resp, err := client.Get("http://" + *addr + *path)

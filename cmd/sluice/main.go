@@ -1,13 +1,6 @@
-// Command sluice is the Sluice metrics ingestion daemon and its tools.
-//
-//	sluice run -config FILE        run the pipeline
-//	sluice run -dev [-dev-rate N]  run it against an embedded Kafka-protocol broker
-//	sluice validate -config FILE   check a config exactly as start-up does
-//	sluice decode -format FORMAT   show what Sluice makes of an agent's output
-//	sluice relabel -config FILE    show what an input's or output's relabel rules do to series
-//	sluice health                  probe a running sluice's /healthz (the container health check)
-//	sluice loadgen -topic T        produce synthetic metrics at a rate
-//	sluice tail -topic T           print the datapoints of an output shard topic
+// Command sluice is the Sluice metrics ingestion daemon and its tools. Its subcommands are
+// declared once, in the command table (commands.go); `sluice help` lists them and `sluice help
+// COMMAND` shows one's flags.
 package main
 
 import (
@@ -33,26 +26,6 @@ const (
 	exitEscalated = 3 // an actor exhausted its restart budget: let the orchestrator replace us
 )
 
-const usage = `usage: sluice <command> [flags]
-
-commands:
-  run        run the pipeline (-config FILE, or -dev for an embedded broker)
-  validate   check a config file exactly as start-up does (-config FILE)
-  decode     print what Sluice makes of some input (-format FORMAT [-input FILE] [-config FILE])
-  relabel    show each relabel rule's effect on series read from stdin (-config FILE [-input NAME | -output NAME] [-format FORMAT])
-  bench      run the pipeline against an embedded broker on pre-produced records; print one JSON object
-  health     probe a running sluice's /healthz; exit 0 healthy, 1 not (-address host:port)
-  loadgen    produce synthetic metrics in any input format at a rate (-config|-brokers -topic -format -rate -series -skew -duration)
-  tail       print an output shard topic's datapoints with their shard (-config|-brokers [-topic T] [-partition N] [-n N])
-  control    read and write the control topic: get, set -file DOC, history, diff (-config FILE)
-  redrive    re-produce dead-lettered records to the topics they came from (-config|-brokers [-from TOPIC])
-  dlq        dead-letter topic statistics: dlq stats (-config|-brokers [-topic TOPIC])
-
-Every command that talks to Kafka connects with -config FILE's kafka block (brokers, version,
-TLS, SASL); -brokers host:port,... is a shorthand for an unsecured cluster.
-
-Run "sluice <command> -h" for a command's flags.
-`
 
 func main() {
 	saramaLog()
@@ -67,39 +40,19 @@ func main() {
 
 func mainErr(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return exitError
 	}
-	switch args[0] {
-	case "run":
-		return runCmd(args[1:], stdout, stderr)
-	case "validate":
-		return validateCmd(args[1:], stdout, stderr)
-	case "decode":
-		return decodeCmd(args[1:], os.Stdin, stdout, stderr)
-	case "relabel":
-		return relabelCmd(args[1:], os.Stdin, stdout, stderr)
-	case "bench":
-		return benchCmd(args[1:], stdout, stderr)
-	case "health":
-		return healthCmd(args[1:], stdout, stderr)
-	case "loadgen":
-		return loadgenCmd(args[1:], stdout, stderr)
-	case "tail":
-		return tailCmd(args[1:], stdout, stderr)
-	case "control":
-		return controlCmd(args[1:], stdout, stderr)
-	case "redrive":
-		return redriveCmd(args[1:], stdout, stderr)
-	case "dlq":
-		return dlqCmd(args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, usage())
 		return exitOK
-	default:
-		fmt.Fprintf(stderr, "sluice: unknown command %q\n\n%s", args[0], usage)
+	}
+	c := lookup(args[0])
+	if c == nil {
+		fmt.Fprintf(stderr, "sluice: unknown command %q\n\n%s", args[0], usage())
 		return exitError
 	}
+	return c.run(args[1:], stdin, stdout, stderr)
 }
 
 // loadConfig loads path and prints every diagnostic on failure.

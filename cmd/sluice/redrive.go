@@ -1,10 +1,10 @@
 package main
 
-// sluice redrive and sluice dlq stats: the dead-letter topic for the on-call (docs/control.md).
+// sluice redrive: the dead-letter topic's records back to where they came from, once fixed
+// (docs/control.md).
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -49,8 +49,7 @@ func dlHeaders(m *sarama.ConsumerMessage) dlRecord {
 // -group names one), so an interrupted redrive resumes where it stopped, and a second redrive of
 // the same records with the same filters re-produces nothing.
 func redriveCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("redrive", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("redrive", stderr)
 	kf := addKafkaFlags(fs, "redrive")
 	from := fs.String("from", "", "the dead-letter topic (default: -config's dead_letter topic)")
 	reason := fs.String("reason", "", "only records dead-lettered for these reasons (comma-separated: unparseable, poison)")
@@ -60,7 +59,7 @@ func redriveCmd(args []string, stdout, stderr io.Writer) int {
 	dry := fs.Bool("dry-run", false, "count what would be redriven; produce and commit nothing")
 	progress := fs.Duration("progress", 5*time.Second, "how often to print a progress line")
 	if err := fs.Parse(args); err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	if !kf.resolve(stderr) {
 		return exitError
@@ -302,124 +301,6 @@ func (r *redriveProgress) commit(stderr io.Writer) bool {
 		return false
 	}
 	return true
-}
-
-// dlqCmd is `sluice dlq stats -brokers B -topic T`: the dead-letter topic's records by reason,
-// source topic and age.
-func dlqCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "stats" {
-		fmt.Fprintln(stderr, "usage: sluice dlq stats (-config FILE | -brokers B) [-topic DEAD_LETTER_TOPIC]")
-		return exitError
-	}
-	fs := flag.NewFlagSet("dlq stats", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	kf := addKafkaFlags(fs, "dlq stats")
-	topic := fs.String("topic", "", "the dead-letter topic (default: -config's dead_letter topic)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitError
-	}
-	if !kf.resolve(stderr) {
-		return exitError
-	}
-	if *topic == "" && kf.cfg != nil && kf.cfg.DeadLetter != nil {
-		*topic = kf.cfg.DeadLetter.Topic
-	}
-	if *topic == "" {
-		fmt.Fprintln(stderr, "sluice dlq stats: -topic is required (or -config with a dead_letter block)")
-		return exitError
-	}
-	sc := kf.saramaConfig()
-	sc.Consumer.Return.Errors = true
-	client := kf.client(sc, stderr)
-	if client == nil {
-		return exitError
-	}
-	defer client.Close()
-	cons, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		fmt.Fprintf(stderr, "sluice dlq stats: %v\n", err)
-		return exitError
-	}
-	defer cons.Close()
-	parts, err := client.Partitions(*topic)
-	if err != nil {
-		fmt.Fprintf(stderr, "sluice dlq stats: topic %s: %v\n", *topic, err)
-		return exitError
-	}
-	ages := []struct {
-		name string
-		max  time.Duration
-	}{{"<1h", time.Hour}, {"<1d", 24 * time.Hour}, {"<7d", 7 * 24 * time.Hour}, {">=7d", 1<<63 - 1}}
-	type key struct{ reason, source string }
-	byKey := map[key][]int{}
-	total, now := 0, time.Now()
-	var oldest time.Time
-	for _, p := range parts {
-		end, err1 := client.GetOffset(*topic, p, sarama.OffsetNewest)
-		start, err2 := client.GetOffset(*topic, p, sarama.OffsetOldest)
-		if err1 != nil || err2 != nil {
-			fmt.Fprintf(stderr, "sluice dlq stats: offsets of partition %d: %v %v\n", p, err1, err2)
-			return exitError
-		}
-		if start >= end {
-			continue
-		}
-		pc, err := cons.ConsumePartition(*topic, p, start)
-		if err != nil {
-			fmt.Fprintf(stderr, "sluice dlq stats: %v\n", err)
-			return exitError
-		}
-		for off := start; off < end; {
-			m := <-pc.Messages()
-			off = m.Offset + 1
-			h := dlHeaders(m)
-			k := key{h.reason, h.source}
-			if byKey[k] == nil {
-				byKey[k] = make([]int, len(ages))
-			}
-			age := now.Sub(m.Timestamp)
-			for i, a := range ages {
-				if age < a.max {
-					byKey[k][i]++
-					break
-				}
-			}
-			if oldest.IsZero() || m.Timestamp.Before(oldest) {
-				oldest = m.Timestamp
-			}
-			total++
-		}
-		pc.Close()
-	}
-	var keys []key
-	for k := range byKey {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].reason < keys[j].reason || keys[i].reason == keys[j].reason && keys[i].source < keys[j].source
-	})
-	fmt.Fprintf(stdout, "%-16s %-24s %8s", "reason", "source_topic", "records")
-	for _, a := range ages {
-		fmt.Fprintf(stdout, " %8s", a.name)
-	}
-	fmt.Fprintln(stdout)
-	for _, k := range keys {
-		n := 0
-		for _, c := range byKey[k] {
-			n += c
-		}
-		fmt.Fprintf(stdout, "%-16s %-24s %8d", k.reason, k.source, n)
-		for _, c := range byKey[k] {
-			fmt.Fprintf(stdout, " %8d", c)
-		}
-		fmt.Fprintln(stdout)
-	}
-	if total > 0 {
-		fmt.Fprintf(stdout, "%d records; the oldest dead-lettered %s ago\n", total, now.Sub(oldest).Round(time.Second))
-	} else {
-		fmt.Fprintf(stdout, "%s is empty\n", *topic)
-	}
-	return exitOK
 }
 
 // reasonNames are the drop reasons' names, which dead letters carry in their reason header.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -21,14 +20,13 @@ import (
 // raw lines of an input format with -format) and prints, for each, its labels after every rule
 // of an input's or output's relabel blocks and the final verdict.
 func relabelCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("relabel", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("relabel", stderr)
 	path := fs.String("config", "", "config file whose relabel blocks to apply (required)")
 	inputName := fs.String("input", "", "apply this input's rules (its format, as in input \"influx\"); the default when the config has one input")
 	outputName := fs.String("output", "", "apply this output's rules (its name) instead")
 	format := fs.String("format", "", "read raw lines of this input format ("+strings.Join(formats.Names, ", ")+") instead of decode's canonical form")
 	if err := fs.Parse(args); err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	if *path == "" {
 		fmt.Fprintln(stderr, "sluice relabel: -config is required")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,8 +23,7 @@ import (
 )
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("run", stderr)
 	path := fs.String("config", "", "config file (optional with -dev)")
 	dev := fs.Bool("dev", false, "start an embedded Kafka-protocol broker, create the topics and run against it")
 	devBroker := fs.String("dev-broker", "127.0.0.1:9092", "with -dev: the embedded broker's listen address")
@@ -36,7 +34,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	progress := fs.Duration("progress", 0, "log a progress line at this interval (default 5s with -dev, off otherwise)")
 	httpAddr := fs.String("http", "", "serve /metrics, /healthz and /readyz here instead of http.address (port 0: any free port)")
 	if err := fs.Parse(args); err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	// From the first moment (earlysignal catches them from before the packages' initialization):
 	// a SIGTERM while the process starts, the config loads or the pipeline starts (an ECS deploy

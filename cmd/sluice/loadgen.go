@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os/signal"
@@ -13,9 +12,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/sluicehq/sluice/config"
-	"github.com/sluicehq/sluice/messages"
-	"github.com/sluicehq/sluice/messages/remotewrite"
 	"github.com/sluicehq/sluice/parse/formats"
 )
 
@@ -23,8 +19,7 @@ import (
 // over the topic's partitions by a skew, with a progress line a second on stderr and the totals
 // at the end (after -duration, or on SIGINT/SIGTERM).
 func loadgenCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("loadgen", stderr)
 	kf := addKafkaFlags(fs, "loadgen")
 	topic := fs.String("topic", "", "topic to produce to (required)")
 	format := fs.String("format", "opentsdb", "input format: "+strings.Join(formats.Names, ", "))
@@ -34,7 +29,7 @@ func loadgenCmd(args []string, stdout, stderr io.Writer) int {
 	skewFlag := fs.String("skew", "uniform", "records per partition: uniform, zipf:S or hot:P:F")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until SIGINT or SIGTERM)")
 	if err := fs.Parse(args); err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	switch {
 	case *topic == "":
@@ -159,113 +154,4 @@ loop:
 		return exitError
 	}
 	return exitOK
-}
-
-// tailCmd consumes a Sluice output shard topic, decodes each remote-write record and prints its
-// datapoints in `sluice decode`'s canonical form, prefixed with the shard (the partition).
-func tailCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	kf := addKafkaFlags(fs, "tail")
-	topic := fs.String("topic", "", "output shard topic (default: -config's first kafka output)")
-	partition := fs.Int("partition", -1, "only this partition (shard); -1: all")
-	n := fs.Int("n", 0, "stop after this many datapoints (0: follow until SIGINT or SIGTERM)")
-	from := fs.String("from", "newest", "where to start: oldest or newest")
-	if err := fs.Parse(args); err != nil {
-		return exitError
-	}
-	if !kf.resolve(stderr) {
-		return exitError
-	}
-	if *topic == "" && kf.cfg != nil {
-		for _, o := range kf.cfg.Outputs {
-			if o.Type == config.OutputKafka {
-				*topic = o.Topic
-				break
-			}
-		}
-	}
-	if *topic == "" {
-		fmt.Fprintln(stderr, "sluice tail: -topic is required (or -config with a kafka output)")
-		return exitError
-	}
-	offset := sarama.OffsetNewest
-	switch *from {
-	case "oldest":
-		offset = sarama.OffsetOldest
-	case "newest":
-	default:
-		fmt.Fprintf(stderr, "sluice tail: -from %q: use oldest or newest\n", *from)
-		return exitError
-	}
-	sc := kf.saramaConfig()
-	sc.Consumer.Return.Errors = true
-	client := kf.client(sc, stderr)
-	if client == nil {
-		return exitError
-	}
-	defer client.Close()
-	cons, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		fmt.Fprintf(stderr, "sluice tail: %v\n", err)
-		return exitError
-	}
-	defer cons.Close()
-	parts, err := cons.Partitions(*topic)
-	if err != nil {
-		fmt.Fprintf(stderr, "sluice tail: topic %s: %v\n", *topic, err)
-		return exitError
-	}
-	if *partition >= 0 {
-		if !slices.Contains(parts, int32(*partition)) {
-			fmt.Fprintf(stderr, "sluice tail: topic %s has no partition %d (it has %d)\n", *topic, *partition, len(parts))
-			return exitError
-		}
-		parts = []int32{int32(*partition)}
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	msgs := make(chan *sarama.ConsumerMessage)
-	for _, p := range parts {
-		pc, err := cons.ConsumePartition(*topic, p, offset)
-		if err != nil {
-			fmt.Fprintf(stderr, "sluice tail: partition %d: %v\n", p, err)
-			return exitError
-		}
-		defer pc.Close()
-		go func() {
-			for m := range pc.Messages() {
-				select {
-				case msgs <- m:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	var rows messages.Rows
-	var line []byte
-	printed := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return exitOK
-		case m := <-msgs:
-			rows.Reset()
-			remotewrite.Parse(&rows, m.Value, 0)
-			for _, bad := range rows.Bad {
-				fmt.Fprintf(stderr, "sluice tail: partition %d offset %d: %s\n", m.Partition, m.Offset, bad.Detail)
-			}
-			for i := range rows.Points {
-				line = fmt.Appendf(line[:0], "shard=%d ", m.Partition)
-				line = append(appendExtra(appendCanonical(line, &rows.Points[i]), rows.ExtraOf(&rows.Points[i])), '\n')
-				if _, err := stdout.Write(line); err != nil {
-					return exitError
-				}
-				if printed++; *n > 0 && printed >= *n {
-					return exitOK
-				}
-			}
-		}
-	}
 }
