@@ -115,10 +115,12 @@ var actorKinds = [...]string{"reader", "worker", "writer", "tracker", "deadlette
 // deps is the pipeline's own state: everything New and Start build, which the Pipeline's
 // methods (Stop, Reload, /metrics, the progress line) and the root actor read. No other actor
 // takes it: the root builds each child's dependencies from it (readerDeps, workerDeps, …, in
-// kinds.go), with only what that kind uses. The state that several actors share is in four
-// types whose comments say who writes and who reads: settings (what a reload replaces),
-// claimRegistry (the partitions this process consumes), workerLoad (workers' busy time and
-// queues) and the partition table (placement.Table, immutable, published by the coordinator).
+// kinds.go), with only what that kind uses. The state that several actors share is in types
+// whose comments say who writes and who reads: settings (what a reload replaces), claimRegistry
+// (the partitions this process consumes), workerLoad (workers' busy time and queues), the
+// partition table (placement.Table, immutable, published by the coordinator), shed.State (the
+// shedder's keep thresholds) and the batch tickets (messages.Tickets: readers issue, whoever
+// completes a ticket's last share tells the tracker).
 type deps struct {
 	cfg *config.Config
 	log hclog.Logger

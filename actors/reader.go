@@ -13,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/kafkaio"
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/output"
 )
 
 // reader owns one sarama consumer-group member. Its Kafka loop runs on a goroutine started on
@@ -78,7 +79,9 @@ func saramaConsumerConfig(d *readerDeps, reader int) *sarama.Config {
 // is cancelled, then leaves the group (sarama commits the marked offsets as the session ends).
 func (r *reader) run(ctx context.Context, in *config.Input) {
 	defer r.d.readersWG.Done()
-	backoff := minBackoff
+	// Joins and consumes that fail are retried after an exponential backoff with full jitter, as
+	// every retry in Sluice is, so that a fleet that failed together does not retry together.
+	attempt := 0
 	var group sarama.ConsumerGroup
 	for group == nil {
 		g, err := sarama.NewConsumerGroup(r.d.cfg.Kafka.Brokers, in.Group, saramaConsumerConfig(r.d, r.index))
@@ -86,11 +89,12 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 			group = g
 			break
 		}
+		attempt++
+		backoff := output.Backoff(minBackoff, maxBackoff, attempt)
 		r.log.Error("cannot join the consumer group; retrying", "group", in.Group, "error", err, "backoff", backoff)
 		if !sleepCtx(ctx, backoff) {
 			return
 		}
-		backoff = min(backoff*2, maxBackoff)
 	}
 	go func() {
 		for err := range group.Errors() {
@@ -101,9 +105,13 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 	r.d.rebalances.joining(&h.rebalance, time.Now())
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, in.Topics, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
-			r.log.Error("consume failed; retrying", "error", err)
-			sleepCtx(ctx, time.Second)
+			attempt++
+			backoff := output.Backoff(minBackoff, maxBackoff, attempt)
+			r.log.Error("consume failed; retrying", "error", err, "backoff", backoff)
+			sleepCtx(ctx, backoff)
+			continue
 		}
+		attempt = 0
 	}
 	if err := group.Close(); err != nil {
 		r.log.Warn("leaving the consumer group", "error", err)

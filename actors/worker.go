@@ -102,7 +102,7 @@ func (w *worker) handBack(ctx actor.Context) {
 			b.Attempts = 0
 			w.log.Error("record failed every attempt; it will be dead-lettered and the rest of its batch delivered",
 				"topic", b.Topic, "partition", b.Partition, "offset", b.Records[at].Offset, "error", w.failure,
-				"first_bytes", truncate(b.Value(at), 120))
+				"first_bytes", messages.Excerpt(b.Value(at), 120))
 			ctx.Send(w.d.workerPIDs[(w.index+1)%len(w.d.workerPIDs)], b)
 		case b.Attempts > w.d.redeliveries:
 			w.poison(ctx, b)
@@ -146,20 +146,13 @@ func (w *worker) poison(ctx actor.Context, b *messages.RawBatch) {
 	for i := 0; i < b.Len() && i < 5; i++ {
 		v := b.Value(i)
 		w.log.Error("poison record dropped (no dead_letter topic)", "topic", b.Topic, "partition", b.Partition,
-			"offset", b.Records[i].Offset, "bytes", len(v), "first_bytes", truncate(v, 120))
+			"offset", b.Records[i].Offset, "bytes", len(v), "first_bytes", messages.Excerpt(v, 120))
 	}
 	if b.Len() > 5 {
 		w.log.Error("more poison records dropped", "count", b.Len()-5)
 	}
 	b.Ticket.Done()
 	b.Release()
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		b = b[:n]
-	}
-	return string(b)
 }
 
 // releaseAll returns every batch this worker holds to its pool. Reached only when the pipeline is

@@ -11,11 +11,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/procfs"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sluicehq/sluice/actors"
@@ -72,19 +72,15 @@ func (b *benchBroker) close() {
 
 // cpu is the child's CPU time so far, from /proc (0 where there is none).
 func (b *benchBroker) cpu() time.Duration {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(b.cmd.Process.Pid) + "/stat")
+	p, err := procfs.NewProc(b.cmd.Process.Pid)
 	if err != nil {
 		return 0
 	}
-	// Fields after the command name (which may hold spaces) start after the last ')'.
-	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
-	if len(fields) < 13 {
+	st, err := p.Stat()
+	if err != nil {
 		return 0
 	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	const clockTicks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / clockTicks
+	return time.Duration(st.CPUTime() * float64(time.Second))
 }
 
 // benchBrokerMain runs in the child: a kfake broker on a free loopback port, its address on

@@ -115,7 +115,7 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		good++
 	}
 	for _, b := range rows.Bad {
-		invalid = append(invalid, fmt.Sprintf("%s (%s): %s", b.Reason, b.Detail, truncate(b.Line, 200)))
+		invalid = append(invalid, fmt.Sprintf("%s (%s): %s", b.Reason, b.Detail, messages.Excerpt(b.Line, 200)))
 	}
 	out.Flush()
 	for i, s := range invalid {
@@ -228,11 +228,4 @@ func cloneTags(tags []messages.Tag) []messages.Tag {
 		out[i] = messages.Tag{Key: bytes.Clone(t.Key), Value: bytes.Clone(t.Value)}
 	}
 	return out
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) <= n {
-		return string(b)
-	}
-	return string(b[:n]) + "…"
 }

@@ -152,7 +152,7 @@ func readSeries(cfg *config.Config, format string, data []byte, stderr io.Writer
 			add(dp.Metric, dp.Tags)
 		}
 		for _, b := range rows.Bad {
-			fmt.Fprintf(stderr, "unreadable (%s): %s\n", b.Detail, truncate(b.Line, 160))
+			fmt.Fprintf(stderr, "unreadable (%s): %s\n", b.Detail, messages.Excerpt(b.Line, 160))
 		}
 		return out, len(rows.Bad)
 	}
@@ -163,7 +163,7 @@ func readSeries(cfg *config.Config, format string, data []byte, stderr io.Writer
 		}
 		metric, tags, err := parseCanonical(line)
 		if err != nil {
-			fmt.Fprintf(stderr, "line %d: %v: %s\n", n+1, err, truncate(line, 160))
+			fmt.Fprintf(stderr, "line %d: %v: %s\n", n+1, err, messages.Excerpt(line, 160))
 			bad++
 			continue
 		}
