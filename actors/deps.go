@@ -138,7 +138,7 @@ type deps struct {
 	// (set by Start, before any actor runs).
 	plans []*outputPlan
 	topo  *topology
-	outs []output.Writer // per writer: its output's sender (set by Start)
+	outs  []output.Writer // per writer: its output's sender (set by Start)
 	// deadLetter and deadLetterPool are nil without a dead_letter block.
 	deadLetter     *kafkaio.Link
 	deadLetterPool *messages.Pool[*messages.DeadLetterBatch]

@@ -94,7 +94,9 @@ pipeline { writers = 1 }
 	d := &writerDeps{log: hclog.NewNullLogger(), topo: topo, outs: []output.Writer{sink}, stats: &Stats{},
 		nextFlushID: &flushIDs}
 	w := sys.Root.Spawn(actor.PropsFromProducer(newWriter(d, 0)))
-	sink.answer = func(ref any, written int64, err error) { sys.Root.Send(w, &produced{meta: ref, err: err, written: written}) }
+	sink.answer = func(ref any, written int64, err error) {
+		sys.Root.Send(w, &produced{meta: ref, err: err, written: written})
+	}
 
 	pool := messages.NewShardBatchPool(3, 1024)
 	batch := func(source uint64, shards ...uint32) *messages.ShardBatch {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/sluicehq/sluice/actors"
 	"github.com/sluicehq/sluice/integration/kafkatest"
-	kafkaout "github.com/sluicehq/sluice/output/kafka"
 	"github.com/sluicehq/sluice/messages"
+	kafkaout "github.com/sluicehq/sluice/output/kafka"
 )
 
 const (

@@ -26,7 +26,6 @@ const (
 	exitEscalated = 3 // an actor exhausted its restart budget: let the orchestrator replace us
 )
 
-
 func main() {
 	saramaLog()
 	if os.Getenv(benchBrokerEnv) != "" {
