@@ -2,7 +2,6 @@ package actors
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -37,8 +36,9 @@ type writer struct {
 
 	lo, hi int
 
-	// held is every batch taken and not yet acked, in no particular order.
-	held []*messages.ShardBatch
+	// held is every batch taken and not yet acked, with how many of its shards have not yet
+	// finished writing their part of it: the batch is acked when that reaches 0.
+	held map[*messages.ShardBatch]int
 	// flushBytes is a shard's share of the output's flush_bytes.
 	flushBytes int
 	shards     []shardState // per shard of the range
@@ -56,6 +56,7 @@ func newWriter(d *writerDeps, index int) actor.Producer {
 		plan := d.topo.writerOutput[index]
 		lo, hi := d.topo.WriterRange(index)
 		w := &writer{d: d, index: index, plan: plan, lo: lo, hi: hi, shards: make([]shardState, hi-lo),
+			held:       map[*messages.ShardBatch]int{},
 			flushBytes: max(plan.cfg.FlushBytes/(hi-lo), 1),
 			log:        d.log.Named("writer").With("writer", index, "output", plan.cfg.Name)}
 		w.out = d.outs[index]
@@ -69,10 +70,10 @@ func (w *writer) Receive(ctx actor.Context) {
 	case *actor.Restarting:
 		// Hand every batch held to the next instance through the mailbox; flushes in flight are
 		// sent again (at-least-once), their late answers are ignored by flush id.
-		for _, b := range w.held {
+		for b := range w.held {
 			ctx.Send(ctx.Self(), b)
 		}
-		w.held = nil
+		clear(w.held)
 	case *actor.Stopping:
 		w.releaseAll()
 	case *actor.Stopped:
@@ -103,9 +104,9 @@ func (w *writer) Receive(ctx actor.Context) {
 
 // take queues a batch's segments on their shards (segments are sorted by shard).
 func (w *writer) take(ctx actor.Context, b *messages.ShardBatch) {
-	w.held = append(w.held, b)
+	w.held[b] = 0
 	faultWriterBatch() // after taking it: a failure hands it to the next incarnation
-	b.Unwritten = 0
+	unwritten := 0
 	segs := b.Segments
 	for i := 0; i < len(segs); {
 		shard, j, bytes := segs[i].Shard, i, 0
@@ -115,10 +116,11 @@ func (w *writer) take(ctx actor.Context, b *messages.ShardBatch) {
 		st := &w.shards[int(shard)-w.lo]
 		st.queue = append(st.queue, segRun{b: b, lo: i, hi: j})
 		st.queueBytes += bytes
-		b.Unwritten++
+		unwritten++
 		i = j
 	}
-	if b.Unwritten == 0 { // no datapoints for this output
+	w.held[b] = unwritten
+	if unwritten == 0 { // no datapoints for this output
 		w.ack(ctx, b)
 		return
 	}
@@ -288,7 +290,7 @@ func (w *writer) shardDone(ctx actor.Context, s int) {
 	w.d.stats.DatapointsOut.Add(out)
 	w.plan.counters.datapoints.Add(out)
 	for i, r := range st.flushing {
-		if r.b.Unwritten--; r.b.Unwritten == 0 {
+		if w.held[r.b]--; w.held[r.b] == 0 {
 			w.ack(ctx, r.b)
 		}
 		st.flushing[i] = segRun{}
@@ -304,11 +306,7 @@ func (w *writer) shardDone(ctx actor.Context, s int) {
 // ack completes a written batch's share of its input batch's ticket and releases it.
 func (w *writer) ack(_ actor.Context, b *messages.ShardBatch) {
 	b.Ticket.Done()
-	if i := slices.Index(w.held, b); i >= 0 {
-		last := len(w.held) - 1
-		w.held[i], w.held[last] = w.held[last], nil
-		w.held = w.held[:last]
-	}
+	delete(w.held, b)
 	b.Release()
 }
 
@@ -334,11 +332,11 @@ func (w *writer) reject(ctx actor.Context, s int, err error) {
 // releaseAll returns held batches to their pool when the pipeline stops before draining; they
 // were never acknowledged, so their input offsets stay uncommitted.
 func (w *writer) releaseAll() {
-	for _, b := range w.held {
+	for b := range w.held {
 		b.Ticket.Abandon()
 		b.Release()
 	}
-	w.held = nil
+	clear(w.held)
 	for i := range w.shards {
 		st := &w.shards[i]
 		st.queue, st.flushing, st.pending = nil, nil, false

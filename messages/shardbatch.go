@@ -16,9 +16,6 @@ type ShardBatch struct {
 	// the output has acknowledged every segment.
 	Ticket   Share
 	Segments []Segment
-	// Unwritten is the writer's bookkeeping while it owns the batch: how many of its shards have
-	// not finished writing their part of it. The batch is acknowledged when it reaches 0.
-	Unwritten int
 	arena     []byte
 	pool      *Pool[*ShardBatch]
 }
@@ -79,7 +76,6 @@ func (b *ShardBatch) Data(s Segment) []byte { return b.arena[s.Start:s.End:s.End
 
 // Reset empties the batch for reuse.
 func (b *ShardBatch) Reset() {
-	b.Unwritten = 0
 	b.Segments = b.Segments[:0]
 	b.arena = b.arena[:0]
 }
