@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/sluicehq/sluice/integration/sluicetest"
 )
 
@@ -113,5 +114,65 @@ func TestDevModeWithKcat(t *testing.T) {
 	}
 	if sluicetest.Num(last, "datapoints_in") != lines || sluicetest.Num(last, "datapoints_out") != lines-bad || sluicetest.Num(last, "dropped_unparseable") != bad {
 		t.Fatalf("summary %v; want %d in, %d out, %d unparseable", last, lines, lines-bad, bad)
+	}
+}
+
+// TestDevModeRunsTheFilesConfig: `sluice run -dev -config FILE` runs the file's own inputs and
+// outputs against the embedded broker: it creates the file's topics (an influx input on
+// my.metrics, a Kafka output on my.shards with its 3 shards), keeps a remote-write output a
+// remote-write output, and what is produced to the file's input topic comes out of the file's
+// output topic.
+func TestDevModeRunsTheFilesConfig(t *testing.T) {
+	addr := sluicetest.FreeAddr(t)
+	cfg := sluicetest.WriteConfig(t, `
+input "influx" { topics = ["my.metrics"] }
+output "kafka" "mine" {
+  topic  = "my.shards"
+  shards = 3
+  linger = "20ms"
+}
+output "remote_write" "vm" { urls = ["http://127.0.0.1:1/api/v1/write"] }
+route {
+  match   = ["never.**"]
+  outputs = ["vm"]
+}
+route { outputs = ["mine"] }
+`)
+	p := sluicetest.Run(t, "run", "-dev", "-dev-broker", addr, "-dev-rate", "0", "-config", cfg, "-http", "127.0.0.1:0")
+	deadline := time.Now().Add(30 * time.Second)
+	for p.Last("partitions assigned") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no partitions assigned within 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if l := p.Last("embedded Kafka-protocol broker listening; any Kafka client can produce to it"); l == nil || l["topics"] != "my.metrics,my.shards" {
+		t.Fatalf("dev mode did not create the file's topics: %v", l)
+	}
+	fams := sluicetest.Scrape(t, p.HTTPAddr(t))
+	if sluicetest.Sum(fams["sluice_output_endpoint_state"], map[string]string{"output": "vm"}) != 0 || fams["sluice_output_endpoint_state"] == nil {
+		t.Fatal("the remote-write output vm is not running as a remote-write output")
+	}
+	sc := sarama.NewConfig()
+	sc.Producer.Return.Successes = true
+	prod, err := sarama.NewSyncProducer([]string{addr}, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	now := time.Now().UnixNano()
+	var b strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&b, "cpu,host=h%d usage_user=%d %d\n", i, i, now)
+	}
+	if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: "my.metrics", Value: sarama.StringEncoder(b.String())}); err != nil {
+		t.Fatalf("producing to the file's input topic: %v", err)
+	}
+	code, out, errs := sluiceTool(t, "tail", "-brokers", addr, "-topic", "my.shards", "-from", "oldest", "-n", "30")
+	if code != 0 || strings.Count(out, "cpu_usage_user") != 30 {
+		t.Fatalf("tail of the file's output topic: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _ := p.Stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }

@@ -276,7 +276,7 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 		stopBaseline, err = startBaseline(ctx, cfg)
 	} else if err = p.Start(ctx); err == nil {
 		// As sluice run does at start: the soft memory limit from the budget.
-		res.MemoryLimitBytes = applyMemoryLimit(p, log)
+		res.MemoryLimitBytes = applyMemoryLimit(p, log, true)
 		res.MemoryBudgetBytes = p.MemoryBudget().WorkingSet()
 	}
 	if err != nil {

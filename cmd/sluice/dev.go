@@ -1,10 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,18 +32,13 @@ denylist { globs = ["test.**"] }
 `, broker)
 }
 
-// devTopics points a file's config at the embedded broker and dev mode's topics: each input
-// reads metrics.<format>, the output writes metrics.shards. Everything else stays the file's.
-func devTopics(cfg *config.Config, broker string) {
+// useDevBroker points a file's config at the embedded broker, which speaks plain Kafka (no TLS, no
+// SASL). Everything else stays the file's: its inputs' topics, its outputs (a remote-write output
+// stays a remote-write output), routes, dead letters and control topic; createTopics makes the
+// file's topics on the broker.
+func useDevBroker(cfg *config.Config, broker string) {
 	cfg.Kafka.Brokers = []string{broker}
-	cfg.Kafka.TLS, cfg.Kafka.SASL = nil, nil // the embedded broker speaks plain Kafka
-	for _, in := range cfg.Inputs {
-		in.Topics = []string{"metrics." + in.Format}
-	}
-	// Dev mode's broker holds the one shard topic: the file's outputs become one Kafka output.
-	o := cfg.Outputs[0]
-	o.Type, o.Topic = config.OutputKafka, "metrics.shards"
-	cfg.Outputs, cfg.Routes = []*config.Output{o}, nil
+	cfg.Kafka.TLS, cfg.Kafka.SASL = nil, nil
 }
 
 // devShards is the dev shard topic's partition count, unless the output sets shards.
@@ -122,23 +121,28 @@ func (b *devBrokerT) Close() {
 	b.Cluster.Close()
 }
 
-// createTopics creates the input topics, the dead-letter topic if any, and an output topic with
-// one partition per shard.
-func (b *devBrokerT) createTopics(cfg *config.Config, partitions int) error {
-	shards := cfg.Outputs[0].Shards
-	if shards == 0 {
-		shards = devShards
-	}
-	topics := map[string]int{cfg.Outputs[0].Topic: shards}
+// createTopics creates the config's topics on the embedded broker: every input topic (partitions
+// each), every Kafka output's shard topic (one partition per shard: its shards, or devShards), the
+// dead-letter topic and the control topic. It returns their names, sorted.
+func (b *devBrokerT) createTopics(cfg *config.Config, partitions int) ([]string, error) {
+	topics := map[string]int{}
 	for _, in := range cfg.Inputs {
 		for _, t := range in.Topics {
 			topics[t] = partitions
 		}
 	}
+	for _, o := range cfg.Outputs {
+		if o.Type == config.OutputKafka {
+			topics[o.Topic] = cmp.Or(o.Shards, devShards)
+		}
+	}
 	if cfg.DeadLetter != nil {
 		topics[cfg.DeadLetter.Topic] = partitions
 	}
-	return createTopicsWith(cfg, topics, b.retention.topicConfigs())
+	if cfg.Control != nil {
+		topics[cfg.Control.Topic] = 1
+	}
+	return slices.Sorted(maps.Keys(topics)), createTopicsWith(cfg, topics, b.retention.topicConfigs())
 }
 
 // embeddedAdmin is an admin client of the embedded broker cfg names (dev mode, sluice bench).
@@ -286,13 +290,28 @@ func devHints(cfg *config.Config, metricsAddr string) (produce, tail, metrics st
 			break
 		}
 	}
-	broker := cfg.Kafka.Brokers[0]
+	broker, self := cfg.Kafka.Brokers[0], selfCommand()
 	if line, ok := devSample[in.Format]; ok {
 		produce = fmt.Sprintf("echo \"%s\" | kcat -P -b %s -t %s", strings.ReplaceAll(line, `"`, `\"`), broker, in.Topics[0])
 	} else {
-		produce = fmt.Sprintf("sluice loadgen -brokers %s -topic %s -format %s", broker, in.Topics[0], in.Format)
+		produce = fmt.Sprintf("%s loadgen -brokers %s -topic %s -format %s", self, broker, in.Topics[0], in.Format)
 	}
-	tail = fmt.Sprintf("sluice tail -brokers %s -topic %s", broker, cfg.Outputs[0].Topic)
+	tail = "no Kafka output to tail: read your remote-write receiver"
+	for _, o := range cfg.Outputs {
+		if o.Type == config.OutputKafka {
+			tail = fmt.Sprintf("%s tail -brokers %s -topic %s", self, broker, o.Topic)
+			break
+		}
+	}
 	metrics = fmt.Sprintf("curl -s http://%s/metrics | grep ^sluice_", metricsAddr)
 	return produce, tail, metrics
+}
+
+// selfCommand is how the user runs this binary, for hints they can paste: the path it was started
+// as, or `go run ./cmd/sluice` when `go run` built it in a temporary directory.
+func selfCommand() string {
+	if arg0 := os.Args[0]; !strings.Contains(arg0, "go-build") {
+		return arg0
+	}
+	return "go run ./cmd/sluice"
 }

@@ -31,7 +31,7 @@ func TestDevBrokerTrims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.createTopics(cfg, 2); err != nil {
+	if _, err := b.createTopics(cfg, 2); err != nil {
 		t.Fatal(err)
 	}
 	sc := sarama.NewConfig()
@@ -108,7 +108,7 @@ func TestDevBrokerTrims(t *testing.T) {
 }
 
 // TestDevHints: dev mode tells a newcomer how to produce a line of its input's format, tail the
-// output and read the metrics, with the addresses it runs on.
+// output and read the metrics, with the addresses it runs on and the way they ran Sluice.
 func TestDevHints(t *testing.T) {
 	cfg, err := config.Load("dev", []byte(devConfig("127.0.0.1:19092")))
 	if err != nil {
@@ -118,7 +118,9 @@ func TestDevHints(t *testing.T) {
 	h := produce + "\n" + tail + "\n" + metrics
 	for _, want := range []string{
 		`echo "put sys.cpu.user $(date +%s) 42 host=web01" | kcat -P -b 127.0.0.1:19092 -t metrics.opentsdb`,
-		"sluice tail -brokers 127.0.0.1:19092 -topic metrics.shards",
+		// The test binary, like one `go run` built, lives in a go-build directory: the hint says
+		// how to run the command from the checkout, not a sluice binary the user may not have.
+		"go run ./cmd/sluice tail -brokers 127.0.0.1:19092 -topic metrics.shards",
 		"curl -s http://127.0.0.1:9464/metrics",
 	} {
 		if !strings.Contains(h, want) {

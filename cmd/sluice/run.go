@@ -75,7 +75,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			if cfg, ok = loadConfig(*path, stderr); !ok {
 				return exitError
 			}
-			devTopics(cfg, *devBroker)
+			useDevBroker(cfg, *devBroker)
 		} else if cfg, err = config.Load("-dev", []byte(devConfig(*devBroker))); err != nil {
 			fmt.Fprintf(stderr, "sluice run -dev: built-in config: %v\n", err)
 			return exitError
@@ -138,7 +138,7 @@ func (r *reloader) reload(p *actors.Pipeline, log hclog.Logger) {
 		return
 	}
 	if r.devBroker != "" {
-		devTopics(next, r.devBroker)
+		useDevBroker(next, r.devBroker)
 	}
 	if r.httpAddr != "" {
 		next.HTTP.Address = r.httpAddr
@@ -171,13 +171,13 @@ func runPipeline(cfg *config.Config, broker *devBrokerT, rl *reloader, sigs <-ch
 	defer signal.Stop(hups)
 	log := newLogger(cfg, stdout)
 	if broker != nil {
-		if err := broker.createTopics(cfg, partitions); err != nil {
+		topics, err := broker.createTopics(cfg, partitions)
+		if err != nil {
 			log.Error("creating dev topics", "error", err)
 			return exitError
 		}
 		log.Info("embedded Kafka-protocol broker listening; any Kafka client can produce to it",
-			"address", cfg.Kafka.Brokers[0], "input_topics", strings.Join(cfg.Inputs[0].Topics, ","),
-			"output_topic", cfg.Outputs[0].Topic)
+			"address", cfg.Kafka.Brokers[0], "topics", strings.Join(topics, ","))
 	}
 	// The control topic first: its settings apply before the pipeline joins its input groups.
 	ctl := newControlState(cfg, log)
@@ -201,9 +201,9 @@ func runPipeline(cfg *config.Config, broker *devBrokerT, rl *reloader, sigs <-ch
 		log.Error("cannot start", "error", err)
 		return exitError
 	}
-	if broker == nil { // dev mode's embedded broker keeps every record in this process
-		applyMemoryLimit(p, log)
-	}
+	// Dev mode's embedded broker keeps its records in this process: the budget is logged, not set
+	// as the soft limit.
+	applyMemoryLimit(p, log, broker == nil)
 	h.running(p)
 	if broker != nil {
 		// A log line like the others (JSON when stdout is not a terminal), once.
@@ -263,16 +263,21 @@ loop:
 // applyMemoryLimit tells the garbage collector the pipeline's memory budget — what `sluice run`
 // and `sluice bench` both do at start — and logs the budget by part. GOMEMLIMIT wins, then
 // pipeline.memory_limit, then twice the budget's working set (the collector's headroom).
-func applyMemoryLimit(p *actors.Pipeline, log hclog.Logger) int64 {
+func applyMemoryLimit(p *actors.Pipeline, log hclog.Logger, set bool) int64 {
 	b := p.MemoryBudget()
 	fromEnv := os.Getenv("GOMEMLIMIT") != ""
-	limit := p.SetMemoryLimit(fromEnv)
 	source := "budget"
 	switch {
+	case !set:
+		source = "not set: dev mode's embedded broker shares the heap"
 	case fromEnv:
 		source = "GOMEMLIMIT"
 	case p.Config().Pipeline.MemoryLimit > 0:
 		source = "pipeline.memory_limit"
+	}
+	var limit int64
+	if set {
+		limit = p.SetMemoryLimit(fromEnv)
 	}
 	fields := []any{"working_set_mib", b.WorkingSet() >> 20, "limit_mib", limit >> 20, "limit_from", source,
 		"input_partitions", b.Partitions}
@@ -280,7 +285,7 @@ func applyMemoryLimit(p *actors.Pipeline, log hclog.Logger) int64 {
 		fields = append(fields, part.Name+"_mib", part.Bytes>>20)
 	}
 	log.Info("memory budget", fields...)
-	if limit < b.WorkingSet()*3/2 {
+	if set && limit < b.WorkingSet()*3/2 {
 		log.Warn("the memory limit leaves the garbage collector little headroom above the working set: it will run often and take CPU",
 			"limit_mib", limit>>20, "working_set_mib", b.WorkingSet()>>20)
 	}
