@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
@@ -114,8 +115,13 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		out.Write(line)
 		good++
 	}
+	lineBased := formats.LineBased(*format)
 	for _, b := range rows.Bad {
-		invalid = append(invalid, fmt.Sprintf("%s (%s): %s", b.Reason, b.Detail, messages.Excerpt(b.Line, 200)))
+		where := "record"
+		if n := lineNumber(data, b.Line); lineBased && n > 0 {
+			where = "line " + strconv.Itoa(n)
+		}
+		invalid = append(invalid, fmt.Sprintf("%s: %s (%s): %s", where, b.Reason, b.Detail, messages.Excerpt(b.Line, 200)))
 	}
 	out.Flush()
 	for i, s := range invalid {
@@ -126,7 +132,23 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "invalid: %s\n", s)
 	}
 	fmt.Fprintf(stderr, "decoded %d datapoints, %d invalid\n", good, len(invalid))
+	if good == 0 {
+		return exitError // nothing valid was read: a script must not take that for success
+	}
 	return exitOK
+}
+
+// lineNumber is the 1-based line of data on which part (a slice of data, as the parsers make
+// their bad lines) starts; 0 when part is not inside data.
+func lineNumber(data, part []byte) int {
+	if len(part) == 0 || len(data) == 0 {
+		return 0
+	}
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(part))) - uintptr(unsafe.Pointer(unsafe.SliceData(data))))
+	if off < 0 || off >= len(data) {
+		return 0
+	}
+	return bytes.Count(data[:off], []byte{'\n'}) + 1
 }
 
 // decodeSettings takes limits, the format's input settings and the name mapping from the config

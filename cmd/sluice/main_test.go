@@ -69,7 +69,7 @@ func TestDecodePrintsCanonicalDatapoints(t *testing.T) {
 	if out != want {
 		t.Fatalf("stdout\n%s\nwant\n%s", out, want)
 	}
-	for _, s := range []string{"invalid: unparseable (missing timestamp): put bad", "invalid: non_finite: m.x{a=\"b\"} NaN",
+	for _, s := range []string{"invalid: line 2: unparseable (missing timestamp): put bad", "invalid: non_finite: m.x{a=\"b\"} NaN",
 		"invalid: too_old: old{a=\"b\"} 1 1000000", "decoded 2 datapoints, 3 invalid"} {
 		if !strings.Contains(errs, s) {
 			t.Fatalf("stderr lacks %q:\n%s", s, errs)
@@ -143,5 +143,32 @@ mem.used_bytes{job="api"} 7 %d # type=gauge unit=bytes
 `, ms, ms)
 	if out != want {
 		t.Fatalf("stdout\n%s\nwant\n%s", out, want)
+	}
+}
+
+// TestDecodeReportsLinesEscapedAndFails: an invalid line is reported with its line number, binary
+// bytes escaped and a long line cut; a run that read nothing valid exits 1, one that read
+// something exits 0.
+func TestDecodeReportsLinesEscapedAndFails(t *testing.T) {
+	now := time.Now().Unix()
+	long := "put " + strings.Repeat("x", 10<<20)
+	in := fmt.Sprintf("put ok.metric %d 1 host=a\nput bad\n\x00\x01\x1b[31mjunk\n%s\n", now, long)
+	code, out, errs := runWithStdin(in, "-format", "opentsdb")
+	if code != 0 || !strings.Contains(out, "ok.metric") {
+		t.Fatalf("exit %d with a valid line\nstdout: %s", code, out)
+	}
+	for _, want := range []string{"line 2: unparseable", `line 3: unparseable (missing timestamp): \x00\x01\x1b[31mjunk`, "line 4: "} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	if strings.ContainsRune(errs, 0) || strings.Contains(errs, "\x1b") {
+		t.Error("binary bytes reached stderr raw")
+	}
+	if len(errs) > 4096 {
+		t.Errorf("a 10 MB line made %d bytes of stderr", len(errs))
+	}
+	if code, _, errs := runWithStdin("garbage\nmore garbage\n", "-format", "opentsdb"); code != 1 || !strings.Contains(errs, "decoded 0 datapoints, 2 invalid") {
+		t.Errorf("nothing valid: exit %d, want 1\n%s", code, errs)
 	}
 }
