@@ -84,7 +84,11 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 	attempt := 0
 	var group sarama.ConsumerGroup
 	for group == nil {
-		g, err := sarama.NewConsumerGroup(r.d.cfg.Kafka.Brokers, in.Group, saramaConsumerConfig(r.d, r.index))
+		sc := saramaConsumerConfig(r.d, r.index)
+		if in.InitialOffset == "newest" {
+			sc.Consumer.Offsets.Initial = sarama.OffsetNewest
+		}
+		g, err := sarama.NewConsumerGroup(r.d.cfg.Kafka.Brokers, in.Group, sc)
 		if err == nil {
 			group = g
 			break

@@ -133,6 +133,10 @@ type Input struct {
 	Format string   `hcl:"format,label" reload:"restart"`
 	Topics []string `hcl:"topics" reload:"restart"`
 	Group  string   `hcl:"group,optional" reload:"restart"`
+	// InitialOffset is where a consumer group with no committed offset for a partition starts:
+	// "oldest" (the partition's whole retention: nothing produced before the first start is
+	// lost) or "newest" (only what is produced from then on). Once offsets are committed they win.
+	InitialOffset string `hcl:"initial_offset,optional" reload:"restart"`
 	// DefaultTags are added to every datapoint that lacks the key.
 	DefaultTags map[string]string `hcl:"default_tags,optional" reload:"live"`
 	// MetricPrefix is prepended to every metric name.

@@ -42,6 +42,9 @@ func (c *Config) validateInputs(v *validator) {
 		if in.Group == "" {
 			v.errorf(key, "group", "Empty group", "Set a consumer group name.")
 		}
+		if in.InitialOffset != "oldest" && in.InitialOffset != "newest" {
+			v.errorf(key, "initial_offset", "Unknown initial_offset", "%q: use oldest (a new group reads each partition's whole retention) or newest (only what is produced from its first start).", in.InitialOffset)
+		}
 		for k, val := range in.DefaultTags {
 			if k == "" || val == "" {
 				v.errorf(key, "default_tags", "Empty default tag", "Default tags need a non-empty key and value.")
