@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/asynkron/protoactor-go/actor"
@@ -144,14 +146,22 @@ func (p *Pipeline) start(ctx context.Context) error {
 	// (sarama retries its metadata requests without a context): Start returns when ctx ends, and
 	// the lookup's goroutine finishes on its own.
 	resolved := make(chan error, 1)
-	go func() { resolved <- p.startOutputs(ctx) }()
+	var step atomic.Pointer[string]
+	began := time.Now()
+	go func() { resolved <- p.startOutputs(ctx, &step) }()
 	select {
 	case err := <-resolved:
 		if err != nil {
 			return err
 		}
 	case <-ctx.Done():
-		return fmt.Errorf("looking up the output topics: %w", context.Cause(ctx))
+		what := "starting the outputs"
+		if s := step.Load(); s != nil {
+			what = *s
+		}
+		return fmt.Errorf("no answer from Kafka at %s after %s, %s: check that these are the brokers' addresses, "+
+			"reachable from here, and that kafka.tls and kafka.sasl match their listener (%w)",
+			strings.Join(cfg.Kafka.Brokers, ","), time.Since(began).Round(time.Second), what, context.Cause(ctx))
 	}
 	topo, err := layout(d.plans, cfg.Routes, cfg.Pipeline.Writers)
 	if err != nil {
@@ -351,15 +361,18 @@ func (p *Pipeline) closeOutputs() {
 // and partitions), and counts the input topics' partitions for the memory budget (0 for a topic
 // that cannot be looked up yet: readers retry, and the budget is then logged as counting none of
 // its partitions).
-func (p *Pipeline) startOutputs(ctx context.Context) error {
+func (p *Pipeline) startOutputs(ctx context.Context, step *atomic.Pointer[string]) error {
 	d, cfg := p.d, p.d.cfg
+	at := func(s string) { step.Store(&s) }
 	for _, o := range d.plans {
+		at(fmt.Sprintf("starting output %q (a Kafka output looks up its topic)", o.cfg.Name))
 		shards, err := o.out.Start(ctx)
 		if err != nil {
 			return fmt.Errorf("output %q: %w", o.cfg.Name, err)
 		}
 		o.shards = shards
 	}
+	at("looking up the input topics' partitions")
 	client, err := sarama.NewClient(cfg.Kafka.Brokers, kafkaio.ProducerConfig(cfg, nil))
 	if err != nil {
 		return fmt.Errorf("connecting to Kafka %v: %w%s", cfg.Kafka.Brokers, err, kafkaio.AuthHint(cfg.Kafka, err))

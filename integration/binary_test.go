@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -175,4 +176,50 @@ route { outputs = ["mine"] }
 	if code, _ := p.Stop(t); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
+}
+
+// TestSilentBrokerFailsStartClearly: a broker address that accepts connections and never answers
+// (a wrong port behind a proxy, a TLS listener spoken to in plain text) makes `sluice run` exit 1
+// within its 30 s start deadline, with an error that names the address, the step it was at and
+// what to check — not a bare "context deadline exceeded".
+func TestSilentBrokerFailsStartClearly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	addr := ln.Addr().String()
+	cfg := sluicetest.WriteConfig(t, fmt.Sprintf(`
+kafka { brokers = [%q] }
+input "opentsdb" { topics = ["in"] }
+output "kafka" "o" { topic = "out" }
+`, addr))
+	began := time.Now()
+	p := sluicetest.Run(t, "run", "-config", cfg, "-http", "127.0.0.1:0")
+	select {
+	case <-p.Done():
+	case <-time.After(60 * time.Second):
+		t.Fatal("still starting after 60 s")
+	}
+	took := time.Since(began)
+	code, last := p.Stop(t)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	msg, _ := last["error"].(string)
+	for _, want := range []string{"no answer from Kafka at " + addr, `starting output "o"`, "kafka.tls"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the error lacks %q: %v", want, last)
+		}
+	}
+	t.Logf("exit 1 after %s: %s", took.Round(time.Second), msg)
 }
