@@ -116,15 +116,17 @@ func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
 
 // workerMetrics: datapoints decoded and dropped, and each worker's load.
 type workerMetrics struct {
-	d                                  *deps
-	datapoints, dropped, busy, mailbox *prometheus.Desc
-	redelivered                        *prometheus.Desc
+	d                            *deps
+	datapoints, dropped, skipped *prometheus.Desc
+	busy, mailbox                *prometheus.Desc
+	redelivered                  *prometheus.Desc
 }
 
 func newWorkerMetrics(d *deps) *workerMetrics {
 	return &workerMetrics{d: d,
 		datapoints:  desc("sluice_input_datapoints_total", "Datapoints (lines) read, valid or not, by input topic.", "topic", "format"),
 		dropped:     desc("sluice_dropped_total", "Datapoints dropped, by input format and reason.", "format", "reason"),
+		skipped:     desc("sluice_skipped_total", "Values skipped by design, not dropped (influx string fields), by input format and reason.", "format", "reason"),
 		busy:        desc("sluice_worker_busy_seconds_total", "Time each worker spent on batches.", "worker"),
 		mailbox:     desc("sluice_worker_mailbox_depth", "Batches each worker holds: the one it works on and those queued behind it.", "worker"),
 		redelivered: desc("sluice_redeliveries_total", "Batches handed to another worker after the one holding them failed."),
@@ -132,7 +134,7 @@ func newWorkerMetrics(d *deps) *workerMetrics {
 }
 
 func (m *workerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, m.datapoints, m.dropped, m.busy, m.mailbox, m.redelivered)
+	describe(ch, m.datapoints, m.dropped, m.skipped, m.busy, m.mailbox, m.redelivered)
 }
 
 func (m *workerMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -142,7 +144,11 @@ func (m *workerMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for format, drops := range d.stats.DroppedByFormat {
 		for r := range drops {
-			counter(ch, m.dropped, drops[r].Load(), format, messages.Reason(r).String())
+			desc := m.dropped
+			if messages.Reason(r).Skipped() {
+				desc = m.skipped
+			}
+			counter(ch, desc, drops[r].Load(), format, messages.Reason(r).String())
 		}
 	}
 	for i := range d.load.busy {

@@ -164,7 +164,7 @@ route { outputs = ["mine"] }
 	now := time.Now().UnixNano()
 	var b strings.Builder
 	for i := range 30 {
-		fmt.Fprintf(&b, "cpu,host=h%d usage_user=%d %d\n", i, i, now)
+		fmt.Fprintf(&b, "cpu,host=h%d usage_user=%d,status=\"ok\" %d\n", i, i, now)
 	}
 	if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: "my.metrics", Value: sarama.StringEncoder(b.String())}); err != nil {
 		t.Fatalf("producing to the file's input topic: %v", err)
@@ -173,8 +173,13 @@ route { outputs = ["mine"] }
 	if code != 0 || strings.Count(out, "cpu_usage_user") != 30 {
 		t.Fatalf("tail of the file's output topic: exit %d\n%s%s", code, out, errs)
 	}
-	if code, _ := p.Stop(t); code != 0 {
+	code, last := p.Stop(t)
+	if code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+	// The string fields are skipped, not dropped: a clean input shows no drops.
+	if sluicetest.Num(last, "dropped") != 0 || sluicetest.Num(last, "skipped") != 30 || sluicetest.Num(last, "skipped_string_field") != 30 {
+		t.Fatalf("summary: dropped %v, skipped %v; want 0 and the 30 string fields: %v", last["dropped"], last["skipped"], last)
 	}
 }
 

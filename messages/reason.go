@@ -62,14 +62,32 @@ func (r Reason) String() string {
 	return "unknown"
 }
 
-// DropCounts counts drops per reason.
+// Skipped reports whether r is not a drop but a value skipped by design: an influx string
+// field, which no TSDB stores as a sample. Such values are counted apart (sluice_skipped_total,
+// "skipped" in the summary), so a clean input shows no drops.
+func (r Reason) Skipped() bool { return r == ReasonStringField }
+
+// DropCounts counts drops (and skipped values) per reason.
 type DropCounts [NumReasons]int64
 
-// Total is the sum over all reasons.
+// Total is the number of datapoints dropped: the sum over every reason but the skipped ones.
 func (d *DropCounts) Total() int64 {
 	var n int64
-	for _, v := range d {
-		n += v
+	for r, v := range d {
+		if !Reason(r).Skipped() {
+			n += v
+		}
+	}
+	return n
+}
+
+// Skipped is the number of values skipped by design (Reason.Skipped).
+func (d *DropCounts) Skipped() int64 {
+	var n int64
+	for r, v := range d {
+		if Reason(r).Skipped() {
+			n += v
+		}
 	}
 	return n
 }

@@ -251,7 +251,7 @@ loop:
 	defer cancel()
 	s := p.Stop(ctx)
 	fields := []any{"datapoints_in", s.DatapointsIn, "datapoints_out", s.DatapointsOut,
-		"dropped", s.Dropped.Total(), "records_in", s.RecordsIn, "drained", s.Drained,
+		"dropped", s.Dropped.Total(), "skipped", s.Dropped.Skipped(), "records_in", s.RecordsIn, "drained", s.Drained,
 		"batches_left", s.BatchesLeft, "restarts", s.Restarts, "dead_lettered", s.DeadLettered,
 		"readers_alive", alive["reader"], "workers_alive", alive["worker"], "writers_alive", alive["writer"],
 		"routing_changes", s.RoutingChanges, "hot_partitions", s.HotPartitions}
@@ -295,7 +295,10 @@ func applyMemoryLimit(p *actors.Pipeline, log hclog.Logger, set bool) int64 {
 func dropFields(d messages.DropCounts) []any {
 	var out []any
 	for r, n := range d {
-		if n > 0 {
+		switch {
+		case n > 0 && messages.Reason(r).Skipped():
+			out = append(out, "skipped_"+messages.Reason(r).String(), n)
+		case n > 0:
 			out = append(out, "dropped_"+messages.Reason(r).String(), n)
 		}
 	}
@@ -329,7 +332,7 @@ func (pr *progressT) log(log hclog.Logger) {
 	fields := []any{
 		"in_dp_per_s", int64(float64(s.DatapointsIn-pr.last.DatapointsIn) / secs),
 		"out_dp_per_s", int64(float64(s.DatapointsOut-pr.last.DatapointsOut) / secs),
-		"dropped", drops.Total(), "lag", pr.p.Lag(),
+		"dropped", drops.Total(), "skipped", drops.Skipped(), "lag", pr.p.Lag(),
 		"in_total", s.DatapointsIn, "out_total", s.DatapointsOut, "dropped_total", s.Dropped.Total(),
 		"raw_pool", fmt.Sprintf("%d/%d", raw, rawN), "shard_pool", fmt.Sprintf("%d/%d", sb, sbN),
 		"gc_pause", time.Duration(ms.PauseTotalNs - pr.lastGCNs).String(), "heap_mib", ms.HeapInuse >> 20,
