@@ -174,8 +174,10 @@ type deps struct {
 	// rebalances counts and times the readers' group rebalances.
 	rebalances *rebalanceStats
 
-	readersWG   sync.WaitGroup
-	stopping    atomic.Bool
+	readersWG sync.WaitGroup
+	stopping  atomic.Bool
+	// giveUp is closed when Stop's deadline passed (readers stop waiting for acknowledgements).
+	giveUp      chan struct{}
 	nextBatchID atomic.Uint64
 	nextFlushID atomic.Uint64
 

@@ -26,19 +26,21 @@ type readerDeps struct {
 	cfg *config.Config
 	log hclog.Logger
 	// root sends from the reader's goroutines, which are not actors.
-	root        *actor.RootContext
-	rawPool     *messages.Pool[*messages.RawBatch]
-	decoders    map[string]*topicDecoder
-	claims      *claimRegistry
-	rebalances  *rebalanceStats
-	partitions  *atomic.Pointer[placement.Table]
-	workerPIDs  []*actor.PID
-	writerPIDs  []*actor.PID
-	trackerPID  *actor.PID
-	tickets     *messages.Tickets
-	readers     int
-	readersWG   *sync.WaitGroup
-	stopping    *atomic.Bool
+	root       *actor.RootContext
+	rawPool    *messages.Pool[*messages.RawBatch]
+	decoders   map[string]*topicDecoder
+	claims     *claimRegistry
+	rebalances *rebalanceStats
+	partitions *atomic.Pointer[placement.Table]
+	workerPIDs []*actor.PID
+	writerPIDs []*actor.PID
+	trackerPID *actor.PID
+	tickets    *messages.Tickets
+	readers    int
+	readersWG  *sync.WaitGroup
+	stopping   *atomic.Bool
+	// giveUp is closed when Stop's deadline passed: readers stop waiting for acknowledgements.
+	giveUp      <-chan struct{}
 	nextBatchID *atomic.Uint64
 }
 
@@ -46,7 +48,7 @@ func (d *deps) forReader() *readerDeps {
 	return &readerDeps{cfg: d.cfg, log: d.log, root: d.system.Root, rawPool: d.rawPool, decoders: d.decoders,
 		claims: d.claims, rebalances: d.rebalances, partitions: &d.partitions, workerPIDs: d.workerPIDs,
 		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, tickets: d.tickets, readers: len(d.readerPIDs), readersWG: &d.readersWG,
-		stopping: &d.stopping, nextBatchID: &d.nextBatchID}
+		stopping: &d.stopping, giveUp: d.giveUp, nextBatchID: &d.nextBatchID}
 }
 
 // workerFor returns the worker for a batch of a partition: the one the coordinator's table

@@ -340,7 +340,8 @@ func (l *claimLoop) flush() {
 }
 
 // drain waits until every batch of c is acknowledged (the tracker then marked its last offset),
-// or the shutdown timeout passes.
+// or the rebalance's time is up, or, when the process stops, until Stop gives up (its deadline,
+// the shutdown timeout, passed), so that what a reader logs comes before the stop's summary.
 func (h *claimHandler) drain(c *claim) {
 	d := h.r.d
 	if c.inflight.Load() == 0 {
@@ -355,9 +356,15 @@ func (h *claimHandler) drain(c *claim) {
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
+	began := time.Now()
 	for c.inflight.Load() > 0 {
 		select {
 		case <-c.drained:
+		case <-d.giveUp:
+			h.r.log.Warn("partition released with batches not acknowledged; they will be consumed again",
+				"topic", c.Topic, "partition", c.Partition, "batches", c.inflight.Load(), "cause", "shutdown timeout",
+				"waited", time.Since(began).Round(time.Millisecond))
+			return
 		case <-deadline.C:
 			// Their offsets are not marked, so they are not committed: the next owner reads them again.
 			h.r.log.Warn("partition released with batches not acknowledged; they will be consumed again",

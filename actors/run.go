@@ -88,7 +88,7 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 	}
 	p := cfg.Pipeline
 	d := &deps{
-		cfg: cfg, log: log, spawned: make(chan struct{}),
+		cfg: cfg, log: log, spawned: make(chan struct{}), giveUp: make(chan struct{}),
 		rawPool:   messages.NewRawBatchPool(p.RawBatches, p.BatchBytes, p.BatchRecords),
 		shardPool: messages.NewShardBatchPool(p.ShardBatches, p.ShardBatchBytes),
 		decoders:  decoders,
@@ -251,6 +251,10 @@ func (p *Pipeline) Stop(ctx context.Context) Summary {
 	return p.summary
 }
 
+// readersGiveUp is how long a stop past its deadline still waits for readers to leave their
+// groups, after telling them to give up.
+const readersGiveUp = 5 * time.Second
+
 func (p *Pipeline) stop(ctx context.Context) Summary {
 	d := p.d
 	if !p.started {
@@ -270,6 +274,13 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 	case <-ctx.Done():
 		drained = false
 		p.log.Warn("shutdown timeout: readers still draining")
+		// They give up at once (each logs what it leaves unacknowledged) and leave their groups:
+		// waited for a little, so that their lines come before the summary.
+		close(d.giveUp)
+		select {
+		case <-readersDone:
+		case <-time.After(readersGiveUp):
+		}
 	}
 	// Readers first, then workers, then writers; each Poison is queued behind what the actor
 	// already holds, so mailboxes drain in order.
@@ -300,13 +311,17 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 	p.closeOutputs()
 	d.system.Shutdown()
 	raw, _, sb, _ := p.PoolsInUse()
-	s := Summary{Snapshot: d.stats.Snapshot(), Drained: drained && d.stats.BatchesLeft.Load() == 0, RawInUse: raw, ShardInUse: sb}
+	s := Summary{Snapshot: d.stats.Snapshot(), RawInUse: raw, ShardInUse: sb}
 	if d.deadLetterPool != nil {
 		s.DeadLetterInUse = d.deadLetterPool.InUse()
 	}
 	if d.tickets != nil {
 		s.TicketsOpen, s.TicketsLeaked = d.tickets.Open(), d.tickets.Leaked()
+		// Every batch the stop left behind, wherever it was (the tracker counts those it held
+		// when it stopped; a hard stop may never reach it): its ticket was abandoned.
+		s.BatchesLeft = max(s.BatchesLeft, d.tickets.Abandoned()+s.TicketsOpen)
 	}
+	s.Drained = drained && s.BatchesLeft == 0
 	return s
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/sluicehq/sluice/integration/kafkatest"
 	"github.com/sluicehq/sluice/integration/sluicetest"
 )
 
@@ -227,4 +228,34 @@ output "kafka" "o" { topic = "out" }
 		}
 	}
 	t.Logf("exit 1 after %s: %s", took.Round(time.Second), msg)
+}
+
+// TestSummaryIsTheLastLineWhenTheOutputIsDown: with the output down (a remote-write URL nobody
+// listens on), SIGTERM stops within the default shutdown timeout and the summary is the last line,
+// consistent with what was left: drained=false and the batches left counted; every reader's
+// "partition released with batches not acknowledged" comes before it.
+func TestSummaryIsTheLastLineWhenTheOutputIsDown(t *testing.T) {
+	cfg := sluicetest.WriteConfig(t, `
+input "opentsdb" { topics = ["metrics.opentsdb"] }
+output "remote_write" "down" { urls = ["http://127.0.0.1:1/api/v1/write"] }
+`)
+	p := sluicetest.Run(t, "run", "-dev", "-dev-broker", sluicetest.FreeAddr(t), "-dev-rate", "2000", "-config", cfg,
+		"-http", "127.0.0.1:0", "-progress", "500ms")
+	kafkatest.WaitFor(t, 45*time.Second, "datapoints read", func() bool {
+		pr := p.Last("progress")
+		return pr != nil && sluicetest.Num(pr, "in_total") > 0
+	})
+	code, last := p.Stop(t)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if last["@message"] != "sluice stopped" {
+		t.Fatalf("the last line is not the summary: %v", last)
+	}
+	if last["drained"] != false || sluicetest.Num(last, "batches_left") == 0 {
+		t.Fatalf("the summary says drained=%v batches_left=%v with the output down", last["drained"], last["batches_left"])
+	}
+	if n := p.Count("partition released with batches not acknowledged; they will be consumed again"); n == 0 {
+		t.Error("no reader said what it left unacknowledged")
+	}
 }

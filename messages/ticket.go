@@ -41,6 +41,10 @@ func (ts *Tickets) Open() int64 {
 	return ts.issued.Load() - ts.completed.Load() - ts.abandoned.Load()
 }
 
+// Abandoned is the number of tickets a stop gave up on (or that a leak cut short): batches whose
+// offsets stay uncommitted.
+func (ts *Tickets) Abandoned() int64 { return ts.abandoned.Load() }
+
 // Leaked is the number of shares released with their batch without being completed or abandoned.
 func (ts *Tickets) Leaked() int64 { return ts.leaked.Load() }
 
