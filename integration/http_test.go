@@ -133,8 +133,8 @@ func TestMetricsAndHealth(t *testing.T) {
 }
 
 // TestDevModeWithConfigFile: `sluice run -dev -config FILE` keeps the file's settings (here pprof
-// on, two inputs and a dead-letter topic) and provides the broker and topics: the generator's
-// OpenTSDB lines reach metrics.opentsdb whatever the file named it.
+// on, two inputs and a dead-letter topic), its topics included, and provides only the broker: the
+// generator's OpenTSDB lines reach the file's opentsdb topic, tsdb.lines.
 func TestDevModeWithConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	path := dir + "/sluice.hcl"
@@ -153,13 +153,13 @@ dead_letter { topic = "prod.dead" }
 	kafkatest.WaitFor(t, 45*time.Second, "generated datapoints to reach the output", func() bool {
 		f := sluicetest.Scrape(t, addr)
 		return sluicetest.Sum(f["sluice_output_datapoints_total"], nil) > 0 &&
-			sluicetest.Sum(f["sluice_input_datapoints_total"], map[string]string{"topic": "metrics.opentsdb"}) > 0
+			sluicetest.Sum(f["sluice_input_datapoints_total"], map[string]string{"topic": "tsdb.lines"}) > 0
 	})
 	if code, body := get(t, "http://"+addr+"/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
 		t.Errorf("/debug/pprof/ with http { pprof = true }: %d", code)
 	}
 	if l := p.Last("embedded Kafka-protocol broker listening; any Kafka client can produce to it"); l == nil ||
-		l["input_topics"] != "metrics.influx" || l["output_topic"] != "metrics.shards" {
+		l["topics"] != "prod.dead,prod.shards,telegraf,tsdb.lines" {
 		t.Errorf("dev mode's topics: %v", l)
 	}
 	if code, _ := p.Stop(t); code != 0 {

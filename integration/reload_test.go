@@ -29,7 +29,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		}
 	}
 	const base = `log { level = "info" }
-input "opentsdb" { topics = ["ignored.in.dev.mode"] }
+input "opentsdb" { topics = ["metrics.opentsdb"] }
 output "kafka" "tsdb" { topic = "metrics.shards" }
 `
 	write(denyPath, "# nothing denied yet\n")

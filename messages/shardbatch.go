@@ -16,8 +16,8 @@ type ShardBatch struct {
 	// the output has acknowledged every segment.
 	Ticket   Share
 	Segments []Segment
-	arena     []byte
-	pool      *Pool[*ShardBatch]
+	arena    []byte
+	pool     *Pool[*ShardBatch]
 }
 
 // NewShardBatchPool preallocates n batches with arenaBytes bytes each.
