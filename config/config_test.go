@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/sluicehq/sluice/parse/formats"
 )
 
@@ -456,8 +458,10 @@ route { outputs = ["vm"] }
 	if !errors.As(err, &ce) {
 		t.Fatalf("want *Error, got %v", err)
 	}
-	if r := ce.Diags[0].Subject; ce.Diags[0].Summary != "Unknown output" || r.Start.Line != 14 || r.Start.Column != 19 {
-		t.Fatalf("error %s at %v", ce.Diags[0].Summary, r)
+	// The warning about "spare" (line 9) comes first: diagnostics are in the order of the file.
+	d := ce.Diags.Errs()[0].(*hcl.Diagnostic)
+	if r := d.Subject; d.Summary != "Unknown output" || r.Start.Line != 14 || r.Start.Column != 19 {
+		t.Fatalf("error %s at %v", d.Summary, r)
 	}
 	a := BasicAuth{Username: "u", Password: "hunter2"}
 	if s := fmt.Sprintf("%v %+v %#v", a, a, &a); strings.Contains(s, "hunter2") {

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -60,14 +59,9 @@ func LoadControl(filename string, src []byte, base *Config) (*Config, error) {
 	body := f.Body.(*hclsyntax.Body)
 	def := Default()
 	doc := controlDoc{Denylist: def.Denylist, Validation: def.Validation, Limits: def.Limits, Shedding: def.Shedding, Coordinator: def.Coordinator}
-	decodeDiags := gohcl.DecodeBody(f.Body, evalContext(), &doc)
+	decodeDiags := dropCascades(gohcl.DecodeBody(f.Body, evalContext(), &doc))
 	diags = append(diags, decodeDiags...)
-	v := validator{pos: indexPositions(filename, body), bad: map[hcl.Range]bool{}}
-	for _, d := range decodeDiags {
-		if d.Subject != nil {
-			v.bad[*d.Subject] = true
-		}
-	}
+	v := newValidator(filename, body, decodeDiags)
 	present := map[string]bool{}
 	for _, b := range body.Blocks {
 		present[b.Type] = true
@@ -125,7 +119,7 @@ func LoadControl(filename string, src []byte, base *Config) (*Config, error) {
 	if !diags.HasErrors() {
 		merged.validateRealtime(&v)
 	}
-	diags = append(diags, v.diags...)
+	diags = tidy(append(diags, v.diags...))
 	if diags.HasErrors() {
 		return nil, &Error{Diags: diags, files: p.Files()}
 	}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -14,42 +13,6 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 )
-
-// Error is what Load returns for an invalid config: every diagnostic, with the parser's files so
-// that they can be printed with source snippets.
-type Error struct {
-	Diags hcl.Diagnostics
-	files map[string]*hcl.File
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	for i, d := range e.Diags.Errs() {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(d.Error())
-	}
-	return b.String()
-}
-
-// Write prints every diagnostic: a "file:line:column: severity: summary" line, then the source
-// snippet and detail.
-func (e *Error) Write(w io.Writer) {
-	tw := hcl.NewDiagnosticTextWriter(w, e.files, 100, false)
-	for _, d := range e.Diags {
-		sev := "error"
-		if d.Severity == hcl.DiagWarning {
-			sev = "warning"
-		}
-		if d.Subject != nil {
-			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
-		} else {
-			fmt.Fprintf(w, "%s: %s\n", sev, d.Summary)
-		}
-		_ = tw.WriteDiagnostic(d)
-	}
-}
 
 // LoadFile reads and validates the config at path.
 func LoadFile(path string) (*Config, error) {
@@ -84,16 +47,11 @@ func Load(filename string, src []byte) (*Config, error) {
 			cfg.Outputs = append(cfg.Outputs, defaultOutput(typ))
 		}
 	}
-	decodeDiags := gohcl.DecodeBody(f.Body, evalContext(), cfg)
+	decodeDiags := dropCascades(gohcl.DecodeBody(f.Body, evalContext(), cfg))
 	diags = append(diags, decodeDiags...)
-	v := validator{pos: indexPositions(filename, body), bad: map[hcl.Range]bool{}}
-	for _, d := range decodeDiags {
-		if d.Subject != nil {
-			v.bad[*d.Subject] = true
-		}
-	}
+	v := newValidator(filename, body, decodeDiags)
 	cfg.validate(&v)
-	diags = append(diags, v.diags...)
+	diags = tidy(append(diags, v.diags...))
 	if diags.HasErrors() {
 		return nil, &Error{Diags: diags, files: p.Files()}
 	}
@@ -121,7 +79,7 @@ var envFunc = function.New(&function.Spec{
 		}
 		switch len(args) {
 		case 1:
-			return cty.NilVal, fmt.Errorf("environment variable %s is not set and no default was given", name)
+			return cty.NilVal, fmt.Errorf("environment variable %s is not set and no default was given: set it, or give one as env(%q, \"default\")", name, name)
 		case 2:
 			return args[1], nil
 		default:
@@ -151,6 +109,7 @@ func (pos positions) index(prefix string, body *hclsyntax.Body) {
 		seen[key]++
 		for _, k := range []string{key, nth} {
 			pos[k] = b.DefRange()
+			pos[k+"{}"] = b.Range()
 			for name, a := range b.Body.Attributes {
 				pos[k+"."+name] = a.Expr.Range()
 			}
@@ -162,8 +121,18 @@ func (pos positions) index(prefix string, body *hclsyntax.Body) {
 // validator collects validation diagnostics.
 type validator struct {
 	pos   positions
-	bad   map[hcl.Range]bool // ranges that already have a decode error
+	bad   []hcl.Range // where decoding already reported an error
 	diags hcl.Diagnostics
+}
+
+func newValidator(filename string, body *hclsyntax.Body, decodeDiags hcl.Diagnostics) validator {
+	v := validator{pos: indexPositions(filename, body)}
+	for _, d := range decodeDiags {
+		if d.Subject != nil && d.Severity == hcl.DiagError {
+			v.bad = append(v.bad, *d.Subject)
+		}
+	}
+	return v
 }
 
 // at finds the range of block (and attribute, when written), falling back to the block, then to
@@ -189,9 +158,33 @@ func (v *validator) warnf(block, attr, summary, format string, args ...any) {
 
 func (v *validator) report(sev hcl.DiagnosticSeverity, block, attr, summary, format string, args ...any) {
 	r := v.at(block, attr)
-	if v.bad[r] {
-		return // decoding already reported this attribute
+	if v.cascade(block, attr, r) {
+		return
 	}
 	v.diags = append(v.diags, &hcl.Diagnostic{Severity: sev, Summary: summary,
 		Detail: fmt.Sprintf(format, args...), Subject: r.Ptr()})
+}
+
+// cascade tells whether an error about block.attr at r follows from one decoding already
+// reported: the attribute's own value failed to decode (a type error, an unset env()), or the
+// setting is missing from a block that has a decode error, likely its misspelling ("topik").
+func (v *validator) cascade(block, attr string, r hcl.Range) bool {
+	for _, b := range v.bad {
+		if b.Overlaps(r) {
+			return true
+		}
+	}
+	if _, written := v.pos[block+"."+attr]; attr == "" || written {
+		return false
+	}
+	whole, ok := v.pos[block+"{}"]
+	if !ok {
+		return false
+	}
+	for _, b := range v.bad {
+		if whole.Overlaps(b) {
+			return true
+		}
+	}
+	return false
 }

@@ -23,7 +23,7 @@ func (c *Config) validateInputs(v *validator) {
 		key := "input." + in.Format
 		in.deriveDefaults()
 		if !contains(formats.Names, in.Format) {
-			v.errorf(key, "", "Unsupported input format", "%q is not a format this build decodes: use one of %s.", in.Format, strings.Join(formats.Names, ", "))
+			v.errorf(key, "", "Unsupported input format", "%q is not a format this build decodes%s: use one of %s.", in.Format, didYouMean(in.Format, formats.Names), strings.Join(formats.Names, ", "))
 			continue
 		}
 		if seenFormat[in.Format] {

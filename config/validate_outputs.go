@@ -21,7 +21,7 @@ func (c *Config) validateOutputs(v *validator) {
 	for _, o := range c.Outputs {
 		key := "output." + o.Type + "." + o.Name
 		if !contains(OutputTypes, o.Type) {
-			v.errorf(key, "", "Unsupported output type", "%q is not an output type: use one of %s.", o.Type, strings.Join(OutputTypes, ", "))
+			v.errorf(key, "", "Unsupported output type", "%q is not an output type%s: use one of %s.", o.Type, didYouMean(o.Type, OutputTypes), strings.Join(OutputTypes, ", "))
 			continue
 		}
 		if names[o.Name] {
@@ -157,7 +157,7 @@ func (c *Config) validateRoutes(v *validator) {
 				for _, o := range c.Outputs {
 					all = append(all, o.Name)
 				}
-				v.errorf(key, "outputs", "Unknown output", "No output is named %q; the outputs are %s.", name, strings.Join(all, ", "))
+				v.errorf(key, "outputs", "Unknown output", "No output is named %q%s; the outputs are %s.", name, didYouMean(name, all), strings.Join(all, ", "))
 			}
 			if seen[name] {
 				v.errorf(key, "outputs", "Output named twice", "%q is listed twice in one route.", name)

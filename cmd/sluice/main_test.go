@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +43,57 @@ func TestValidateReportsEveryErrorWithPosition(t *testing.T) {
 		if !strings.Contains(errs, want) {
 			t.Fatalf("stderr lacks %q:\n%s", want, errs)
 		}
+	}
+}
+
+// TestDiagnosticsOnceInLineOrder: each problem is reported once (its file:line:column line, the
+// source line marked, the detail — not a second "Error:" block), in the order of the file, without
+// the errors that only follow from another: an unset env() is one error, not also "value must be
+// known" and "Missing topic"; a misspelt setting is "Did you mean", not also the setting missing;
+// a value of the wrong type is not also reported by validation.
+func TestDiagnosticsOnceInLineOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.hcl")
+	src := `kafka { brokers = [env("SLUICE_TEST_UNSET_BROKERS")] }
+input "influx" {
+  topics     = ["a"]
+  batch_sise = 10
+}
+output "kafka" "x" { topic = env("SLUICE_TEST_UNSET_TOPIC") }
+output "kafka" "y" { topik = "t" }
+output "remote_write" "z" {
+  urls   = ["http://127.0.0.1:8428/api/v1/write"]
+  shards = "many"
+}
+output "remote_wrte" "w" { urls = ["http://127.0.0.1:8428/api/v1/write"] }
+route { outputs = ["x", "y", "z", "w"] }
+`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := run("validate", "-config", path)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	heads := regexp.MustCompile(`(?m)^\S+:\d+:\d+: (error|warning): .*$`).FindAllString(errs, -1)
+	want := []string{
+		path + ":1:20: error: Environment variable not set",
+		path + ":4:3: error: Unsupported argument",
+		path + ":6:30: error: Environment variable not set",
+		path + ":7:22: error: Unsupported argument",
+		path + ":10:13: error: Unsuitable value type",
+		path + ":12:1: error: Unsupported output type",
+	}
+	if !slices.Equal(heads, want) {
+		t.Fatalf("diagnostics:\n%s\nwant:\n%s\n\nstderr:\n%s", strings.Join(heads, "\n"), strings.Join(want, "\n"), errs)
+	}
+	for _, s := range []string{`Did you mean "topic"?`, `did you mean "remote_write"?`, `env("SLUICE_TEST_UNSET_TOPIC", "default")`,
+		"    7 | output \"kafka\" \"y\" { topik = \"t\" }\n      |                      ^^^^^\n", "6 error(s)"} {
+		if !strings.Contains(errs, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, errs)
+		}
+	}
+	if strings.Contains(errs, "Error: ") || strings.Contains(errs, "must be known") {
+		t.Errorf("a diagnostic is printed twice or a cascade is left:\n%s", errs)
 	}
 }
 
