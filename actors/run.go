@@ -21,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/limits"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/validate"
+	"github.com/sluicehq/sluice/output"
 	"github.com/sluicehq/sluice/parse/formats"
 	"github.com/sluicehq/sluice/shed"
 )
@@ -382,7 +383,10 @@ func (p *Pipeline) startOutputs(ctx context.Context, step *atomic.Pointer[string
 	for _, o := range d.plans {
 		at(fmt.Sprintf("starting output %q (a Kafka output looks up its topic)", o.cfg.Name))
 		shards, err := o.out.Start(ctx)
-		if err != nil {
+		var degraded *output.Degraded
+		if errors.As(err, &degraded) {
+			p.log.Warn("output starts degraded", "output", o.cfg.Name, "problems", strings.Join(degraded.Problems, "; "))
+		} else if err != nil {
 			return fmt.Errorf("output %q: %w", o.cfg.Name, err)
 		}
 		o.shards = shards

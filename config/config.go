@@ -312,6 +312,9 @@ type Output struct {
 	MaxBatchSamples  int               `hcl:"max_batch_samples,optional" reload:"restart"`
 	MaxBatchBytesRaw string            `hcl:"max_batch_bytes,optional" reload:"restart"`
 	Breaker          *Breaker          `hcl:"breaker,block" reload:"restart"`
+	// ProbeAtStart sends each endpoint an empty request at start (it stores nothing) and fails
+	// the start when the receiver refuses it or cannot be reached (rwclient.Probe).
+	ProbeAtStart bool `hcl:"probe_at_start,optional" reload:"restart"`
 
 	// Retry bounds how failed writes are retried.
 	Retry *Retry `hcl:"retry,block" reload:"restart"`

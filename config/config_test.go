@@ -40,6 +40,30 @@ func TestExampleValidates(t *testing.T) {
 	}
 }
 
+// TestEveryExampleValidates: each config under examples/ (the ECS image's included) loads without
+// an error or a warning, so that what a user copies works.
+func TestEveryExampleValidates(t *testing.T) {
+	paths, _ := filepath.Glob("../examples/*.hcl")
+	more, _ := filepath.Glob("../examples/*/*.hcl")
+	paths = append(paths, more...)
+	if len(paths) < 3 {
+		t.Fatalf("found only %v", paths)
+	}
+	for _, path := range paths {
+		cfg, err := LoadFile(path)
+		if err == nil && cfg.Warnings() != nil {
+			err = cfg.Warnings()
+		}
+		if err != nil {
+			var b bytes.Buffer
+			if e, ok := err.(*Error); ok {
+				e.Write(&b)
+			}
+			t.Errorf("%s: %v\n%s", path, err, b.String())
+		}
+	}
+}
+
 func TestAllInputsExampleValidates(t *testing.T) {
 	cfg, err := LoadFile("../examples/all-inputs.hcl")
 	if err != nil {

@@ -114,6 +114,7 @@ func defaultOutput(typ string) *Output {
 		o.TimeoutRaw, o.Concurrency, o.MaxBatchSamples, o.MaxBatchBytesRaw = "30s", 4, 10000, "4MiB"
 		o.Retry.MaxElapsedRaw = "5m"
 		o.Breaker = &Breaker{Failures: 5, CoolDownRaw: "10s"}
+		o.ProbeAtStart = true
 	} else {
 		o.Compression = "none"
 	}

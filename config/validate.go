@@ -33,7 +33,7 @@ var outputSettings = map[string][]string{
 	"protocol": {OutputKafka, OutputRemoteWrite},
 	"urls":     httpOutputs, "headers": httpOutputs, "basic_auth": httpOutputs, "bearer_token": httpOutputs,
 	"timeout": httpOutputs, "concurrency": httpOutputs, "max_batch_samples": httpOutputs,
-	"max_batch_bytes": httpOutputs, "breaker": httpOutputs,
+	"max_batch_bytes": httpOutputs, "breaker": httpOutputs, "probe_at_start": httpOutputs,
 }
 
 func (c *Config) validate(v *validator) {

@@ -38,6 +38,8 @@ output "remote_write" "vm" {
   max_batch_bytes   = "4MiB"   # per request, before compression
   flush_bytes       = "1MiB"   # a shard flushes when it holds its share of this...
   linger            = "200ms"  # ...or when its oldest datapoint waited this long
+  probe_at_start    = true     # an empty request to each URL at start: a refusal or no URL
+                               # reachable within 10s fails the start (exit 1)
 
   # 5xx, 429 and network errors are retried with exponential backoff and full jitter, honouring
   # Retry-After (up to max_backoff); other 4xx go to the dead-letter topic at once, as does a

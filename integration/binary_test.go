@@ -133,7 +133,10 @@ output "kafka" "mine" {
   shards = 3
   linger = "20ms"
 }
-output "remote_write" "vm" { urls = ["http://127.0.0.1:1/api/v1/write"] }
+output "remote_write" "vm" {
+  urls           = ["http://127.0.0.1:1/api/v1/write"]
+  probe_at_start = false # nobody listens there, and no datapoint goes there
+}
 route {
   match   = ["never.**"]
   outputs = ["vm"]
@@ -237,7 +240,10 @@ output "kafka" "o" { topic = "out" }
 func TestSummaryIsTheLastLineWhenTheOutputIsDown(t *testing.T) {
 	cfg := sluicetest.WriteConfig(t, `
 input "opentsdb" { topics = ["metrics.opentsdb"] }
-output "remote_write" "down" { urls = ["http://127.0.0.1:1/api/v1/write"] }
+output "remote_write" "down" {
+  urls           = ["http://127.0.0.1:1/api/v1/write"]
+  probe_at_start = false # down from the start, to test the stop
+}
 `)
 	p := sluicetest.Run(t, "run", "-dev", "-dev-broker", sluicetest.FreeAddr(t), "-dev-rate", "2000", "-config", cfg,
 		"-http", "127.0.0.1:0", "-progress", "500ms")
@@ -258,4 +264,61 @@ output "remote_write" "down" { urls = ["http://127.0.0.1:1/api/v1/write"] }
 	if n := p.Count("partition released with batches not acknowledged; they will be consumed again"); n == 0 {
 		t.Error("no reader said what it left unacknowledged")
 	}
+}
+
+// TestUnusableRemoteWriteFailsStart: a remote-write output that cannot be used fails the start
+// with exit 1 and an error naming the endpoint and what to check, before any data arrives: a URL
+// nobody listens on (after the probe's patience), and a real VictoriaMetrics asked at a wrong
+// path, which refuses the probe's empty request. Against the right path the same probe passes and
+// stores nothing.
+func TestUnusableRemoteWriteFailsStart(t *testing.T) {
+	start := func(t *testing.T, url string) (int, string, *sluicetest.Proc) {
+		cfg := sluicetest.WriteConfig(t, fmt.Sprintf(`
+input "opentsdb" { topics = ["metrics.opentsdb"] }
+output "remote_write" "tsdb" { urls = [%q] }
+`, url))
+		p := sluicetest.Run(t, "run", "-dev", "-dev-broker", sluicetest.FreeAddr(t), "-dev-rate", "0", "-config", cfg, "-http", "127.0.0.1:0")
+		select {
+		case <-p.Done():
+		case <-time.After(60 * time.Second):
+			return -1, "", p
+		}
+		code, last := p.Stop(t)
+		msg, _ := last["error"].(string)
+		return code, msg, p
+	}
+	t.Run("nobody listens", func(t *testing.T) {
+		t.Parallel()
+		url := "http://" + sluicetest.FreeAddr(t) + "/api/v1/write"
+		code, msg, _ := start(t, url)
+		if code != 1 || !strings.Contains(msg, `output "tsdb"`) || !strings.Contains(msg, "no endpoint could be reached") ||
+			!strings.Contains(msg, url) || !strings.Contains(msg, "probe_at_start = false") {
+			t.Fatalf("exit %d: %s", code, msg)
+		}
+		t.Logf("exit 1: %s", msg)
+	})
+	t.Run("wrong path", func(t *testing.T) {
+		t.Parallel()
+		vm := startVictoriaMetrics(t, "vm")
+		url := vm.base + "/api/v1/wrte"
+		code, msg, _ := start(t, url)
+		if code != 1 || !strings.Contains(msg, url+" answered the start probe") || !strings.Contains(msg, "check the URL's path") {
+			t.Fatalf("exit %d: %s", code, msg)
+		}
+		t.Logf("exit 1: %s", msg)
+		// The right path: the probe passes, the pipeline runs, and nothing was stored.
+		cfg := sluicetest.WriteConfig(t, fmt.Sprintf(`
+input "opentsdb" { topics = ["metrics.opentsdb"] }
+output "remote_write" "tsdb" { urls = [%q] }
+`, vm.writeURL()))
+		p := sluicetest.Run(t, "run", "-dev", "-dev-broker", sluicetest.FreeAddr(t), "-dev-rate", "0", "-config", cfg, "-http", "127.0.0.1:0")
+		p.HTTPAddr(t)
+		kafkatest.WaitFor(t, 30*time.Second, "the pipeline to run", func() bool { return p.Last("partitions assigned") != nil })
+		if code, _ := p.Stop(t); code != 0 {
+			t.Fatalf("exit %d against the right path", code)
+		}
+		if got := vm.exportVM(t, `{__name__=~".+"}`); len(got) != 0 {
+			t.Fatalf("the probe stored %d series", len(got))
+		}
+	})
 }

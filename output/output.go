@@ -10,6 +10,7 @@ package output
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/config"
@@ -113,3 +114,13 @@ func Backoff(lo, hi time.Duration, attempt int) time.Duration {
 
 // Factory makes the output of a config block (o, of the whole config cfg).
 type Factory func(cfg *config.Config, o *config.Output) (Output, error)
+
+// Degraded is what Start returns when the output can be used but not all of it: some replicas
+// unreachable or failing. The pipeline logs it as a warning and starts.
+type Degraded struct {
+	Problems []string
+}
+
+func (d *Degraded) Error() string {
+	return "some endpoints cannot be used now (their circuit breakers will keep requests away from them): " + strings.Join(d.Problems, "; ")
+}

@@ -244,7 +244,11 @@ func (c *Client) Send(body []byte, avoid int) (endpoint int, written int64, err 
 // post sends body to url and classifies the answer; on a 2xx it returns the samples the
 // receiver says it wrote (-1: it does not say).
 func (c *Client) post(url string, body []byte) (int64, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
+	return c.postCtx(c.ctx, url, body)
+}
+
+func (c *Client) postCtx(ctx context.Context, url string, body []byte) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {

@@ -38,8 +38,20 @@ func New(_ *config.Config, o *config.Output) (output.Output, error) {
 	return &Output{o: o, client: rwclient.New(o, Headers())}, nil
 }
 
-// Start returns the output's shards: its concurrency.
-func (r *Output) Start(context.Context) (int, error) { return r.o.Concurrency, nil }
+// Start probes the endpoints with an empty request (unless probe_at_start = false) and returns
+// the output's shards: its concurrency.
+func (r *Output) Start(ctx context.Context) (int, error) {
+	if r.o.ProbeAtStart {
+		// An ExportMetricsServiceRequest without resource metrics: zero bytes of protobuf, gzipped.
+		var empty bytes.Buffer
+		zw := gzip.NewWriter(&empty)
+		_ = zw.Close()
+		if err := r.client.Probe(ctx, empty.Bytes()); err != nil {
+			return r.o.Concurrency, err
+		}
+	}
+	return r.o.Concurrency, nil
+}
 
 // Writer returns the sender of shards [lo, hi).
 func (r *Output) Writer(lo, hi int, answer output.Answer) (output.Writer, error) {

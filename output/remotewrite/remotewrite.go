@@ -25,8 +25,17 @@ func New(_ *config.Config, o *config.Output) (output.Output, error) {
 	return &Output{o: o, client: rwclient.New(o, rwclient.RemoteWriteHeaders(o.Protocol))}, nil
 }
 
-// Start returns the output's shards: its concurrency.
-func (r *Output) Start(context.Context) (int, error) { return r.o.Concurrency, nil }
+// Start probes the endpoints with an empty request (unless probe_at_start = false) and returns
+// the output's shards: its concurrency.
+func (r *Output) Start(ctx context.Context) (int, error) {
+	if r.o.ProbeAtStart {
+		// An empty WriteRequest (1.0) or Request (2.0) is zero bytes of protobuf, snappy-compressed.
+		if err := r.client.Probe(ctx, rw.Compress(nil, nil)); err != nil {
+			return r.o.Concurrency, err
+		}
+	}
+	return r.o.Concurrency, nil
+}
 
 // Writer returns the sender of shards [lo, hi).
 func (r *Output) Writer(lo, hi int, answer output.Answer) (output.Writer, error) {
