@@ -173,6 +173,8 @@ type deps struct {
 	latency latency.Hist
 	// rebalances counts and times the readers' group rebalances.
 	rebalances *rebalanceStats
+	// missing are the input topics the brokers say do not exist.
+	missing missingTopics
 
 	readersWG sync.WaitGroup
 	stopping  atomic.Bool

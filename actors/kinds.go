@@ -31,6 +31,7 @@ type readerDeps struct {
 	decoders   map[string]*topicDecoder
 	claims     *claimRegistry
 	rebalances *rebalanceStats
+	missing    *missingTopics
 	partitions *atomic.Pointer[placement.Table]
 	workerPIDs []*actor.PID
 	writerPIDs []*actor.PID
@@ -46,7 +47,7 @@ type readerDeps struct {
 
 func (d *deps) forReader() *readerDeps {
 	return &readerDeps{cfg: d.cfg, log: d.log, root: d.system.Root, rawPool: d.rawPool, decoders: d.decoders,
-		claims: d.claims, rebalances: d.rebalances, partitions: &d.partitions, workerPIDs: d.workerPIDs,
+		claims: d.claims, rebalances: d.rebalances, missing: &d.missing, partitions: &d.partitions, workerPIDs: d.workerPIDs,
 		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, tickets: d.tickets, readers: len(d.readerPIDs), readersWG: &d.readersWG,
 		stopping: &d.stopping, giveUp: d.giveUp, nextBatchID: &d.nextBatchID}
 }

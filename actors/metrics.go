@@ -72,7 +72,7 @@ type readerMetrics struct {
 	d                       *deps
 	records, bytes, lag, up *prometheus.Desc
 	owned, fresh, marked    *prometheus.Desc
-	latency                 *prometheus.Desc
+	latency, missing        *prometheus.Desc
 }
 
 func newReaderMetrics(d *deps) *readerMetrics {
@@ -84,12 +84,13 @@ func newReaderMetrics(d *deps) *readerMetrics {
 		owned:   desc("sluice_partition_owned", "1 for each input partition a reader's group session is consuming now.", "topic", "partition", "reader"),
 		fresh:   desc("sluice_partition_freshness_seconds", "Now minus the Kafka timestamp of the oldest record of a claimed partition not yet acknowledged by the outputs (0: nothing in flight).", "topic", "partition"),
 		latency: desc("sluice_end_to_end_latency_seconds", "Records' latency from their Kafka timestamp to the outputs' acknowledgement of every datapoint of their batch (what sluice bench reports as latency)."),
+		missing: desc("sluice_input_topic_missing", "1 for each input topic the brokers say does not exist; the readers wait for it.", "topic"),
 		marked:  desc("sluice_partition_commit_age_seconds", "Time since a claimed partition's committable offset last advanced (sarama commits it within commit_interval).", "topic", "partition"),
 	}
 }
 
 func (m *readerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, m.records, m.bytes, m.lag, m.up, m.owned, m.fresh, m.marked, m.latency)
+	describe(ch, m.records, m.bytes, m.lag, m.up, m.owned, m.fresh, m.marked, m.latency, m.missing)
 	m.d.rebalances.started.Describe(ch)
 	m.d.rebalances.duration.Describe(ch)
 }
@@ -108,6 +109,9 @@ func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(ch, m.marked, c.commitAge(now).Seconds(), c.Topic, part)
 	}
 	gauge(ch, m.up, float64(m.d.claims.inGroup.Load()))
+	for _, t := range m.d.missing.list() {
+		gauge(ch, m.missing, 1, t)
+	}
 	buckets, count, sum := m.d.latency.Cumulative(latency.ExportBuckets)
 	ch <- prometheus.MustNewConstHistogram(m.latency, count, sum, buckets)
 	m.d.rebalances.started.Collect(ch)

@@ -155,6 +155,9 @@ func (p *Pipeline) Ready() error {
 		return err
 	}
 	d := p.d
+	if missing := d.missing.list(); len(missing) > 0 {
+		return fmt.Errorf("input topics that do not exist on the brokers: %s (create them, or fix the inputs' topics)", strings.Join(missing, ", "))
+	}
 	// Each reader is a member of every input's group.
 	if n, want := int(d.claims.inGroup.Load()), len(d.readerPIDs)*len(d.cfg.Inputs); n < want {
 		return fmt.Errorf("%d of %d consumer group memberships (readers × inputs) in a session", n, want)
@@ -180,6 +183,10 @@ func stalledClaim(d *deps, now time.Time) error {
 	}
 	return nil
 }
+
+// MissingTopics are the input topics the brokers said do not exist, sorted; the readers wait
+// for them.
+func (p *Pipeline) MissingTopics() []string { return p.d.missing.list() }
 
 // MemoryBudget is the pipeline's memory budget, known once it started (zero before).
 func (p *Pipeline) MemoryBudget() budget.Memory {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -83,15 +84,21 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 	// every retry in Sluice is, so that a fleet that failed together does not retry together.
 	attempt := 0
 	var group sarama.ConsumerGroup
+	var client sarama.Client // the group's, which also says which topics exist
 	for group == nil {
 		sc := saramaConsumerConfig(r.d, r.index)
 		if in.InitialOffset == "newest" {
 			sc.Consumer.Offsets.Initial = sarama.OffsetNewest
 		}
-		g, err := sarama.NewConsumerGroup(r.d.cfg.Kafka.Brokers, in.Group, sc)
+		c, err := sarama.NewClient(r.d.cfg.Kafka.Brokers, sc)
 		if err == nil {
-			group = g
-			break
+			g, gerr := sarama.NewConsumerGroupFromClient(in.Group, c)
+			if gerr == nil {
+				group, client = g, c
+				break
+			}
+			_ = c.Close()
+			err = gerr
 		}
 		attempt++
 		backoff := output.Backoff(minBackoff, maxBackoff, attempt)
@@ -105,13 +112,22 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 			r.log.Warn("consumer error", "error", err)
 		}
 	}()
-	h := &claimHandler{r: r, stopping: ctx}
+	h := &claimHandler{r: r, stopping: ctx, topics: in.Topics}
 	r.d.rebalances.joining(&h.rebalance, time.Now())
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, in.Topics, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			attempt++
 			backoff := output.Backoff(minBackoff, maxBackoff, attempt)
-			r.log.Error("consume failed; retrying", "error", err, "backoff", backoff)
+			if missing := r.missingTopics(client, err, in.Topics); len(missing) > 0 {
+				// Said once per topic and process; /readyz, the progress line and
+				// sluice_input_topic_missing carry it while it lasts.
+				if fresh := r.d.missing.report(missing); len(fresh) > 0 {
+					r.log.Warn("input topic does not exist on the brokers; waiting for it", "topics", strings.Join(fresh, ","),
+						"group", in.Group, "hint", "create it, or fix the input's topics; the other inputs are not held up")
+				}
+			} else {
+				r.log.Error("consume failed; retrying", "error", err, "backoff", backoff)
+			}
 			sleepCtx(ctx, backoff)
 			continue
 		}
@@ -120,7 +136,16 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 	if err := group.Close(); err != nil {
 		r.log.Warn("leaving the consumer group", "error", err)
 	}
+	_ = client.Close()
 	r.log.Debug("left the consumer group")
+}
+
+// missingTopics returns which of topics the brokers do not have, when err says one is missing.
+func (r *reader) missingTopics(client sarama.Client, err error, topics []string) []string {
+	if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		return nil
+	}
+	return absent(client, topics)
 }
 
 // sleepCtx waits d or until ctx is done; it reports whether the whole d passed. It runs only on
@@ -146,6 +171,8 @@ type claimHandler struct {
 	// Cleanup waits for it, so the next Setup sees what it wrote.
 	rebalance    readerRebalance
 	sessionEnded chan struct{}
+	// topics are the input's topics, which exist once a session starts.
+	topics []string
 }
 
 func (h *claimHandler) Setup(s sarama.ConsumerGroupSession) error {
@@ -153,6 +180,9 @@ func (h *claimHandler) Setup(s sarama.ConsumerGroupSession) error {
 	waited, cause := d.rebalances.assigned(&h.rebalance, time.Now())
 	h.r.log.Info("partitions assigned", "claims", s.Claims(), "generation", s.GenerationID(),
 		"rebalance", cause, "waited", waited.Round(time.Millisecond))
+	if were := d.missing.found(h.topics); len(were) > 0 {
+		h.r.log.Info("input topic exists now", "topics", strings.Join(were, ","))
+	}
 	d.claims.sessionStarted(h.r.index, s.Claims())
 	d.claims.inGroup.Add(1)
 	ended := make(chan struct{})

@@ -340,6 +340,9 @@ func (pr *progressT) log(log hclog.Logger) {
 	if f := pr.p.ShedFactors(); f[shed.Normal] < 1 || f[shed.BestEffort] < 1 {
 		fields = append(fields, "shed_factor_normal", f[shed.Normal], "shed_factor_best_effort", f[shed.BestEffort])
 	}
+	if missing := pr.p.MissingTopics(); len(missing) > 0 {
+		fields = append(fields, "missing_topics", strings.Join(missing, ","))
+	}
 	fields = append(fields, dropFields(drops)...)
 	log.Info("progress", fields...)
 	pr.last, pr.lastAt, pr.lastGCNs = s, now, ms.PauseTotalNs
