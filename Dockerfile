@@ -8,8 +8,8 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /sluice ./cmd/sluice
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /sluice /sluice
-COPY examples/sluice.hcl /etc/sluice/sluice.hcl
-# Metrics and probes on every interface inside the container (examples/sluice.hcl reads this).
+COPY examples/ecs/sluice.hcl /etc/sluice/sluice.hcl
+# Metrics and probes on every interface inside the container (examples/ecs/sluice.hcl reads this).
 ENV SLUICE_HTTP_ADDRESS=0.0.0.0:9464
 USER 65532:65532
 EXPOSE 9464

@@ -71,14 +71,14 @@ func New(cfg *config.Config, partitions int) Memory {
 	b.Consumers = int64(partitions) * (2*kafkaio.FetchBytes + kafkaio.ChannelBuffer*kafkaio.MessageBytes)
 	for _, o := range cfg.Outputs {
 		shards := o.Shards // 0: the topic's partition count, at least as many as writers then
-		if o.Type == config.OutputRemoteWrite {
+		if o.HTTP() {
 			shards = o.Concurrency
 		}
 		writers := int64(p.Writers)
 		if shards > 0 {
 			writers = int64(min(p.Writers, shards))
 		}
-		if o.Type == config.OutputRemoteWrite {
+		if o.HTTP() {
 			// Per writer: a flush's compressed requests, the merger's uncompressed request.
 			b.Outputs += writers * int64(o.FlushBytes+o.MaxBatchBytes)
 		} else {

@@ -54,6 +54,11 @@ pipeline { memory_limit = "1GiB" }`)
 	if want := int64(2 * (1<<20 + 4<<20)); b.Outputs != want { // 2 writers × (flush_bytes + max_batch_bytes)
 		t.Errorf("remote-write outputs %d, want %d", b.Outputs, want)
 	}
+	otlp := loadConfig(t, `input "opentsdb" { topics = ["in"] }
+output "otlp" "o" { urls = ["http://127.0.0.1:1/v1/metrics"] }`)
+	if got := New(otlp, 8).Outputs; got != b.Outputs { // an OTLP output is sized as remote write is
+		t.Errorf("OTLP outputs %d, want %d", got, b.Outputs)
+	}
 	if rw.Pipeline.MemoryLimit != 1<<30 || b.Limit(rw.Pipeline.MemoryLimit) != 1<<30 {
 		t.Errorf("memory_limit = 1GiB gives %d", b.Limit(rw.Pipeline.MemoryLimit))
 	}

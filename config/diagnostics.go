@@ -119,7 +119,7 @@ func wrap(s string, width int) []string {
 func dropCascades(diags hcl.Diagnostics) hcl.Diagnostics {
 	var calls []hcl.Range
 	for _, d := range diags {
-		if d.Subject != nil && d.Summary == "Error in function call" {
+		if d.Subject != nil && (d.Summary == "Error in function call" || d.Summary == "Call to unknown function") {
 			calls = append(calls, *d.Subject)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
 // LoadFile reads and validates the config at path.
@@ -62,7 +63,8 @@ func Load(filename string, src []byte) (*Config, error) {
 }
 
 func evalContext() *hcl.EvalContext {
-	return &hcl.EvalContext{Functions: map[string]function.Function{"env": envFunc}}
+	// split("," , env("SLUICE_KAFKA_BROKERS")) turns one variable into a list (a bootstrap string).
+	return &hcl.EvalContext{Functions: map[string]function.Function{"env": envFunc, "split": stdlib.SplitFunc}}
 }
 
 // envFunc is env("NAME", "default"): the environment variable, or the default when it is unset

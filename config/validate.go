@@ -27,6 +27,10 @@ var OutputTypes = []string{OutputKafka, OutputRemoteWrite, OutputOTLP}
 // httpOutputs are the output types that write over HTTP, with the same settings.
 var httpOutputs = []string{OutputRemoteWrite, OutputOTLP}
 
+// HTTP reports whether the output sends HTTP requests (remote write, OTLP): its shards are its
+// concurrency, and its buffers are requests.
+func (o *Output) HTTP() bool { return contains(httpOutputs, o.Type) }
+
 // outputSettings are the settings only some output types take, and which.
 var outputSettings = map[string][]string{
 	"topic": {OutputKafka}, "compression": {OutputKafka}, "shards": {OutputKafka},

@@ -1,5 +1,7 @@
-# Sluice configuration: every block and setting, with its default.
-# Check a file with: sluice validate -config examples/sluice.hcl
+# Sluice configuration: every block and setting, with its default — except what is marked EXAMPLE
+# (the input's relabel rules, the denylist's globs, the cardinality budgets, the routes), which
+# show the syntax and are not defaults: without them nothing is relabeled, denylisted or budgeted.
+# To start, copy examples/starter.hcl instead. Check a file with: sluice validate -config FILE
 # Durations are strings such as "500ms", "30s", "2m"; sizes such as "512KiB", "1MiB", "1MB".
 # env("NAME", "default") reads an environment variable (ECS passes settings that way).
 
@@ -64,6 +66,7 @@ input "opentsdb" {
   # the Prometheus family (prometheus, remote_write, otlp), which keeps them as Prometheus does.
   # allow_non_finite = false
 
+  # EXAMPLE rules (the default is none):
   relabel {                     # rename host to instance: copy it...
     source_labels = ["host"]
     target_label  = "instance"
@@ -138,6 +141,7 @@ validation {
 
 # Datapoints whose metric name matches a glob are dropped (denylisted).
 # "*" matches within one dot-separated segment, "**" any number of segments.
+# EXAMPLE globs (the default is none).
 denylist {
   globs = ["test.**", "*.debug.*"]
 }
@@ -155,6 +159,7 @@ denylist {
 # metrics a budget's globs match (every metric without match), or for each value of per_tag.
 # Over budget, new series are dropped (reason cardinality); series admitted in the window keep
 # flowing whole. Decisions depend on the series hash, so every task drops the same series.
+# EXAMPLE budgets (the default is none).
 limits {
   window = "1h" # aligned to the clock, so every task's windows match
   budget "checkout" {
@@ -196,7 +201,8 @@ output "kafka" "tsdb" {
   # }
 }
 
-# Routes (optional with one output; examples/outputs.hcl has several outputs): the first route
+# EXAMPLE routes (optional with one output, which then gets everything; examples/outputs.hcl has
+# several outputs): the first route
 # whose globs match a metric decides where it goes. priority is the route's class for shedding:
 # critical (never shed), normal (the default) or best_effort (shed first).
 route {

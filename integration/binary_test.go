@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os/exec"
@@ -321,4 +322,44 @@ output "remote_write" "tsdb" { urls = [%q] }
 			t.Fatalf("the probe stored %d series", len(got))
 		}
 	})
+}
+
+// TestDevHintsWorkAsPrinted: the commands dev mode prints to try next run as printed, in a shell,
+// with nothing but the binary: the produce hint writes its line, the tail hint (bounded here with
+// -from oldest -n 1) prints that datapoint from the output, and the metrics hint, when curl is
+// installed, reads /metrics.
+func TestDevHintsWorkAsPrinted(t *testing.T) {
+	p := sluicetest.Run(t, "run", "-dev", "-dev-broker", sluicetest.FreeAddr(t), "-dev-rate", "0", "-http", "127.0.0.1:0")
+	var hints map[string]any
+	kafkatest.WaitFor(t, 30*time.Second, "dev mode's hints", func() bool {
+		hints = p.Last("dev mode is running; try next")
+		return hints != nil
+	})
+	sh := func(cmd string, timeout time.Duration) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "sh", "-c", cmd).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, err, out)
+		}
+		return string(out)
+	}
+	produce, _ := hints["produce_a_line"].(string)
+	if out := sh(produce, 30*time.Second); !strings.Contains(out, "produced 1 records") {
+		t.Fatalf("%s printed %q", produce, out)
+	}
+	tail, _ := hints["watch_the_output"].(string)
+	if out := sh(tail+" -from oldest -n 1", 60*time.Second); !strings.Contains(out, `sys.cpu.user{host="web01"} 42`) {
+		t.Fatalf("%s printed %q", tail, out)
+	}
+	if _, err := exec.LookPath("curl"); err == nil {
+		metrics, _ := hints["read_the_metrics"].(string)
+		if out := sh(metrics, 10*time.Second); !strings.Contains(out, "sluice_output_datapoints_total") {
+			t.Fatalf("%s printed %q", metrics, out)
+		}
+	}
+	if code, _ := p.Stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
 }

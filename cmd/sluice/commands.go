@@ -27,7 +27,7 @@ func init() {
 	commands = []command{
 		{"run", "run the pipeline", "-config FILE | -dev [-config FILE] [-dev-rate N]",
 			func(a []string, _ io.Reader, o, e io.Writer) int { return runCmd(a, o, e) }},
-		{"validate", "check a config file exactly as start-up does", "-config FILE",
+		{"validate", "check a config file exactly as start-up does, and print its memory budget", "-config FILE [-partitions N]",
 			func(a []string, _ io.Reader, o, e io.Writer) int { return validateCmd(a, o, e) }},
 		{"decode", "print what Sluice makes of some input", "-format FORMAT [-input FILE] [-config FILE]", decodeCmd},
 		{"relabel", "show each relabel rule's effect on series read from stdin", "-config FILE [-input NAME | -output NAME] [-format FORMAT]", relabelCmd},
@@ -37,6 +37,7 @@ func init() {
 			func(a []string, _ io.Reader, o, e io.Writer) int { return healthCmd(a, o, e) }},
 		{"loadgen", "produce synthetic metrics in any input format at a rate", "(-config FILE | -brokers B) -topic T [-format F] [-rate N] [flags]",
 			func(a []string, _ io.Reader, o, e io.Writer) int { return loadgenCmd(a, o, e) }},
+		{"produce", "write stdin's lines to a topic, one record per line (or -lines N)", "(-config FILE | -brokers B) [-topic T] [-lines N]", produceCmd},
 		{"tail", "print an output shard topic's datapoints with their shard", "(-config FILE | -brokers B) [-topic T] [-partition N] [-n N]",
 			func(a []string, _ io.Reader, o, e io.Writer) int { return tailCmd(a, o, e) }},
 		{"control", "read and write the control topic", "get | set -file DOC | history | diff [-file DOC] ... -config FILE",

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,9 +74,10 @@ func TestECSTaskDefinition(t *testing.T) {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	cfg, err := config.LoadFile("../../examples/sluice.hcl")
+	baked := bakedConfig(t)
+	cfg, err := config.LoadFile(baked)
 	if err != nil {
-		t.Fatalf("the example config with the task's environment: %v", err)
+		t.Fatalf("%s, the image's config, with the task's environment: %v", baked, err)
 	}
 	if stop := time.Duration(c.StopTimeout) * time.Second; stop <= cfg.Pipeline.ShutdownTimeout {
 		t.Errorf("stopTimeout %s is not above pipeline.shutdown_timeout %s: ECS would SIGKILL a draining task", stop, cfg.Pipeline.ShutdownTimeout)
@@ -87,10 +89,41 @@ func TestECSTaskDefinition(t *testing.T) {
 	if host, _, _ := net.SplitHostPort(cfg.HTTP.Address); host != "0.0.0.0" {
 		t.Errorf("http.address %s in the task: Prometheus could not scrape it from outside the container", cfg.HTTP.Address)
 	}
-	if cfg.Kafka.Brokers[0] != env["SLUICE_KAFKA_BROKER"] {
-		t.Errorf("brokers %v, the task sets %s", cfg.Kafka.Brokers, env["SLUICE_KAFKA_BROKER"])
+	if strings.Join(cfg.Kafka.Brokers, ",") != env["SLUICE_KAFKA_BROKERS"] {
+		t.Errorf("brokers %v, the task sets %s", cfg.Kafka.Brokers, env["SLUICE_KAFKA_BROKERS"])
+	}
+	// MSK's SASL/SCRAM port is a TLS listener: SCRAM without TLS there cannot connect.
+	for _, b := range cfg.Kafka.Brokers {
+		if strings.HasSuffix(b, ":9096") && (cfg.Kafka.TLS == nil || cfg.Kafka.SASL == nil || !strings.HasPrefix(cfg.Kafka.SASL.Mechanism, "SCRAM-")) {
+			t.Errorf("broker %s is MSK's SASL/SCRAM (TLS) port, but the config has tls %v and sasl %v", b, cfg.Kafka.TLS != nil, cfg.Kafka.SASL)
+		}
+	}
+	// Neutral: what the image runs drops nothing a user did not ask for.
+	if len(cfg.Denylist.Globs) > 0 || cfg.Denylist.File != "" || len(cfg.Limits.Budgets) > 0 {
+		t.Errorf("the image's config denylists %v (file %q) or sets %d budgets", cfg.Denylist.Globs, cfg.Denylist.File, len(cfg.Limits.Budgets))
+	}
+	for _, in := range cfg.Inputs {
+		if len(in.Relabel) > 0 {
+			t.Errorf("the image's config relabels input %s", in.Format)
+		}
 	}
 	if want := []string{"run", "-config", "/etc/sluice/sluice.hcl"}; c.Command != nil && !slices.Equal(c.Command, want) {
 		t.Errorf("command %q, want %q", c.Command, want)
 	}
+}
+
+// bakedConfig is the file the Dockerfile copies to /etc/sluice/sluice.hcl, relative to here.
+func bakedConfig(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(raw)) {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "COPY" && f[2] == "/etc/sluice/sluice.hcl" {
+			return "../../" + f[1]
+		}
+	}
+	t.Fatal("the Dockerfile copies no file to /etc/sluice/sluice.hcl")
+	return ""
 }

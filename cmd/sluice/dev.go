@@ -292,7 +292,7 @@ func devHints(cfg *config.Config, metricsAddr string) (produce, tail, metrics st
 	}
 	broker, self := cfg.Kafka.Brokers[0], selfCommand()
 	if line, ok := devSample[in.Format]; ok {
-		produce = fmt.Sprintf("echo \"%s\" | kcat -P -b %s -t %s", strings.ReplaceAll(line, `"`, `\"`), broker, in.Topics[0])
+		produce = fmt.Sprintf("echo \"%s\" | %s produce -brokers %s -topic %s", strings.ReplaceAll(line, `"`, `\"`), self, broker, in.Topics[0])
 	} else {
 		produce = fmt.Sprintf("%s loadgen -brokers %s -topic %s -format %s", self, broker, in.Topics[0], in.Format)
 	}

@@ -117,9 +117,9 @@ func TestDevHints(t *testing.T) {
 	produce, tail, metrics := devHints(cfg, "127.0.0.1:9464")
 	h := produce + "\n" + tail + "\n" + metrics
 	for _, want := range []string{
-		`echo "put sys.cpu.user $(date +%s) 42 host=web01" | kcat -P -b 127.0.0.1:19092 -t metrics.opentsdb`,
 		// The test binary, like one `go run` built, lives in a go-build directory: the hint says
 		// how to run the command from the checkout, not a sluice binary the user may not have.
+		`echo "put sys.cpu.user $(date +%s) 42 host=web01" | go run ./cmd/sluice produce -brokers 127.0.0.1:19092 -topic metrics.opentsdb`,
 		"go run ./cmd/sluice tail -brokers 127.0.0.1:19092 -topic metrics.shards",
 		"curl -s http://127.0.0.1:9464/metrics",
 	} {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,40 @@ func TestValidateExample(t *testing.T) {
 	code, out, errs := run("validate", "-config", "../../examples/sluice.hcl")
 	if code != 0 || !strings.Contains(out, "valid") {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+}
+
+// TestValidatePrintsTheMemoryBudget: validate prints the budget sluice run would compute for
+// the partitions given, and the limit the container must exceed: twice the working set, growing
+// with the partitions, or pipeline.memory_limit when set.
+func TestValidatePrintsTheMemoryBudget(t *testing.T) {
+	re := regexp.MustCompile(`memory budget with (\d+) input partitions: working set (\d+) MiB \(.*\), (\d+) MiB more per partition; soft memory limit (\d+) MiB \(([^)]*)\)`)
+	budgetOf := func(path string, partitions int) (ws, per, limit int, source string) {
+		t.Helper()
+		code, out, errs := run("validate", "-config", path, "-partitions", strconv.Itoa(partitions))
+		m := re.FindStringSubmatch(out)
+		if code != 0 || m == nil || m[1] != strconv.Itoa(partitions) {
+			t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+		}
+		ws, _ = strconv.Atoi(m[2])
+		per, _ = strconv.Atoi(m[3])
+		limit, _ = strconv.Atoi(m[4])
+		return ws, per, limit, m[5]
+	}
+	ws0, per, limit0, source := budgetOf("../../examples/sluice.hcl", 0)
+	ws100, _, limit100, _ := budgetOf("../../examples/sluice.hcl", 100)
+	if per == 0 || ws100-ws0 < 100*(per-1) || ws100-ws0 > 100*per {
+		t.Errorf("100 partitions add %d MiB at %d MiB each", ws100-ws0, per)
+	}
+	if source != "twice the working set" || limit0-2*ws0 > 1 || 2*ws0-limit0 > 1 || limit100 <= limit0 {
+		t.Errorf("limits %d and %d MiB for working sets %d and %d (%s)", limit0, limit100, ws0, ws100, source)
+	}
+	path := filepath.Join(t.TempDir(), "limit.hcl")
+	if err := os.WriteFile(path, []byte("input \"opentsdb\" { topics = [\"in\"] }\noutput \"kafka\" \"o\" { topic = \"o\" }\npipeline { memory_limit = \"3GiB\" }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, limit, source := budgetOf(path, 10); limit != 3072 || source != "pipeline.memory_limit" {
+		t.Errorf("with memory_limit = 3GiB: %d MiB (%s)", limit, source)
 	}
 }
 

@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
+
+	"github.com/sluicehq/sluice/budget"
 )
 
 func validateCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", stderr)
 	path := fs.String("config", "", "config file to check")
+	partitions := fs.Int("partitions", 0, "input partitions one process may own, for the memory budget it prints (at most all of them)")
 	if err := fs.Parse(args); err != nil {
 		return parseExit(err)
 	}
@@ -15,9 +18,34 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sluice validate: -config FILE is required")
 		return exitError
 	}
-	if _, ok := loadConfig(*path, stderr); !ok {
+	if *partitions < 0 {
+		fmt.Fprintln(stderr, "sluice validate: -partitions must be 0 or more")
+		return exitError
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
 		return exitError
 	}
 	fmt.Fprintf(stdout, "%s: valid\n", *path)
+	// The budget sluice run computes at start (it counts the input topics' partitions then): the
+	// container's memory should be above the limit.
+	b := budget.New(cfg, *partitions)
+	perPartition := budget.New(cfg, *partitions+1).WorkingSet() - b.WorkingSet()
+	limit, source := b.Limit(cfg.Pipeline.MemoryLimit), "twice the working set"
+	if cfg.Pipeline.MemoryLimit > 0 {
+		source = "pipeline.memory_limit"
+	}
+	fmt.Fprintf(stdout, "memory budget with %d input partitions: working set %d MiB (", *partitions, mib(b.WorkingSet()))
+	for i, p := range b.Parts() {
+		if i > 0 {
+			fmt.Fprint(stdout, ", ")
+		}
+		fmt.Fprintf(stdout, "%s %d", p.Name, mib(p.Bytes))
+	}
+	fmt.Fprintf(stdout, "), %d MiB more per partition; soft memory limit %d MiB (%s): give the container more than that\n",
+		mib(perPartition), mib(limit), source)
 	return exitOK
 }
+
+// mib rounds bytes up to MiB.
+func mib(n int64) int64 { return (n + 1<<20 - 1) >> 20 }

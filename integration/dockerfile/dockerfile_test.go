@@ -15,10 +15,11 @@ import (
 // instruction is one parsed line: its keyword, its arguments and whether it used the exec
 // (JSON array) form.
 type instruction struct {
-	cmd  string
-	args []string
-	json bool
-	line int
+	cmd   string
+	flags []string // --from=build and the like
+	args  []string
+	json  bool
+	line  int
 }
 
 func parse(t *testing.T) [][]instruction {
@@ -37,7 +38,7 @@ func parse(t *testing.T) [][]instruction {
 	}
 	var stages [][]instruction
 	for _, n := range res.AST.Children {
-		in := instruction{cmd: strings.ToUpper(n.Value), json: n.Attributes["json"], line: n.StartLine}
+		in := instruction{cmd: strings.ToUpper(n.Value), flags: n.Flags, json: n.Attributes["json"], line: n.StartLine}
 		for a := n.Next; a != nil; a = a.Next {
 			in.args = append(in.args, a.Value)
 			in.json = in.json || a.Attributes["json"]

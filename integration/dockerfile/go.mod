@@ -2,7 +2,10 @@ module github.com/sluicehq/sluice/integration/dockerfile
 
 go 1.26.8
 
-require github.com/moby/buildkit v0.34.2
+require (
+	github.com/moby/buildkit v0.34.2
+	github.com/moby/patternmatcher v0.6.1
+)
 
 require (
 	github.com/containerd/typeurl/v2 v2.3.0 // indirect
