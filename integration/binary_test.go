@@ -50,6 +50,10 @@ func TestDevModeRunsAndStopsOnSIGTERM(t *testing.T) {
 			t.Errorf("summary lacks the coordinator's %s: %v", k, last)
 		}
 	}
+	// The memory budget is logged at start in dev mode too (the limit is not set there).
+	if b := p.Last("memory budget"); b == nil || sluicetest.Num(b, "working_set_mib") == 0 {
+		t.Errorf("no memory budget logged at start: %v", b)
+	}
 }
 
 // TestDevModeWithKcat produces into the embedded broker with kcat (librdkafka, an independent

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 var updateREADME = flag.Bool("update-readme", false, "rewrite the README's command list from the command table")
@@ -69,5 +70,18 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 	if code, out, _ := run("version"); code != 0 || !strings.HasPrefix(out, "sluice ") {
 		t.Errorf("sluice version: exit %d, %q", code, out)
+	}
+}
+
+// TestRedriveReasonCheckedFirst: a reason Sluice never dead-letters for is refused with the list of
+// reasons before any connection is tried (here to a port nobody listens on), not after.
+func TestRedriveReasonCheckedFirst(t *testing.T) {
+	start := time.Now()
+	code, _, errs := run("redrive", "-brokers", "127.0.0.1:1", "-from", "dead", "-reason", "bogus")
+	if code != 1 || !strings.Contains(errs, `-reason "bogus" is not a reason`) || !strings.Contains(errs, "unparseable") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if strings.Contains(errs, "cannot reach Kafka") || time.Since(start) > 2*time.Second {
+		t.Fatalf("redrive tried Kafka before checking -reason (%s): %s", time.Since(start), errs)
 	}
 }
