@@ -15,22 +15,8 @@ import (
 // bytes (the oldest batches go first) and by age, so `sluice run -dev` can run all day; the
 // newest records stay readable.
 func TestDevBrokerTrims(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	const limit = 64 << 10
-	b, err := startDevBroker(addr, devRetention{age: time.Hour, bytes: limit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	cfg, err := config.Load("dev", []byte(devConfig(addr)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, cfg := testDevBroker(t, devRetention{age: time.Hour, bytes: limit})
 	if _, err := b.createTopics(cfg, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -127,4 +113,26 @@ func TestDevHints(t *testing.T) {
 			t.Errorf("hints lack %q:\n%s", want, h)
 		}
 	}
+}
+
+// testDevBroker starts an embedded broker on a free port, closed when the test ends, and returns
+// it with dev mode's config for it.
+func testDevBroker(t *testing.T, ret devRetention) (*devBrokerT, *config.Config) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	b, err := startDevBroker(addr, ret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	cfg, err := config.Load("dev", []byte(devConfig(addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, cfg
 }

@@ -2,36 +2,20 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
-
-	"github.com/sluicehq/sluice/config"
 )
 
 // TestProduce: sluice produce writes one record per line (blank lines skipped), -lines N groups
 // N lines a record, -lines 0 makes stdin one record; -config's first input topic is the default,
 // and every record is read back as written.
 func TestProduce(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	b, err := startDevBroker(addr, devRetention{age: time.Hour, bytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	cfg, err := config.Load("dev", []byte(devConfig(addr)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cfg := testDevBroker(t, devRetention{age: time.Hour, bytes: 1 << 20})
+	addr := cfg.Kafka.Brokers[0]
 	if err := createTopics(cfg, map[string]int{"p.lines": 1, "p.grouped": 1, "p.whole": 1}); err != nil {
 		t.Fatal(err)
 	}
