@@ -8,5 +8,7 @@
 // identical work: VictoriaMetrics' influx parser keeps a row's fields in one row, while Sluice
 // builds one datapoint per field with a joined `<measurement>_<field>` name; Sluice converts
 // every timestamp to milliseconds and checks value syntax strictly. TestSameDatapoints proves
-// both sides read the same number of datapoints from each input.
+// both sides read the same number of datapoints from each input. TestStreamAggrWindow checks
+// package aggregate's window arithmetic against VictoriaMetrics' lib/streamaggr (vmagent's stream
+// aggregation) on the same random samples.
 package vmcompare

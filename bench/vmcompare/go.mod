@@ -8,6 +8,14 @@ require (
 )
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/valyala/fasttemplate v1.2.2 // indirect
+	github.com/valyala/gozstd v1.21.2 // indirect
+	gopkg.in/yaml.v2 v2.4.0 // indirect
+)
+
+require (
 	github.com/VictoriaMetrics/VictoriaMetrics v1.115.0
 	github.com/VictoriaMetrics/metrics v1.35.2 // indirect
 	github.com/VictoriaMetrics/metricsql v0.84.3 // indirect

@@ -1,0 +1,128 @@
+// Package aggregate is streaming aggregation's arithmetic, as vmagent's stream aggregation
+// defines it: an aggregate's shape (interval, by or without, outputs), the names and labels of
+// its output series, and one window's accumulators. It knows nothing of Kafka or actors; how
+// windows are fed, closed and committed across a fleet is docs/aggregation-design.md, and this
+// package is not yet wired into the pipeline.
+package aggregate
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Label is one label of a series. The metric name is the label __name__.
+type Label struct{ Name, Value string }
+
+// The outputs computed so far, by their names in an aggregate's outputs list.
+const (
+	SumSamples   = "sum_samples"
+	CountSamples = "count_samples"
+	CountSeries  = "count_series"
+	Min          = "min"
+	Max          = "max"
+	Avg          = "avg"
+	Last         = "last"
+)
+
+// Outputs are the output names a Spec accepts, in the order they are documented.
+var Outputs = []string{SumSamples, CountSamples, CountSeries, Min, Max, Avg, Last}
+
+// planned are vmagent's other outputs, which the design covers and this package does not compute
+// yet: a Spec naming one is refused with that said, not silently ignored.
+var planned = []string{"total", "total_prometheus", "increase", "increase_prometheus", "rate_sum", "rate_avg",
+	"histogram_bucket", "stddev", "stdvar", "unique_samples"}
+
+// Spec is one aggregate's shape.
+type Spec struct {
+	Interval time.Duration
+	// IntervalText is the interval as written ("1m"), which output names carry as vmagent's do.
+	IntervalText string
+	// By and Without are sorted, without duplicates and without __name__; at most one is set.
+	By, Without []string
+	Outputs     []string
+	suffix      string
+}
+
+// NewSpec checks an aggregate's settings as vmagent does and returns its shape.
+func NewSpec(interval string, by, without, outputs []string) (*Spec, error) {
+	d, err := time.ParseDuration(interval)
+	if err != nil {
+		return nil, fmt.Errorf("interval %q: %w", interval, err)
+	}
+	if d < time.Second || d%time.Second != 0 {
+		return nil, fmt.Errorf("interval %q must be a whole number of seconds, at least 1s", interval)
+	}
+	if len(by) > 0 && len(without) > 0 {
+		return nil, fmt.Errorf("by and without cannot both be set")
+	}
+	if len(outputs) == 0 {
+		return nil, fmt.Errorf("outputs is empty: use some of %s", strings.Join(Outputs, ", "))
+	}
+	seen := map[string]bool{}
+	for _, o := range outputs {
+		switch {
+		case seen[o]:
+			return nil, fmt.Errorf("output %q is listed twice", o)
+		case slices.Contains(Outputs, o):
+		case slices.Contains(planned, o) || strings.HasPrefix(o, "quantiles("):
+			return nil, fmt.Errorf("output %q is not computed yet: use some of %s", o, strings.Join(Outputs, ", "))
+		default:
+			return nil, fmt.Errorf("unknown output %q: use some of %s", o, strings.Join(Outputs, ", "))
+		}
+		seen[o] = true
+	}
+	s := &Spec{Interval: d, IntervalText: interval, By: normalize(by), Without: normalize(without), Outputs: slices.Clone(outputs)}
+	s.suffix = ":" + interval
+	if len(s.By) > 0 {
+		s.suffix += "_by_" + strings.Join(s.By, "_")
+	}
+	if len(s.Without) > 0 {
+		s.suffix += "_without_" + strings.Join(s.Without, "_")
+	}
+	s.suffix += "_"
+	return s, nil
+}
+
+// normalize sorts labels, drops duplicates and __name__.
+func normalize(labels []string) []string {
+	out := slices.DeleteFunc(slices.Clone(labels), func(l string) bool { return l == "__name__" })
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// Name is the output series' metric name for output of metric:
+// <metric>:<interval>[_by_<labels>][_without_<labels>]_<output>.
+func (s *Spec) Name(metric, output string) string { return metric + s.suffix + output }
+
+// Group returns the labels an input series' output series keeps, __name__ aside: the by labels
+// it has, or all but the without labels, or (with neither) all of them; sorted by name.
+func (s *Spec) Group(input []Label) []Label {
+	out := make([]Label, 0, len(input))
+	for _, l := range input {
+		switch {
+		case l.Name == "__name__":
+		case len(s.By) > 0 && !slices.Contains(s.By, l.Name):
+		case len(s.Without) > 0 && slices.Contains(s.Without, l.Name):
+		default:
+			out = append(out, l)
+		}
+	}
+	slices.SortFunc(out, func(a, b Label) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// metricOf is input's __name__.
+func metricOf(input []Label) string {
+	for _, l := range input {
+		if l.Name == "__name__" {
+			return l.Value
+		}
+	}
+	return ""
+}
