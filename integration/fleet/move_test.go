@@ -110,5 +110,16 @@ func TestPartitionMoveAndSIGTERMDuringRebalance(t *testing.T) {
 	t.Logf("%d valid datapoints checked, all present; %d duplicates; %d batches released unacknowledged (≤ %d datapoints each)", checked, dups, released, perBatch)
 	if dups > released*perBatch {
 		t.Errorf("%d duplicates, more than the %d batches released unacknowledged can hold (%d)", dups, released, released*perBatch)
+		// What the processes warned of (a commit the broker refused during the rebalance shows
+		// as a consumer error), for whoever investigates.
+		for name, p := range map[string]*sluicetest.Proc{"A": a, "B": b, "C": cp} {
+			n := 0
+			for _, l := range p.Logs() {
+				if lvl := l["@level"]; (lvl == "warn" || lvl == "error") && n < 30 {
+					t.Logf("%s: %v", name, l)
+					n++
+				}
+			}
+		}
 	}
 }
