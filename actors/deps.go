@@ -175,6 +175,8 @@ type deps struct {
 	rebalances *rebalanceStats
 	// missing are the input topics the brokers say do not exist.
 	missing missingTopics
+	// commitsRefused counts offset commits the group coordinator refused (readers write).
+	commitsRefused atomic.Int64
 
 	readersWG sync.WaitGroup
 	stopping  atomic.Bool

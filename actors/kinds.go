@@ -32,14 +32,16 @@ type readerDeps struct {
 	claims     *claimRegistry
 	rebalances *rebalanceStats
 	missing    *missingTopics
-	partitions *atomic.Pointer[placement.Table]
-	workerPIDs []*actor.PID
-	writerPIDs []*actor.PID
-	trackerPID *actor.PID
-	tickets    *messages.Tickets
-	readers    int
-	readersWG  *sync.WaitGroup
-	stopping   *atomic.Bool
+	// commitsRefused counts offset commits the group coordinator refused.
+	commitsRefused *atomic.Int64
+	partitions     *atomic.Pointer[placement.Table]
+	workerPIDs     []*actor.PID
+	writerPIDs     []*actor.PID
+	trackerPID     *actor.PID
+	tickets        *messages.Tickets
+	readers        int
+	readersWG      *sync.WaitGroup
+	stopping       *atomic.Bool
 	// giveUp is closed when Stop's deadline passed: readers stop waiting for acknowledgements.
 	giveUp      <-chan struct{}
 	nextBatchID *atomic.Uint64
@@ -47,7 +49,7 @@ type readerDeps struct {
 
 func (d *deps) forReader() *readerDeps {
 	return &readerDeps{cfg: d.cfg, log: d.log, root: d.system.Root, rawPool: d.rawPool, decoders: d.decoders,
-		claims: d.claims, rebalances: d.rebalances, missing: &d.missing, partitions: &d.partitions, workerPIDs: d.workerPIDs,
+		claims: d.claims, rebalances: d.rebalances, missing: &d.missing, commitsRefused: &d.commitsRefused, partitions: &d.partitions, workerPIDs: d.workerPIDs,
 		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, tickets: d.tickets, readers: len(d.readerPIDs), readersWG: &d.readersWG,
 		stopping: &d.stopping, giveUp: d.giveUp, nextBatchID: &d.nextBatchID}
 }

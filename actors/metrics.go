@@ -73,24 +73,26 @@ type readerMetrics struct {
 	records, bytes, lag, up *prometheus.Desc
 	owned, fresh, marked    *prometheus.Desc
 	latency, missing        *prometheus.Desc
+	commitsRefused          *prometheus.Desc
 }
 
 func newReaderMetrics(d *deps) *readerMetrics {
 	return &readerMetrics{d: d,
-		records: desc("sluice_input_records_total", "Kafka records read and decoded, by input topic.", "topic", "format"),
-		bytes:   desc("sluice_input_bytes_total", "Bytes of Kafka record values read, by input topic.", "topic", "format"),
-		lag:     desc("sluice_consumer_lag", "Records between a claimed partition's last read offset and its high watermark.", "topic", "partition"),
-		up:      desc("sluice_group_sessions", "Consumer group sessions the readers are in now (readers × inputs when all have joined)."),
-		owned:   desc("sluice_partition_owned", "1 for each input partition a reader's group session is consuming now.", "topic", "partition", "reader"),
-		fresh:   desc("sluice_partition_freshness_seconds", "Now minus the Kafka timestamp of the oldest record of a claimed partition not yet acknowledged by the outputs (0: nothing in flight).", "topic", "partition"),
-		latency: desc("sluice_end_to_end_latency_seconds", "Records' latency from their Kafka timestamp to the outputs' acknowledgement of every datapoint of their batch (what sluice bench reports as latency)."),
-		missing: desc("sluice_input_topic_missing", "1 for each input topic the brokers say does not exist; the readers wait for it.", "topic"),
-		marked:  desc("sluice_partition_commit_age_seconds", "Time since a claimed partition's committable offset last advanced (sarama commits it within commit_interval).", "topic", "partition"),
+		records:        desc("sluice_input_records_total", "Kafka records read and decoded, by input topic.", "topic", "format"),
+		bytes:          desc("sluice_input_bytes_total", "Bytes of Kafka record values read, by input topic.", "topic", "format"),
+		lag:            desc("sluice_consumer_lag", "Records between a claimed partition's last read offset and its high watermark.", "topic", "partition"),
+		up:             desc("sluice_group_sessions", "Consumer group sessions the readers are in now (readers × inputs when all have joined)."),
+		owned:          desc("sluice_partition_owned", "1 for each input partition a reader's group session is consuming now.", "topic", "partition", "reader"),
+		fresh:          desc("sluice_partition_freshness_seconds", "Now minus the Kafka timestamp of the oldest record of a claimed partition not yet acknowledged by the outputs (0: nothing in flight).", "topic", "partition"),
+		latency:        desc("sluice_end_to_end_latency_seconds", "Records' latency from their Kafka timestamp to the outputs' acknowledgement of every datapoint of their batch (what sluice bench reports as latency)."),
+		commitsRefused: desc("sluice_offset_commits_refused_total", "Offset commits the group coordinator refused because a rebalance went on without this member: what was marked since the partition's last commit is consumed again (duplicates, nothing lost)."),
+		missing:        desc("sluice_input_topic_missing", "1 for each input topic the brokers say does not exist; the readers wait for it.", "topic"),
+		marked:         desc("sluice_partition_commit_age_seconds", "Time since a claimed partition's committable offset last advanced (sarama commits it within commit_interval).", "topic", "partition"),
 	}
 }
 
 func (m *readerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, m.records, m.bytes, m.lag, m.up, m.owned, m.fresh, m.marked, m.latency, m.missing)
+	describe(ch, m.records, m.bytes, m.lag, m.up, m.owned, m.fresh, m.marked, m.latency, m.missing, m.commitsRefused)
 	m.d.rebalances.started.Describe(ch)
 	m.d.rebalances.duration.Describe(ch)
 }
@@ -109,6 +111,7 @@ func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(ch, m.marked, c.commitAge(now).Seconds(), c.Topic, part)
 	}
 	gauge(ch, m.up, float64(m.d.claims.inGroup.Load()))
+	counter(ch, m.commitsRefused, m.d.commitsRefused.Load())
 	for _, t := range m.d.missing.list() {
 		gauge(ch, m.missing, 1, t)
 	}

@@ -109,6 +109,15 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 	}
 	go func() {
 		for err := range group.Errors() {
+			var ce *sarama.ConsumerError
+			if errors.As(err, &ce) && commitRefused(ce.Err) {
+				// The group moved on (a rebalance) before this commit: what was marked since the
+				// partition's last commit is consumed again by its next owner. Duplicates, no loss.
+				r.d.commitsRefused.Add(1)
+				r.log.Warn("offset commit refused by the group coordinator; records since the partition's last commit will be consumed again",
+					"topic", ce.Topic, "partition", ce.Partition, "error", ce.Err)
+				continue
+			}
 			r.log.Warn("consumer error", "error", err)
 		}
 	}()
@@ -146,6 +155,13 @@ func (r *reader) missingTopics(client sarama.Client, err error, topics []string)
 		return nil
 	}
 	return absent(client, topics)
+}
+
+// commitRefused reports whether err is the group coordinator refusing an offset commit because
+// the member's generation is over (a rebalance went on without it).
+func commitRefused(err error) bool {
+	return errors.Is(err, sarama.ErrIllegalGeneration) || errors.Is(err, sarama.ErrUnknownMemberId) ||
+		errors.Is(err, sarama.ErrRebalanceInProgress) || errors.Is(err, sarama.ErrFencedInstancedId)
 }
 
 // sleepCtx waits d or until ctx is done; it reports whether the whole d passed. It runs only on
