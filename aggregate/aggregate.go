@@ -1,8 +1,9 @@
 // Package aggregate is streaming aggregation's arithmetic, as vmagent's stream aggregation
 // defines it: an aggregate's shape (interval, by or without, outputs), the names and labels of
-// its output series, and one window's accumulators. It knows nothing of Kafka or actors; how
-// windows are fed, closed and committed across a fleet is docs/aggregation-design.md, and this
-// package is not yet wired into the pipeline.
+// its output series, one window's accumulators (Window), and one aggregation-topic partition's
+// windows closed at a watermark, with the checkpoint from which a restart replays them exactly
+// (Partition). It knows nothing of Kafka or actors; how it runs across a fleet is
+// docs/aggregation-design.md, and this package is not yet wired into the pipeline.
 package aggregate
 
 import (
