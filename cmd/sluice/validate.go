@@ -44,6 +44,9 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "), %d MiB more per partition; soft memory limit %d MiB (%s): give the container more than that\n",
 		mib(perPartition), mib(limit), source)
+	if *partitions == 0 {
+		fmt.Fprintln(stdout, "(-partitions N: the input partitions one process may own, all of them at most, for the budget at full load)")
+	}
 	return exitOK
 }
 
