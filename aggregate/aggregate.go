@@ -1,8 +1,8 @@
 // Package aggregate is streaming aggregation's arithmetic, as vmagent's stream aggregation
 // defines it: an aggregate's shape (interval, by or without, outputs), the names and labels of
 // its output series, one window's accumulators (Window), and one aggregation-topic partition's
-// windows closed at a watermark, with the checkpoint from which a restart replays them exactly
-// (Partition). It knows nothing of Kafka or actors; how it runs across a fleet is
+// windows closed at a watermark, with each series' counter state and the checkpoint from which
+// a restart replays them exactly (Partition). It knows nothing of Kafka or actors; how it runs across a fleet is
 // docs/aggregation-design.md, and this package is not yet wired into the pipeline.
 package aggregate
 
@@ -25,14 +25,21 @@ const (
 	Max          = "max"
 	Avg          = "avg"
 	Last         = "last"
+	// Increase is the counter increase of the window's input series, summed: resets count the
+	// new value, an out-of-order sample is skipped. It needs each series' previous sample, which
+	// a Partition keeps (a Window alone counts none).
+	Increase = "increase"
 )
 
 // Outputs are the output names a Spec accepts, in the order they are documented.
-var Outputs = []string{SumSamples, CountSamples, CountSeries, Min, Max, Avg, Last}
+var Outputs = []string{SumSamples, CountSamples, CountSeries, Min, Max, Avg, Last, Increase}
+
+// WindowOutputs are the outputs a Window computes alone, from its own samples.
+var WindowOutputs = []string{SumSamples, CountSamples, CountSeries, Min, Max, Avg, Last}
 
 // planned are vmagent's other outputs, which the design covers and this package does not compute
 // yet: a Spec naming one is refused with that said, not silently ignored.
-var planned = []string{"total", "total_prometheus", "increase", "increase_prometheus", "rate_sum", "rate_avg",
+var planned = []string{"total", "total_prometheus", "increase_prometheus", "rate_sum", "rate_avg",
 	"histogram_bucket", "stddev", "stdvar", "unique_samples"}
 
 // Spec is one aggregate's shape.

@@ -14,27 +14,40 @@ import "slices"
 // closed before it. The caller commits a checkpoint only once what was emitted up to it is
 // acknowledged. docs/aggregation-design.md has the protocol around it.
 type Partition struct {
-	spec     *Spec
-	interval int64 // ms
-	lateness int64 // ms
-	maxTs    int64 // the newest datapoint or tick timestamp taken (ms)
-	open     map[int64]*openWindow
+	spec      *Spec
+	interval  int64 // ms
+	lateness  int64 // ms
+	staleness int64 // ms: a series silent this long (in datapoint time) starts afresh
+	maxTs     int64 // the newest datapoint or tick timestamp taken (ms)
+	since     int64 // the first timestamp the partition ever took (ms)
+	open      map[int64]*openWindow
+	series    map[uint64]*seriesState
 	// Late counts samples for windows already closed (after a restart, also the replayed samples of
 	// windows closed before it).
 	Late int64
 }
 
-// openWindow is a window not closed yet, with the offset of its first sample.
+// openWindow is a window not closed yet, with the offset of its first sample and the earliest
+// previous sample (of a series it has) that its increases were computed from.
 type openWindow struct {
 	w     *Window
 	first int64
+	need  int64
+	in    map[uint64]struct{} // input series it has
 }
 
-// Checkpoint is what to commit: replaying from Offset with the watermark state MaxTs rebuilds
-// every open window exactly.
+// seriesState is an input series' last sample taken, for the counter outputs.
+type seriesState struct {
+	value      float64
+	ts, offset int64
+}
+
+// Checkpoint is what to commit: replaying from Offset with the watermark state MaxTs (and Since,
+// the partition's first timestamp) rebuilds every open window exactly.
 type Checkpoint struct {
 	Offset int64
 	MaxTs  int64
+	Since  int64
 }
 
 // Emit receives one output series' value of a closed window ending at end (ms).
@@ -46,8 +59,13 @@ const noTimestamp = -1 << 62
 // NewPartition starts from a checkpoint (Checkpoint{Offset: first offset, MaxTs: NoCheckpoint}
 // for a partition never committed).
 func NewPartition(spec *Spec, lateness int64, from Checkpoint) *Partition {
+	since := from.Since
+	if from.MaxTs == NoCheckpoint {
+		since = noTimestamp
+	}
 	return &Partition{spec: spec, interval: spec.Interval.Milliseconds(), lateness: lateness,
-		maxTs: from.MaxTs, open: map[int64]*openWindow{}}
+		staleness: 2 * spec.Interval.Milliseconds(), maxTs: from.MaxTs, since: since,
+		open: map[int64]*openWindow{}, series: map[uint64]*seriesState{}}
 }
 
 // NoCheckpoint is Checkpoint.MaxTs of a partition that has none: no sample seen.
@@ -64,21 +82,69 @@ func (p *Partition) closed() int64 {
 
 func mod(a, b int64) int64 { return ((a % b) + b) % b }
 
-// Add takes the sample at offset; a sample of a window already closed is counted in Late. Windows
-// the sample's timestamp closes are emitted.
+// Add takes the sample at offset; a sample of a window already closed is counted in Late (it
+// still moves its series' counter state, in the log's order, so that a replay does the same).
+// Windows the sample's timestamp closes are emitted.
 func (p *Partition) Add(offset int64, input []Label, ts int64, value float64, emit Emit) {
+	if p.since == noTimestamp {
+		p.since = ts
+	}
+	in := inputHash(input)
+	increase, prev := p.counter(in, offset, ts, value)
 	end := ts - mod(ts, p.interval) + p.interval
 	if end <= p.closed() {
 		p.Late++
+		p.advance(ts, emit)
 		return
 	}
 	ow := p.open[end]
 	if ow == nil {
-		ow = &openWindow{w: NewWindow(p.spec), first: offset}
+		ow = &openWindow{w: NewWindow(p.spec), first: offset, need: offset, in: map[uint64]struct{}{}}
 		p.open[end] = ow
 	}
-	ow.w.Add(input, ts, value)
+	if _, ok := ow.in[in]; !ok {
+		// The series' first sample in this window: its increase came from prev, which a replay
+		// must read again.
+		ow.in[in] = struct{}{}
+		if prev >= 0 {
+			ow.need = min(ow.need, prev)
+		}
+	}
+	ow.w.add(input, in, ts, value, increase)
 	p.advance(ts, emit)
+}
+
+// counter takes the sample into its series' counter state and returns the increase it brings
+// and the offset of the sample that decided it (the previous one, or the newer one that makes it
+// out of order; -1: none). As vmagent's increase:
+// a reset counts the new value; an out-of-order sample is skipped; a series new or silent for
+// the staleness interval counts its whole value as an increase from 0, except within the
+// staleness interval after the partition's first sample ever, when its previous values are
+// unknown (vmagent ignores the first samples after a start the same way).
+func (p *Partition) counter(in uint64, offset, ts int64, value float64) (float64, int64) {
+	st := p.series[in]
+	switch {
+	case st == nil || ts-st.ts > p.staleness:
+		if st == nil {
+			st = &seriesState{}
+			p.series[in] = st
+		}
+		*st = seriesState{value: value, ts: ts, offset: offset}
+		if ts < p.since+p.staleness {
+			return 0, -1
+		}
+		return value, -1
+	case ts < st.ts:
+		// Skipped because of a newer sample, which a replay must read again to skip it too.
+		return 0, st.offset
+	}
+	prev := st.offset
+	increase := value
+	if value >= st.value {
+		increase = value - st.value
+	}
+	*st = seriesState{value: value, ts: ts, offset: offset}
+	return increase, prev
 }
 
 // Tick advances the watermark as a sample at ts would, without a sample: the records stage A
@@ -104,14 +170,28 @@ func (p *Partition) advance(ts int64, emit Emit) {
 		delete(p.open, end)
 		ow.w.Flush(func(name string, labels []Label, v float64) { emit(end, name, labels, v) })
 	}
+	// A series silent past the staleness interval starts afresh: its state goes once any sample
+	// it could still be compared with would be late anyway (so that a replay, which starts with a
+	// higher watermark and drops states sooner, computes the same increases for open windows).
+	for in, st := range p.series {
+		if p.maxTs-st.ts > p.staleness+p.lateness+p.interval {
+			delete(p.series, in)
+		}
+	}
 }
 
 // Checkpoint is where a restart must replay from, given next, the offset after the last record
-// taken: the first sample of the oldest open window (next with none open), with the watermark now.
+// taken, with the watermark now: the earliest sample still needed. An open window needs its first
+// sample and the sample each of its series' increases was computed from. A series whose next
+// sample could still land in an open window needs its last sample (the states kept are exactly
+// those: advance drops the others). With none of these, next.
 func (p *Partition) Checkpoint(next int64) Checkpoint {
-	cp := Checkpoint{Offset: next, MaxTs: p.maxTs}
+	cp := Checkpoint{Offset: next, MaxTs: p.maxTs, Since: p.since}
 	for _, ow := range p.open {
-		cp.Offset = min(cp.Offset, ow.first)
+		cp.Offset = min(cp.Offset, ow.need)
+	}
+	for _, st := range p.series {
+		cp.Offset = min(cp.Offset, st.offset)
 	}
 	return cp
 }

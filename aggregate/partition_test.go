@@ -34,7 +34,11 @@ func randomLog(rng *rand.Rand, n int) []record {
 			if k == 2 {
 				ts = now - 5*60_000 // far behind: late
 			}
-			r = record{input: []Label{{"__name__", fmt.Sprintf("m%d", rng.IntN(2))}, {"pod", fmt.Sprintf("p%d", rng.IntN(4))}, {"job", fmt.Sprintf("j%d", rng.IntN(2))}},
+			pod := fmt.Sprintf("p%d", rng.IntN(4))
+			if k == 3 { // a series seen now and then: new, stale, back
+				pod = fmt.Sprintf("rare%d", rng.IntN(3))
+			}
+			r = record{input: []Label{{"__name__", fmt.Sprintf("m%d", rng.IntN(2))}, {"pod", pod}, {"job", fmt.Sprintf("j%d", rng.IntN(2))}},
 				ts: ts, value: float64(rng.IntN(1000))}
 		}
 		r.offset = int64(i)
@@ -76,12 +80,12 @@ func run(t *testing.T, p *Partition, log []record, from, to int, out emitted, co
 // before the commit is not emitted again.
 func TestPartitionReplayIsExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
-	for round := range 30 {
+	for round := range 100 {
 		spec, err := NewSpec("10s", nil, []string{"pod"}, Outputs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		const lateness = 20_000
+		lateness := int64(5_000 + rng.IntN(25_000))
 		log := randomLog(rng, 400+rng.IntN(400))
 		start := Checkpoint{Offset: 0, MaxTs: NoCheckpoint}
 
@@ -160,7 +164,45 @@ func TestPartitionWindows(t *testing.T) {
 	if fmt.Sprint(out) != fmt.Sprint(want) || p.Late != 1 || p.Open() != 0 {
 		t.Fatalf("emitted %q, late %d, open %d; want %q, 1 late, none open", out, p.Late, p.Open(), want)
 	}
-	if cp := p.Checkpoint(6); cp != (Checkpoint{Offset: 6, MaxTs: 25_000}) {
+	// No window is open, but series m's next sample could still land in one: its last sample
+	// (offset 4; the late one at 5 was out of order) is where a replay starts.
+	if cp := p.Checkpoint(6); cp != (Checkpoint{Offset: 4, MaxTs: 25_000, Since: 1_000}) {
 		t.Fatalf("checkpoint %+v with no window open", cp)
+	}
+	p.Tick(25_000+20_000+5_000+10_001, emit) // past staleness, lateness and a window: m is forgotten
+	if cp := p.Checkpoint(6); cp.Offset != 6 {
+		t.Fatalf("checkpoint %+v once no series can matter", cp)
+	}
+}
+
+// TestPartitionIncrease: a counter's increase per window, as vmagent's increase: deltas between
+// a series' samples, a reset counting the new value, an out-of-order sample skipped, a repeat
+// adding nothing; a series new (or back after the staleness interval) counts its value from 0,
+// except within the staleness interval after the partition's first sample, whose previous
+// values are unknown.
+func TestPartitionIncrease(t *testing.T) {
+	spec, err := NewSpec("10s", nil, nil, []string{Increase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPartition(spec, 0, Checkpoint{MaxTs: NoCheckpoint})
+	got := map[int64]float64{}
+	emit := func(end int64, _ string, labels []Label, v float64) { got[end] += v }
+	a, b := []Label{{"__name__", "c"}, {"s", "a"}}, []Label{{"__name__", "c"}, {"s", "b"}}
+	add := func(off int64, in []Label, ts int64, v float64) { p.Add(off, in, ts, v, emit) }
+	add(0, a, 1_000, 100) // the partition's first sample: a's previous values unknown, 0
+	add(1, a, 5_000, 110) // +10
+	add(2, a, 4_000, 999) // out of order: skipped
+	add(3, a, 5_000, 110) // a repeat: +0
+	add(4, b, 8_000, 7)   // new within the first staleness interval (20 s): 0
+	add(5, a, 12_000, 3)  // a reset: +3
+	add(6, b, 25_000, 9)  // +2 (17 s after b's last sample)
+	add(7, a, 35_000, 5)  // new again: a's last sample (12 s) is past the staleness interval: +5
+	p.Tick(100_000, emit)
+	want := map[int64]float64{10_000: 10, 20_000: 3, 30_000: 2, 40_000: 5}
+	for end, v := range want {
+		if got[end] != v {
+			t.Errorf("window %d: increase %g, want %g (all: %v)", end, got[end], v, got)
+		}
 	}
 }

@@ -27,6 +27,7 @@ type acc struct {
 	last     float64
 	lastTs   int64
 	hasLast  bool
+	increase float64
 	inputs   map[uint64]struct{} // input series seen (count_series)
 	samples  map[uint64]struct{} // (input series, timestamp) taken
 }
@@ -38,6 +39,12 @@ func NewWindow(spec *Spec) *Window {
 
 // Add takes one sample of the input series (its labels, __name__ included) at ts (ms).
 func (w *Window) Add(input []Label, ts int64, value float64) {
+	w.add(input, inputHash(input), ts, value, 0)
+}
+
+// add is Add with the input series' hash and the counter increase the sample brings (a
+// Partition's, from the series' previous sample).
+func (w *Window) add(input []Label, in uint64, ts int64, value, increase float64) {
 	metric := metricOf(input)
 	grouped := w.spec.Group(input)
 	key := outputKey(metric, grouped)
@@ -48,8 +55,8 @@ func (w *Window) Add(input []Label, ts int64, value float64) {
 		w.series[key] = a
 		w.order = append(w.order, key)
 	}
-	in := inputHash(input)
 	a.inputs[in] = struct{}{}
+	a.increase += increase // 0 for a repeat: the series' state saw it already
 	// min, max and last do not change when a sample repeats; the sums and counts must not.
 	a.min, a.max = min(a.min, value), max(a.max, value)
 	if !a.hasLast || ts >= a.lastTs {
@@ -89,6 +96,8 @@ func (w *Window) Flush(emit func(name string, labels []Label, value float64)) {
 				v = a.sum / float64(a.count)
 			case Last:
 				v = a.last
+			case Increase:
+				v = a.increase
 			}
 			emit(w.spec.Name(a.metric, o), a.labels, v)
 		}

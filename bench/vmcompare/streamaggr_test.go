@@ -28,12 +28,12 @@ func TestStreamAggrWindow(t *testing.T) {
 	}
 	for round := range 20 {
 		shape := shapes[round%len(shapes)]
-		spec, err := aggregate.NewSpec("1m", shape.by, shape.without, aggregate.Outputs)
+		spec, err := aggregate.NewSpec("1m", shape.by, shape.without, aggregate.WindowOutputs)
 		if err != nil {
 			t.Fatal(err)
 		}
 		samples := randomSamples(rng, 200+rng.IntN(800))
-		want := vmagentWindow(t, shape.by, shape.without, samples)
+		want := vmagentWindow(t, shape.by, shape.without, aggregate.WindowOutputs, "", samples)
 		w := aggregate.NewWindow(spec)
 		for _, s := range samples {
 			w.Add(s.labels, s.ts, s.value)
@@ -64,6 +64,58 @@ type aggrSample struct {
 	value  float64
 }
 
+// TestStreamAggrIncrease: the increase output of a package aggregate Partition (a window closed
+// by a later tick) against lib/streamaggr's, on counters with resets, samples out of order and
+// series new in the window, each series' first sample counted from 0 as vmagent does once it has
+// run past ignore_first_sample_interval (0s here; a Partition past its first staleness interval).
+func TestStreamAggrIncrease(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 20 {
+		var by, without []string
+		switch round % 3 {
+		case 1:
+			by = []string{"job"}
+		case 2:
+			without = []string{"pod"}
+		}
+		spec, err := aggregate.NewSpec("1m", by, without, []string{aggregate.Increase})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Timestamps 15 to 17 s ahead, as lib/streamaggr's own tests stamp theirs, within one
+		// aligned minute (a Partition windows by timestamp).
+		base := time.Now().Add(15 * time.Second).UnixMilli()
+		if base/60_000 != (base+2_000)/60_000 {
+			base += 2_000
+		}
+		minute := base - base%60_000
+		var samples []aggrSample
+		for i, s := range randomSamples(rng, 100+rng.IntN(300)) {
+			s.ts = base + int64(rng.IntN(2_000))
+			if i%7 != 0 { // mostly counters going up, some resets (random values)
+				s.value = float64(i) * 3
+			}
+			samples = append(samples, s)
+		}
+		want := vmagentWindow(t, by, without, []string{aggregate.Increase}, "  ignore_first_sample_interval: 0s\n", samples)
+		p := aggregate.NewPartition(spec, 0, aggregate.Checkpoint{MaxTs: minute - 3_600_000, Since: minute - 3_600_000})
+		got := map[string]float64{}
+		emit := func(_ int64, name string, labels []aggregate.Label, v float64) { got[render(name, labels)] = v }
+		for i, s := range samples {
+			p.Add(int64(i), s.labels, s.ts, s.value, emit)
+		}
+		p.Tick(minute+120_000, emit)
+		if len(got) != len(want) || len(want) == 0 {
+			t.Errorf("round %d (by %v, without %v): %d output series, vmagent %d", round, by, without, len(got), len(want))
+		}
+		for k, v := range want {
+			if g, ok := got[k]; !ok || math.Abs(g-v) > 1e-9*math.Max(1, math.Abs(v)) {
+				t.Errorf("round %d: %s = %v (%v), vmagent %g", round, k, g, ok, v)
+			}
+		}
+	}
+}
+
 // randomSamples are n samples of a few metrics over a few label sets, distinct in (series,
 // timestamp), stamped 15 to 25 s ahead as lib/streamaggr's own tests stamp theirs (its windows take
 // samples by arrival; older ones may fall before its current window).
@@ -91,9 +143,9 @@ func randomSamples(rng *rand.Rand, n int) []aggrSample {
 
 // vmagentWindow runs the samples through lib/streamaggr with the same aggregate and returns its
 // output series, flushed once (on stop).
-func vmagentWindow(t *testing.T, by, without []string, samples []aggrSample) map[string]float64 {
+func vmagentWindow(t *testing.T, by, without, outputs []string, extra string, samples []aggrSample) map[string]float64 {
 	t.Helper()
-	cfg := "- interval: 1m\n  outputs: [" + strings.Join(aggregate.Outputs, ", ") + "]\n"
+	cfg := "- interval: 1m\n  outputs: [" + strings.Join(outputs, ", ") + "]\n" + extra
 	if len(by) > 0 {
 		cfg += "  by: [" + strings.Join(by, ", ") + "]\n"
 	}
