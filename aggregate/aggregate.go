@@ -29,17 +29,24 @@ const (
 	// new value, an out-of-order sample is skipped. It needs each series' previous sample, which
 	// a Partition keeps (a Window alone counts none).
 	Increase = "increase"
+	// Total is Increase summed over the windows: a counter of the output series that never
+	// resets while the output series lives (it ends after the staleness interval without samples).
+	Total = "total"
+	// RateSum and RateAvg are the per-second rates of the window's input series (their increase
+	// from their previous sample to their last in the window), summed or averaged.
+	RateSum = "rate_sum"
+	RateAvg = "rate_avg"
 )
 
 // Outputs are the output names a Spec accepts, in the order they are documented.
-var Outputs = []string{SumSamples, CountSamples, CountSeries, Min, Max, Avg, Last, Increase}
+var Outputs = []string{SumSamples, CountSamples, CountSeries, Min, Max, Avg, Last, Increase, Total, RateSum, RateAvg}
 
 // WindowOutputs are the outputs a Window computes alone, from its own samples.
 var WindowOutputs = []string{SumSamples, CountSamples, CountSeries, Min, Max, Avg, Last}
 
 // planned are vmagent's other outputs, which the design covers and this package does not compute
 // yet: a Spec naming one is refused with that said, not silently ignored.
-var planned = []string{"total", "total_prometheus", "increase_prometheus", "rate_sum", "rate_avg",
+var planned = []string{"total_prometheus", "increase_prometheus",
 	"histogram_bucket", "stddev", "stdvar", "unique_samples"}
 
 // Spec is one aggregate's shape.

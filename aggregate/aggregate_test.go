@@ -22,7 +22,7 @@ func TestNewSpecErrors(t *testing.T) {
 	f("1m", nil, nil, nil, "outputs is empty")
 	f("1m", nil, nil, []string{"sum"}, `unknown output "sum"`)
 	f("1m", nil, nil, []string{Min, Min}, "listed twice")
-	f("1m", nil, nil, []string{"total"}, "not computed yet")
+	f("1m", nil, nil, []string{"histogram_bucket"}, "not computed yet")
 	f("1m", nil, nil, []string{"quantiles(0.5)"}, "not computed yet")
 }
 

@@ -1,18 +1,22 @@
 package aggregate
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // Partition aggregates the samples of one aggregation-topic partition, read in offset order, for
 // one aggregate: windows aligned to the clock by datapoint timestamp, closed at a watermark (the
 // newest timestamp seen minus the lateness), each emitted once with its end as timestamp.
 //
-// A restart reproduces it exactly from one offset and one number: Checkpoint says the offset to
-// commit (the first sample of the oldest open window) and the watermark to commit with it (in the
-// offset commit's metadata). Every window open then stays open under that watermark, and every
-// window it closes was emitted before. So NewPartition from the checkpoint, fed the records from
-// its offset, closes the same windows over the same samples and does not emit again what was
-// closed before it. The caller commits a checkpoint only once what was emitted up to it is
-// acknowledged. docs/aggregation-design.md has the protocol around it.
+// A restart reproduces it exactly from a checkpoint: the offset to commit (the earliest sample
+// still needed) and the state to commit with it (the watermark and the partition's first
+// timestamp in the offset commit's metadata, the running totals in a compacted topic). Every
+// window open then stays open under that watermark, and every window it closes was emitted
+// before. So NewPartition from the checkpoint, fed the records from its offset, closes the same
+// windows over the same samples and does not emit again what was closed before it. The caller
+// commits a checkpoint only once what was emitted up to it is acknowledged.
+// docs/aggregation-design.md has the protocol around it.
 type Partition struct {
 	spec      *Spec
 	interval  int64 // ms
@@ -22,6 +26,8 @@ type Partition struct {
 	since     int64 // the first timestamp the partition ever took (ms)
 	open      map[int64]*openWindow
 	series    map[uint64]*seriesState
+	totals    map[string]*TotalState // by output series key, when the spec has Total
+	hasTotal  bool
 	// Late counts samples for windows already closed (after a restart, also the replayed samples of
 	// windows closed before it).
 	Late int64
@@ -42,12 +48,22 @@ type seriesState struct {
 	ts, offset int64
 }
 
-// Checkpoint is what to commit: replaying from Offset with the watermark state MaxTs (and Since,
-// the partition's first timestamp) rebuilds every open window exactly.
+// TotalState is one output series' running total: its value after the windows closed so far,
+// when it last had a sample, and its name and labels, to emit it in windows without samples.
+type TotalState struct {
+	Value  float64
+	LastTs int64
+	Metric string
+	Labels []Label
+}
+
+// Checkpoint is what to commit: replaying from Offset with the watermark state MaxTs, Since (the
+// partition's first timestamp) and the running totals rebuilds every open window exactly.
 type Checkpoint struct {
 	Offset int64
 	MaxTs  int64
 	Since  int64
+	Totals map[string]TotalState
 }
 
 // Emit receives one output series' value of a closed window ending at end (ms).
@@ -56,6 +72,9 @@ type Emit func(end int64, name string, labels []Label, value float64)
 // noTimestamp is the watermark before any sample.
 const noTimestamp = -1 << 62
 
+// NoCheckpoint is Checkpoint.MaxTs of a partition that has none: no sample seen.
+const NoCheckpoint = noTimestamp
+
 // NewPartition starts from a checkpoint (Checkpoint{Offset: first offset, MaxTs: NoCheckpoint}
 // for a partition never committed).
 func NewPartition(spec *Spec, lateness int64, from Checkpoint) *Partition {
@@ -63,13 +82,15 @@ func NewPartition(spec *Spec, lateness int64, from Checkpoint) *Partition {
 	if from.MaxTs == NoCheckpoint {
 		since = noTimestamp
 	}
-	return &Partition{spec: spec, interval: spec.Interval.Milliseconds(), lateness: lateness,
+	p := &Partition{spec: spec, interval: spec.Interval.Milliseconds(), lateness: lateness,
 		staleness: 2 * spec.Interval.Milliseconds(), maxTs: from.MaxTs, since: since,
-		open: map[int64]*openWindow{}, series: map[uint64]*seriesState{}}
+		open: map[int64]*openWindow{}, series: map[uint64]*seriesState{}, totals: map[string]*TotalState{},
+		hasTotal: slices.Contains(spec.Outputs, Total)}
+	for k, t := range from.Totals {
+		p.totals[k] = &TotalState{Value: t.Value, LastTs: t.LastTs, Metric: t.Metric, Labels: slices.Clone(t.Labels)}
+	}
+	return p
 }
-
-// NoCheckpoint is Checkpoint.MaxTs of a partition that has none: no sample seen.
-const NoCheckpoint = noTimestamp
 
 // closed is the end of the newest closed window: every window ending at or before the watermark.
 func (p *Partition) closed() int64 {
@@ -90,7 +111,7 @@ func (p *Partition) Add(offset int64, input []Label, ts int64, value float64, em
 		p.since = ts
 	}
 	in := inputHash(input)
-	increase, prev := p.counter(in, offset, ts, value)
+	c, decidedBy := p.counter(in, offset, ts, value)
 	end := ts - mod(ts, p.interval) + p.interval
 	if end <= p.closed() {
 		p.Late++
@@ -103,25 +124,25 @@ func (p *Partition) Add(offset int64, input []Label, ts int64, value float64, em
 		p.open[end] = ow
 	}
 	if _, ok := ow.in[in]; !ok {
-		// The series' first sample in this window: its increase came from prev, which a replay
-		// must read again.
+		// The series' first sample in this window: what it brings was decided by an earlier
+		// sample, which a replay must read again.
 		ow.in[in] = struct{}{}
-		if prev >= 0 {
-			ow.need = min(ow.need, prev)
+		if decidedBy >= 0 {
+			ow.need = min(ow.need, decidedBy)
 		}
 	}
-	ow.w.add(input, in, ts, value, increase)
+	ow.w.add(input, in, ts, value, c)
 	p.advance(ts, emit)
 }
 
-// counter takes the sample into its series' counter state and returns the increase it brings
-// and the offset of the sample that decided it (the previous one, or the newer one that makes it
-// out of order; -1: none). As vmagent's increase:
-// a reset counts the new value; an out-of-order sample is skipped; a series new or silent for
-// the staleness interval counts its whole value as an increase from 0, except within the
+// counter takes the sample into its series' counter state and returns what it brings and the
+// offset of the sample that decided it (the previous one, or the newer one that makes it out of
+// order; -1: none). As vmagent's counter outputs: a reset counts the new value; an out-of-order
+// sample is skipped; a series new or silent for the staleness interval counts its whole value as
+// an increase from 0 (not as a rate: its own sample starts its span), except within the
 // staleness interval after the partition's first sample ever, when its previous values are
 // unknown (vmagent ignores the first samples after a start the same way).
-func (p *Partition) counter(in uint64, offset, ts int64, value float64) (float64, int64) {
+func (p *Partition) counter(in uint64, offset, ts int64, value float64) (counterSample, int64) {
 	st := p.series[in]
 	switch {
 	case st == nil || ts-st.ts > p.staleness:
@@ -130,21 +151,23 @@ func (p *Partition) counter(in uint64, offset, ts int64, value float64) (float64
 			p.series[in] = st
 		}
 		*st = seriesState{value: value, ts: ts, offset: offset}
-		if ts < p.since+p.staleness {
-			return 0, -1
+		c := counterSample{prevTs: ts, inOrder: true}
+		if ts >= p.since+p.staleness {
+			c.increase = value
 		}
-		return value, -1
+		return c, -1
 	case ts < st.ts:
 		// Skipped because of a newer sample, which a replay must read again to skip it too.
-		return 0, st.offset
+		return counterSample{}, st.offset
 	}
-	prev := st.offset
+	decidedBy := st.offset
 	increase := value
 	if value >= st.value {
 		increase = value - st.value
 	}
+	c := counterSample{increase: increase, rateIncrease: increase, prevTs: st.ts, inOrder: true}
 	*st = seriesState{value: value, ts: ts, offset: offset}
-	return increase, prev
+	return c, decidedBy
 }
 
 // Tick advances the watermark as a sample at ts would, without a sample: the records stage A
@@ -156,19 +179,22 @@ func (p *Partition) advance(ts int64, emit Emit) {
 	if ts <= p.maxTs {
 		return
 	}
+	before := p.closed()
 	p.maxTs = ts
 	closed := p.closed()
-	var ends []int64
-	for end := range p.open {
-		if end <= closed {
-			ends = append(ends, end)
+	// Every window end in (before, closed], ascending: those of open windows and, while running
+	// totals live, every interval's end (a total is emitted at each, samples or not, as vmagent
+	// emits it at every flush).
+	next := before + p.interval
+	for {
+		if len(p.totals) == 0 || before == noTimestamp {
+			next = p.nextOpen(next)
 		}
-	}
-	slices.Sort(ends)
-	for _, end := range ends {
-		ow := p.open[end]
-		delete(p.open, end)
-		ow.w.Flush(func(name string, labels []Label, v float64) { emit(end, name, labels, v) })
+		if next > closed {
+			break
+		}
+		p.closeAt(next, emit)
+		next += p.interval
 	}
 	// A series silent past the staleness interval starts afresh: its state goes once any sample
 	// it could still be compared with would be late anyway (so that a replay, which starts with a
@@ -180,11 +206,65 @@ func (p *Partition) advance(ts int64, emit Emit) {
 	}
 }
 
+// nextOpen is the end of the oldest open window ending at or after from (past every end: none).
+func (p *Partition) nextOpen(from int64) int64 {
+	next := int64(1<<63 - 1)
+	for end := range p.open {
+		if end >= from {
+			next = min(next, end)
+		}
+	}
+	return next
+}
+
+// closeAt closes the window ending at end: emits its series, and the running totals of the
+// output series without samples in it, dropping those silent past the staleness interval.
+func (p *Partition) closeAt(end int64, emit Emit) {
+	emitted := map[string]bool{}
+	if ow := p.open[end]; ow != nil {
+		delete(p.open, end)
+		ow.w.flush(func(key string, a *acc, name string, v float64) {
+			emitted[key] = true
+			emit(end, name, a.labels, v)
+		}, func(key string, a *acc) float64 { return p.addTotal(key, a) })
+	}
+	if !p.hasTotal {
+		return
+	}
+	for _, key := range slices.Sorted(maps.Keys(p.totals)) {
+		t := p.totals[key]
+		switch {
+		case emitted[key]:
+		case end-t.LastTs > p.staleness:
+			delete(p.totals, key)
+		default:
+			emit(end, p.spec.Name(t.Metric, Total), t.Labels, t.Value)
+		}
+	}
+}
+
+// addTotal adds a closing window's increase to its output series' running total and returns it.
+// A total whose output series was silent for the staleness interval before this window's first
+// sample starts again from 0.
+func (p *Partition) addTotal(key string, a *acc) float64 {
+	t := p.totals[key]
+	if t != nil && a.firstTs-t.LastTs > p.staleness {
+		t = nil
+	}
+	if t == nil {
+		t = &TotalState{Metric: a.metric, Labels: a.labels}
+		p.totals[key] = t
+	}
+	t.Value += a.increase
+	t.LastTs = max(t.LastTs, a.lastTs)
+	return t.Value
+}
+
 // Checkpoint is where a restart must replay from, given next, the offset after the last record
-// taken, with the watermark now: the earliest sample still needed. An open window needs its first
-// sample and the sample each of its series' increases was computed from. A series whose next
-// sample could still land in an open window needs its last sample (the states kept are exactly
-// those: advance drops the others). With none of these, next.
+// taken, with the watermark now and the running totals: the earliest sample still needed. An open
+// window needs its first sample and the samples that decided what its series brought. A series
+// whose next sample could still land in an open window needs its last sample (the states kept
+// are exactly those: advance drops the others). With none of these, next.
 func (p *Partition) Checkpoint(next int64) Checkpoint {
 	cp := Checkpoint{Offset: next, MaxTs: p.maxTs, Since: p.since}
 	for _, ow := range p.open {
@@ -192,6 +272,12 @@ func (p *Partition) Checkpoint(next int64) Checkpoint {
 	}
 	for _, st := range p.series {
 		cp.Offset = min(cp.Offset, st.offset)
+	}
+	if len(p.totals) > 0 {
+		cp.Totals = make(map[string]TotalState, len(p.totals))
+		for k, t := range p.totals {
+			cp.Totals[k] = TotalState{Value: t.Value, LastTs: t.LastTs, Metric: t.Metric, Labels: slices.Clone(t.Labels)}
+		}
 	}
 	return cp
 }

@@ -166,7 +166,7 @@ func TestPartitionWindows(t *testing.T) {
 	}
 	// No window is open, but series m's next sample could still land in one: its last sample
 	// (offset 4; the late one at 5 was out of order) is where a replay starts.
-	if cp := p.Checkpoint(6); cp != (Checkpoint{Offset: 4, MaxTs: 25_000, Since: 1_000}) {
+	if cp := p.Checkpoint(6); cp.Offset != 4 || cp.MaxTs != 25_000 || cp.Since != 1_000 || cp.Totals != nil {
 		t.Fatalf("checkpoint %+v with no window open", cp)
 	}
 	p.Tick(25_000+20_000+5_000+10_001, emit) // past staleness, lateness and a window: m is forgotten
@@ -204,5 +204,30 @@ func TestPartitionIncrease(t *testing.T) {
 		if got[end] != v {
 			t.Errorf("window %d: increase %g, want %g (all: %v)", end, got[end], v, got)
 		}
+	}
+}
+
+// TestPartitionTotal: total is the running sum of the increases, emitted at every window end
+// while the output series lives, samples or not, and it starts again from 0 once the series was
+// silent for the staleness interval.
+func TestPartitionTotal(t *testing.T) {
+	spec, err := NewSpec("10s", nil, nil, []string{Total})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Long past the partition's first staleness interval: first samples count from 0.
+	p := NewPartition(spec, 0, Checkpoint{MaxTs: 0, Since: -1_000_000})
+	var got []string
+	emit := func(end int64, name string, _ []Label, v float64) { got = append(got, fmt.Sprint(end, " ", v)) }
+	a := []Label{{"__name__", "c"}}
+	p.Add(0, a, 1_000, 5, emit)  // +5
+	p.Add(1, a, 12_000, 8, emit) // +3
+	p.Add(2, a, 41_000, 2, emit) // 29 s after the last sample: new again, +2
+	p.Add(3, a, 43_000, 6, emit) // +4
+	p.Tick(100_000, emit)
+	// 40000: 28 s after the last sample, the total ended; 70000 likewise after 43 s.
+	want := []string{"10000 5", "20000 8", "30000 8", "50000 6", "60000 6"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("totals %v, want %v", got, want)
 	}
 }

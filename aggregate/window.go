@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"hash/fnv"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -26,10 +27,29 @@ type acc struct {
 	min, max float64
 	last     float64
 	lastTs   int64
+	firstTs  int64 // the oldest sample's timestamp
 	hasLast  bool
 	increase float64
-	inputs   map[uint64]struct{} // input series seen (count_series)
-	samples  map[uint64]struct{} // (input series, timestamp) taken
+	inputs   map[uint64]struct{}    // input series seen (count_series)
+	samples  map[uint64]struct{}    // (input series, timestamp) taken
+	rates    map[uint64]*seriesRate // per input series, for rate_sum and rate_avg
+}
+
+// seriesRate is one input series' counter increase within the window, between its previous
+// sample (prevTs: before the window, or its own first sample when it is new) and its last.
+type seriesRate struct {
+	increase       float64
+	prevTs, lastTs int64
+}
+
+// counterSample is what a Partition's series state says of a sample: the increase it brings
+// (counted from 0 for a new series, when it counts), the increase it brings to a rate (none for a
+// new series), the timestamp of the series' previous sample (its own for a new series), and
+// whether it is in order at all.
+type counterSample struct {
+	increase, rateIncrease float64
+	prevTs                 int64
+	inOrder                bool
 }
 
 // NewWindow returns an empty window of spec.
@@ -37,26 +57,37 @@ func NewWindow(spec *Spec) *Window {
 	return &Window{spec: spec, series: map[string]*acc{}}
 }
 
-// Add takes one sample of the input series (its labels, __name__ included) at ts (ms).
+// Add takes one sample of the input series (its labels, __name__ included) at ts (ms). The
+// counter outputs need each series' previous samples, which only a Partition keeps: a Window
+// alone counts none.
 func (w *Window) Add(input []Label, ts int64, value float64) {
-	w.add(input, inputHash(input), ts, value, 0)
+	w.add(input, inputHash(input), ts, value, counterSample{})
 }
 
-// add is Add with the input series' hash and the counter increase the sample brings (a
-// Partition's, from the series' previous sample).
-func (w *Window) add(input []Label, in uint64, ts int64, value, increase float64) {
+// add is Add with the input series' hash and what its counter state says of the sample.
+func (w *Window) add(input []Label, in uint64, ts int64, value float64, c counterSample) {
 	metric := metricOf(input)
 	grouped := w.spec.Group(input)
 	key := outputKey(metric, grouped)
 	a := w.series[key]
 	if a == nil {
-		a = &acc{metric: metric, labels: grouped, min: math.Inf(1), max: math.Inf(-1),
-			inputs: map[uint64]struct{}{}, samples: map[uint64]struct{}{}}
+		a = &acc{metric: metric, labels: grouped, min: math.Inf(1), max: math.Inf(-1), firstTs: ts,
+			inputs: map[uint64]struct{}{}, samples: map[uint64]struct{}{}, rates: map[uint64]*seriesRate{}}
 		w.series[key] = a
 		w.order = append(w.order, key)
 	}
 	a.inputs[in] = struct{}{}
-	a.increase += increase // 0 for a repeat: the series' state saw it already
+	a.firstTs = min(a.firstTs, ts)
+	if c.inOrder {
+		a.increase += c.increase // 0 for a repeat: the series' state saw it already
+		r := a.rates[in]
+		if r == nil {
+			r = &seriesRate{prevTs: c.prevTs}
+			a.rates[in] = r
+		}
+		r.increase += c.rateIncrease
+		r.lastTs = ts
+	}
 	// min, max and last do not change when a sample repeats; the sums and counts must not.
 	a.min, a.max = min(a.min, value), max(a.max, value)
 	if !a.hasLast || ts >= a.lastTs {
@@ -77,6 +108,12 @@ func (w *Window) Series() int { return len(w.series) }
 // Flush emits each output series' value of each of the spec's outputs, output series in the order
 // they first appeared, outputs in the spec's order, and empties the window.
 func (w *Window) Flush(emit func(name string, labels []Label, value float64)) {
+	w.flush(func(_ string, a *acc, name string, v float64) { emit(name, a.labels, v) }, nil)
+}
+
+// flush emits as Flush does, with each output series' key; total is the output series' running
+// total before this window (nil: 0 for all).
+func (w *Window) flush(emit func(key string, a *acc, name string, v float64), total func(key string, a *acc) float64) {
 	for _, key := range w.order {
 		a := w.series[key]
 		for _, o := range w.spec.Outputs {
@@ -98,8 +135,34 @@ func (w *Window) Flush(emit func(name string, labels []Label, value float64)) {
 				v = a.last
 			case Increase:
 				v = a.increase
+			case Total:
+				v = a.increase
+				if total != nil {
+					v = total(key, a)
+				}
+			case RateSum, RateAvg:
+				// Per input series: its increase over the time from its previous sample to its
+				// last; series without such a span do not count, and with none the output is
+				// not emitted (vmagent's).
+				// In the order of the series' hashes, so that a replay sums in the same order and
+				// emits the identical value.
+				rate, n := 0.0, 0
+				for _, in := range slices.Sorted(maps.Keys(a.rates)) {
+					r := a.rates[in]
+					if d := float64(r.lastTs-r.prevTs) / 1000; d > 0 {
+						rate += r.increase / d
+						n++
+					}
+				}
+				if n == 0 {
+					continue
+				}
+				if o == RateAvg {
+					rate /= float64(n)
+				}
+				v = rate
 			}
-			emit(w.spec.Name(a.metric, o), a.labels, v)
+			emit(key, a, w.spec.Name(a.metric, o), v)
 		}
 	}
 	clear(w.series)

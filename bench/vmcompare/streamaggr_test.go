@@ -64,11 +64,13 @@ type aggrSample struct {
 	value  float64
 }
 
-// TestStreamAggrIncrease: the increase output of a package aggregate Partition (a window closed
-// by a later tick) against lib/streamaggr's, on counters with resets, samples out of order and
-// series new in the window, each series' first sample counted from 0 as vmagent does once it has
-// run past ignore_first_sample_interval (0s here; a Partition past its first staleness interval).
-func TestStreamAggrIncrease(t *testing.T) {
+// TestStreamAggrCounters: the counter outputs (increase, total, rate_sum, rate_avg) of a package
+// aggregate Partition (a window closed by a later tick) against lib/streamaggr's, on counters with
+// resets, samples out of order and series new in the window, each series' first sample counted
+// from 0 as vmagent does once it has run past ignore_first_sample_interval (0s here; a Partition
+// past its first staleness interval). One window: vmagent's later windows follow wall time.
+func TestStreamAggrCounters(t *testing.T) {
+	counters := []string{aggregate.Increase, aggregate.Total, aggregate.RateSum, aggregate.RateAvg}
 	rng := rand.New(rand.NewPCG(3, 4))
 	for round := range 20 {
 		var by, without []string
@@ -78,7 +80,7 @@ func TestStreamAggrIncrease(t *testing.T) {
 		case 2:
 			without = []string{"pod"}
 		}
-		spec, err := aggregate.NewSpec("1m", by, without, []string{aggregate.Increase})
+		spec, err := aggregate.NewSpec("1m", by, without, counters)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +99,7 @@ func TestStreamAggrIncrease(t *testing.T) {
 			}
 			samples = append(samples, s)
 		}
-		want := vmagentWindow(t, by, without, []string{aggregate.Increase}, "  ignore_first_sample_interval: 0s\n", samples)
+		want := vmagentWindow(t, by, without, counters, "  ignore_first_sample_interval: 0s\n", samples)
 		p := aggregate.NewPartition(spec, 0, aggregate.Checkpoint{MaxTs: minute - 3_600_000, Since: minute - 3_600_000})
 		got := map[string]float64{}
 		emit := func(_ int64, name string, labels []aggregate.Label, v float64) { got[render(name, labels)] = v }
