@@ -8,7 +8,9 @@ package aggregate
 
 import (
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -36,18 +38,25 @@ const (
 	// from their previous sample to their last in the window), summed or averaged.
 	RateSum = "rate_sum"
 	RateAvg = "rate_avg"
+	// HistogramBucket counts the window's samples in VictoriaMetrics' vmrange buckets: one output
+	// series per non-empty bucket, labelled vmrange.
+	HistogramBucket = "histogram_bucket"
+	// Quantiles, written quantiles(φ, ...), estimates the window's sample quantiles as vmagent
+	// does (valyala/histogram: exact up to 1,000 samples, then a deterministic reservoir): one
+	// output series per φ, labelled quantile, named _quantiles.
+	Quantiles = "quantiles"
 )
 
 // Outputs are the output names a Spec accepts, in the order they are documented.
-var Outputs = []string{SumSamples, CountSamples, CountSeries, Min, Max, Avg, Last, Increase, Total, RateSum, RateAvg}
+var Outputs = []string{SumSamples, CountSamples, CountSeries, Min, Max, Avg, Last, Increase, Total, RateSum, RateAvg,
+	HistogramBucket, "quantiles(φ, ...)"}
 
 // WindowOutputs are the outputs a Window computes alone, from its own samples.
-var WindowOutputs = []string{SumSamples, CountSamples, CountSeries, Min, Max, Avg, Last}
+var WindowOutputs = []string{SumSamples, CountSamples, CountSeries, Min, Max, Avg, Last, HistogramBucket}
 
 // planned are vmagent's other outputs, which the design covers and this package does not compute
 // yet: a Spec naming one is refused with that said, not silently ignored.
-var planned = []string{"total_prometheus", "increase_prometheus",
-	"histogram_bucket", "stddev", "stdvar", "unique_samples"}
+var planned = []string{"total_prometheus", "increase_prometheus", "stddev", "stdvar", "unique_samples"}
 
 // Spec is one aggregate's shape.
 type Spec struct {
@@ -57,7 +66,9 @@ type Spec struct {
 	// By and Without are sorted, without duplicates and without __name__; at most one is set.
 	By, Without []string
 	Outputs     []string
-	suffix      string
+	// Phis are the quantiles(...) output's, in the order written.
+	Phis   []float64
+	suffix string
 }
 
 // NewSpec checks an aggregate's settings as vmagent does and returns its shape.
@@ -76,19 +87,27 @@ func NewSpec(interval string, by, without, outputs []string) (*Spec, error) {
 		return nil, fmt.Errorf("outputs is empty: use some of %s", strings.Join(Outputs, ", "))
 	}
 	seen := map[string]bool{}
+	var phis []float64
 	for _, o := range outputs {
+		name := o
+		if strings.HasPrefix(o, Quantiles+"(") {
+			name = Quantiles
+			if phis, err = parsePhis(o); err != nil {
+				return nil, err
+			}
+		}
 		switch {
-		case seen[o]:
-			return nil, fmt.Errorf("output %q is listed twice", o)
-		case slices.Contains(Outputs, o):
-		case slices.Contains(planned, o) || strings.HasPrefix(o, "quantiles("):
+		case seen[name]:
+			return nil, fmt.Errorf("output %q is listed twice (one quantiles(...) takes several φ)", name)
+		case slices.Contains(Outputs, name) || name == Quantiles:
+		case slices.Contains(planned, name):
 			return nil, fmt.Errorf("output %q is not computed yet: use some of %s", o, strings.Join(Outputs, ", "))
 		default:
 			return nil, fmt.Errorf("unknown output %q: use some of %s", o, strings.Join(Outputs, ", "))
 		}
-		seen[o] = true
+		seen[name] = true
 	}
-	s := &Spec{Interval: d, IntervalText: interval, By: normalize(by), Without: normalize(without), Outputs: slices.Clone(outputs)}
+	s := &Spec{Interval: d, IntervalText: interval, By: normalize(by), Without: normalize(without), Outputs: slices.Clone(outputs), Phis: phis}
 	s.suffix = ":" + interval
 	if len(s.By) > 0 {
 		s.suffix += "_by_" + strings.Join(s.By, "_")
@@ -98,6 +117,30 @@ func NewSpec(interval string, by, without, outputs []string) (*Spec, error) {
 	}
 	s.suffix += "_"
 	return s, nil
+}
+
+// parsePhis reads quantiles(φ, ...): at least one φ, each in [0, 1].
+func parsePhis(o string) ([]float64, error) {
+	args, ok := strings.CutSuffix(strings.TrimPrefix(o, Quantiles+"("), ")")
+	if !ok {
+		return nil, fmt.Errorf("%q: a closing parenthesis is missing", o)
+	}
+	var phis []float64
+	for a := range strings.SplitSeq(args, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		phi, err := strconv.ParseFloat(a, 64)
+		if err != nil || phi < 0 || phi > 1 || math.IsNaN(phi) {
+			return nil, fmt.Errorf("%q: φ %q must be a number in [0, 1]", o, a)
+		}
+		phis = append(phis, phi)
+	}
+	if len(phis) == 0 {
+		return nil, fmt.Errorf("%q: give at least one φ, such as quantiles(0.5, 0.99)", o)
+	}
+	return phis, nil
 }
 
 // normalize sorts labels, drops duplicates and __name__.

@@ -22,8 +22,11 @@ func TestNewSpecErrors(t *testing.T) {
 	f("1m", nil, nil, nil, "outputs is empty")
 	f("1m", nil, nil, []string{"sum"}, `unknown output "sum"`)
 	f("1m", nil, nil, []string{Min, Min}, "listed twice")
-	f("1m", nil, nil, []string{"histogram_bucket"}, "not computed yet")
-	f("1m", nil, nil, []string{"quantiles(0.5)"}, "not computed yet")
+	f("1m", nil, nil, []string{"stddev"}, "not computed yet")
+	f("1m", nil, nil, []string{"quantiles(0.5, 1.5)"}, "must be a number in [0, 1]")
+	f("1m", nil, nil, []string{"quantiles()"}, "at least one")
+	f("1m", nil, nil, []string{"quantiles(0.5"}, "closing parenthesis")
+	f("1m", nil, nil, []string{"quantiles(0.5)", "quantiles(0.9)"}, "listed twice")
 }
 
 // TestNames: vmagent's output names: by and without sorted, deduplicated, __name__ left out.

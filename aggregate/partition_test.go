@@ -80,8 +80,10 @@ func run(t *testing.T, p *Partition, log []record, from, to int, out emitted, co
 // before the commit is not emitted again.
 func TestPartitionReplayIsExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
+	all := []string{SumSamples, CountSamples, CountSeries, Min, Max, Avg, Last, Increase, Total, RateSum, RateAvg,
+		HistogramBucket, "quantiles(0, 0.5, 0.99, 1)"}
 	for round := range 100 {
-		spec, err := NewSpec("10s", nil, []string{"pod"}, Outputs)
+		spec, err := NewSpec("10s", nil, []string{"pod"}, all)
 		if err != nil {
 			t.Fatal(err)
 		}

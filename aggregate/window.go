@@ -5,7 +5,11 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/histogram"
 )
 
 // Window accumulates one window of one aggregate: each output series' values over the samples
@@ -13,9 +17,10 @@ import (
 // at-least-once redelivery repeats it) is taken once; samples out of order but distinct count, as
 // vmagent counts them.
 type Window struct {
-	spec   *Spec
-	series map[string]*acc
-	order  []string // output series keys in the order they appeared
+	spec               *Spec
+	series             map[string]*acc
+	order              []string // output series keys in the order they appeared
+	quantiles, buckets bool     // whether the spec has those outputs
 }
 
 // acc is one output series' accumulators.
@@ -33,6 +38,8 @@ type acc struct {
 	inputs   map[uint64]struct{}    // input series seen (count_series)
 	samples  map[uint64]struct{}    // (input series, timestamp) taken
 	rates    map[uint64]*seriesRate // per input series, for rate_sum and rate_avg
+	quantile *histogram.Fast        // quantiles: the samples, or a reservoir of them
+	buckets  *metrics.Histogram     // histogram_bucket
 }
 
 // seriesRate is one input series' counter increase within the window, between its previous
@@ -54,7 +61,8 @@ type counterSample struct {
 
 // NewWindow returns an empty window of spec.
 func NewWindow(spec *Spec) *Window {
-	return &Window{spec: spec, series: map[string]*acc{}}
+	return &Window{spec: spec, series: map[string]*acc{}, quantiles: spec.Phis != nil,
+		buckets: slices.Contains(spec.Outputs, HistogramBucket)}
 }
 
 // Add takes one sample of the input series (its labels, __name__ included) at ts (ms). The
@@ -100,6 +108,18 @@ func (w *Window) add(input []Label, in uint64, ts int64, value float64, c counte
 	a.samples[sample] = struct{}{}
 	a.sum += value
 	a.count++
+	if w.quantiles {
+		if a.quantile == nil {
+			a.quantile = histogram.NewFast()
+		}
+		a.quantile.Update(value)
+	}
+	if w.buckets {
+		if a.buckets == nil {
+			a.buckets = &metrics.Histogram{}
+		}
+		a.buckets.Update(value)
+	}
 }
 
 // Series is the number of output series the window holds.
@@ -143,9 +163,8 @@ func (w *Window) flush(emit func(key string, a *acc, name string, v float64), to
 			case RateSum, RateAvg:
 				// Per input series: its increase over the time from its previous sample to its
 				// last; series without such a span do not count, and with none the output is
-				// not emitted (vmagent's).
-				// In the order of the series' hashes, so that a replay sums in the same order and
-				// emits the identical value.
+				// not emitted (vmagent's). Summed in the order of the series' hashes, so that a
+				// replay sums in the same order and emits the identical value.
 				rate, n := 0.0, 0
 				for _, in := range slices.Sorted(maps.Keys(a.rates)) {
 					r := a.rates[in]
@@ -161,12 +180,30 @@ func (w *Window) flush(emit func(key string, a *acc, name string, v float64), to
 					rate /= float64(n)
 				}
 				v = rate
+			case HistogramBucket:
+				a.buckets.VisitNonZeroBuckets(func(vmrange string, n uint64) {
+					emit(key, a.with("vmrange", vmrange), w.spec.Name(a.metric, o), float64(n))
+				})
+				continue
+			default: // quantiles(...)
+				for i, q := range a.quantile.Quantiles(nil, w.spec.Phis) {
+					emit(key, a.with("quantile", strconv.FormatFloat(w.spec.Phis[i], 'g', -1, 64)), w.spec.Name(a.metric, Quantiles), q)
+				}
+				continue
 			}
 			emit(key, a, w.spec.Name(a.metric, o), v)
 		}
 	}
 	clear(w.series)
 	w.order = w.order[:0]
+}
+
+// with is a copy of a whose labels have one more, as the outputs with a label of their own
+// (histogram_bucket's vmrange, quantiles' quantile) emit them; sorted by name.
+func (a *acc) with(name, value string) *acc {
+	b := &acc{metric: a.metric, labels: append(slices.Clone(a.labels), Label{name, value})}
+	slices.SortFunc(b.labels, func(x, y Label) int { return strings.Compare(x.Name, y.Name) })
+	return b
 }
 
 // outputKey identifies an output series: its metric and grouped labels.

@@ -17,7 +17,7 @@ require (
 
 require (
 	github.com/VictoriaMetrics/VictoriaMetrics v1.115.0
-	github.com/VictoriaMetrics/metrics v1.35.2 // indirect
+	github.com/VictoriaMetrics/metrics v1.45.0 // indirect
 	github.com/VictoriaMetrics/metricsql v0.84.3 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fastrand v1.1.0 // indirect

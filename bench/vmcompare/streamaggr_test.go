@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,22 +19,24 @@ import (
 
 // TestStreamAggrWindow: one window of package aggregate against VictoriaMetrics' own
 // lib/streamaggr (vmagent's stream aggregation) on the same random samples: per input series,
-// by labels and without labels, every output aggregate computes, the same output names, labels
-// and values. Samples have distinct (series, timestamp) pairs: a repeated pair is where Sluice
+// by labels and without labels, every output a window computes alone (histogram_bucket's vmrange
+// buckets and quantiles included: the same libraries, exact below 1,000 samples), the same output
+// names, labels and values. Samples have distinct (series, timestamp) pairs: a repeated pair is where Sluice
 // differs on purpose (taken once, so that a redelivery cannot change a result).
 func TestStreamAggrWindow(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	shapes := []struct{ by, without []string }{
 		{nil, nil}, {[]string{"job"}, nil}, {[]string{"job", "dc"}, nil}, {nil, []string{"pod"}}, {nil, []string{"pod", "instance"}},
 	}
+	outputs := append(slices.Clone(aggregate.WindowOutputs), "quantiles(0, 0.5, 0.9, 0.99, 1)")
 	for round := range 20 {
 		shape := shapes[round%len(shapes)]
-		spec, err := aggregate.NewSpec("1m", shape.by, shape.without, aggregate.WindowOutputs)
+		spec, err := aggregate.NewSpec("1m", shape.by, shape.without, outputs)
 		if err != nil {
 			t.Fatal(err)
 		}
 		samples := randomSamples(rng, 200+rng.IntN(800))
-		want := vmagentWindow(t, shape.by, shape.without, aggregate.WindowOutputs, "", samples)
+		want := vmagentWindow(t, shape.by, shape.without, outputs, "", samples)
 		w := aggregate.NewWindow(spec)
 		for _, s := range samples {
 			w.Add(s.labels, s.ts, s.value)
@@ -147,7 +150,11 @@ func randomSamples(rng *rand.Rand, n int) []aggrSample {
 // output series, flushed once (on stop).
 func vmagentWindow(t *testing.T, by, without, outputs []string, extra string, samples []aggrSample) map[string]float64 {
 	t.Helper()
-	cfg := "- interval: 1m\n  outputs: [" + strings.Join(outputs, ", ") + "]\n" + extra
+	var quoted []string
+	for _, o := range outputs {
+		quoted = append(quoted, strconv.Quote(o)) // quantiles(a, b) holds commas
+	}
+	cfg := "- interval: 1m\n  outputs: [" + strings.Join(quoted, ", ") + "]\n" + extra
 	if len(by) > 0 {
 		cfg += "  by: [" + strings.Join(by, ", ") + "]\n"
 	}
