@@ -27,6 +27,7 @@ type Partition struct {
 	open      map[int64]*openWindow
 	series    map[uint64]*seriesState
 	totals    map[string]*TotalState // by output series key, when the spec has Total
+	windows   []*openWindow          // closed windows, to reuse
 	hasTotal  bool
 	// Late counts samples for windows already closed (after a restart, also the replayed samples of
 	// windows closed before it).
@@ -42,10 +43,13 @@ type openWindow struct {
 	in    map[uint64]struct{} // input series it has
 }
 
-// seriesState is an input series' last sample taken, for the counter outputs.
+// seriesState is an input series' last sample taken, for the counter outputs, and its output
+// series (computed once).
 type seriesState struct {
 	value      float64
 	ts, offset int64
+	known      bool // a sample was taken (not a state just made)
+	info       *seriesInfo
 }
 
 // TotalState is one output series' running total: its value after the windows closed so far,
@@ -111,7 +115,12 @@ func (p *Partition) Add(offset int64, input []Label, ts int64, value float64, em
 		p.since = ts
 	}
 	in := inputHash(input)
-	c, decidedBy := p.counter(in, offset, ts, value)
+	st := p.series[in]
+	if st == nil {
+		st = &seriesState{info: newSeriesInfo(p.spec, input)}
+		p.series[in] = st
+	}
+	c, decidedBy := p.counter(st, offset, ts, value)
 	end := ts - mod(ts, p.interval) + p.interval
 	if end <= p.closed() {
 		p.Late++
@@ -120,7 +129,7 @@ func (p *Partition) Add(offset int64, input []Label, ts int64, value float64, em
 	}
 	ow := p.open[end]
 	if ow == nil {
-		ow = &openWindow{w: NewWindow(p.spec), first: offset, need: offset, in: map[uint64]struct{}{}}
+		ow = p.newWindow(offset)
 		p.open[end] = ow
 	}
 	if _, ok := ow.in[in]; !ok {
@@ -131,7 +140,7 @@ func (p *Partition) Add(offset int64, input []Label, ts int64, value float64, em
 			ow.need = min(ow.need, decidedBy)
 		}
 	}
-	ow.w.add(input, in, ts, value, c)
+	ow.w.add(st.info, in, ts, value, c)
 	p.advance(ts, emit)
 }
 
@@ -142,15 +151,10 @@ func (p *Partition) Add(offset int64, input []Label, ts int64, value float64, em
 // an increase from 0 (not as a rate: its own sample starts its span), except within the
 // staleness interval after the partition's first sample ever, when its previous values are
 // unknown (vmagent ignores the first samples after a start the same way).
-func (p *Partition) counter(in uint64, offset, ts int64, value float64) (counterSample, int64) {
-	st := p.series[in]
+func (p *Partition) counter(st *seriesState, offset, ts int64, value float64) (counterSample, int64) {
 	switch {
-	case st == nil || ts-st.ts > p.staleness:
-		if st == nil {
-			st = &seriesState{}
-			p.series[in] = st
-		}
-		*st = seriesState{value: value, ts: ts, offset: offset}
+	case !st.known || ts-st.ts > p.staleness:
+		st.value, st.ts, st.offset, st.known = value, ts, offset, true
 		c := counterSample{prevTs: ts, inOrder: true}
 		if ts >= p.since+p.staleness {
 			c.increase = value
@@ -166,8 +170,21 @@ func (p *Partition) counter(in uint64, offset, ts int64, value float64) (counter
 		increase = value - st.value
 	}
 	c := counterSample{increase: increase, rateIncrease: increase, prevTs: st.ts, inOrder: true}
-	*st = seriesState{value: value, ts: ts, offset: offset}
+	st.value, st.ts, st.offset = value, ts, offset
 	return c, decidedBy
+}
+
+// newWindow returns an empty open window whose first sample is at offset, reused from a closed
+// one when there is one.
+func (p *Partition) newWindow(offset int64) *openWindow {
+	if n := len(p.windows); n > 0 {
+		ow := p.windows[n-1]
+		p.windows = p.windows[:n-1]
+		clear(ow.in)
+		ow.first, ow.need = offset, offset
+		return ow
+	}
+	return &openWindow{w: NewWindow(p.spec), first: offset, need: offset, in: map[uint64]struct{}{}}
 }
 
 // Tick advances the watermark as a sample at ts would, without a sample: the records stage A
@@ -227,6 +244,7 @@ func (p *Partition) closeAt(end int64, emit Emit) {
 			emitted[key] = true
 			emit(end, name, a.labels, v)
 		}, func(key string, a *acc) float64 { return p.addTotal(key, a) })
+		p.windows = append(p.windows, ow)
 	}
 	if !p.hasTotal {
 		return

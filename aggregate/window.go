@@ -1,7 +1,6 @@
 package aggregate
 
 import (
-	"hash/fnv"
 	"maps"
 	"math"
 	"slices"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/histogram"
 )
 
@@ -21,6 +21,7 @@ type Window struct {
 	series             map[string]*acc
 	order              []string // output series keys in the order they appeared
 	quantiles, buckets bool     // whether the spec has those outputs
+	free               []*acc   // accumulators of flushed series, to reuse
 }
 
 // acc is one output series' accumulators.
@@ -35,11 +36,11 @@ type acc struct {
 	firstTs  int64 // the oldest sample's timestamp
 	hasLast  bool
 	increase float64
-	inputs   map[uint64]struct{}    // input series seen (count_series)
-	samples  map[uint64]struct{}    // (input series, timestamp) taken
-	rates    map[uint64]*seriesRate // per input series, for rate_sum and rate_avg
-	quantile *histogram.Fast        // quantiles: the samples, or a reservoir of them
-	buckets  *metrics.Histogram     // histogram_bucket
+	inputs   map[uint64]struct{}   // input series seen (count_series)
+	samples  map[uint64]struct{}   // (input series, timestamp) taken
+	rates    map[uint64]seriesRate // per input series, for rate_sum and rate_avg
+	quantile *histogram.Fast       // quantiles: the samples, or a reservoir of them
+	buckets  *metrics.Histogram    // histogram_bucket
 }
 
 // seriesRate is one input series' counter increase within the window, between its previous
@@ -59,6 +60,21 @@ type counterSample struct {
 	inOrder                bool
 }
 
+// seriesInfo is what an input series is to an aggregate, computed once per series: its output
+// series' metric, labels and key.
+type seriesInfo struct {
+	metric string
+	labels []Label
+	key    string
+}
+
+// newSeriesInfo computes input's output series under spec.
+func newSeriesInfo(spec *Spec, input []Label) *seriesInfo {
+	metric := metricOf(input)
+	grouped := spec.Group(input)
+	return &seriesInfo{metric: metric, labels: grouped, key: outputKey(metric, grouped)}
+}
+
 // NewWindow returns an empty window of spec.
 func NewWindow(spec *Spec) *Window {
 	return &Window{spec: spec, series: map[string]*acc{}, quantiles: spec.Phis != nil,
@@ -69,32 +85,30 @@ func NewWindow(spec *Spec) *Window {
 // counter outputs need each series' previous samples, which only a Partition keeps: a Window
 // alone counts none.
 func (w *Window) Add(input []Label, ts int64, value float64) {
-	w.add(input, inputHash(input), ts, value, counterSample{})
+	w.add(newSeriesInfo(w.spec, input), inputHash(input), ts, value, counterSample{})
 }
 
-// add is Add with the input series' hash and what its counter state says of the sample.
-func (w *Window) add(input []Label, in uint64, ts int64, value float64, c counterSample) {
-	metric := metricOf(input)
-	grouped := w.spec.Group(input)
-	key := outputKey(metric, grouped)
-	a := w.series[key]
+// add is Add with the input series' output series, its hash and what its counter state says of
+// the sample. In steady state it allocates nothing: output series' accumulators and their sets
+// are reused from window to window.
+func (w *Window) add(info *seriesInfo, in uint64, ts int64, value float64, c counterSample) {
+	a := w.series[info.key]
 	if a == nil {
-		a = &acc{metric: metric, labels: grouped, min: math.Inf(1), max: math.Inf(-1), firstTs: ts,
-			inputs: map[uint64]struct{}{}, samples: map[uint64]struct{}{}, rates: map[uint64]*seriesRate{}}
-		w.series[key] = a
-		w.order = append(w.order, key)
+		a = w.newAcc(info, ts)
+		w.series[info.key] = a
+		w.order = append(w.order, info.key)
 	}
 	a.inputs[in] = struct{}{}
 	a.firstTs = min(a.firstTs, ts)
 	if c.inOrder {
 		a.increase += c.increase // 0 for a repeat: the series' state saw it already
-		r := a.rates[in]
-		if r == nil {
-			r = &seriesRate{prevTs: c.prevTs}
-			a.rates[in] = r
+		r, ok := a.rates[in]
+		if !ok {
+			r = seriesRate{prevTs: c.prevTs}
 		}
 		r.increase += c.rateIncrease
 		r.lastTs = ts
+		a.rates[in] = r
 	}
 	// min, max and last do not change when a sample repeats; the sums and counts must not.
 	a.min, a.max = min(a.min, value), max(a.max, value)
@@ -109,17 +123,42 @@ func (w *Window) add(input []Label, in uint64, ts int64, value float64, c counte
 	a.sum += value
 	a.count++
 	if w.quantiles {
-		if a.quantile == nil {
-			a.quantile = histogram.NewFast()
-		}
 		a.quantile.Update(value)
 	}
 	if w.buckets {
-		if a.buckets == nil {
-			a.buckets = &metrics.Histogram{}
-		}
 		a.buckets.Update(value)
 	}
+}
+
+// newAcc returns an empty accumulator for info's output series, reused from a closed window's
+// when there is one.
+func (w *Window) newAcc(info *seriesInfo, ts int64) *acc {
+	var a *acc
+	if n := len(w.free); n > 0 {
+		a = w.free[n-1]
+		w.free = w.free[:n-1]
+	} else {
+		a = &acc{inputs: map[uint64]struct{}{}, samples: map[uint64]struct{}{}, rates: map[uint64]seriesRate{}}
+		if w.quantiles {
+			a.quantile = histogram.NewFast()
+		}
+		if w.buckets {
+			a.buckets = &metrics.Histogram{}
+		}
+	}
+	inputs, samples, rates, q, b := a.inputs, a.samples, a.rates, a.quantile, a.buckets
+	clear(inputs)
+	clear(samples)
+	clear(rates)
+	if q != nil {
+		q.Reset()
+	}
+	if b != nil {
+		b.Reset()
+	}
+	*a = acc{metric: info.metric, labels: info.labels, min: math.Inf(1), max: math.Inf(-1), firstTs: ts,
+		inputs: inputs, samples: samples, rates: rates, quantile: q, buckets: b}
+	return a
 }
 
 // Series is the number of output series the window holds.
@@ -194,6 +233,9 @@ func (w *Window) flush(emit func(key string, a *acc, name string, v float64), to
 			emit(key, a, w.spec.Name(a.metric, o), v)
 		}
 	}
+	for _, key := range w.order {
+		w.free = append(w.free, w.series[key])
+	}
 	clear(w.series)
 	w.order = w.order[:0]
 }
@@ -219,16 +261,19 @@ func outputKey(metric string, labels []Label) string {
 	return b.String()
 }
 
-// inputHash identifies an input series by all its labels, in any order.
+// inputHash identifies an input series by all its labels, in any order: the sum of each label's
+// xxhash, without allocating.
 func inputHash(input []Label) uint64 {
-	sorted := slices.Clone(input)
-	slices.SortFunc(sorted, func(a, b Label) int { return strings.Compare(a.Name, b.Name) })
-	h := fnv.New64a()
-	for _, l := range sorted {
-		h.Write([]byte(l.Name))
-		h.Write([]byte{0xff})
-		h.Write([]byte(l.Value))
-		h.Write([]byte{0xfe})
+	var sum uint64
+	for _, l := range input {
+		var d xxhash.Digest
+		d.Reset()
+		_, _ = d.WriteString(l.Name)
+		_, _ = d.Write(sep[:])
+		_, _ = d.WriteString(l.Value)
+		sum += d.Sum64()
 	}
-	return h.Sum64()
+	return sum
 }
+
+var sep = [1]byte{0xff}
