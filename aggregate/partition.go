@@ -216,6 +216,10 @@ func (p *Partition) advance(ts int64, emit Emit) {
 	// A series silent past the staleness interval starts afresh: its state goes once any sample
 	// it could still be compared with would be late anyway (so that a replay, which starts with a
 	// higher watermark and drops states sooner, computes the same increases for open windows).
+	// Looked for once a window closes, not at every sample.
+	if closed == before {
+		return
+	}
 	for in, st := range p.series {
 		if p.maxTs-st.ts > p.staleness+p.lateness+p.interval {
 			delete(p.series, in)
