@@ -115,11 +115,6 @@ func (c *Cluster) Produce(t testing.TB, topic string, lines []string, perRecord 
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Partitioner = sarama.NewRoundRobinPartitioner
-	// Idempotent, so that a retried produce (a request that timed out on a loaded machine but was
-	// written) cannot put a record in the input twice: the loss tests count every duplicate on
-	// the output as Sluice's.
-	cfg.Producer.Idempotent = true
-	cfg.Net.MaxOpenRequests = 1
 	p, err := sarama.NewSyncProducer(c.Addrs, cfg)
 	if err != nil {
 		t.Fatal(err)
