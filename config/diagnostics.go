@@ -8,7 +8,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
+	"github.com/mitchellh/go-wordwrap"
 )
 
 // Error is what Load returns for an invalid config: every diagnostic, once each and in the
@@ -47,8 +49,8 @@ func (e *Error) Write(w io.Writer) {
 			}
 		}
 		if d.Detail != "" {
-			for _, l := range wrap(d.Detail, 96) {
-				fmt.Fprintf(w, "    %s\n", l)
+			for l := range strings.Lines(wordwrap.WrapString(d.Detail, 96)) {
+				fmt.Fprintf(w, "    %s\n", strings.TrimRight(l, "\n"))
 			}
 		}
 		fmt.Fprintln(w)
@@ -91,26 +93,6 @@ func writeSnippet(w io.Writer, src []byte, r hcl.Range) {
 	}
 	mark.WriteString(strings.Repeat("^", max(n, 1)))
 	fmt.Fprintln(w, mark.String())
-}
-
-// wrap cuts s into lines of at most width characters at spaces, keeping its own line breaks.
-func wrap(s string, width int) []string {
-	var out []string
-	for para := range strings.SplitSeq(s, "\n") {
-		line := ""
-		for _, word := range strings.Fields(para) {
-			if line != "" && len(line)+1+len(word) > width {
-				out = append(out, line)
-				line = ""
-			}
-			if line != "" {
-				line += " "
-			}
-			line += word
-		}
-		out = append(out, line)
-	}
-	return out
 }
 
 // dropCascades removes the decoder's "value must be known" errors that only repeat a failed
@@ -165,38 +147,14 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// didYouMean is ` (did you mean "x"?)` for the name in names closest to s, when one is close
-// enough to be a likely misspelling (as HCL suggests for attribute names), else "".
+// didYouMean is ` (did you mean "x"?)` for the first name in names close enough to s to be a
+// likely misspelling, as HCL suggests attribute names (the same distance, the same threshold),
+// else "".
 func didYouMean(s string, names []string) string {
-	best, bestD := "", 3
 	for _, n := range names {
-		if d := editDistance(s, n); d < bestD {
-			best, bestD = n, d
+		if levenshtein.Distance(s, n, nil) < 3 {
+			return fmt.Sprintf(" (did you mean %q?)", n)
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return ""
 }
