@@ -127,7 +127,11 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 		if err := group.Consume(ctx, in.Topics, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			attempt++
 			backoff := output.Backoff(minBackoff, maxBackoff, attempt)
-			if missing := r.missingTopics(client, err, in.Topics); len(missing) > 0 {
+			var missing []string
+			if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+				missing = absent(client, in.Topics)
+			}
+			if len(missing) > 0 {
 				// Said once per topic and process; /readyz, the progress line and
 				// sluice_input_topic_missing carry it while it lasts.
 				if fresh := r.d.missing.report(missing); len(fresh) > 0 {
@@ -147,14 +151,6 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 	}
 	_ = client.Close()
 	r.log.Debug("left the consumer group")
-}
-
-// missingTopics returns which of topics the brokers do not have, when err says one is missing.
-func (r *reader) missingTopics(client sarama.Client, err error, topics []string) []string {
-	if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-		return nil
-	}
-	return absent(client, topics)
 }
 
 // commitRefused reports whether err is the group coordinator refusing an offset commit because

@@ -224,7 +224,7 @@ func (c *Client) Send(body []byte, avoid int) (endpoint int, written int64, err 
 		return -1, -1, ErrAllOpen
 	}
 	e := c.endpoints[k]
-	written, err = c.post(e.url, body)
+	written, err = c.post(c.ctx, e.url, body)
 	var re *Error
 	failed := err != nil && (!errors.As(err, &re) || !re.Permanent)
 	e.result(c.now(), failed, c.failures)
@@ -241,13 +241,9 @@ func (c *Client) Send(body []byte, avoid int) (endpoint int, written int64, err 
 	return k, written, nil
 }
 
-// post sends body to url and classifies the answer; on a 2xx it returns the samples the
-// receiver says it wrote (-1: it does not say).
-func (c *Client) post(url string, body []byte) (int64, error) {
-	return c.postCtx(c.ctx, url, body)
-}
-
-func (c *Client) postCtx(ctx context.Context, url string, body []byte) (int64, error) {
+// post sends body to url within ctx (the client's, or the start-up probe's) and classifies the
+// answer; on a 2xx it returns the samples the receiver says it wrote (-1: it does not say).
+func (c *Client) post(ctx context.Context, url string, body []byte) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))

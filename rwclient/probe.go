@@ -73,7 +73,7 @@ func (c *Client) Probe(ctx context.Context, empty []byte) error {
 func (c *Client) probe(ctx context.Context, url string, empty []byte) error {
 	wait := 100 * time.Millisecond
 	for {
-		_, err := c.postCtx(ctx, url, empty)
+		_, err := c.post(ctx, url, empty)
 		var re *Error
 		if err == nil || (errors.As(err, &re) && (re.Status != 0 || re.Permanent)) {
 			return err
