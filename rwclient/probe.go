@@ -16,7 +16,8 @@ const ProbePatience = 10 * time.Second
 
 // Probe checks at start that the output can be used, without writing data: it posts empty,
 // the protocol's request holding no series, which a receiver answers without storing anything
-// (VictoriaMetrics, Prometheus and the OpenTelemetry Collector answer 2xx), to every endpoint.
+// (VictoriaMetrics, Prometheus 2 and Prometheus 3 answer 2xx, as the integration tests that start
+// through the probe show), to every endpoint.
 //
 //   - A 2xx: the endpoint is usable.
 //   - A 429 or 5xx: the receiver is there but busy or failing; writes will retry (not an error).
