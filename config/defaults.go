@@ -110,7 +110,7 @@ const DefaultInputGroup = "sluice"
 func defaultOutput(typ string) *Output {
 	o := &Output{FlushBytesRaw: "1MiB", LingerRaw: "200ms", NameMappingRaw: "keep", Protocol: ProtocolV1,
 		Retry: &Retry{MinBackoffRaw: "100ms", MaxBackoffRaw: "10s", MaxElapsedRaw: "0s"}}
-	if typ == OutputRemoteWrite || typ == OutputOTLP {
+	if contains(httpOutputs, typ) {
 		o.TimeoutRaw, o.Concurrency, o.MaxBatchSamples, o.MaxBatchBytesRaw = "30s", 4, 10000, "4MiB"
 		o.Retry.MaxElapsedRaw = "5m"
 		o.Breaker = &Breaker{Failures: 5, CoolDownRaw: "10s"}

@@ -106,9 +106,9 @@ func createBenchTopics(cfg *config.Config, partitions int) error {
 	return createTopics(cfg, topics)
 }
 
-// benchShards is the output's shard count: Kafka partitions or remote-write concurrency.
+// benchShards is the output's shard count: Kafka partitions or an HTTP output's concurrency.
 func benchShards(cfg *config.Config) int {
-	if o := cfg.Outputs[0]; o.Type == config.OutputRemoteWrite {
+	if o := cfg.Outputs[0]; o.HTTP() {
 		return o.Concurrency
 	}
 	return cfg.Outputs[0].Shards
