@@ -33,6 +33,7 @@ type Config struct {
 	Shedding    *Shedding    `hcl:"shedding,block" reload:"live"`
 	Outputs     []*Output    `hcl:"output,block" reload:"fields"`
 	Routes      []*Route     `hcl:"route,block" reload:"fields"`
+	Aggregates  []*Aggregate `hcl:"aggregate,block" reload:"restart"`
 	DeadLetter  *DeadLetter  `hcl:"dead_letter,block" reload:"restart"`
 	Control     *Control     `hcl:"control,block" reload:"restart"`
 

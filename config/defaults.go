@@ -64,6 +64,19 @@ func (b *Budget) deriveDefaults() {
 	}
 }
 
+// deriveDefaults fills what an aggregate leaves out (aggregate blocks are decoded from zero values).
+func (a *Aggregate) deriveDefaults() {
+	if a.LatenessRaw == "" {
+		a.LatenessRaw = "30s"
+	}
+	if a.MaxSeries == 0 {
+		a.MaxSeries = 100_000
+	}
+	if a.Topic == "" {
+		a.Topic = "sluice.aggregate." + a.Name
+	}
+}
+
 // deriveDefaults fills what a route leaves out.
 func (r *Route) deriveDefaults() {
 	if r.Priority == "" {

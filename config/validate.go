@@ -63,6 +63,7 @@ func (c *Config) validate(v *validator) {
 	c.validateShedding(v)
 	c.validateOutputs(v)
 	c.validateRoutes(v)
+	c.validateAggregates(v)
 	c.validateRelabel(v)
 	if c.Control != nil {
 		c.Control.deriveDefaults()
