@@ -38,6 +38,9 @@ type topicDecoder struct {
 	// workers load it once per batch.
 	decode    atomic.Pointer[DecodeFunc]
 	lineBased bool
+	// aggregate is the aggregate whose topic this is (nil for an input's): its batches are stage
+	// B's closed windows.
+	aggregate *config.Aggregate
 	drops     *[messages.NumReasons]atomic.Int64 // of the topic's format
 	in        *topicCounters
 }
@@ -177,6 +180,8 @@ type deps struct {
 	missing missingTopics
 	// commitsRefused counts offset commits the group coordinator refused (readers write).
 	commitsRefused atomic.Int64
+	// aggProgress is stage A's progress in datapoint time (workers write, the ticks read).
+	aggProgress aggregateProgress
 
 	readersWG sync.WaitGroup
 	stopping  atomic.Bool

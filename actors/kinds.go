@@ -45,10 +45,22 @@ type readerDeps struct {
 	// giveUp is closed when Stop's deadline passed: readers stop waiting for acknowledgements.
 	giveUp      <-chan struct{}
 	nextBatchID *atomic.Uint64
+	// aggregatePartitions is each aggregation topic's partition count (its internal output's
+	// shards), which stage A's ticks cover; aggProgress the datapoint time they carry.
+	aggregatePartitions map[string]int
+	aggProgress         *aggregateProgress
 }
 
 func (d *deps) forReader() *readerDeps {
-	return &readerDeps{cfg: d.cfg, log: d.log, root: d.system.Root, rawPool: d.rawPool, decoders: d.decoders,
+	parts := map[string]int{}
+	for _, o := range d.plans {
+		for _, a := range d.cfg.Aggregates {
+			if o.cfg == a.Output {
+				parts[a.Topic] = o.shards
+			}
+		}
+	}
+	return &readerDeps{aggregatePartitions: parts, aggProgress: &d.aggProgress, cfg: d.cfg, log: d.log, root: d.system.Root, rawPool: d.rawPool, decoders: d.decoders,
 		claims: d.claims, rebalances: d.rebalances, missing: &d.missing, commitsRefused: &d.commitsRefused, partitions: &d.partitions, workerPIDs: d.workerPIDs,
 		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, tickets: d.tickets, readers: len(d.readerPIDs), readersWG: &d.readersWG,
 		stopping: &d.stopping, giveUp: d.giveUp, nextBatchID: &d.nextBatchID}
@@ -88,6 +100,8 @@ type workerDeps struct {
 	workerPIDs    []*actor.PID
 	writerPIDs    []*actor.PID
 	deadLetterPID *actor.PID // nil without a dead-letter topic
+	// aggProgress is stage A's progress in datapoint time, which the aggregation ticks carry.
+	aggProgress *aggregateProgress
 }
 
 // outputCounters are the outputs' counters, in the layout's order.
@@ -100,7 +114,7 @@ func (d *deps) outputCounters() []*outputCounters {
 }
 
 func (d *deps) forWorker() *workerDeps {
-	return &workerDeps{log: d.log, redeliveries: d.cfg.Supervisor.Redeliveries, decoders: d.decoders,
+	return &workerDeps{aggProgress: &d.aggProgress, log: d.log, redeliveries: d.cfg.Supervisor.Redeliveries, decoders: d.decoders,
 		settings: d.settings, shed: d.shed, mapping: d.mapping, topo: d.topo, shardPool: d.shardPool,
 		deadLetterPool: d.deadLetterPool, stats: d.stats, outputs: d.outputCounters(), load: d.load, workerPIDs: d.workerPIDs,
 		writerPIDs: d.writerPIDs, deadLetterPID: d.deadLetterPID}

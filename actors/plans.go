@@ -47,6 +47,14 @@ func newOutputPlans(cfg *config.Config) ([]*outputPlan, error) {
 		}
 		plans[i] = &outputPlan{cfg: o, counters: newOutputCounters(o.Name), out: out}
 	}
+	// The aggregates' internal outputs come last (encode.Relabeling knows only the configured ones).
+	for _, a := range cfg.Aggregates {
+		out, err := registry.New(cfg, a.Output)
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, &outputPlan{cfg: a.Output, counters: newOutputCounters(a.Output.Name), out: out})
+	}
 	return plans, nil
 }
 
@@ -63,13 +71,20 @@ func stopOutputs(plans []*outputPlan) error {
 
 // layout numbers the outputs' shards and gives each output min(writers, its shards) writers
 // (encode.NewLayout), then notes each plan's place in it.
-func layout(plans []*outputPlan, routes []*config.Route, writers int) (*topology, error) {
+func layout(plans []*outputPlan, routes []*config.Route, aggs []*config.Aggregate, writers int) (*topology, error) {
 	names, shards, v2 := make([]string, len(plans)), make([]int, len(plans)), make([]bool, len(plans))
 	for i, o := range plans {
 		names[i], shards[i], v2[i] = o.cfg.Name, o.shards, o.cfg.Protocol == config.ProtocolV2
 	}
 	l, err := encode.NewLayout(names, shards, v2, routes, writers)
 	if err != nil {
+		return nil, err
+	}
+	outs := make([]int, len(aggs))
+	for i := range aggs {
+		outs[i] = len(plans) - len(aggs) + i
+	}
+	if err := l.AddAggregates(aggs, outs); err != nil {
 		return nil, err
 	}
 	t := &topology{Layout: l}

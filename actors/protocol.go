@@ -24,6 +24,16 @@ type trackBatch struct {
 	// AppendedMs is the Kafka timestamp of the batch's first record; Records how many it holds.
 	AppendedMs int64
 	Records    int
+	// Checkpoint, on an aggregation partition's batch of closed windows, is what to commit once
+	// it and every batch before it are acknowledged (nil: nothing; see aggregator.go).
+	Checkpoint *checkpointMark
+}
+
+// checkpointMark is an aggregation partition's checkpoint as committed: the offset to replay
+// from, with the watermark state in the commit's metadata.
+type checkpointMark struct {
+	Offset   int64
+	Metadata string
 }
 
 // poisonBatch hands a RawBatch that failed its worker too often to the dead-letter writer, which
@@ -86,6 +96,8 @@ type claim struct {
 	Partition int32
 	sess      sarama.ConsumerGroupSession
 	reader    int // the reader whose group member owns the claim
+	// aggregate: a partition of an aggregation topic, which commits checkpoints (aggregator.go).
+	aggregate bool
 
 	// inflight counts batches issued (issue) and not yet completed and marked (tracker.check).
 	inflight atomic.Int64
@@ -138,5 +150,17 @@ func (c *claim) mark(next int64) {
 	c.markedAt.Store(time.Now().UnixNano())
 	if c.sess != nil {
 		c.sess.MarkOffset(c.Topic, c.Partition, next, "")
+	}
+}
+
+// markCheckpoint records an aggregation partition's checkpoint: its offset may be at or before
+// the one marked last (replay goes back to the oldest open window), and its metadata is new
+// even then. MarkOffset moves only forward and ResetOffset only back or in place, so one of the
+// two takes it, and the second of them leaves it so.
+func (c *claim) markCheckpoint(m *checkpointMark) {
+	c.markedAt.Store(time.Now().UnixNano())
+	if c.sess != nil {
+		c.sess.MarkOffset(c.Topic, c.Partition, m.Offset, m.Metadata)
+		c.sess.ResetOffset(c.Topic, c.Partition, m.Offset, m.Metadata)
 	}
 }

@@ -50,6 +50,18 @@ func (r *reader) Receive(ctx actor.Context) {
 			r.d.readersWG.Add(1)
 			go r.run(c, in)
 		}
+		if len(r.d.cfg.Aggregates) > 0 {
+			// Stage B: the aggregation topics, in a group of their own.
+			r.d.readersWG.Add(1)
+			go r.run(c, aggregationInput(r.d.cfg))
+			if r.index == 0 {
+				r.d.readersWG.Add(1)
+				go func() {
+					defer r.d.readersWG.Done()
+					r.tickAggregates(c)
+				}()
+			}
+		}
 	case *actor.Restarting, *actor.Stopping:
 		r.stop()
 	case *actor.Stopped:
@@ -121,7 +133,7 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 			r.log.Warn("consumer error", "error", err)
 		}
 	}()
-	h := &claimHandler{r: r, stopping: ctx, topics: in.Topics}
+	h := &claimHandler{r: r, stopping: ctx, topics: in.Topics, client: client, group: in.Group}
 	r.d.rebalances.joining(&h.rebalance, time.Now())
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, in.Topics, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
@@ -185,6 +197,9 @@ type claimHandler struct {
 	sessionEnded chan struct{}
 	// topics are the input's topics, which exist once a session starts.
 	topics []string
+	// client is the group's client and group its name (stage B reads its checkpoints with them).
+	client sarama.Client
+	group  string
 }
 
 func (h *claimHandler) Setup(s sarama.ConsumerGroupSession) error {
@@ -228,6 +243,9 @@ func (h *claimHandler) Cleanup(s sarama.ConsumerGroupSession) error {
 // final offset is committed before another member takes it over.
 func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, kc sarama.ConsumerGroupClaim) error {
 	d := h.r.d
+	if a := d.decoders[kc.Topic()].aggregate; a != nil {
+		return h.consumeAggregate(sess, kc, a)
+	}
 	c := newClaim(sess, kc.Topic(), kc.Partition(), h.r.index)
 	d.claims.add(c)
 	defer d.claims.remove(c)

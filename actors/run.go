@@ -83,6 +83,19 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 			decoders[t].allowNonFinite = in.AllowNonFinite
 		}
 	}
+	for i, a := range cfg.Aggregates {
+		// Stage B's batches: the closed windows of an aggregation partition, as one remote-write
+		// request, routed like any series but never aggregated again.
+		dec, err := formats.New("remote_write", formats.Options{})
+		if err != nil {
+			return nil, err
+		}
+		drops := &[messages.NumReasons]atomic.Int64{}
+		stats.DroppedByFormat["aggregate."+a.Name] = drops
+		fn := dec.Decode
+		decoders[a.Topic] = newTopicDecoder("aggregate", len(cfg.Inputs)+i, fn, drops)
+		decoders[a.Topic].aggregate = a
+	}
 	plans, err := newOutputPlans(cfg)
 	if err != nil {
 		return nil, err
@@ -164,7 +177,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 			"reachable from here, and that kafka.tls and kafka.sasl match their listener (%w)",
 			strings.Join(cfg.Kafka.Brokers, ","), time.Since(began).Round(time.Second), what, context.Cause(ctx))
 	}
-	topo, err := layout(d.plans, cfg.Routes, cfg.Pipeline.Writers)
+	topo, err := layout(d.plans, cfg.Routes, cfg.Aggregates, cfg.Pipeline.Writers)
 	if err != nil {
 		p.closeOutputs()
 		return err

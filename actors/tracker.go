@@ -18,6 +18,7 @@ type trackEntry struct {
 	appendedMs int64
 	records    int
 	done       bool
+	checkpoint *checkpointMark
 }
 
 // tracker is the offset tracker: per partition it keeps the in-flight batches in offset order and
@@ -64,7 +65,7 @@ func (t *tracker) Receive(ctx actor.Context) {
 	case *trackBatch:
 		e := t.get()
 		e.id, e.claim, e.last = m.ID, m.Claim, m.Last
-		e.appendedMs, e.records = m.AppendedMs, m.Records
+		e.appendedMs, e.records, e.checkpoint = m.AppendedMs, m.Records, m.Checkpoint
 		if len(m.Claim.queue) == 0 {
 			m.Claim.oldestMs.Store(m.AppendedMs)
 		}
@@ -110,9 +111,13 @@ func (t *tracker) check(e *trackEntry) {
 	c := e.claim
 	delete(t.entries, e.id)
 	next := int64(-1)
+	var cp *checkpointMark
 	q := c.queue
 	for len(q) > 0 && q[0].done {
 		next = q[0].last + 1
+		if q[0].checkpoint != nil {
+			cp = q[0].checkpoint
+		}
 		*q[0] = trackEntry{}
 		t.free = append(t.free, q[0])
 		q[0] = nil
@@ -125,7 +130,13 @@ func (t *tracker) check(e *trackEntry) {
 		c.oldestMs.Store(q[0].appendedMs)
 	}
 	c.queue = q
-	if next >= 0 {
+	switch {
+	case c.aggregate:
+		// An aggregation partition commits its checkpoints, not the offsets its batches cover.
+		if cp != nil {
+			c.markCheckpoint(cp)
+		}
+	case next >= 0:
 		c.mark(next)
 	}
 	// Only now, with the offset marked, may a draining reader go on to commit: signalled before

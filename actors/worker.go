@@ -194,7 +194,11 @@ func (w *worker) start(ctx actor.Context, b *messages.RawBatch) {
 	dec := w.d.decoders[b.Topic]
 	w.enc.Relabel(w.d.settings.relabel.Load(), dec.input)
 	w.enc.NonFinite(dec.allowNonFinite)
+	w.enc.Aggregated(dec.aggregate != nil)
 	w.enc.Load(b, *dec.decode.Load(), time.Now().UnixMilli())
+	if ts := w.enc.AggregateMaxTs(); ts != 0 {
+		w.d.aggProgress.observe(ts, time.Now())
+	}
 	w.emit(ctx)
 }
 

@@ -75,7 +75,7 @@ pipeline { writers = 1 }
 		t.Fatal(err)
 	}
 	plans[0].shards = 2 // what its Start would say; the test's output is a fake, not the Kafka output
-	topo, err := layout(plans, cfg.Routes, cfg.Pipeline.Writers)
+	topo, err := layout(plans, cfg.Routes, nil, cfg.Pipeline.Writers)
 	if err != nil {
 		t.Fatal(err)
 	}

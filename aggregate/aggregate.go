@@ -163,16 +163,24 @@ func (s *Spec) Name(metric, output string) string { return metric + s.suffix + o
 func (s *Spec) Group(input []Label) []Label {
 	out := make([]Label, 0, len(input))
 	for _, l := range input {
-		switch {
-		case l.Name == "__name__":
-		case len(s.By) > 0 && !slices.Contains(s.By, l.Name):
-		case len(s.Without) > 0 && slices.Contains(s.Without, l.Name):
-		default:
+		if l.Name != "__name__" && s.Keeps(l.Name) {
 			out = append(out, l)
 		}
 	}
 	slices.SortFunc(out, func(a, b Label) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// Keeps reports whether an output series keeps the label name (not __name__): one of by, or
+// not one of without, or any with neither.
+func (s *Spec) Keeps(name string) bool {
+	switch {
+	case len(s.By) > 0:
+		return slices.Contains(s.By, name)
+	case len(s.Without) > 0:
+		return !slices.Contains(s.Without, name)
+	}
+	return true
 }
 
 // metricOf is input's __name__.

@@ -70,6 +70,11 @@ type seriesInfo struct {
 
 // newSeriesInfo computes input's output series under spec.
 func newSeriesInfo(spec *Spec, input []Label) *seriesInfo {
+	// The caller's strings may point into storage it reuses (stage B's decoded rows): keep copies.
+	input = slices.Clone(input)
+	for i := range input {
+		input[i] = Label{Name: strings.Clone(input[i].Name), Value: strings.Clone(input[i].Value)}
+	}
 	metric := metricOf(input)
 	grouped := spec.Group(input)
 	return &seriesInfo{metric: metric, labels: grouped, key: outputKey(metric, grouped)}

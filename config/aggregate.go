@@ -131,19 +131,20 @@ func internalKafkaOutput(name, topic string) *Output {
 }
 
 // AggregateMetadata is what an aggregation partition's offset commit carries: the watermark state
-// (the newest timestamp taken and the partition's first one) that its checkpoint replays from.
-func AggregateMetadata(maxTs, since int64) string {
-	return fmt.Sprintf("sluice-aggregate/1 %d %d", maxTs, since)
+// (the newest timestamp taken and the partition's first one) that its checkpoint replays from,
+// and the offset after the last record taken then (replayed records before it are not news).
+func AggregateMetadata(maxTs, since, next int64) string {
+	return fmt.Sprintf("sluice-aggregate/1 %d %d %d", maxTs, since, next)
 }
 
 // ParseAggregateMetadata reads AggregateMetadata; ok is false for anything else (no commit yet).
-func ParseAggregateMetadata(s string) (maxTs, since int64, ok bool) {
+func ParseAggregateMetadata(s string) (maxTs, since, next int64, ok bool) {
 	rest, found := strings.CutPrefix(s, "sluice-aggregate/1 ")
 	if !found {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	if _, err := fmt.Sscanf(rest, "%d %d", &maxTs, &since); err != nil {
-		return 0, 0, false
+	if _, err := fmt.Sscanf(rest, "%d %d %d", &maxTs, &since, &next); err != nil {
+		return 0, 0, 0, false
 	}
-	return maxTs, since, true
+	return maxTs, since, next, true
 }

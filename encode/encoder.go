@@ -151,6 +151,12 @@ type Encoder struct {
 	nonFinite      bool
 	inRules        *relabel.Rules
 	keyInput       bool
+	// aggregated: the loaded batch holds series the aggregation stage made, which no aggregate
+	// takes again.
+	aggregated bool
+	// aggMaxTs is the newest timestamp of the loaded batch's datapoints bound for an aggregate
+	// (0: none).
+	aggMaxTs int64
 	// rb applies input rules, orb output rules, to one series at a time; relabeled and outRows
 	// hold the series they made. targetLabels is, when some output has rules, each series
 	// target's labels (beside seriesShards); outDrops counts the loaded batch's datapoints each
@@ -206,6 +212,10 @@ func New(mapping formats.NameMapping, layout *Layout, onRecord func(value []byte
 // Judge sets the validator and denylist the next batches are judged by; another one than
 // before (a reload) starts the series cache afresh.
 func (e *Encoder) Judge(v *validate.Validator, dl *glob.Matcher) { e.validator, e.denylist = v, dl }
+
+// Aggregated says whether the next batches hold series the aggregation stage made (no aggregate
+// takes them again). Their series are cached apart from the inputs' (Relabel's input index).
+func (e *Encoder) Aggregated(yes bool) { e.aggregated = yes }
 
 // NonFinite sets the next batches' input's own policy for NaN and ±Inf (nil: the validation
 // block's).
@@ -341,6 +351,9 @@ func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
 		e.lastTags = dp.Tags
 	}
 	e.key = e.key[:0]
+	if len(e.topo.Aggregates) > 0 { // an aggregate's series is routed apart from an input's
+		e.key = append(e.key, b2u8(e.aggregated))
+	}
 	if e.keyInput {
 		e.key = protowire.AppendVarint(e.key, uint64(e.input))
 	}
@@ -424,10 +437,20 @@ func (e *Encoder) add(dp *messages.Datapoint, nowMs int64) {
 			e.outDrops[t.Output]++
 			continue
 		}
+		if t.Aggregate != 0 && dp.Timestamp > e.aggMaxTs {
+			e.aggMaxTs = dp.Timestamp
+		}
 		e.entries = append(e.entries, entry{shard: sh, series: si.local,
 			seq: uint32(len(e.entries)), hist: hist, ts: dp.Timestamp, value: dp.Value})
 		e.runs[si.local].count++
 	}
+}
+
+func b2u8(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // A series' identity key is its name and then its tags (sorted), every name and value
@@ -533,7 +556,7 @@ func (e *Encoder) newSeries(h uint64, dp *messages.Datapoint) uint32 {
 	case e.denylist.Match(dp.Metric):
 		si.route = routeDenylisted
 	default:
-		si.route = int32(e.topo.RouteIndex(dp.Metric))
+		si.route = int32(e.topo.RouteIndex(dp.Metric, e.aggregated))
 		if si.route == routeUnrouted {
 			break
 		}
@@ -582,8 +605,13 @@ func (e *Encoder) applyMapping(dp *messages.Datapoint) *messages.Datapoint {
 	return out
 }
 
+// AggregateMaxTs is the newest timestamp (ms) of the loaded batch's datapoints bound for an
+// aggregate, 0 when none was.
+func (e *Encoder) AggregateMaxTs() int64 { return e.aggMaxTs }
+
 // Reset forgets the loaded batch (the series cache stays).
 func (e *Encoder) Reset() {
+	e.aggMaxTs = 0
 	e.rows.Reset()
 	e.entries = e.entries[:0]
 	e.cursor = 0

@@ -3,6 +3,7 @@ package encode
 import (
 	"fmt"
 
+	"github.com/sluicehq/sluice/aggregate"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/glob"
 	"github.com/sluicehq/sluice/messages/shard"
@@ -15,6 +16,22 @@ type Target struct {
 	// Output is the output's index in Layout.Outputs.
 	Output uint32
 	Native bool
+	// Aggregate is 1 + the index in Layout.Aggregates of the aggregate this target re-keys for
+	// (its shard is chosen by the output series, not the input series), 0 for an output's.
+	Aggregate uint32
+}
+
+// Aggregate is one aggregate as the layout routes to it: the datapoints its Match takes go to its
+// internal output (Output, an index in Outputs), sharded by output series; with Keep, on by the
+// routes too.
+type Aggregate struct {
+	Match  *glob.Matcher
+	Spec   *aggregate.Spec
+	Output int
+	Keep   bool
+	// route is the aggregate's route without Keep; with Keep, route+1+r is the one for regular
+	// route r (r = -1: none matched).
+	route int
 }
 
 // Route is one compiled `route` block; Match is nil for a route that matches everything.
@@ -35,7 +52,10 @@ type Output struct {
 
 // Layout is the fixed layout of outputs, shards and writers, and the routes into them.
 type Layout struct {
-	Routes []Route
+	// Routes are the route blocks' (the first regular of them), then the aggregates'.
+	Routes     []Route
+	regular    int
+	Aggregates []Aggregate
 	// Shards is the size of the shard space; Owner maps a shard to its writer, WriterOutput a
 	// writer to its output (an index into Outputs).
 	Shards       int
@@ -66,6 +86,7 @@ func NewLayout(names []string, shards []int, v2 []bool, routes []*config.Route, 
 	}
 	if len(routes) == 0 { // validation allows this with one output only
 		l.Routes = []Route{{Targets: []Target{{Offset: 0, Shards: uint32(shards[0]), Output: 0, Native: l.Outputs[0].V2}}}}
+		l.regular = 1
 		return l, nil
 	}
 	for _, r := range routes {
@@ -86,12 +107,52 @@ func NewLayout(names []string, shards []int, v2 []bool, routes []*config.Route, 
 		}
 		l.Routes = append(l.Routes, rt)
 	}
+	l.regular = len(l.Routes)
 	return l, nil
 }
 
-// RouteIndex returns the index of the first route that matches a metric name, or -1.
-func (l *Layout) RouteIndex(metric []byte) int {
-	for i := range l.Routes {
+// AddAggregates routes the aggregates' datapoints to their internal outputs: aggs[i] writes
+// output outputs[i]. A datapoint goes to the first aggregate that matches it.
+func (l *Layout) AddAggregates(aggs []*config.Aggregate, outputs []int) error {
+	for i, a := range aggs {
+		m, err := glob.Compile(a.Match)
+		if err != nil {
+			return err
+		}
+		o := l.Outputs[outputs[i]]
+		agg := Aggregate{Match: m, Spec: a.Spec, Output: outputs[i], Keep: a.KeepInput, route: len(l.Routes)}
+		t := Target{Offset: uint32(o.Offset), Shards: uint32(o.Shards), Output: uint32(outputs[i]), Aggregate: uint32(i + 1)}
+		l.Routes = append(l.Routes, Route{Match: m, Targets: []Target{t}})
+		if a.KeepInput {
+			for r := 0; r < l.regular; r++ {
+				l.Routes = append(l.Routes, Route{Match: m, Targets: append([]Target{t}, l.Routes[r].Targets...)})
+			}
+		}
+		l.Aggregates = append(l.Aggregates, agg)
+	}
+	return nil
+}
+
+// RouteIndex returns the index of the route a metric name takes: the first aggregate's that
+// matches it, unless aggregated (a series the aggregation stage made), else the first route
+// block's that matches it, or -1.
+func (l *Layout) RouteIndex(metric []byte, aggregated bool) int {
+	if !aggregated {
+		for i := range l.Aggregates {
+			a := &l.Aggregates[i]
+			if a.Match.Match(metric) {
+				if !a.Keep {
+					return a.route
+				}
+				return a.route + 1 + l.regularIndex(metric)
+			}
+		}
+	}
+	return l.regularIndex(metric)
+}
+
+func (l *Layout) regularIndex(metric []byte) int {
+	for i := range l.Routes[:l.regular] {
 		if r := &l.Routes[i]; r.Match == nil || r.Match.Match(metric) {
 			return i
 		}

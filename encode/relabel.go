@@ -9,8 +9,10 @@ package encode
 import (
 	"fmt"
 
+	"github.com/cespare/xxhash/v2"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/sluicehq/sluice/aggregate"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/remotewrite"
 	"github.com/sluicehq/sluice/messages/shard"
@@ -136,6 +138,16 @@ func (e *Encoder) toPoint(rows *messages.Rows, labels []messages.Tag, dp *messag
 // the output's rules drop the series) and, when the output has rules, its own labels. named is
 // the series as outputs receive it (input rules and name mapping applied) and sh its shard hash.
 func (e *Encoder) target(t Target, named *messages.Datapoint, sh uint64, all labelRange) {
+	if t.Aggregate != 0 {
+		// Every input series of one output series goes to one partition of the aggregate's topic,
+		// with its own labels: the aggregation stage groups them.
+		a := &e.topo.Aggregates[t.Aggregate-1]
+		e.seriesShards = append(e.seriesShards, t.Offset+uint32(shard.Jump(outputSeriesHash(a.Spec, named), int(t.Shards))))
+		if e.relabeling != nil && e.relabeling.anyOutput {
+			e.targetLabels = append(e.targetLabels, all)
+		}
+		return
+	}
 	rules := e.relabeling.output(t.Output)
 	if rules == nil {
 		e.seriesShards = append(e.seriesShards, t.Offset+uint32(shard.Jump(sh, int(t.Shards))))
@@ -217,3 +229,22 @@ func (e *Encoder) seriesTags(si *seriesInfo) []messages.Tag {
 	}
 	return e.admitTags
 }
+
+// outputSeriesHash is the hash of the output series an aggregate makes of dp: its metric and the
+// labels the aggregate's by or without keeps (dp's tags are sorted).
+func outputSeriesHash(spec *aggregate.Spec, dp *messages.Datapoint) uint64 {
+	h := xxhash.New()
+	_, _ = h.Write(dp.Metric)
+	for _, t := range dp.Tags {
+		if !spec.Keeps(string(t.Key)) {
+			continue
+		}
+		_, _ = h.Write(sep[:])
+		_, _ = h.Write(t.Key)
+		_, _ = h.Write(sep[:])
+		_, _ = h.Write(t.Value)
+	}
+	return h.Sum64()
+}
+
+var sep = [1]byte{0xff}

@@ -29,6 +29,8 @@ const (
 	ReasonShed
 	// ReasonRelabel: dropped by an input's relabel rules (keep, drop, keepequal, dropequal).
 	ReasonRelabel
+	// ReasonLate: a datapoint for an aggregation window already closed (aggregate's lateness).
+	ReasonLate
 	NumReasons
 )
 
@@ -52,6 +54,7 @@ var reasonNames = [NumReasons]string{
 	ReasonCardinality:    "cardinality",
 	ReasonShed:           "shed",
 	ReasonRelabel:        "relabel",
+	ReasonLate:           "late",
 }
 
 // String returns the reason's label as used in logs and metrics.

@@ -1,0 +1,137 @@
+package integration
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/integration/kafkatest"
+)
+
+// aggWindow is one (output series, window end) and its value.
+type aggWindow struct {
+	series string
+	end    int64
+}
+
+// TestAggregationEndToEnd: per-pod counters of two services, unkeyed over four input partitions,
+// are re-keyed through the aggregation topic and summed per service per 10-second window by
+// stage B; every window's outputs reach the shard topic once, stamped with the window's end, with
+// the values computed here from the input; the raw per-pod series are not written (keep_input is
+// off) while another metric passes through untouched.
+func TestAggregationEndToEnd(t *testing.T) {
+	const in, out, aggTopic = "agg.in", "agg.out", "sluice.aggregate.req"
+	c := kafkatest.Start(t, in, 4, out, 4)
+	c.CreateTopic(t, aggTopic, 4)
+	cfg := c.ConfigFor(t, fmt.Sprintf("input \"opentsdb\" {\n  topics = [%q]\n  group = \"sluice-agg\"\n}\n", in), out, 4, "", `
+aggregate "req" {
+  match    = ["http.requests"]
+  interval = "10s"
+  lateness = "5s"
+  without  = ["pod"]
+  outputs  = ["sum_samples", "count_samples", "max", "min", "count_series", "last"]
+}`)
+	// Live data, as agents send it: 10 pods × 2 services, a sample each per second for 40 s,
+	// stamped with the wall clock, in records of 20 lines spread over the input's partitions;
+	// and 50 lines of a metric no aggregate takes.
+	type acc struct {
+		sum, count, max, min float64
+		pods                 map[string]bool
+		lastTs               int64
+		last                 float64
+	}
+	want := map[aggWindow]*acc{}
+	p, reg := startRW(t, cfg)
+	start := time.Now()
+	for sec := 0; sec < 40; sec++ {
+		time.Sleep(time.Until(start.Add(time.Duration(sec) * time.Second)))
+		ts := time.Now().UnixMilli()
+		var lines []string
+		for pod := 0; pod < 10; pod++ {
+			for _, svc := range []string{"api", "web"} {
+				// A millisecond apart, so that which sample is last does not depend on arrival.
+				ts := ts + int64(pod)
+				v := float64(sec*7 + pod)
+				lines = append(lines, fmt.Sprintf("put http.requests %d %g pod=p%d svc=%s", ts, v, pod, svc))
+				end := ts - ts%10_000 + 10_000
+				k := aggWindow{"svc=" + svc, end}
+				a := want[k]
+				if a == nil {
+					a = &acc{max: math.Inf(-1), min: math.Inf(1), pods: map[string]bool{}}
+					want[k] = a
+				}
+				a.sum += v
+				a.count++
+				a.max, a.min = math.Max(a.max, v), math.Min(a.min, v)
+				a.pods[fmt.Sprint(pod)] = true
+				if ts >= a.lastTs {
+					a.lastTs, a.last = ts, v
+				}
+			}
+		}
+		if sec < 5 {
+			for i := 0; i < 10; i++ {
+				lines = append(lines, fmt.Sprintf("put other.metric %d %d host=h%d", ts, sec*10+i, i))
+			}
+		}
+		c.Produce(t, in, lines, 10)
+	}
+
+	outputs := map[string]func(a *acc) float64{
+		"sum_samples":   func(a *acc) float64 { return a.sum },
+		"count_samples": func(a *acc) float64 { return a.count },
+		"max":           func(a *acc) float64 { return a.max },
+		"min":           func(a *acc) float64 { return a.min },
+		"count_series":  func(a *acc) float64 { return float64(len(a.pods)) },
+		"last":          func(a *acc) float64 { return a.last },
+	}
+	wantPoints := len(want)*len(outputs) + 50
+	var points []kafkatest.Point
+	kafkatest.WaitFor(t, 2*time.Minute, fmt.Sprintf("%d points on the output", wantPoints), func() bool {
+		points = c.ReadOutput(t, out)
+		return len(points) >= wantPoints
+	})
+	time.Sleep(3 * time.Second) // a window emitted twice would show up by now
+	points = c.ReadOutput(t, out)
+	stopClean(t, p)
+
+	got := map[string]float64{}
+	others := 0
+	for _, pt := range points {
+		if pt.Metric == "other.metric" {
+			others++
+			continue
+		}
+		name, output, ok := strings.Cut(pt.Metric, ":10s_without_pod_")
+		if !ok || name != "http.requests" {
+			t.Fatalf("unexpected series on the output: %s %v", pt.Metric, pt.Labels)
+		}
+		if _, has := pt.Labels["pod"]; has || len(pt.Labels) != 2 {
+			t.Fatalf("%s has labels %v, want only __name__ and svc", pt.Metric, pt.Labels)
+		}
+		k := fmt.Sprintf("%s svc=%s @%d", output, pt.Labels["svc"], pt.Timestamp)
+		if old, dup := got[k]; dup {
+			t.Fatalf("%s written twice (%g, then %g)", k, old, pt.Value)
+		}
+		got[k] = pt.Value
+	}
+	if others != 50 {
+		t.Fatalf("%d other.metric datapoints written, want 50", others)
+	}
+	for w, a := range want {
+		for output, f := range outputs {
+			k := fmt.Sprintf("%s %s @%d", output, w.series, w.end)
+			if v, ok := got[k]; !ok || v != f(a) {
+				t.Fatalf("%s = %g (written: %v), want %g", k, v, ok, f(a))
+			}
+		}
+	}
+	if len(got) != len(want)*len(outputs) {
+		t.Fatalf("%d window series written, want %d", len(got), len(want)*len(outputs))
+	}
+	if late := metric(t, reg, "sluice_dropped_total", map[string]string{"reason": "late"}); late != 0 {
+		t.Fatalf("%g datapoints late with live data", late)
+	}
+}
