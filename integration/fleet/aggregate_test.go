@@ -1,0 +1,168 @@
+package fleet
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/integration/kafkatest"
+	"github.com/sluicehq/sluice/integration/sluicetest"
+)
+
+// TestAggregationCrashExact: three processes with the default timeouts aggregate per-pod counters
+// read unkeyed from 8 partitions, summed per service per 10-second window. One process is
+// SIGKILLed mid-stream and restarted (its partitions move away and back), while agents keep
+// writing. Every (output series, window) on the shard topic must have the value computed here
+// from the input, and every copy of it (a window emitted again after the crash) that one value.
+func TestAggregationCrashExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for minutes")
+	}
+	const (
+		topic    = "in.agg"
+		aggTopic = "sluice.aggregate.req"
+		pods     = 40
+		seconds  = 60
+	)
+	services := []string{"api", "web", "db", "cache"}
+	c := kafkatest.Start(t, topic, 8, outTopic, shards)
+	c.CreateTopic(t, aggTopic, 8)
+	// lateness covers a killed process's input partitions standing still until the group gives
+	// them to another (session timeout + rebalance timeout, with the defaults 18 s).
+	src := crashHCL(c.Addrs[0], topic, "", "") + `
+aggregate "req" {
+  match    = ["http.requests"]
+  interval = "10s"
+  lateness = "40s"
+  without  = ["pod"]
+  outputs  = ["sum_samples", "count_samples", "max", "min", "count_series", "last", "avg"]
+}
+`
+	cfgPath := sluicetest.WriteConfig(t, src)
+	def, err := config.LoadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("defaults: session timeout %s, rebalance timeout %s", def.Kafka.SessionTimeout, def.Kafka.RebalanceTimeout)
+	bin := sluicetest.Binary(t)
+
+	type acc struct {
+		sum, count, max, min float64
+		pods                 map[int]bool
+		lastTs               int64
+		last                 float64
+	}
+	want := map[string]*acc{} // "svc=S @end"
+	var mu sync.Mutex
+	produced := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(produced)
+		for tick := 0; tick < seconds*2; tick++ {
+			time.Sleep(time.Until(start.Add(time.Duration(tick) * 500 * time.Millisecond)))
+			now := time.Now().UnixMilli()
+			var lines []string
+			mu.Lock()
+			for s, svc := range services {
+				for pod := 0; pod < pods; pod++ {
+					ts := now + int64(s*pods+pod) // distinct, so that "last" does not depend on arrival
+					v := float64(tick*3 + pod%7)
+					lines = append(lines, fmt.Sprintf("put http.requests %d %g pod=p%d svc=%s", ts, v, pod, svc))
+					k := fmt.Sprintf("svc=%s @%d", svc, ts-ts%10_000+10_000)
+					a := want[k]
+					if a == nil {
+						a = &acc{max: math.Inf(-1), min: math.Inf(1), pods: map[int]bool{}}
+						want[k] = a
+					}
+					a.sum += v
+					a.count++
+					a.max, a.min = math.Max(a.max, v), math.Min(a.min, v)
+					a.pods[pod] = true
+					if ts > a.lastTs {
+						a.lastTs, a.last = ts, v
+					}
+				}
+			}
+			mu.Unlock()
+			c.Produce(t, topic, lines, 20)
+		}
+	}()
+
+	procs := []*sluicetest.Proc{}
+	for i := 0; i < 3; i++ {
+		procs = append(procs, sluicetest.Start(t, bin, nil, "run", "-config", cfgPath))
+	}
+	time.Sleep(20 * time.Second)
+	t.Log("SIGKILL process 1")
+	procs[1].Cmd.Process.Signal(syscall.SIGKILL)
+	<-procs[1].Done()
+	procs[1].Cmd.Wait()
+	time.Sleep(8 * time.Second)
+	t.Log("process 1 restarted")
+	procs[1] = sluicetest.Start(t, bin, nil, "run", "-config", cfgPath)
+	<-produced
+
+	outputs := map[string]func(a *acc) float64{
+		"sum_samples":   func(a *acc) float64 { return a.sum },
+		"count_samples": func(a *acc) float64 { return a.count },
+		"max":           func(a *acc) float64 { return a.max },
+		"min":           func(a *acc) float64 { return a.min },
+		"count_series":  func(a *acc) float64 { return float64(len(a.pods)) },
+		"last":          func(a *acc) float64 { return a.last },
+		"avg":           func(a *acc) float64 { return a.sum / a.count },
+	}
+	wantSeries := len(want) * len(outputs)
+	got := map[string]float64{}
+	copies := 0
+	read := func() {
+		got, copies = map[string]float64{}, 0
+		for _, pt := range c.ReadOutput(t, outTopic) {
+			name, output, ok := strings.Cut(pt.Metric, ":10s_without_pod_")
+			if !ok || name != "http.requests" || len(pt.Labels) != 2 {
+				t.Fatalf("unexpected series on the output: %s %v", pt.Metric, pt.Labels)
+			}
+			k := fmt.Sprintf("%s svc=%s @%d", output, pt.Labels["svc"], pt.Timestamp)
+			if old, dup := got[k]; dup {
+				copies++
+				if old != pt.Value {
+					t.Fatalf("%s written as %g and as %g", k, old, pt.Value)
+				}
+			}
+			got[k] = pt.Value
+		}
+	}
+	kafkatest.WaitFor(t, 3*time.Minute, fmt.Sprintf("%d window series on the output", wantSeries), func() bool {
+		read()
+		return len(got) >= wantSeries
+	})
+	for i, p := range procs {
+		if code, last := p.Stop(t); code != 0 {
+			t.Errorf("process %d: exit %d on SIGTERM, last line %v", i, code, last)
+		}
+	}
+	read()
+	var keys []string
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		a := want[k]
+		for output, f := range outputs {
+			name := output + " " + k
+			if v, ok := got[name]; !ok || v != f(a) {
+				t.Errorf("%s = %g (written: %v), want %g", name, v, ok, f(a))
+			}
+		}
+	}
+	if len(got) != wantSeries {
+		t.Errorf("%d window series written, want %d", len(got), wantSeries)
+	}
+	t.Logf("%d windows × %d outputs exact; %d copies written again after the crash, each with its first value", len(want), len(outputs), copies)
+}
