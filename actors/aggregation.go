@@ -39,7 +39,7 @@ func aggregationInput(cfg *config.Config) *config.Input {
 
 // committedCheckpoint reads the checkpoint committed for an aggregation partition: its offset is
 // where sarama starts the claim (initial), its watermark state is in the commit's metadata.
-func committedCheckpoint(client sarama.Client, group, topic string, partition int32, initial int64) (aggregate.Checkpoint, int64, error) {
+func committedCheckpoint(ctx context.Context, client sarama.Client, group, topic string, partition int32, initial int64) (aggregate.Checkpoint, int64, error) {
 	cp := aggregate.Checkpoint{Offset: initial, MaxTs: aggregate.NoCheckpoint}
 	b, err := client.Coordinator(group)
 	if err != nil {
@@ -63,11 +63,16 @@ func committedCheckpoint(client sarama.Client, group, topic string, partition in
 		// could, before this session; sarama's offset is the one consumed from.
 		return cp, 0, fmt.Errorf("committed offset %d differs from the claim's first %d", blk.Offset, initial)
 	}
-	maxTs, since, next, ok := config.ParseAggregateMetadata(blk.Metadata)
+	maxTs, since, next, state, ok := config.ParseAggregateMetadata(blk.Metadata)
 	if !ok {
 		return cp, 0, nil
 	}
 	cp.MaxTs, cp.Since = maxTs, since
+	if state >= 0 {
+		if cp.Totals, err = readState(ctx, client, topic, partition, state, next); err != nil {
+			return cp, 0, err
+		}
+	}
 	return cp, next, nil
 }
 
@@ -98,7 +103,7 @@ type stageB struct {
 // consumeAggregate runs one aggregation partition until the session ends.
 func (h *claimHandler) consumeAggregate(sess sarama.ConsumerGroupSession, kc sarama.ConsumerGroupClaim, a *config.Aggregate) error {
 	d := h.r.d
-	cp, news, err := committedCheckpoint(h.client, h.group, kc.Topic(), kc.Partition(), kc.InitialOffset())
+	cp, news, err := committedCheckpoint(sess.Context(), h.client, h.group, kc.Topic(), kc.Partition(), kc.InitialOffset())
 	if err != nil {
 		// Without its watermark state the partition would close windows differently than its
 		// previous owner did: give the claim back, and the group retries.
@@ -143,6 +148,9 @@ loop:
 // take feeds one record to the partition and sends what it closed, with the checkpoint after it.
 // It reports false when the session ended while waiting for a batch.
 func (g *stageB) take(m *sarama.ConsumerMessage) bool {
+	if isState(m) { // running totals, read only when the partition is assigned
+		return true
+	}
 	if len(m.Value) == 0 { // a tick: stage A's wall clock, which closes idle windows
 		g.p.Tick(m.Timestamp.UnixMilli(), g.emit)
 	} else {
@@ -169,19 +177,37 @@ func (g *stageB) take(m *sarama.ConsumerMessage) bool {
 		if !g.cut(m) {
 			return false
 		}
-		cp := g.p.Checkpoint(next)
-		g.send(&checkpointMark{Offset: cp.Offset, Metadata: config.AggregateMetadata(cp.MaxTs, cp.Since, next)})
+		g.send(g.checkpoint(next))
 		g.emitted = false
 		return true
 	}
 	// Nothing emitted and nothing in flight: the checkpoint may move on now (idle partitions
-	// and open windows alike), every commit interval.
+	// and open windows alike), every commit interval. Running totals change only as windows
+	// close, which emits them; a partition holding some waits for that.
 	if g.c.inflight.Load() == 0 && time.Since(g.markedAt) >= g.h.r.d.cfg.Kafka.CommitInterval {
-		cp := g.p.Checkpoint(next)
-		g.c.markCheckpoint(&checkpointMark{Offset: cp.Offset, Metadata: config.AggregateMetadata(cp.MaxTs, cp.Since, next)})
+		if cp := g.p.Checkpoint(next); len(cp.Totals) == 0 {
+			g.c.markCheckpoint(&checkpointMark{Offset: cp.Offset, Metadata: config.AggregateMetadata(cp.MaxTs, cp.Since, next, -1)})
+		}
 		g.markedAt = time.Now()
 	}
 	return true
+}
+
+// checkpoint is the checkpoint after the record before next, its running totals written to the
+// partition first; nil (nothing to commit with these windows) when they could not be.
+func (g *stageB) checkpoint(next int64) *checkpointMark {
+	cp := g.p.Checkpoint(next)
+	state := int64(-1)
+	if len(cp.Totals) > 0 {
+		off, err := g.h.writeState(g.c.Topic, g.c.Partition, next, cp.Totals)
+		if err != nil {
+			g.h.r.log.Warn("cannot write the aggregation partition's running totals; its checkpoint waits for the next windows",
+				"topic", g.c.Topic, "partition", g.c.Partition, "error", err)
+			return nil
+		}
+		state = off
+	}
+	return &checkpointMark{Offset: cp.Offset, Metadata: config.AggregateMetadata(cp.MaxTs, cp.Since, next, state)}
 }
 
 // emit encodes one output series' value of a closed window into the request being built.

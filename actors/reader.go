@@ -161,6 +161,9 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 	if err := group.Close(); err != nil {
 		r.log.Warn("leaving the consumer group", "error", err)
 	}
+	if h.stateProducer != nil {
+		_ = h.stateProducer.Close()
+	}
 	_ = client.Close()
 	r.log.Debug("left the consumer group")
 }
@@ -197,9 +200,11 @@ type claimHandler struct {
 	sessionEnded chan struct{}
 	// topics are the input's topics, which exist once a session starts.
 	topics []string
-	// client is the group's client and group its name (stage B reads its checkpoints with them).
-	client sarama.Client
-	group  string
+	// client is the group's client and group its name (stage B reads its checkpoints with them);
+	// stateProducer writes stage B's running totals (aggregate_state.go), made when first needed.
+	client        sarama.Client
+	group         string
+	stateProducer sarama.SyncProducer
 }
 
 func (h *claimHandler) Setup(s sarama.ConsumerGroupSession) error {

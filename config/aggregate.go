@@ -132,19 +132,20 @@ func internalKafkaOutput(name, topic string) *Output {
 
 // AggregateMetadata is what an aggregation partition's offset commit carries: the watermark state
 // (the newest timestamp taken and the partition's first one) that its checkpoint replays from,
-// and the offset after the last record taken then (replayed records before it are not news).
-func AggregateMetadata(maxTs, since, next int64) string {
-	return fmt.Sprintf("sluice-aggregate/1 %d %d %d", maxTs, since, next)
+// the offset after the last record taken then (replayed records before it are not news), and the
+// offset of the first record of its running totals' state in the partition (-1: none).
+func AggregateMetadata(maxTs, since, next, state int64) string {
+	return fmt.Sprintf("sluice-aggregate/1 %d %d %d %d", maxTs, since, next, state)
 }
 
 // ParseAggregateMetadata reads AggregateMetadata; ok is false for anything else (no commit yet).
-func ParseAggregateMetadata(s string) (maxTs, since, next int64, ok bool) {
+func ParseAggregateMetadata(s string) (maxTs, since, next, state int64, ok bool) {
 	rest, found := strings.CutPrefix(s, "sluice-aggregate/1 ")
 	if !found {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
-	if _, err := fmt.Sscanf(rest, "%d %d %d", &maxTs, &since, &next); err != nil {
-		return 0, 0, 0, false
+	if _, err := fmt.Sscanf(rest, "%d %d %d %d", &maxTs, &since, &next, &state); err != nil {
+		return 0, 0, 0, 0, false
 	}
-	return maxTs, since, next, true
+	return maxTs, since, next, state, true
 }
