@@ -30,11 +30,12 @@ const stateChunk = 256 << 10
 
 // stateEntry is one running total as a state record holds it.
 type stateEntry struct {
-	Key    string            `json:"k"`
-	Value  float64           `json:"v"`
-	LastTs int64             `json:"t"`
-	Metric string            `json:"m"`
-	Labels []aggregate.Label `json:"l"`
+	Key     string            `json:"k"`
+	Value   float64           `json:"v"`
+	LastTs  int64             `json:"t"`
+	Metric  string            `json:"m"`
+	Labels  []aggregate.Label `json:"l"`
+	Buckets map[string]uint64 `json:"b,omitempty"`
 }
 
 // isState reports whether m is a state record.
@@ -53,11 +54,12 @@ func stateRecords(topic string, partition int32, id int64, totals map[string]agg
 	var cur []stateEntry
 	size := 0
 	for k, t := range totals {
-		e := stateEntry{Key: k, Value: t.Value, LastTs: t.LastTs, Metric: t.Metric, Labels: t.Labels}
+		e := stateEntry{Key: k, Value: t.Value, LastTs: t.LastTs, Metric: t.Metric, Labels: t.Labels, Buckets: t.Buckets}
 		n := len(k) + len(t.Metric) + 64
 		for _, l := range t.Labels {
 			n += len(l.Name) + len(l.Value) + 16
 		}
+		n += 48 * len(t.Buckets)
 		if size+n > stateChunk && len(cur) > 0 {
 			chunks, cur, size = append(chunks, cur), nil, 0
 		}
@@ -135,7 +137,7 @@ func readState(ctx context.Context, client sarama.Client, topic string, partitio
 					return nil, fmt.Errorf("running totals at offset %d: %w", m.Offset, err)
 				}
 				for _, e := range entries {
-					out[e.Key] = aggregate.TotalState{Value: e.Value, LastTs: e.LastTs, Metric: e.Metric, Labels: e.Labels}
+					out[e.Key] = aggregate.TotalState{Value: e.Value, LastTs: e.LastTs, Metric: e.Metric, Labels: e.Labels, Buckets: e.Buckets}
 				}
 				seen++
 			}

@@ -29,6 +29,7 @@ type Partition struct {
 	totals    map[string]*TotalState // by output series key, when the spec has Total
 	windows   []*openWindow          // closed windows, to reuse
 	hasTotal  bool
+	hasHist   bool // histogram_bucket: running buckets, kept in totals too
 	// Late counts samples for windows already closed (after a restart, also the replayed samples of
 	// windows closed before it).
 	Late int64
@@ -59,6 +60,8 @@ type TotalState struct {
 	LastTs int64
 	Metric string
 	Labels []Label
+	// Buckets are histogram_bucket's running counts by vmrange (nil without that output).
+	Buckets map[string]uint64
 }
 
 // Checkpoint is what to commit: replaying from Offset with the watermark state MaxTs, Since (the
@@ -89,9 +92,9 @@ func NewPartition(spec *Spec, lateness int64, from Checkpoint) *Partition {
 	p := &Partition{spec: spec, interval: spec.Interval.Milliseconds(), lateness: lateness,
 		staleness: 2 * spec.Interval.Milliseconds(), maxTs: from.MaxTs, since: since,
 		open: map[int64]*openWindow{}, series: map[uint64]*seriesState{}, totals: map[string]*TotalState{},
-		hasTotal: slices.Contains(spec.Outputs, Total)}
+		hasTotal: slices.Contains(spec.Outputs, Total), hasHist: slices.Contains(spec.Outputs, HistogramBucket)}
 	for k, t := range from.Totals {
-		p.totals[k] = &TotalState{Value: t.Value, LastTs: t.LastTs, Metric: t.Metric, Labels: slices.Clone(t.Labels)}
+		p.totals[k] = t.clone()
 	}
 	return p
 }
@@ -247,10 +250,10 @@ func (p *Partition) closeAt(end int64, emit Emit) {
 		ow.w.flush(func(key string, a *acc, name string, v float64) {
 			emitted[key] = true
 			emit(end, name, a.labels, v)
-		}, func(key string, a *acc) float64 { return p.addTotal(key, a) })
+		}, func(key string, a *acc) float64 { return p.addTotal(key, a) }, p.addBuckets)
 		p.windows = append(p.windows, ow)
 	}
-	if !p.hasTotal {
+	if !p.hasTotal && !p.hasHist {
 		return
 	}
 	for _, key := range slices.Sorted(maps.Keys(p.totals)) {
@@ -260,7 +263,15 @@ func (p *Partition) closeAt(end int64, emit Emit) {
 		case end-t.LastTs > p.staleness:
 			delete(p.totals, key)
 		default:
-			emit(end, p.spec.Name(t.Metric, Total), t.Labels, t.Value)
+			if p.hasTotal {
+				emit(end, p.spec.Name(t.Metric, Total), t.Labels, t.Value)
+			}
+			if p.hasHist {
+				a := &acc{metric: t.Metric, labels: t.Labels}
+				t.visit(func(vmrange string, n uint64) {
+					emit(end, p.spec.Name(t.Metric, HistogramBucket), a.with("vmrange", vmrange).labels, float64(n))
+				})
+			}
 		}
 	}
 }
@@ -269,6 +280,25 @@ func (p *Partition) closeAt(end int64, emit Emit) {
 // A total whose output series was silent for the staleness interval before this window's first
 // sample starts again from 0.
 func (p *Partition) addTotal(key string, a *acc) float64 {
+	t := p.running(key, a)
+	t.Value += a.increase
+	return t.Value
+}
+
+// addBuckets adds a closing window's histogram to its output series' running buckets and visits
+// them (in vmrange order, so that a replay emits in the same order).
+func (p *Partition) addBuckets(key string, a *acc, visit func(vmrange string, n uint64)) {
+	t := p.running(key, a)
+	if t.Buckets == nil {
+		t.Buckets = map[string]uint64{}
+	}
+	a.buckets.VisitNonZeroBuckets(func(vmrange string, n uint64) { t.Buckets[vmrange] += n })
+	t.visit(visit)
+}
+
+// running is the running state of a closing window's output series, started afresh when the
+// series was silent for the staleness interval before the window's first sample.
+func (p *Partition) running(key string, a *acc) *TotalState {
 	t := p.totals[key]
 	if t != nil && a.firstTs-t.LastTs > p.staleness {
 		t = nil
@@ -277,9 +307,20 @@ func (p *Partition) addTotal(key string, a *acc) float64 {
 		t = &TotalState{Metric: a.metric, Labels: a.labels}
 		p.totals[key] = t
 	}
-	t.Value += a.increase
 	t.LastTs = max(t.LastTs, a.lastTs)
-	return t.Value
+	return t
+}
+
+// visit calls fn for each running bucket, in vmrange order.
+func (t *TotalState) visit(fn func(vmrange string, n uint64)) {
+	for _, vr := range slices.Sorted(maps.Keys(t.Buckets)) {
+		fn(vr, t.Buckets[vr])
+	}
+}
+
+// clone is a deep copy of t.
+func (t TotalState) clone() *TotalState {
+	return &TotalState{Value: t.Value, LastTs: t.LastTs, Metric: t.Metric, Labels: slices.Clone(t.Labels), Buckets: maps.Clone(t.Buckets)}
 }
 
 // Checkpoint is where a restart must replay from, given next, the offset after the last record
@@ -298,7 +339,7 @@ func (p *Partition) Checkpoint(next int64) Checkpoint {
 	if len(p.totals) > 0 {
 		cp.Totals = make(map[string]TotalState, len(p.totals))
 		for k, t := range p.totals {
-			cp.Totals[k] = TotalState{Value: t.Value, LastTs: t.LastTs, Metric: t.Metric, Labels: slices.Clone(t.Labels)}
+			cp.Totals[k] = *t.clone()
 		}
 	}
 	return cp

@@ -172,12 +172,16 @@ func (w *Window) Series() int { return len(w.series) }
 // Flush emits each output series' value of each of the spec's outputs, output series in the order
 // they first appeared, outputs in the spec's order, and empties the window.
 func (w *Window) Flush(emit func(name string, labels []Label, value float64)) {
-	w.flush(func(_ string, a *acc, name string, v float64) { emit(name, a.labels, v) }, nil)
+	w.flush(func(_ string, a *acc, name string, v float64) { emit(name, a.labels, v) }, nil, nil)
 }
 
-// flush emits as Flush does, with each output series' key; total is the output series' running
-// total before this window (nil: 0 for all).
-func (w *Window) flush(emit func(key string, a *acc, name string, v float64), total func(key string, a *acc) float64) {
+// flush emits as Flush does, with each output series' key; total adds the window's increase to
+// the output series' running total and returns it (nil: the window's increase alone); buckets,
+// likewise, adds the window's histogram to the output series' running one and visits its
+// non-zero buckets (nil: the window's own), as vmagent's histogram_bucket counts from the
+// series' start.
+func (w *Window) flush(emit func(key string, a *acc, name string, v float64), total func(key string, a *acc) float64,
+	buckets func(key string, a *acc, visit func(vmrange string, n uint64))) {
 	for _, key := range w.order {
 		a := w.series[key]
 		for _, o := range w.spec.Outputs {
@@ -225,9 +229,14 @@ func (w *Window) flush(emit func(key string, a *acc, name string, v float64), to
 				}
 				v = rate
 			case HistogramBucket:
-				a.buckets.VisitNonZeroBuckets(func(vmrange string, n uint64) {
+				visit := func(vmrange string, n uint64) {
 					emit(key, a.with("vmrange", vmrange), w.spec.Name(a.metric, o), float64(n))
-				})
+				}
+				if buckets != nil {
+					buckets(key, a, visit)
+				} else {
+					a.buckets.VisitNonZeroBuckets(visit)
+				}
 				continue
 			default: // quantiles(...)
 				for i, q := range a.quantile.Quantiles(nil, w.spec.Phis) {

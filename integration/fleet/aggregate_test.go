@@ -27,10 +27,15 @@ func TestAggregationCrashExact(t *testing.T) {
 	const (
 		topic    = "in.agg"
 		aggTopic = "sluice.aggregate.req"
-		pods     = 40
+		pods     = 10
 		seconds  = 60
 	)
-	services := []string{"api", "web", "db", "cache"}
+	// 16 services: output series on every aggregation partition, so that the killed process
+	// held some that carry data, and so does every partition that moves.
+	var services []string
+	for i := 0; i < 16; i++ {
+		services = append(services, fmt.Sprintf("svc%02d", i))
+	}
 	c := kafkatest.Start(t, topic, 8, outTopic, shards)
 	c.CreateTopic(t, aggTopic, 8)
 	// lateness covers a killed process's input partitions standing still until the group gives
