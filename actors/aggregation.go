@@ -76,6 +76,10 @@ func committedCheckpoint(ctx context.Context, client sarama.Client, group, topic
 	return cp, next, nil
 }
 
+// aggregateCounters are one aggregate's totals in this process: datapoints stage B took (not
+// counting replays of what a previous owner took) and output samples it emitted.
+type aggregateCounters struct{ in, emitted atomic.Int64 }
+
 // stageB is one claimed aggregation partition's state, on the claim's goroutine.
 type stageB struct {
 	h    *claimHandler
@@ -118,6 +122,11 @@ func (h *claimHandler) consumeAggregate(sess sarama.ConsumerGroupSession, kc sar
 	g := &stageB{h: h, c: c, sess: sess, a: a, dec: d.decoders[kc.Topic()], news: news,
 		p:         aggregate.NewPartition(a.Spec, a.Lateness.Milliseconds(), cp),
 		maxRecord: d.cfg.Pipeline.BatchBytes / 2, markedAt: time.Now()}
+	g.p.MaxSeries = a.MaxSeries
+	if cp.MaxTs != aggregate.NoCheckpoint {
+		h.r.log.Info("aggregation partition resumes from its checkpoint", "topic", c.Topic, "partition", c.Partition,
+			"offset", cp.Offset, "replay_until", news, "watermark", time.UnixMilli(cp.MaxTs).UTC().Format(time.RFC3339Nano), "totals", len(cp.Totals))
+	}
 	h.r.log.Debug("aggregation partition assigned", "topic", c.Topic, "partition", c.Partition,
 		"from", cp.Offset, "watermark", cp.MaxTs)
 	done := sess.Context().Done()
@@ -156,7 +165,10 @@ func (g *stageB) take(m *sarama.ConsumerMessage) bool {
 	} else {
 		g.rows.Reset()
 		remotewrite.Parse(&g.rows, m.Value, 0)
-		late := g.p.Late
+		late, dropped := g.p.Late, g.p.Dropped
+		if m.Offset >= g.news {
+			g.dec.agg.in.Add(int64(len(g.rows.Points)))
+		}
 		for i := range g.rows.Points {
 			dp := &g.rows.Points[i]
 			g.labels = append(g.labels[:0], aggregate.Label{Name: "__name__", Value: unsafeString(dp.Metric)})
@@ -168,11 +180,20 @@ func (g *stageB) take(m *sarama.ConsumerMessage) bool {
 				break
 			}
 		}
-		if n := g.p.Late - late; n > 0 && m.Offset >= g.news {
-			g.dec.drops[messages.ReasonLate].Add(n)
+		if m.Offset >= g.news {
+			if n := g.p.Late - late; n > 0 {
+				g.dec.drops[messages.ReasonLate].Add(n)
+			}
+			if n := g.p.Dropped - dropped; n > 0 {
+				g.dec.drops[messages.ReasonMaxSeries].Add(n)
+			}
 		}
 	}
 	next := m.Offset + 1
+	g.c.aggSeries.Store(int64(g.p.Series()))
+	if wm := g.p.Watermark(); wm != aggregate.NoCheckpoint {
+		g.c.aggWatermark.Store(wm)
+	}
 	if g.emitted {
 		if !g.cut(m) {
 			return false
@@ -220,6 +241,7 @@ func (g *stageB) emit(end int64, name string, labels []aggregate.Label, value fl
 	g.req = remotewrite.AppendSeriesLabels(g.req, len(lab)+remotewrite.SampleSize(end), lab)
 	g.req = remotewrite.AppendSample(g.req, value, end)
 	g.emitted = true
+	g.dec.agg.emitted.Add(1)
 }
 
 // cut compresses the request built so far into a record of the batch being filled.

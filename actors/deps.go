@@ -39,8 +39,9 @@ type topicDecoder struct {
 	decode    atomic.Pointer[DecodeFunc]
 	lineBased bool
 	// aggregate is the aggregate whose topic this is (nil for an input's): its batches are stage
-	// B's closed windows.
+	// B's closed windows; agg counts what stage B took and emitted.
 	aggregate *config.Aggregate
+	agg       *aggregateCounters
 	drops     *[messages.NumReasons]atomic.Int64 // of the topic's format
 	in        *topicCounters
 }

@@ -383,10 +383,53 @@ func (m *limitMetrics) Collect(ch chan<- prometheus.Metric) {
 func (p *Pipeline) Register(reg prometheus.Registerer) error {
 	d := p.d
 	for _, c := range []prometheus.Collector{newReaderMetrics(d), newWorkerMetrics(d), newWriterMetrics(d),
-		newDeadLetterMetrics(d), newSupervisorMetrics(d), newCoordinatorMetrics(d), newLimitMetrics(d)} {
+		newDeadLetterMetrics(d), newSupervisorMetrics(d), newCoordinatorMetrics(d), newLimitMetrics(d), newAggregateMetrics(d)} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// aggregateMetrics: per aggregate, what stage B took and emitted, the output series it holds and
+// how far its watermark is behind the wall clock.
+type aggregateMetrics struct {
+	d                            *deps
+	in, emitted, series, lagSecs *prometheus.Desc
+}
+
+func newAggregateMetrics(d *deps) *aggregateMetrics {
+	return &aggregateMetrics{d: d,
+		in:      desc("sluice_aggregate_input_datapoints_total", "Datapoints the aggregation stage took from the aggregate's topic (replays after a partition moved not counted again); late and max_series drops are in sluice_dropped_total{format=\"aggregate.NAME\"}.", "aggregate"),
+		emitted: desc("sluice_aggregate_emitted_total", "Output samples of closed windows the aggregation stage sent on (a window emitted again after a crash counts again, with the same value).", "aggregate"),
+		series:  desc("sluice_aggregate_output_series", "Output series in the open windows of the aggregate's partitions this process owns.", "aggregate"),
+		lagSecs: desc("sluice_aggregate_watermark_lag_seconds", "Wall clock minus the oldest watermark of the aggregate's partitions this process owns: how long after their end windows are closing.", "aggregate"),
+	}
+}
+
+func (m *aggregateMetrics) Describe(ch chan<- *prometheus.Desc) {
+	describe(ch, m.in, m.emitted, m.series, m.lagSecs)
+}
+
+func (m *aggregateMetrics) Collect(ch chan<- prometheus.Metric) {
+	series, oldest := map[string]int64{}, map[string]int64{}
+	for _, c := range m.d.claims.snapshot() {
+		if !c.aggregate {
+			continue
+		}
+		series[c.Topic] += c.aggSeries.Load()
+		if wm := c.aggWatermark.Load(); wm != 0 && (oldest[c.Topic] == 0 || wm < oldest[c.Topic]) {
+			oldest[c.Topic] = wm
+		}
+	}
+	now := time.Now().UnixMilli()
+	for _, a := range m.d.cfg.Aggregates {
+		dec := m.d.decoders[a.Topic]
+		counter(ch, m.in, dec.agg.in.Load(), a.Name)
+		counter(ch, m.emitted, dec.agg.emitted.Load(), a.Name)
+		gauge(ch, m.series, float64(series[a.Topic]), a.Name)
+		if wm := oldest[a.Topic]; wm != 0 {
+			gauge(ch, m.lagSecs, float64(now-wm)/1000, a.Name)
+		}
+	}
 }

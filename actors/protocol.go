@@ -96,8 +96,11 @@ type claim struct {
 	Partition int32
 	sess      sarama.ConsumerGroupSession
 	reader    int // the reader whose group member owns the claim
-	// aggregate: a partition of an aggregation topic, which commits checkpoints (aggregator.go).
-	aggregate bool
+	// aggregate: a partition of an aggregation topic, which commits checkpoints (aggregation.go);
+	// aggSeries is its output series in open windows, aggWatermark its watermark (ms, 0: none).
+	aggregate    bool
+	aggSeries    atomic.Int64
+	aggWatermark atomic.Int64
 
 	// inflight counts batches issued (issue) and not yet completed and marked (tracker.check).
 	inflight atomic.Int64

@@ -95,6 +95,7 @@ func New(cfg *config.Config, log hclog.Logger, decode DecodeFunc) (*Pipeline, er
 		fn := dec.Decode
 		decoders[a.Topic] = newTopicDecoder("aggregate", len(cfg.Inputs)+i, fn, drops)
 		decoders[a.Topic].aggregate = a
+		decoders[a.Topic].agg = &aggregateCounters{}
 	}
 	plans, err := newOutputPlans(cfg)
 	if err != nil {

@@ -30,6 +30,10 @@ type Partition struct {
 	windows   []*openWindow          // closed windows, to reuse
 	hasTotal  bool
 	hasHist   bool // histogram_bucket: running buckets, kept in totals too
+	// MaxSeries, when above 0, bounds the output series of one window: a sample of another is
+	// dropped and counted in Dropped.
+	MaxSeries int
+	Dropped   int64
 	// Late counts samples for windows already closed (after a restart, also the replayed samples of
 	// windows closed before it).
 	Late int64
@@ -134,6 +138,13 @@ func (p *Partition) Add(offset int64, input []Label, ts int64, value float64, em
 	if ow == nil {
 		ow = p.newWindow(offset)
 		p.open[end] = ow
+	}
+	if p.MaxSeries > 0 && ow.w.series[st.info.key] == nil && len(ow.w.series) >= p.MaxSeries {
+		// A window holds at most MaxSeries output series; a replay rebuilds the window and
+		// makes the same decision.
+		p.Dropped++
+		p.advance(ts, emit)
+		return
 	}
 	if _, ok := ow.in[in]; !ok {
 		// The series' first sample in this window: what it brings was decided by an earlier
@@ -344,6 +355,18 @@ func (p *Partition) Checkpoint(next int64) Checkpoint {
 	}
 	return cp
 }
+
+// Series is the number of output series in open windows.
+func (p *Partition) Series() int {
+	n := 0
+	for _, ow := range p.open {
+		n += len(ow.w.series)
+	}
+	return n
+}
+
+// Watermark is the newest datapoint or tick timestamp taken (ms), NoCheckpoint before any.
+func (p *Partition) Watermark() int64 { return p.maxTs }
 
 // Open is the number of open windows.
 func (p *Partition) Open() int { return len(p.open) }

@@ -91,9 +91,19 @@ func TestPartitionReplayIsExact(t *testing.T) {
 		log := randomLog(rng, 400+rng.IntN(400))
 		start := Checkpoint{Offset: 0, MaxTs: NoCheckpoint}
 
+		// Every other round bounds the output series per window: what the bound drops must be
+		// dropped the same way on replay.
+		maxSeries := 0
+		if round%2 == 1 {
+			maxSeries = 1 + rng.IntN(3)
+		}
 		want := emitted{}
 		straight := NewPartition(spec, lateness, start)
+		straight.MaxSeries = maxSeries
 		run(t, straight, log, 0, len(log), want, nil)
+		if maxSeries > 0 && straight.Dropped == 0 {
+			t.Fatalf("round %d: max_series %d dropped nothing: the log tests little", round, maxSeries)
+		}
 		if len(want) == 0 || straight.Late == 0 {
 			t.Fatalf("round %d: %d series emitted, %d late: the log tests little", round, len(want), straight.Late)
 		}
@@ -101,6 +111,7 @@ func TestPartitionReplayIsExact(t *testing.T) {
 		// Commits every few records, as the acknowledgements come; a crash at a random record.
 		got := emitted{}
 		p := NewPartition(spec, lateness, start)
+		p.MaxSeries = maxSeries
 		cp := start
 		var emittedAtCommit emitted
 		every := 1 + rng.IntN(50)
@@ -113,6 +124,7 @@ func TestPartitionReplayIsExact(t *testing.T) {
 		})
 		again := emitted{}
 		q := NewPartition(spec, lateness, cp)
+		q.MaxSeries = maxSeries
 		run(t, q, log, int(cp.Offset), len(log), again, nil)
 		for k, v := range again {
 			if _, ok := emittedAtCommit[k]; ok {

@@ -131,7 +131,13 @@ aggregate "req" {
 	if len(got) != len(want)*len(outputs) {
 		t.Fatalf("%d window series written, want %d", len(got), len(want)*len(outputs))
 	}
-	if late := metric(t, reg, "sluice_dropped_total", map[string]string{"reason": "late"}); late != 0 {
+	if late := metric(t, reg, "sluice_dropped_total", map[string]string{"format": "aggregate.req", "reason": "late"}); late != 0 {
 		t.Fatalf("%g datapoints late with live data", late)
+	}
+	if in := metric(t, reg, "sluice_aggregate_input_datapoints_total", map[string]string{"aggregate": "req"}); in != 800 {
+		t.Errorf("sluice_aggregate_input_datapoints_total = %g, want 800", in)
+	}
+	if n := metric(t, reg, "sluice_aggregate_emitted_total", map[string]string{"aggregate": "req"}); n != float64(len(got)) {
+		t.Errorf("sluice_aggregate_emitted_total = %g, want %d", n, len(got))
 	}
 }

@@ -31,6 +31,8 @@ const (
 	ReasonRelabel
 	// ReasonLate: a datapoint for an aggregation window already closed (aggregate's lateness).
 	ReasonLate
+	// ReasonMaxSeries: a datapoint of an output series beyond its aggregate's max_series.
+	ReasonMaxSeries
 	NumReasons
 )
 
@@ -55,6 +57,7 @@ var reasonNames = [NumReasons]string{
 	ReasonShed:           "shed",
 	ReasonRelabel:        "relabel",
 	ReasonLate:           "late",
+	ReasonMaxSeries:      "max_series",
 }
 
 // String returns the reason's label as used in logs and metrics.
