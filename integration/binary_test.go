@@ -126,7 +126,7 @@ func TestDevModeWithKcat(t *testing.T) {
 
 // TestDevModeRunsTheFilesConfig: `sluice run -dev -config FILE` runs the file's own inputs and
 // outputs against the embedded broker: it creates the file's topics (an influx input on
-// my.metrics, a Kafka output on my.shards with its 3 shards), keeps a remote-write output a
+// my.metrics, a Kafka output on my.shards with its 3 shards, an aggregate's topic), keeps a remote-write output a
 // remote-write output, and what is produced to the file's input topic comes out of the file's
 // output topic.
 func TestDevModeRunsTheFilesConfig(t *testing.T) {
@@ -147,6 +147,11 @@ route {
   outputs = ["vm"]
 }
 route { outputs = ["mine"] }
+aggregate "a" {
+  match    = ["never.aggregated"]
+  interval = "1m"
+  outputs  = ["sum_samples"]
+}
 `)
 	p := sluicetest.Run(t, "run", "-dev", "-dev-broker", addr, "-dev-rate", "0", "-config", cfg, "-http", "127.0.0.1:0")
 	deadline := time.Now().Add(30 * time.Second)
@@ -156,7 +161,7 @@ route { outputs = ["mine"] }
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if l := p.Last("embedded Kafka-protocol broker listening; any Kafka client can produce to it"); l == nil || l["topics"] != "my.metrics,my.shards" {
+	if l := p.Last("embedded Kafka-protocol broker listening; any Kafka client can produce to it"); l == nil || l["topics"] != "my.metrics,my.shards,sluice.aggregate.a" {
 		t.Fatalf("dev mode did not create the file's topics: %v", l)
 	}
 	fams := sluicetest.Scrape(t, p.HTTPAddr(t))

@@ -123,7 +123,7 @@ func (b *devBrokerT) Close() {
 
 // createTopics creates the config's topics on the embedded broker: every input topic (partitions
 // each), every Kafka output's shard topic (one partition per shard: its shards, or devShards), the
-// dead-letter topic and the control topic. It returns their names, sorted.
+// dead-letter topic, the control topic and the aggregates' topics. It returns their names, sorted.
 func (b *devBrokerT) createTopics(cfg *config.Config, partitions int) ([]string, error) {
 	topics := map[string]int{}
 	for _, in := range cfg.Inputs {
@@ -141,6 +141,9 @@ func (b *devBrokerT) createTopics(cfg *config.Config, partitions int) ([]string,
 	}
 	if cfg.Control != nil {
 		topics[cfg.Control.Topic] = 1
+	}
+	for _, a := range cfg.Aggregates {
+		topics[a.Topic] = partitions
 	}
 	return slices.Sorted(maps.Keys(topics)), createTopicsWith(cfg, topics, b.retention.topicConfigs())
 }

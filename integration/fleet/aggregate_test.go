@@ -3,6 +3,7 @@ package fleet
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -100,9 +101,10 @@ aggregate "req" {
 					lastTs[svc] = max(lastTs[svc], ts)
 				}
 				if tick >= 20 && tick%4 == 0 {
-					// A datapoint 90 s old, past the lateness: dropped as late, then and on every
-					// replay, whichever process owns its partition.
-					lines = append(lines, fmt.Sprintf("put http.requests %d 1000 pod=late svc=%s", now-90_000, svc))
+					// A datapoint 50 s old, for a window the lateness (40 s) has just closed:
+					// dropped as late, then and on every replay, whichever process owns its
+					// partition (a replay that did not restore the watermark would reopen it).
+					lines = append(lines, fmt.Sprintf("put http.requests %d 1000 pod=late svc=%s", now-50_000, svc))
 				}
 			}
 			mu.Unlock()
@@ -114,6 +116,7 @@ aggregate "req" {
 	for i := 0; i < 3; i++ {
 		procs = append(procs, sluicetest.Start(t, bin, nil, "run", "-config", cfgPath))
 	}
+	all := slices.Clone(procs)
 	time.Sleep(20 * time.Second)
 	t.Log("SIGKILL process 1")
 	procs[1].Cmd.Process.Signal(syscall.SIGKILL)
@@ -122,6 +125,7 @@ aggregate "req" {
 	time.Sleep(8 * time.Second)
 	t.Log("process 1 restarted")
 	procs[1] = sluicetest.Start(t, bin, nil, "run", "-config", cfgPath)
+	all = append(all, procs[1])
 	<-produced
 
 	outputs := map[string]func(a *acc) float64{
@@ -245,5 +249,18 @@ aggregate "req" {
 	if len(got) != wantSeries {
 		t.Errorf("%d window series written, want %d", len(got), wantSeries)
 	}
+	resumed, withTotals := 0, 0
+	for _, p := range all {
+		for _, l := range p.Lines("aggregation partition resumes from its checkpoint") {
+			resumed++
+			if sluicetest.Num(l, "totals") > 0 {
+				withTotals++
+			}
+		}
+	}
+	if withTotals == 0 {
+		t.Errorf("no aggregation partition resumed from a checkpoint with running totals (%d resumed): the test did not cross a move", resumed)
+	}
+	t.Logf("%d partitions resumed from a checkpoint, %d with running totals", resumed, withTotals)
 	t.Logf("%d windows × %d outputs and %d totals exact; %d copies written again after the crash, each with its first value", len(want), len(outputs), len(wantTotal), copies)
 }
