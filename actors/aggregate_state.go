@@ -28,14 +28,45 @@ const stateHeader = "sluice-aggregate-state"
 // stateChunk bounds one state record's bytes (well below a topic's default maximum record size).
 const stateChunk = 256 << 10
 
-// stateEntry is one running total as a state record holds it.
+// stateEntry is one running total as a state record holds it: names and values as bytes (base64
+// in JSON), since they may hold any bytes and JSON strings would change what is not UTF-8. The
+// partition keys it again from its metric and labels.
 type stateEntry struct {
-	Key     string            `json:"k"`
 	Value   float64           `json:"v"`
 	LastTs  int64             `json:"t"`
-	Metric  string            `json:"m"`
-	Labels  []aggregate.Label `json:"l"`
+	Metric  []byte            `json:"m"`
+	Labels  [][2][]byte       `json:"l"`
 	Buckets map[string]uint64 `json:"b,omitempty"`
+}
+
+// encodeState is one state record's value: the entries' JSON.
+func encodeState(totals []aggregate.TotalState) ([]byte, error) {
+	entries := make([]stateEntry, len(totals))
+	for i, t := range totals {
+		e := stateEntry{Value: t.Value, LastTs: t.LastTs, Metric: []byte(t.Metric), Buckets: t.Buckets}
+		for _, l := range t.Labels {
+			e.Labels = append(e.Labels, [2][]byte{[]byte(l.Name), []byte(l.Value)})
+		}
+		entries[i] = e
+	}
+	return json.Marshal(entries)
+}
+
+// decodeState reads encodeState.
+func decodeState(b []byte) ([]aggregate.TotalState, error) {
+	var entries []stateEntry
+	if err := json.Unmarshal(b, &entries); err != nil {
+		return nil, err
+	}
+	out := make([]aggregate.TotalState, len(entries))
+	for i, e := range entries {
+		t := aggregate.TotalState{Value: e.Value, LastTs: e.LastTs, Metric: string(e.Metric), Buckets: e.Buckets}
+		for _, l := range e.Labels {
+			t.Labels = append(t.Labels, aggregate.Label{Name: string(l[0]), Value: string(l[1])})
+		}
+		out[i] = t
+	}
+	return out, nil
 }
 
 // isState reports whether m is a state record.
@@ -50,12 +81,11 @@ func isState(m *sarama.ConsumerMessage) bool {
 
 // stateRecords encodes totals as the state records of checkpoint id, for topic and partition.
 func stateRecords(topic string, partition int32, id int64, totals map[string]aggregate.TotalState) ([]*sarama.ProducerMessage, error) {
-	var chunks [][]stateEntry
-	var cur []stateEntry
+	var chunks [][]aggregate.TotalState
+	var cur []aggregate.TotalState
 	size := 0
-	for k, t := range totals {
-		e := stateEntry{Key: k, Value: t.Value, LastTs: t.LastTs, Metric: t.Metric, Labels: t.Labels, Buckets: t.Buckets}
-		n := len(k) + len(t.Metric) + 64
+	for _, t := range totals {
+		n := len(t.Metric) + 64
 		for _, l := range t.Labels {
 			n += len(l.Name) + len(l.Value) + 16
 		}
@@ -63,13 +93,13 @@ func stateRecords(topic string, partition int32, id int64, totals map[string]agg
 		if size+n > stateChunk && len(cur) > 0 {
 			chunks, cur, size = append(chunks, cur), nil, 0
 		}
-		cur = append(cur, e)
+		cur = append(cur, t)
 		size += n
 	}
 	chunks = append(chunks, cur)
 	msgs := make([]*sarama.ProducerMessage, len(chunks))
 	for i, ch := range chunks {
-		b, err := json.Marshal(ch)
+		b, err := encodeState(ch)
 		if err != nil {
 			return nil, err
 		}
@@ -132,12 +162,12 @@ func readState(ctx context.Context, client sarama.Client, topic string, partitio
 				}
 				n, _ := strconv.Atoi(f[2])
 				parts = n
-				var entries []stateEntry
-				if err := json.Unmarshal(m.Value, &entries); err != nil {
+				entries, err := decodeState(m.Value)
+				if err != nil {
 					return nil, fmt.Errorf("running totals at offset %d: %w", m.Offset, err)
 				}
 				for _, e := range entries {
-					out[e.Key] = aggregate.TotalState{Value: e.Value, LastTs: e.LastTs, Metric: e.Metric, Labels: e.Labels, Buckets: e.Buckets}
+					out[strconv.Itoa(len(out))] = e // the partition keys them again
 				}
 				seen++
 			}

@@ -97,8 +97,9 @@ func NewPartition(spec *Spec, lateness int64, from Checkpoint) *Partition {
 		staleness: 2 * spec.Interval.Milliseconds(), maxTs: from.MaxTs, since: since,
 		open: map[int64]*openWindow{}, series: map[uint64]*seriesState{}, totals: map[string]*TotalState{},
 		hasTotal: slices.Contains(spec.Outputs, Total), hasHist: slices.Contains(spec.Outputs, HistogramBucket)}
-	for k, t := range from.Totals {
-		p.totals[k] = t.clone()
+	// Keyed again from what they hold: the checkpoint's keys went through Kafka.
+	for _, t := range from.Totals {
+		p.totals[outputKey(t.Metric, t.Labels)] = t.clone()
 	}
 	return p
 }

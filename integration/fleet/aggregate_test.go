@@ -14,6 +14,8 @@ import (
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/integration/kafkatest"
 	"github.com/sluicehq/sluice/integration/sluicetest"
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/remotewrite"
 )
 
 // TestAggregationCrashExact: three processes with the default timeouts aggregate per-pod counters
@@ -29,7 +31,7 @@ func TestAggregationCrashExact(t *testing.T) {
 		topic    = "in.agg"
 		aggTopic = "sluice.aggregate.req"
 		pods     = 10
-		seconds  = 60
+		seconds  = 90
 	)
 	// 16 services: output series on every aggregation partition, so that the killed process
 	// held some that carry data, and so does every partition that moves.
@@ -40,12 +42,13 @@ func TestAggregationCrashExact(t *testing.T) {
 	c := kafkatest.Start(t, topic, 8, outTopic, shards)
 	c.CreateTopic(t, aggTopic, 8)
 	// lateness covers a killed process's input partitions standing still until the group gives
-	// them to another (session timeout + rebalance timeout, with the defaults 18 s).
+	// them to another (session timeout + rebalance timeout, with the defaults 18 s). The kill
+	// comes once windows have closed, so that the partitions that move carry running totals.
 	src := crashHCL(c.Addrs[0], topic, "", "") + `
 aggregate "req" {
   match    = ["http.requests"]
   interval = "10s"
-  lateness = "40s"
+  lateness = "30s"
   without  = ["pod"]
   outputs  = ["sum_samples", "count_samples", "max", "min", "count_series", "last", "avg", "increase", "total"]
 }
@@ -101,7 +104,7 @@ aggregate "req" {
 					lastTs[svc] = max(lastTs[svc], ts)
 				}
 				if tick >= 20 && tick%4 == 0 {
-					// A datapoint 50 s old, for a window the lateness (40 s) has just closed:
+					// A datapoint 50 s old, for a window the lateness (30 s) has closed lately:
 					// dropped as late, then and on every replay, whichever process owns its
 					// partition (a replay that did not restore the watermark would reopen it).
 					lines = append(lines, fmt.Sprintf("put http.requests %d 1000 pod=late svc=%s", now-50_000, svc))
@@ -117,12 +120,12 @@ aggregate "req" {
 		procs = append(procs, sluicetest.Start(t, bin, nil, "run", "-config", cfgPath))
 	}
 	all := slices.Clone(procs)
-	time.Sleep(20 * time.Second)
+	time.Sleep(50 * time.Second)
 	t.Log("SIGKILL process 1")
 	procs[1].Cmd.Process.Signal(syscall.SIGKILL)
 	<-procs[1].Done()
 	procs[1].Cmd.Wait()
-	time.Sleep(8 * time.Second)
+	time.Sleep(10 * time.Second)
 	t.Log("process 1 restarted")
 	procs[1] = sluicetest.Start(t, bin, nil, "run", "-config", cfgPath)
 	all = append(all, procs[1])
@@ -173,7 +176,32 @@ aggregate "req" {
 			if old, dup := got[k]; dup {
 				copies++
 				if old != pt.Value {
-					t.Fatalf("%s written as %g and as %g", k, old, pt.Value)
+					for _, p := range all {
+						for _, l := range p.Lines("aggregation partition resumes from its checkpoint") {
+							t.Logf("resumed: %v", l)
+						}
+					}
+					svc := pt.Labels["svc"]
+					parts := map[int32]map[int64]int{}
+					for _, m := range c.ReadRecords(t, aggTopic) {
+						if len(m.Value) == 0 {
+							continue
+						}
+						var rows messages.Rows
+						remotewrite.Parse(&rows, m.Value, 0)
+						for _, dp := range rows.Points {
+							for _, tg := range dp.Tags {
+								if string(tg.Key) == "svc" && string(tg.Value) == svc {
+									if parts[m.Partition] == nil {
+										parts[m.Partition] = map[int64]int{}
+									}
+									parts[m.Partition][dp.Timestamp-dp.Timestamp%10_000+10_000]++
+								}
+							}
+						}
+					}
+					t.Logf("samples of %s per aggregation partition and window end: %v", svc, parts)
+					t.Fatalf("%s written as %g and as %g (partition %d); want %g", k, old, pt.Value, pt.Partition, wantTotal[k])
 				}
 			}
 			got[k] = pt.Value
