@@ -99,7 +99,7 @@ aggregate "http" {
 		if into := now.Sub(now.Truncate(10 * time.Second)); into < time.Second || into > 8500*time.Millisecond {
 			continue
 		}
-		if end := now.Truncate(10*time.Second).Add(10 * time.Second).UnixMilli(); !slices.Contains(windows, end) {
+		if end := now.Truncate(10 * time.Second).Add(10 * time.Second).UnixMilli(); !slices.Contains(windows, end) {
 			windows = append(windows, end)
 		}
 		var lines []string

@@ -83,7 +83,7 @@ aggregate "req" {
 			for s, svc := range services {
 				for pod := 0; pod < pods; pod++ {
 					ts := now + int64(s*pods+pod) // distinct, so that "last" does not depend on arrival
-					v := float64(tick*3 + pod%7) // a counter of each pod
+					v := float64(tick*3 + pod%7)  // a counter of each pod
 					lines = append(lines, fmt.Sprintf("put http.requests %d %g pod=p%d svc=%s", ts, v, pod, svc))
 					k := fmt.Sprintf("svc=%s @%d", svc, ts-ts%10_000+10_000)
 					a := want[k]
