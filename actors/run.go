@@ -419,7 +419,15 @@ func (p *Pipeline) startOutputs(ctx context.Context, step *atomic.Pointer[string
 			}
 		}
 	}
-	b := budget.New(cfg, inputs)
+	aggParts := map[string]int{}
+	for _, o := range d.plans {
+		for _, a := range cfg.Aggregates {
+			if o.cfg == a.Output {
+				aggParts[a.Topic] = o.shards
+			}
+		}
+	}
+	b := budget.NewWith(cfg, inputs, aggParts)
 	d.budget.Store(&b)
 	return nil
 }

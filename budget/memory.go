@@ -4,7 +4,10 @@ package budget
 
 import (
 	"runtime/debug"
+	"slices"
+	"strings"
 
+	"github.com/sluicehq/sluice/aggregate"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/encode"
 	"github.com/sluicehq/sluice/kafkaio"
@@ -31,13 +34,17 @@ type Memory struct {
 	Outputs int64
 	// Workers are the encoders' series caches and per-batch tables.
 	Workers int64
+	// Aggregation is the aggregation stage's windows and running totals: per aggregate, for each
+	// partition of its topic one process may own (all of them), max_series output series in
+	// every open window, and their running totals.
+	Aggregation int64
 	// Runtime is a fixed allowance for goroutine stacks, the actor system, metrics and HTTP.
 	Runtime int64
 }
 
 // WorkingSet is the sum of the parts: what is live at full load.
 func (b Memory) WorkingSet() int64 {
-	return b.Pools + b.Consumers + b.Outputs + b.Workers + b.Runtime
+	return b.Pools + b.Consumers + b.Outputs + b.Workers + b.Aggregation + b.Runtime
 }
 
 // Limit is the soft memory limit for the Go runtime: the configured one, or twice the working
@@ -58,18 +65,44 @@ func (b Memory) Parts() []struct {
 	return []struct {
 		Name  string
 		Bytes int64
-	}{{"pools", b.Pools}, {"consumers", b.Consumers}, {"outputs", b.Outputs}, {"workers", b.Workers}, {"runtime", b.Runtime}}
+	}{{"pools", b.Pools}, {"consumers", b.Consumers}, {"outputs", b.Outputs}, {"workers", b.Workers},
+		{"aggregation", b.Aggregation}, {"runtime", b.Runtime}}
 }
 
-// New computes the budget of cfg with partitions input partitions.
+// What one output series of an aggregate holds in one open window (accumulators, its key and
+// labels, its input series), what its quantiles sketch and vmrange buckets add, and what its
+// running total keeps.
+const (
+	aggregateSeriesBytes  = 512
+	aggregateSketchBytes  = 8 << 10 // valyala/histogram keeps up to 1,000 samples
+	aggregateBucketsBytes = 1 << 10
+	aggregateTotalBytes   = 256
+)
+
+// New computes the budget of cfg with partitions input partitions; each aggregation topic is
+// counted with as many (AggregationFor gives the actual counts).
 func New(cfg *config.Config, partitions int) Memory {
+	parts := map[string]int{}
+	for _, a := range cfg.Aggregates {
+		parts[a.Topic] = partitions
+	}
+	return NewWith(cfg, partitions, parts)
+}
+
+// NewWith is New with each aggregation topic's partition count.
+func NewWith(cfg *config.Config, partitions int, aggregatePartitions map[string]int) Memory {
 	p := cfg.Pipeline
 	b := Memory{Pools: p.PoolBudget(), Partitions: partitions, Runtime: runtimeBytes}
 	if cfg.DeadLetter != nil {
 		b.Pools += int64(p.Workers*2) * int64(p.BatchBytes) // see startDeadLetter
 	}
 	b.Consumers = int64(partitions) * (2*kafkaio.FetchBytes + kafkaio.ChannelBuffer*kafkaio.MessageBytes)
-	for _, o := range cfg.Outputs {
+	outputs := slices.Clone(cfg.Outputs)
+	for _, a := range cfg.Aggregates {
+		outputs = append(outputs, a.Output)
+		b.Aggregation += int64(aggregatePartitions[a.Topic]) * aggregateBytes(a)
+	}
+	for _, o := range outputs {
 		shards := o.Shards // 0: the topic's partition count, at least as many as writers then
 		if o.HTTP() {
 			shards = o.Concurrency
@@ -90,6 +123,29 @@ func New(cfg *config.Config, partitions int) Memory {
 	// one datapoint per 32 bytes of input.
 	b.Workers = int64(p.Workers) * (encode.MaxCachedSeries*seriesCacheBytesPerRow + 2*int64(p.BatchBytes))
 	return b
+}
+
+// aggregateBytes is what one partition of aggregate a may hold: max_series output series in each
+// window open at once (those the lateness keeps open past their end, the current one and the next),
+// and a running total each.
+func aggregateBytes(a *config.Aggregate) int64 {
+	if a.Spec == nil {
+		return 0
+	}
+	per, total := int64(aggregateSeriesBytes), int64(0)
+	for _, o := range a.Spec.Outputs {
+		switch {
+		case strings.HasPrefix(o, aggregate.Quantiles):
+			per += aggregateSketchBytes
+		case o == aggregate.HistogramBucket:
+			per += aggregateBucketsBytes
+			total += aggregateBucketsBytes
+		case o == aggregate.Total:
+			total += aggregateTotalBytes
+		}
+	}
+	windows := int64(a.Lateness/a.Spec.Interval) + 2
+	return int64(a.MaxSeries) * (windows*per + total)
 }
 
 // SetLimit sets the Go soft memory limit from the budget (or the configured limit) unless

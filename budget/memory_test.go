@@ -63,3 +63,30 @@ output "otlp" "o" { urls = ["http://127.0.0.1:1/v1/metrics"] }`)
 		t.Errorf("memory_limit = 1GiB gives %d", b.Limit(rw.Pipeline.MemoryLimit))
 	}
 }
+
+// TestAggregationBudget: an aggregate adds, per partition of its topic, max_series output series
+// in each window the lateness keeps open (plus the current and the next), a sketch each with
+// quantiles, and its internal output's buffers.
+func TestAggregationBudget(t *testing.T) {
+	plain := loadConfig(t, `input "opentsdb" { topics = ["in"] }
+output "kafka" "k" { topic = "out" }`)
+	cfg := loadConfig(t, `input "opentsdb" { topics = ["in"] }
+output "kafka" "k" { topic = "out" }
+aggregate "a" {
+  match      = ["x.**"]
+  interval   = "1m"
+  lateness   = "2m"
+  outputs    = ["sum_samples", "quantiles(0.5)"]
+  max_series = 1000
+}`)
+	b := NewWith(cfg, 8, map[string]int{"sluice.aggregate.a": 4})
+	if want := int64(4 * 1000 * 4 * (aggregateSeriesBytes + aggregateSketchBytes)); b.Aggregation != want {
+		t.Errorf("aggregation %d, want %d (4 partitions × 1000 series × 4 windows)", b.Aggregation, want)
+	}
+	if p := New(plain, 8); b.Outputs != 2*p.Outputs || p.Aggregation != 0 {
+		t.Errorf("outputs %d with the aggregate's, %d without: its internal output is not counted", b.Outputs, p.Outputs)
+	}
+	if b.WorkingSet() != New(plain, 8).WorkingSet()+b.Aggregation+b.Outputs/2 {
+		t.Error("the aggregation part is not in the working set")
+	}
+}

@@ -25,8 +25,8 @@ type Aggregate struct {
 	KeepInput bool `hcl:"keep_input,optional" reload:"restart"`
 	// Lateness is how long, in datapoint time, a window waits for late datapoints after its end.
 	LatenessRaw string `hcl:"lateness,optional" reload:"restart"`
-	// MaxSeries bounds the output series one partition holds at once; beyond it, new ones are
-	// dropped and counted.
+	// MaxSeries bounds the output series of one window of one partition; beyond it, datapoints of
+	// new ones are dropped and counted (max_series).
 	MaxSeries int `hcl:"max_series,optional" reload:"restart"`
 	// Topic is the aggregation topic (created beforehand, like an output's); its partition count
 	// spreads the aggregate's output series over the tasks.

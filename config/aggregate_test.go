@@ -25,7 +25,7 @@ aggregate "api" {
 		t.Fatal(err)
 	}
 	a := cfg.Aggregates[0]
-	if a.Topic != "sluice.aggregate.api" || a.Lateness.Seconds() != 30 || a.MaxSeries != 100_000 || a.KeepInput {
+	if a.Topic != "sluice.aggregate.api" || a.Lateness.Seconds() != 30 || a.MaxSeries != 10_000 || a.KeepInput {
 		t.Fatalf("defaults: %+v", a)
 	}
 	if got := a.Spec.Name("http.requests", "total"); got != "http.requests:1m_without_instance_pod_total" {

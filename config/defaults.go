@@ -70,7 +70,7 @@ func (a *Aggregate) deriveDefaults() {
 		a.LatenessRaw = "30s"
 	}
 	if a.MaxSeries == 0 {
-		a.MaxSeries = 100_000
+		a.MaxSeries = 10_000
 	}
 	if a.Topic == "" {
 		a.Topic = "sluice.aggregate." + a.Name
