@@ -1,6 +1,6 @@
 package actors
 
-// Stage B of streaming aggregation (docs/aggregation-design.md): a reader's claim of an
+// Stage B of streaming aggregation (docs/aggregation.md): a reader's claim of an
 // aggregation topic's partition feeds its records, in offset order, to one aggregate.Partition.
 // The windows a record closes are encoded as remote-write requests into RawBatches, which go to a
 // worker like any input batch: they are routed, relabeled, budgeted and written as any series,

@@ -214,6 +214,20 @@ func (p *Pipeline) OutputBytes() int64 {
 	return n
 }
 
+// Aggregated is the datapoints the aggregates' internal outputs wrote to their topics (stage A)
+// and those the aggregation stage took from them in this process (stage B, replays not counted).
+func (p *Pipeline) Aggregated() (written, taken int64) {
+	for _, a := range p.d.cfg.Aggregates {
+		for _, o := range p.d.plans {
+			if o.cfg == a.Output {
+				written += o.counters.datapoints.Load()
+			}
+		}
+		taken += p.d.decoders[a.Topic].agg.in.Load()
+	}
+	return written, taken
+}
+
 // Config is the configuration the pipeline runs.
 func (p *Pipeline) Config() *config.Config { return p.d.cfg }
 

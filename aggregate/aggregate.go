@@ -2,8 +2,8 @@
 // defines it: an aggregate's shape (interval, by or without, outputs), the names and labels of
 // its output series, one window's accumulators (Window), and one aggregation-topic partition's
 // windows closed at a watermark, with each series' counter state and the checkpoint from which
-// a restart replays them exactly (Partition). It knows nothing of Kafka or actors; how it runs across a fleet is
-// docs/aggregation-design.md, and this package is not yet wired into the pipeline.
+// a restart replays them exactly (Partition). It knows nothing of Kafka or actors: the pipeline
+// runs it (actors/aggregation.go), and docs/aggregation.md says how across a fleet.
 package aggregate
 
 import (

@@ -16,7 +16,7 @@ import (
 // before. So NewPartition from the checkpoint, fed the records from its offset, closes the same
 // windows over the same samples and does not emit again what was closed before it. The caller
 // commits a checkpoint only once what was emitted up to it is acknowledged.
-// docs/aggregation-design.md has the protocol around it.
+// docs/aggregation.md has the protocol around it.
 type Partition struct {
 	spec      *Spec
 	interval  int64 // ms

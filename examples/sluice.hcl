@@ -1,5 +1,5 @@
 # Sluice configuration: every block and setting, with its default — except what is marked EXAMPLE
-# (the input's relabel rules, the denylist's globs, the cardinality budgets, the routes), which
+# (the input's relabel rules, the denylist's globs, the cardinality budgets, the routes, the aggregate), which
 # show the syntax and are not defaults: without them nothing is relabeled, denylisted or budgeted.
 # To start, copy examples/starter.hcl instead. Check a file with: sluice validate -config FILE
 # Durations are strings such as "500ms", "30s", "2m"; sizes such as "512KiB", "1MiB", "1MB".
@@ -218,4 +218,22 @@ route {
 route {
   outputs  = ["tsdb"]
   priority = "normal"
+}
+
+# Streaming aggregation (docs/aggregation.md), named and computed as vmagent's stream
+# aggregation. EXAMPLE: a per-pod request counter summed per service per minute. The datapoints
+# the globs match go through the aggregate's topic (create it like an output topic, with as many
+# partitions as the input topics have) and come out as series such as
+# http.requests:1m_without_instance_pod_total, one sample per window stamped with its end, routed
+# like any series. Every task computes the output series of the partitions it owns, exactly once
+# in effect through crashes and rebalances.
+aggregate "requests" {
+  match      = ["http.requests.**"]
+  interval   = "1m"
+  without    = ["pod", "instance"] # or by = [...]; neither: one output series per input series
+  outputs    = ["total", "increase", "sum_samples", "count_samples", "count_series", "max"] # quantiles(0.5, 0.99) too, at 8 KiB a series
+  keep_input = false                   # also send the matching datapoints on as they came
+  lateness   = "30s"                   # windows close this long (in datapoint time) after their end
+  max_series = 10000                   # output series per window and partition; beyond, dropped (max_series)
+  topic      = "sluice.aggregate.requests"
 }

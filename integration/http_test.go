@@ -196,7 +196,8 @@ func checkDashboard(t *testing.T, raw []byte) {
 		}
 		for _, tg := range p.Targets {
 			e := tg.Expr
-			for _, m := range []string{"sluice_shed_factor", "sluice_output_endpoint_state", "sluice_control_version", "sluice_memory_budget_bytes", "sluice_memory_limit_bytes"} {
+			for _, m := range []string{"sluice_shed_factor", "sluice_output_endpoint_state", "sluice_control_version", "sluice_memory_budget_bytes", "sluice_memory_limit_bytes",
+				"sluice_aggregate_emitted_total", "sluice_aggregate_watermark_lag_seconds", "sluice_aggregate_output_series"} {
 				covered[m] = covered[m] || strings.Contains(e, m)
 			}
 			if strings.Contains(e, `quantile="1"`) {

@@ -100,6 +100,9 @@ func benchBrokerMain() int {
 
 func createBenchTopics(cfg *config.Config, partitions int) error {
 	topics := map[string]int{benchInTopic: partitions}
+	for _, a := range cfg.Aggregates {
+		topics[a.Topic] = partitions
+	}
 	if cfg.Outputs[0].Type == config.OutputKafka {
 		topics[benchOutTopic] = cfg.Outputs[0].Shards
 	}
@@ -203,6 +206,11 @@ func waitCommitted(ctx context.Context, cfg *config.Config, ends []int64, f benc
 				}
 				committed += min(off, end)
 				done = done && off >= end
+			}
+			if done && p != nil && len(cfg.Aggregates) > 0 {
+				// The aggregation stage, too, must have taken every datapoint stage A wrote.
+				written, taken := p.Aggregated()
+				done = taken >= written
 			}
 			if done {
 				return nil
