@@ -125,6 +125,13 @@ func newClaim(sess sarama.ConsumerGroupSession, topic string, partition int32, r
 	return c
 }
 
+// took counts a record read from the claim's partition, whose high watermark is now hw.
+func (c *claim) took(m *sarama.ConsumerMessage, hw int64) {
+	c.lag.Store(hw - m.Offset - 1)
+	c.bytes.Add(int64(len(m.Value)))
+	c.records.Add(1)
+}
+
 // issue gives batch id of this claim its ticket and counts it in flight until the tracker has
 // marked its offsets.
 func (c *claim) issue(tickets *messages.Tickets, id uint64) messages.Share {

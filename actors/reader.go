@@ -265,9 +265,7 @@ loop:
 			if !ok {
 				break loop
 			}
-			c.lag.Store(kc.HighWaterMarkOffset() - m.Offset - 1)
-			c.bytes.Add(int64(len(m.Value)))
-			c.records.Add(1)
+			c.took(m, kc.HighWaterMarkOffset())
 			if !l.add(m) {
 				break loop // the session ended while waiting for a batch; m is consumed again later
 			}

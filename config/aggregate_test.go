@@ -1,8 +1,6 @@
 package config
 
 import (
-	"bytes"
-	"regexp"
 	"strings"
 	"testing"
 )
@@ -59,15 +57,7 @@ aggregate "b" {
   topic      = "in"
 }
 `
-	_, err := Load("bad.hcl", []byte(src))
-	e, ok := err.(*Error)
-	if !ok {
-		t.Fatalf("want *Error, got %v", err)
-	}
-	var b bytes.Buffer
-	e.Write(&b)
-	out := b.String()
-	heads := regexp.MustCompile(`(?m)^bad\.hcl:\d+:\d+: error: .*$`).FindAllString(out, -1)
+	heads, out := errorHeads(t, src)
 	want := []string{
 		`bad.hcl:5:14: error: Invalid interval`,
 		`bad.hcl:7:14: error: Both by and without`,

@@ -147,15 +147,7 @@ output "kafka" "out" {
   shards = -1
 }
 `
-	_, err := Load("bad.hcl", []byte(src))
-	e, ok := err.(*Error)
-	if !ok {
-		t.Fatalf("want *Error, got %v", err)
-	}
-	var b bytes.Buffer
-	e.Write(&b)
-	out := b.String()
-	heads := regexp.MustCompile(`(?m)^bad\.hcl:\d+:\d+: error: .*$`).FindAllString(out, -1)
+	heads, out := errorHeads(t, src)
 	want := []string{
 		`bad.hcl:5:3: error: Unsupported argument`,
 		`bad.hcl:6:22: error: Invalid duration`,
@@ -595,4 +587,19 @@ route { outputs = ["o"] }
 			t.Errorf("%s: want %q, got %v\n%s", c.doc, c.want, err, b.String())
 		}
 	}
+}
+
+// errorHeads loads src as bad.hcl, which must fail, and returns the diagnostics' first lines
+// ("bad.hcl:L:C: error: summary") in order, and the whole text.
+func errorHeads(t *testing.T, src string) (heads []string, out string) {
+	t.Helper()
+	_, err := Load("bad.hcl", []byte(src))
+	e, ok := err.(*Error)
+	if !ok {
+		t.Fatalf("want *Error, got %v", err)
+	}
+	var b bytes.Buffer
+	e.Write(&b)
+	out = b.String()
+	return regexp.MustCompile(`(?m)^bad\.hcl:\d+:\d+: error: .*$`).FindAllString(out, -1), out
 }

@@ -1,9 +1,7 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
-	"regexp"
 	"strings"
 	"testing"
 )
@@ -77,15 +75,7 @@ output "remote_write" "vm" {
   }
 }
 `
-	_, err := Load("bad.hcl", []byte(src))
-	e, ok := err.(*Error)
-	if !ok {
-		t.Fatalf("want *Error, got %v", err)
-	}
-	var b bytes.Buffer
-	e.Write(&b)
-	out := b.String()
-	heads := regexp.MustCompile(`(?m)^bad\.hcl:\d+:\d+: error: .*$`).FindAllString(out, -1)
+	heads, out := errorHeads(t, src)
 	want := []string{
 		`bad.hcl:4:14: error: Invalid relabel rule`,
 		`bad.hcl:7:20: error: Invalid relabel rule`,
