@@ -290,5 +290,8 @@ aggregate "req" {
 		t.Errorf("no aggregation partition resumed from a checkpoint with running totals (%d resumed): the test did not cross a move", resumed)
 	}
 	t.Logf("%d partitions resumed from a checkpoint, %d with running totals", resumed, withTotals)
+	if t.Failed() {
+		return
+	}
 	t.Logf("%d windows × %d outputs and %d totals exact; %d copies written again after the crash, each with its first value", len(want), len(outputs), len(wantTotal), copies)
 }
