@@ -2,9 +2,15 @@ package actors
 
 import (
 	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/sluicehq/sluice/aggregate"
+	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/messages/remotewrite"
 )
 
 // TestStateRoundTrip: running totals written as state records and read back carry a partition on
@@ -68,5 +74,52 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 	if len(resumed) == 0 {
 		t.Fatal("nothing emitted after the restart")
+	}
+}
+
+// TestStageBTakesAllocatingNothing: stage B takes an aggregation record's datapoints with no
+// allocation per datapoint once its series are known (a method value made per datapoint did
+// allocate: one per datapoint).
+func TestStageBTakesAllocatingNothing(t *testing.T) {
+	cfg, err := config.Load("t.hcl", []byte(`input "opentsdb" { topics = ["in"] }
+output "kafka" "o" { topic = "o" }
+aggregate "a" {
+  match    = ["x"]
+  interval = "1h"
+  without  = ["pod"]
+  outputs  = ["sum_samples", "count_samples", "max", "last", "increase", "total"]
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Aggregates[0]
+	g := &stageB{h: &claimHandler{r: &reader{d: &readerDeps{cfg: cfg}}}, c: &claim{},
+		dec: &topicDecoder{drops: &[messages.NumReasons]atomic.Int64{}, agg: &aggregateCounters{}},
+		p:   aggregate.NewPartition(a.Spec, a.Lateness.Milliseconds(), aggregate.Checkpoint{MaxTs: aggregate.NoCheckpoint}), markedAt: time.Now().Add(time.Hour)}
+	g.emitFn = g.emit
+	base := time.Now().Truncate(time.Hour).UnixMilli()
+	off := int64(0)
+	record := func() *sarama.ConsumerMessage {
+		var req []byte
+		for i := range 100 {
+			tags := []messages.Tag{{Key: []byte("job"), Value: []byte("j")}, {Key: []byte("pod"), Value: []byte{'p', byte('0' + i%10)}}}
+			lab := remotewrite.AppendLabels(nil, []byte("x"), tags)
+			ts := base + off*100 + int64(i)
+			req = remotewrite.AppendSeriesLabels(req, len(lab)+remotewrite.SampleSize(ts), lab)
+			req = remotewrite.AppendSample(req, float64(off), ts)
+		}
+		off++
+		return &sarama.ConsumerMessage{Offset: off, Value: remotewrite.Compress(nil, req)}
+	}
+	for range 50 {
+		g.take(record())
+	}
+	msgs := make([]*sarama.ConsumerMessage, 200)
+	for i := range msgs {
+		msgs[i] = record()
+	}
+	i := 0
+	if n := testing.AllocsPerRun(len(msgs)-1, func() { g.take(msgs[i]); i++ }); n != 0 {
+		t.Fatalf("%v allocations per record of 100 datapoints", n)
 	}
 }

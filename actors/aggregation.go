@@ -99,6 +99,8 @@ type stageB struct {
 	req, comp []byte
 	tags      []messages.Tag
 	emitted   bool
+	// emitFn is emit as a func value, made once: a method value made per datapoint allocates.
+	emitFn    aggregate.Emit
 	batches   []*messages.RawBatch
 	maxRecord int
 	markedAt  time.Time
@@ -123,6 +125,7 @@ func (h *claimHandler) consumeAggregate(sess sarama.ConsumerGroupSession, kc sar
 		p:         aggregate.NewPartition(a.Spec, a.Lateness.Milliseconds(), cp),
 		maxRecord: d.cfg.Pipeline.BatchBytes / 2, markedAt: time.Now()}
 	g.p.MaxSeries = a.MaxSeries
+	g.emitFn = g.emit
 	if cp.MaxTs != aggregate.NoCheckpoint {
 		h.r.log.Info("aggregation partition resumes from its checkpoint", "topic", c.Topic, "partition", c.Partition,
 			"offset", cp.Offset, "replay_until", news, "watermark", time.UnixMilli(cp.MaxTs).UTC().Format(time.RFC3339Nano), "totals", len(cp.Totals))
@@ -159,7 +162,7 @@ func (g *stageB) take(m *sarama.ConsumerMessage) bool {
 		return true
 	}
 	if len(m.Value) == 0 { // a tick: stage A's wall clock, which closes idle windows
-		g.p.Tick(m.Timestamp.UnixMilli(), g.emit)
+		g.p.Tick(m.Timestamp.UnixMilli(), g.emitFn)
 	} else {
 		g.rows.Reset()
 		remotewrite.Parse(&g.rows, m.Value, 0)
@@ -173,7 +176,7 @@ func (g *stageB) take(m *sarama.ConsumerMessage) bool {
 			for _, t := range dp.Tags {
 				g.labels = append(g.labels, aggregate.Label{Name: unsafeString(t.Key), Value: unsafeString(t.Value)})
 			}
-			g.p.Add(m.Offset, g.labels, dp.Timestamp, dp.Value, g.emit)
+			g.p.Add(m.Offset, g.labels, dp.Timestamp, dp.Value, g.emitFn)
 			if !g.emitted && len(g.req) > g.maxRecord {
 				break
 			}
