@@ -287,4 +287,3 @@ func inputHash(input []Label) uint64 {
 	}
 	return sum
 }
-
