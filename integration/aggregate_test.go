@@ -1,12 +1,14 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/actors"
 	"github.com/sluicehq/sluice/integration/kafkatest"
 )
 
@@ -139,5 +141,31 @@ aggregate "req" {
 	}
 	if n := metric(t, reg, "sluice_aggregate_emitted_total", map[string]string{"aggregate": "req"}); n != float64(len(got)) {
 		t.Errorf("sluice_aggregate_emitted_total = %g, want %d", n, len(got))
+	}
+}
+
+// TestAggregationTopicMissingFailsStart: an aggregate whose topic does not exist stops the start
+// with an error that names the aggregate and says what to create.
+func TestAggregationTopicMissingFailsStart(t *testing.T) {
+	c := kafkatest.Start(t, "aggmiss.in", 2, "aggmiss.out", 2)
+	cfg := c.ConfigFor(t, "input \"opentsdb\" {\n  topics = [\"aggmiss.in\"]\n}\n", "aggmiss.out", 2, "", `
+aggregate "nowhere" {
+  match    = ["x"]
+  interval = "10s"
+  outputs  = ["sum_samples"]
+}`)
+	p, err := actors.New(cfg, kafkatest.Logger(t, "error"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = p.Start(ctx)
+	if err == nil {
+		p.Stop(ctx)
+		t.Fatal("the pipeline started without the aggregate's topic")
+	}
+	if !strings.Contains(err.Error(), `aggregate "nowhere": its topic`) || !strings.Contains(err.Error(), "sluice.aggregate.nowhere") {
+		t.Fatalf("error %q does not name the aggregate and its topic", err)
 	}
 }
