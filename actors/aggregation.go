@@ -25,6 +25,7 @@ import (
 	"github.com/sluicehq/sluice/kafkaio"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/remotewrite"
+	"github.com/sluicehq/sluice/output"
 )
 
 // aggregationInput is the input block stage B's group members read: every aggregate's topic, in
@@ -109,13 +110,22 @@ type stageB struct {
 // consumeAggregate runs one aggregation partition until the session ends.
 func (h *claimHandler) consumeAggregate(sess sarama.ConsumerGroupSession, kc sarama.ConsumerGroupClaim, a *config.Aggregate) error {
 	d := h.r.d
-	cp, news, err := committedCheckpoint(sess.Context(), h.client, h.group, kc.Topic(), kc.Partition(), kc.InitialOffset())
-	if err != nil {
-		// Without its watermark state the partition would close windows differently than its
-		// previous owner did: give the claim back, and the group retries.
-		h.r.log.Error("cannot read the aggregation partition's checkpoint; the session ends and is retried",
-			"topic", kc.Topic(), "partition", kc.Partition(), "error", err)
-		return err
+	// Without its watermark state the partition would close windows differently than its
+	// previous owner did: it is not consumed until the checkpoint is read (retried with backoff
+	// while the session lasts; a rebalance starts it afresh).
+	var cp aggregate.Checkpoint
+	var news int64
+	for attempt := 1; ; attempt++ {
+		var err error
+		if cp, news, err = committedCheckpoint(sess.Context(), h.client, h.group, kc.Topic(), kc.Partition(), kc.InitialOffset()); err == nil {
+			break
+		}
+		backoff := output.Backoff(minBackoff, maxBackoff, attempt)
+		h.r.log.Error("cannot read the aggregation partition's checkpoint; retrying", "topic", kc.Topic(), "partition", kc.Partition(),
+			"error", err, "backoff", backoff)
+		if !sleepCtx(sess.Context(), backoff) {
+			return nil
+		}
 	}
 	c := newClaim(sess, kc.Topic(), kc.Partition(), h.r.index)
 	c.aggregate = true
