@@ -78,7 +78,8 @@ func committedCheckpoint(ctx context.Context, client sarama.Client, group, topic
 }
 
 // aggregateCounters are one aggregate's totals in this process: datapoints stage B took (not
-// counting replays of what a previous owner took) and output samples it emitted.
+// counting again what a previous owner took before its last checkpoint) and output samples it
+// emitted.
 type aggregateCounters struct{ in, emitted atomic.Int64 }
 
 // stageB is one claimed aggregation partition's state, on the claim's goroutine.
@@ -101,7 +102,10 @@ type stageB struct {
 	tags      []messages.Tag
 	emitted   bool
 	// emitFn is emit as a func value, made once: a method value made per datapoint allocates.
-	emitFn    aggregate.Emit
+	emitFn aggregate.Emit
+	// cur is the record being taken; failed: the session ended while its windows were encoded.
+	cur       *sarama.ConsumerMessage
+	failed    bool
 	batches   []*messages.RawBatch
 	maxRecord int
 	markedAt  time.Time
@@ -168,6 +172,7 @@ loop:
 // take feeds one record to the partition and sends what it closed, with the checkpoint after it.
 // It reports false when the session ended while waiting for a batch.
 func (g *stageB) take(m *sarama.ConsumerMessage) bool {
+	g.cur = m
 	if isState(m) { // running totals, read only when the partition is assigned
 		return true
 	}
@@ -187,9 +192,6 @@ func (g *stageB) take(m *sarama.ConsumerMessage) bool {
 				g.labels = append(g.labels, aggregate.Label{Name: unsafeString(t.Key), Value: unsafeString(t.Value)})
 			}
 			g.p.Add(m.Offset, g.labels, dp.Timestamp, dp.Value, g.emitFn)
-			if !g.emitted && len(g.req) > g.maxRecord {
-				break
-			}
 		}
 		if m.Offset >= g.news {
 			if n := g.p.Late - late; n > 0 {
@@ -199,6 +201,9 @@ func (g *stageB) take(m *sarama.ConsumerMessage) bool {
 				g.dec.drops[messages.ReasonMaxSeries].Add(n)
 			}
 		}
+	}
+	if g.failed {
+		return false
 	}
 	next := m.Offset + 1
 	g.c.aggSeries.Store(int64(g.p.Series()))
@@ -252,6 +257,10 @@ func (g *stageB) emit(end int64, name string, labels []aggregate.Label, value fl
 	g.req = remotewrite.AppendSeriesLabels(g.req, len(lab)+remotewrite.SampleSize(end), lab)
 	g.req = remotewrite.AppendSample(g.req, value, end)
 	g.emitted = true
+	if len(g.req) > g.maxRecord && !g.failed && !g.cut(g.cur) {
+		// Many windows closed at once make several records; the session ended meanwhile.
+		g.failed = true
+	}
 	g.dec.agg.emitted.Add(1)
 }
 

@@ -400,7 +400,7 @@ type aggregateMetrics struct {
 
 func newAggregateMetrics(d *deps) *aggregateMetrics {
 	return &aggregateMetrics{d: d,
-		in:      desc("sluice_aggregate_input_datapoints_total", "Datapoints the aggregation stage took from the aggregate's topic (replays after a partition moved not counted again); late and max_series drops are in sluice_dropped_total{format=\"aggregate.NAME\"}.", "aggregate"),
+		in:      desc("sluice_aggregate_input_datapoints_total", "Datapoints the aggregation stage took from the aggregate's topic (what a partition's previous owner took before its last checkpoint is not counted again; what it took after, the next owner takes and counts again); late and max_series drops are in sluice_dropped_total{format=\"aggregate.NAME\"}.", "aggregate"),
 		emitted: desc("sluice_aggregate_emitted_total", "Output samples of closed windows the aggregation stage sent on (a window emitted again after a crash counts again, with the same value).", "aggregate"),
 		series:  desc("sluice_aggregate_output_series", "Output series in the open windows of the aggregate's partitions this process owns.", "aggregate"),
 		lagSecs: desc("sluice_aggregate_watermark_lag_seconds", "Wall clock minus the oldest watermark of the aggregate's partitions this process owns: how long after their end windows are closing.", "aggregate"),

@@ -215,7 +215,7 @@ func (p *Pipeline) OutputBytes() int64 {
 }
 
 // Aggregated is the datapoints the aggregates' internal outputs wrote to their topics (stage A)
-// and those the aggregation stage took from them in this process (stage B, replays not counted).
+// and those the aggregation stage took from them in this process (stage B; what a previous owner took before its last checkpoint is not counted again).
 func (p *Pipeline) Aggregated() (written, taken int64) {
 	for _, a := range p.d.cfg.Aggregates {
 		for _, o := range p.d.plans {
