@@ -87,7 +87,6 @@ type stageB struct {
 	h    *claimHandler
 	c    *claim
 	sess sarama.ConsumerGroupSession
-	a    *config.Aggregate
 	p    *aggregate.Partition
 	dec  *topicDecoder
 	// news is the offset from which records were not taken before the checkpoint: late samples
@@ -100,6 +99,7 @@ type stageB struct {
 	// whether anything was emitted since the last send; comp holds a compressed record.
 	req, comp []byte
 	tags      []messages.Tag
+	lab       []byte // one output series' encoded labels
 	emitted   bool
 	// emitFn is emit as a func value, made once: a method value made per datapoint allocates.
 	emitFn aggregate.Emit
@@ -135,7 +135,7 @@ func (h *claimHandler) consumeAggregate(sess sarama.ConsumerGroupSession, kc sar
 	c.aggregate = true
 	d.claims.add(c)
 	defer d.claims.remove(c)
-	g := &stageB{h: h, c: c, sess: sess, a: a, dec: d.decoders[kc.Topic()], news: news,
+	g := &stageB{h: h, c: c, sess: sess, dec: d.decoders[kc.Topic()], news: news,
 		p:         aggregate.NewPartition(a.Spec, a.Lateness.Milliseconds(), cp),
 		maxRecord: d.cfg.Pipeline.BatchBytes / 2, markedAt: time.Now()}
 	g.p.MaxSeries = a.MaxSeries
@@ -144,8 +144,6 @@ func (h *claimHandler) consumeAggregate(sess sarama.ConsumerGroupSession, kc sar
 		h.r.log.Info("aggregation partition resumes from its checkpoint", "topic", c.Topic, "partition", c.Partition,
 			"offset", cp.Offset, "replay_until", news, "watermark", time.UnixMilli(cp.MaxTs).UTC().Format(time.RFC3339Nano), "totals", len(cp.Totals))
 	}
-	h.r.log.Debug("aggregation partition assigned", "topic", c.Topic, "partition", c.Partition,
-		"from", cp.Offset, "watermark", cp.MaxTs)
 	done := sess.Context().Done()
 loop:
 	for {
@@ -250,11 +248,11 @@ func (g *stageB) checkpoint(next int64) *checkpointMark {
 // emit encodes one output series' value of a closed window into the request being built.
 func (g *stageB) emit(end int64, name string, labels []aggregate.Label, value float64) {
 	g.tags = g.tags[:0]
-	for _, l := range labels {
-		g.tags = append(g.tags, messages.Tag{Key: []byte(l.Name), Value: []byte(l.Value)})
+	for _, l := range labels { // read only: views of the strings, no copies
+		g.tags = append(g.tags, messages.Tag{Key: unsafeBytes(l.Name), Value: unsafeBytes(l.Value)})
 	}
-	lab := remotewrite.AppendLabels(nil, []byte(name), g.tags)
-	g.req = remotewrite.AppendSeriesLabels(g.req, len(lab)+remotewrite.SampleSize(end), lab)
+	g.lab = remotewrite.AppendLabels(g.lab[:0], unsafeBytes(name), g.tags)
+	g.req = remotewrite.AppendSeriesLabels(g.req, len(g.lab)+remotewrite.SampleSize(end), g.lab)
 	g.req = remotewrite.AppendSample(g.req, value, end)
 	g.emitted = true
 	if len(g.req) > g.maxRecord && !g.failed && !g.cut(g.cur) {
@@ -309,6 +307,9 @@ func (g *stageB) send(cp *checkpointMark) {
 
 // unsafeString views b as a string without copying: the partition copies the labels it keeps.
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// unsafeBytes views s as bytes without copying, for reading only.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // aggregateProgress is how far this process's stage A has come in datapoint time: the newest
 // timestamp it sent to an aggregate, and when (wall clock) that newest one was seen.

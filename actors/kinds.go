@@ -52,15 +52,7 @@ type readerDeps struct {
 }
 
 func (d *deps) forReader() *readerDeps {
-	parts := map[string]int{}
-	for _, o := range d.plans {
-		for _, a := range d.cfg.Aggregates {
-			if o.cfg == a.Output {
-				parts[a.Topic] = o.shards
-			}
-		}
-	}
-	return &readerDeps{aggregatePartitions: parts, aggProgress: &d.aggProgress, cfg: d.cfg, log: d.log, root: d.system.Root, rawPool: d.rawPool, decoders: d.decoders,
+	return &readerDeps{aggregatePartitions: aggregatePartitions(d.plans), aggProgress: &d.aggProgress, cfg: d.cfg, log: d.log, root: d.system.Root, rawPool: d.rawPool, decoders: d.decoders,
 		claims: d.claims, rebalances: d.rebalances, missing: &d.missing, commitsRefused: &d.commitsRefused, partitions: &d.partitions, workerPIDs: d.workerPIDs,
 		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, tickets: d.tickets, readers: len(d.readerPIDs), readersWG: &d.readersWG,
 		stopping: &d.stopping, giveUp: d.giveUp, nextBatchID: &d.nextBatchID}

@@ -217,13 +217,11 @@ func (p *Pipeline) OutputBytes() int64 {
 // Aggregated is the datapoints the aggregates' internal outputs wrote to their topics (stage A)
 // and those the aggregation stage took from them in this process (stage B; what a previous owner took before its last checkpoint is not counted again).
 func (p *Pipeline) Aggregated() (written, taken int64) {
-	for _, a := range p.d.cfg.Aggregates {
-		for _, o := range p.d.plans {
-			if o.cfg == a.Output {
-				written += o.counters.datapoints.Load()
-			}
+	for _, o := range p.d.plans {
+		if o.aggregate != nil {
+			written += o.counters.datapoints.Load()
+			taken += p.d.decoders[o.aggregate.Topic].agg.in.Load()
 		}
-		taken += p.d.decoders[a.Topic].agg.in.Load()
 	}
 	return written, taken
 }

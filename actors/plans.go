@@ -26,6 +26,8 @@ type outputPlan struct {
 	counters                     *outputCounters
 	// out is the output's component (package output), made by the registry for its type.
 	out output.Output
+	// aggregate is the aggregate whose internal output this is (nil for a configured output).
+	aggregate *config.Aggregate
 }
 
 // topology is the fixed layout of outputs, shards and writers (encode.Layout, which the workers'
@@ -53,9 +55,21 @@ func newOutputPlans(cfg *config.Config) ([]*outputPlan, error) {
 		if err != nil {
 			return nil, err
 		}
-		plans = append(plans, &outputPlan{cfg: a.Output, counters: newOutputCounters(a.Output.Name), out: out})
+		plans = append(plans, &outputPlan{cfg: a.Output, counters: newOutputCounters(a.Output.Name), out: out, aggregate: a})
 	}
 	return plans, nil
+}
+
+// aggregatePartitions is each aggregation topic's partition count: its internal output's shards
+// (known once the outputs have started).
+func aggregatePartitions(plans []*outputPlan) map[string]int {
+	parts := map[string]int{}
+	for _, o := range plans {
+		if o.aggregate != nil {
+			parts[o.aggregate.Topic] = o.shards
+		}
+	}
+	return parts
 }
 
 // stop stops the outputs' components.

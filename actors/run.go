@@ -387,16 +387,6 @@ func (p *Pipeline) closeOutputs() {
 	}
 }
 
-// aggregateOf is the aggregate whose internal output o is, or nil.
-func aggregateOf(cfg *config.Config, o *config.Output) *config.Aggregate {
-	for _, a := range cfg.Aggregates {
-		if a.Output == o {
-			return a
-		}
-	}
-	return nil
-}
-
 // startOutputs starts every output, which says its shard count (a Kafka output checks its topic
 // and partitions), and counts the input topics' partitions for the memory budget (0 for a topic
 // that cannot be looked up yet: readers retry, and the budget is then logged as counting none of
@@ -411,7 +401,7 @@ func (p *Pipeline) startOutputs(ctx context.Context, step *atomic.Pointer[string
 		if errors.As(err, &degraded) {
 			p.log.Warn("output starts degraded", "output", o.cfg.Name, "problems", strings.Join(degraded.Problems, "; "))
 		} else if err != nil {
-			if a := aggregateOf(cfg, o.cfg); a != nil {
+			if a := o.aggregate; a != nil {
 				return fmt.Errorf("aggregate %q: its topic: %w (create it like an output topic, with as many partitions as the input topics have)", a.Name, err)
 			}
 			return fmt.Errorf("output %q: %w", o.cfg.Name, err)
@@ -432,15 +422,7 @@ func (p *Pipeline) startOutputs(ctx context.Context, step *atomic.Pointer[string
 			}
 		}
 	}
-	aggParts := map[string]int{}
-	for _, o := range d.plans {
-		for _, a := range cfg.Aggregates {
-			if o.cfg == a.Output {
-				aggParts[a.Topic] = o.shards
-			}
-		}
-	}
-	b := budget.NewWith(cfg, inputs, aggParts)
+	b := budget.NewWith(cfg, inputs, aggregatePartitions(d.plans))
 	d.budget.Store(&b)
 	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/IBM/sarama"
-
 	"github.com/sluicehq/sluice/aggregate"
 	"github.com/sluicehq/sluice/glob"
 )
@@ -51,16 +49,6 @@ func (c *Config) AggregateGroup() string {
 		g = c.Inputs[0].Group
 	}
 	return g + AggregateGroupSuffix
-}
-
-// Aggregate returns the aggregate whose topic is topic, or nil.
-func (c *Config) AggregateOf(topic string) *Aggregate {
-	for _, a := range c.Aggregates {
-		if a.Topic == topic {
-			return a
-		}
-	}
-	return nil
 }
 
 // validateAggregates checks the aggregate blocks, each error where it was written, and makes
@@ -111,23 +99,10 @@ func (c *Config) validateAggregates(v *validator) {
 				v.errorf(key, "topic", "Aggregation topic is an output", "Topic %q is also output %q's topic.", a.Topic, o.Name)
 			}
 		}
-		a.Output = internalKafkaOutput(AggregateOutputPrefix+a.Name, a.Topic)
+		a.Output = defaultOutput(OutputKafka)
+		a.Output.Type, a.Output.Name, a.Output.Topic = OutputKafka, AggregateOutputPrefix+a.Name, a.Topic
+		v.resolveWriting(key, a.Output) // a kafka output block's defaults
 	}
-}
-
-// internalKafkaOutput is a Kafka output the pipeline writes for itself (an aggregation topic),
-// with a kafka output block's defaults.
-func internalKafkaOutput(name, topic string) *Output {
-	o := defaultOutput(OutputKafka)
-	o.Type, o.Name, o.Topic = OutputKafka, name, topic
-	o.CompressionCodec = sarama.CompressionNone
-	o.FlushBytes, _ = ParseSize(o.FlushBytesRaw)
-	o.Linger, _ = time.ParseDuration(o.LingerRaw)
-	r := o.Retry
-	r.MinBackoff, _ = time.ParseDuration(r.MinBackoffRaw)
-	r.MaxBackoff, _ = time.ParseDuration(r.MaxBackoffRaw)
-	r.MaxElapsed, _ = time.ParseDuration(r.MaxElapsedRaw)
-	return o
 }
 
 // AggregateMetadata is what an aggregation partition's offset commit carries: the watermark state

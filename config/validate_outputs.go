@@ -46,24 +46,11 @@ func (c *Config) validateOutputs(v *validator) {
 			v.errorf(key, "name_mapping", "Outputs disagree on name_mapping", "Every output must use the same name_mapping (%s has %q): a series is named once, before it is sharded.",
 				c.Outputs[0].Name, c.Outputs[0].NameMappingRaw)
 		}
-		o.FlushBytes = v.size(key, "flush_bytes", o.FlushBytesRaw, 1<<10, 64<<20)
-		o.Linger = v.duration(key, "linger", o.LingerRaw, time.Millisecond)
-		r := o.Retry
-		r.MinBackoff = v.duration(key+".retry", "min_backoff", r.MinBackoffRaw, time.Millisecond)
-		r.MaxBackoff = v.duration(key+".retry", "max_backoff", r.MaxBackoffRaw, time.Millisecond)
-		r.MaxElapsed = v.duration(key+".retry", "max_elapsed", r.MaxElapsedRaw, 0)
-		if r.MaxBackoff < r.MinBackoff {
-			v.errorf(key+".retry", "max_backoff", "max_backoff below min_backoff", "max_backoff (%s) must be at least min_backoff (%s).", r.MaxBackoff, r.MinBackoff)
-		}
+		v.resolveWriting(key, o)
 		switch o.Type {
 		case OutputKafka:
 			if o.Topic == "" {
 				v.errorf(key, "topic", "Missing topic", "A kafka output needs the topic its shard records go to.")
-			}
-			if codec, ok := codecs[o.Compression]; ok {
-				o.CompressionCodec = codec
-			} else {
-				v.errorf(key, "compression", "Invalid compression", "%q: use none, gzip, snappy, lz4 or zstd. Payloads are already snappy-compressed remote-write requests, so none is usual.", o.Compression)
 			}
 			if o.Shards < 0 {
 				v.errorf(key, "shards", "Negative shards", "shards is %d; use 1 or more, or leave it out for the topic's partition count.", o.Shards)
@@ -71,6 +58,28 @@ func (c *Config) validateOutputs(v *validator) {
 		case OutputRemoteWrite, OutputOTLP:
 			c.validateHTTPOutput(v, key, o)
 		}
+	}
+}
+
+// resolveWriting checks and resolves how an output writes (its batching, retry and, for Kafka,
+// compression): a configured output's, or an aggregate's internal one (key is the block either is in).
+func (v *validator) resolveWriting(key string, o *Output) {
+	o.FlushBytes = v.size(key, "flush_bytes", o.FlushBytesRaw, 1<<10, 64<<20)
+	o.Linger = v.duration(key, "linger", o.LingerRaw, time.Millisecond)
+	r := o.Retry
+	r.MinBackoff = v.duration(key+".retry", "min_backoff", r.MinBackoffRaw, time.Millisecond)
+	r.MaxBackoff = v.duration(key+".retry", "max_backoff", r.MaxBackoffRaw, time.Millisecond)
+	r.MaxElapsed = v.duration(key+".retry", "max_elapsed", r.MaxElapsedRaw, 0)
+	if r.MaxBackoff < r.MinBackoff {
+		v.errorf(key+".retry", "max_backoff", "max_backoff below min_backoff", "max_backoff (%s) must be at least min_backoff (%s).", r.MaxBackoff, r.MinBackoff)
+	}
+	if o.Type != OutputKafka {
+		return
+	}
+	if codec, ok := codecs[o.Compression]; ok {
+		o.CompressionCodec = codec
+	} else {
+		v.errorf(key, "compression", "Invalid compression", "%q: use none, gzip, snappy, lz4 or zstd. Payloads are already snappy-compressed remote-write requests, so none is usual.", o.Compression)
 	}
 }
 

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -145,15 +146,7 @@ aggregate "req" {
 	// samples).
 	wantTotal := map[string]float64{}
 	for _, svc := range services {
-		var ends []int64
-		for k := range want {
-			if strings.HasPrefix(k, "svc="+svc+" @") {
-				var end int64
-				fmt.Sscanf(strings.TrimPrefix(k, "svc="+svc+" @"), "%d", &end)
-				ends = append(ends, end)
-			}
-		}
-		sort.Slice(ends, func(i, j int) bool { return ends[i] < ends[j] })
+		ends := windowEnds(slices.Collect(maps.Keys(want)), "svc="+svc+" @")
 		sum := 0.0
 		for end := ends[0]; end <= lastTs[svc]+20_000; end += 10_000 {
 			if a := want[fmt.Sprintf("svc=%s @%d", svc, end)]; a != nil {
@@ -253,15 +246,7 @@ aggregate "req" {
 		if gotSum != wantSum {
 			t.Errorf("svc=%s: the increases written sum to %g, the input's to %g", svc, gotSum, wantSum)
 		}
-		var ends []int64
-		for k := range wantTotal {
-			if strings.HasPrefix(k, "total svc="+svc+" @") {
-				var end int64
-				fmt.Sscanf(strings.TrimPrefix(k, "total svc="+svc+" @"), "%d", &end)
-				ends = append(ends, end)
-			}
-		}
-		sort.Slice(ends, func(i, j int) bool { return ends[i] < ends[j] })
+		ends := windowEnds(slices.Collect(maps.Keys(wantTotal)), "total svc="+svc+" @")
 		cum := 0.0
 		for _, end := range ends {
 			cum += got[fmt.Sprintf("increase svc=%s @%d", svc, end)]
@@ -294,4 +279,18 @@ aggregate "req" {
 		return
 	}
 	t.Logf("%d windows × %d outputs and %d totals exact; %d copies written again after the crash, each with its first value", len(want), len(outputs), len(wantTotal), copies)
+}
+
+// windowEnds is the window ends, ascending, of the keys "<prefix><end>".
+func windowEnds(keys []string, prefix string) []int64 {
+	var ends []int64
+	for _, k := range keys {
+		if rest, ok := strings.CutPrefix(k, prefix); ok {
+			var end int64
+			fmt.Sscanf(rest, "%d", &end)
+			ends = append(ends, end)
+		}
+	}
+	slices.Sort(ends)
+	return ends
 }
