@@ -1,4 +1,4 @@
-.PHONY: build test race fuzz bench vmcompare ci proto run-dev
+.PHONY: build test race fuzz bench vmcompare peers ci proto run-dev
 
 build:
 	go build -o bin/sluice ./cmd/sluice
@@ -16,6 +16,12 @@ bench:
 vmcompare:
 	cd bench/vmcompare && go test -run '^$$' -bench . -benchmem -count 10 -benchtime 0.5s | tee /tmp/vmcompare.txt
 	benchstat -col /impl -filter '.unit:sec/line' /tmp/vmcompare.txt
+
+# Sluice, Telegraf and vmagent side by side on one input (see docs/performance.md). Builds the
+# peers once per machine; needs victoria-metrics on PATH. PEERS_FLAGS: e.g. -rounds 5 -lines 300000.
+PEERS_FLAGS ?= -rounds 3
+peers: build
+	. bench/peers/tools.sh && cd bench/peers && go run . -sluice ../../bin/sluice $(PEERS_FLAGS)
 
 ci:
 	bash .ci/run
