@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"runtime/debug"
 	"testing"
 
 	"github.com/sluicehq/sluice/config"
@@ -88,5 +89,26 @@ aggregate "a" {
 	}
 	if b.WorkingSet() != New(plain, 8).WorkingSet()+b.Aggregation+b.Outputs/2 {
 		t.Error("the aggregation part is not in the working set")
+	}
+}
+
+// TestSetGCPercent: Sluice's GC target unless GOGC is set, and GOGC's when it is.
+func TestSetGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	debug.SetGCPercent(100)
+	if got := SetGCPercent(); got != GCPercent {
+		t.Fatalf("GOGC unset: SetGCPercent() = %d, want %d", got, GCPercent)
+	}
+	if p := debug.SetGCPercent(100); p != GCPercent {
+		t.Fatalf("GOGC unset: the runtime's GC percent is %d, want %d", p, GCPercent)
+	}
+	t.Setenv("GOGC", "80")
+	debug.SetGCPercent(80) // as the runtime read it at start
+	if got := SetGCPercent(); got != 80 {
+		t.Fatalf("GOGC=80: SetGCPercent() = %d, want 80 (GOGC wins)", got)
+	}
+	if p := debug.SetGCPercent(100); p != 80 {
+		t.Fatalf("GOGC=80: the runtime's GC percent is %d, want 80", p)
 	}
 }

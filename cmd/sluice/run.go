@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/actors"
+	"github.com/sluicehq/sluice/budget"
 	"github.com/sluicehq/sluice/cmd/sluice/internal/earlysignal"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/messages"
@@ -276,11 +278,14 @@ func applyMemoryLimit(p *actors.Pipeline, log hclog.Logger, set bool) int64 {
 		source = "pipeline.memory_limit"
 	}
 	var limit int64
+	gcPercent := debug.SetGCPercent(100)
+	debug.SetGCPercent(gcPercent)
 	if set {
 		limit = p.SetMemoryLimit(fromEnv)
+		gcPercent = budget.SetGCPercent()
 	}
 	fields := []any{"working_set_mib", b.WorkingSet() >> 20, "limit_mib", limit >> 20, "limit_from", source,
-		"input_partitions", b.Partitions}
+		"gc_percent", gcPercent, "input_partitions", b.Partitions}
 	for _, part := range b.Parts() {
 		fields = append(fields, part.Name+"_mib", part.Bytes>>20)
 	}
