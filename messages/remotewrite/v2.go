@@ -24,33 +24,127 @@ const (
 )
 
 // V2Encoder transcodes 1.0 WriteRequests into 2.0 Requests. Its buffers are reused and hold no
-// pointers (symbols are offsets into one byte arena), so steady-state transcoding allocates
+// pointers (symbols are offsets into one byte arena, found through an open-addressed table whose
+// slots a request's generation number empties at once), so steady-state transcoding allocates
 // nothing. It is not safe for concurrent use.
 type V2Encoder struct {
-	index  map[uint64]uint32 // symbol hash → index (collisions probe the next hash)
-	arena  []byte            // the symbols' bytes
-	ends   []uint32          // symbol i is arena[ends[i-1]:ends[i]]
-	refs   []uint32          // one series' label refs
-	packed []byte            // its refs, packed
-	meta   []byte            // its 2.0 Metadata message
-	series []byte            // the request's TimeSeries, encoded
+	slots  []symSlot  // power-of-two table of the request's symbols, at most half full
+	gen    uint32     // the request's generation: a slot of another is empty
+	arena  []byte     // the symbols' bytes
+	ends   []uint32   // symbol i is arena[ends[i-1]:ends[i]]
+	pairs  []pairSlot // power-of-two table of the request's labels (name and value together), at most half full
+	npairs int
+	labels []byte // the labels' encoded bytes, which pairs' slots point into
+	packed []byte // one series' label refs, packed
+	meta   []byte // its 2.0 Metadata message
+	series []byte // the request's TimeSeries, encoded
+}
+
+// pairSlot is one slot of the labels table: an encoded 1.0 Label (labels[start:end]) and the
+// refs of its name and value, so that a label seen before in the request costs one hash and one
+// comparison, not two of each.
+type pairSlot struct {
+	hash        uint64
+	gen         uint32
+	start, end  uint32
+	name, value uint32
+}
+
+// label returns the refs of the encoded 1.0 Label f; ok is false when f is malformed.
+func (e *V2Encoder) label(f []byte) (name, value uint32, ok bool) {
+	if 2*(e.npairs+1) > len(e.pairs) {
+		e.growPairs()
+	}
+	h := xxhash.Sum64(f)
+	mask := uint64(len(e.pairs) - 1)
+	i := h & mask
+	for ; ; i = (i + 1) & mask {
+		s := &e.pairs[i]
+		if s.gen != e.gen {
+			break
+		}
+		if s.hash == h && string(e.labels[s.start:s.end]) == string(f) {
+			return s.name, s.value, true
+		}
+	}
+	var n, v []byte
+	if !walk(f, func(k protowire.Number, _ protowire.Type, b []byte) bool {
+		switch k {
+		case 1:
+			n = b
+		case 2:
+			v = b
+		}
+		return true
+	}) {
+		return 0, 0, false
+	}
+	name, value = e.symbol(n), e.symbol(v)
+	start := uint32(len(e.labels))
+	e.labels = append(e.labels, f...)
+	e.pairs[i] = pairSlot{hash: h, gen: e.gen, start: start, end: uint32(len(e.labels)), name: name, value: value}
+	e.npairs++
+	return name, value, true
+}
+
+// growPairs doubles the labels table, placing the request's labels again.
+func (e *V2Encoder) growPairs() {
+	old := e.pairs
+	e.pairs = make([]pairSlot, max(256, 2*len(old)))
+	mask := uint64(len(e.pairs) - 1)
+	for _, s := range old {
+		if s.gen != e.gen {
+			continue
+		}
+		i := s.hash & mask
+		for e.pairs[i].gen == e.gen {
+			i = (i + 1) & mask
+		}
+		e.pairs[i] = s
+	}
+}
+
+// symSlot is one slot of the symbols table.
+type symSlot struct {
+	hash uint64
+	gen  uint32
+	sym  uint32
 }
 
 func (e *V2Encoder) symbol(b []byte) uint32 {
+	if 2*(len(e.ends)+1) > len(e.slots) {
+		e.grow()
+	}
 	h := xxhash.Sum64(b)
-	for {
-		i, ok := e.index[h]
-		if !ok {
+	mask := uint64(len(e.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &e.slots[i]
+		if s.gen != e.gen {
 			e.arena = append(e.arena, b...)
 			e.ends = append(e.ends, uint32(len(e.arena)))
-			n := uint32(len(e.ends) - 1)
-			e.index[h] = n
-			return n
+			*s = symSlot{hash: h, gen: e.gen, sym: uint32(len(e.ends) - 1)}
+			return s.sym
 		}
-		if string(e.sym(i)) == string(b) {
-			return i
+		if s.hash == h && string(e.sym(s.sym)) == string(b) {
+			return s.sym
 		}
-		h++ // a collision: probe on
+	}
+}
+
+// grow doubles the symbols table, placing the request's symbols again.
+func (e *V2Encoder) grow() {
+	old := e.slots
+	e.slots = make([]symSlot, max(256, 2*len(old)))
+	mask := uint64(len(e.slots) - 1)
+	for _, s := range old {
+		if s.gen != e.gen {
+			continue
+		}
+		i := s.hash & mask
+		for e.slots[i].gen == e.gen {
+			i = (i + 1) & mask
+		}
+		e.slots[i] = s
 	}
 }
 
@@ -65,70 +159,20 @@ func (e *V2Encoder) sym(i uint32) []byte {
 // Transcode appends to dst the 2.0 Request holding the series of the 1.0 WriteRequest req; ok is
 // false when req is malformed.
 func (e *V2Encoder) Transcode(dst, req []byte) (out []byte, ok bool) {
-	if e.index == nil {
-		e.index = map[uint64]uint32{}
+	e.gen++
+	if e.gen == 0 { // wrapped: every slot may look current
+		clear(e.slots)
+		clear(e.pairs)
+		e.gen = 1
 	}
-	clear(e.index)
 	e.arena, e.ends, e.series = e.arena[:0], e.ends[:0], e.series[:0]
+	e.labels, e.npairs = e.labels[:0], 0
 	e.symbol(nil) // symbols[0] is the empty string
 	ok = walk(req, func(num protowire.Number, typ protowire.Type, ts []byte) bool {
 		if num != 1 {
 			return true
 		}
-		if typ != protowire.BytesType {
-			return false
-		}
-		e.refs, e.packed = e.refs[:0], e.packed[:0]
-		if !walk(ts, func(n protowire.Number, t protowire.Type, l []byte) bool {
-			if n != 1 {
-				return true
-			}
-			if t != protowire.BytesType {
-				return false
-			}
-			var name, value []byte
-			if !walk(l, func(k protowire.Number, _ protowire.Type, f []byte) bool {
-				switch k {
-				case 1:
-					name = f
-				case 2:
-					value = f
-				}
-				return true
-			}) {
-				return false
-			}
-			e.refs = append(e.refs, e.symbol(name), e.symbol(value))
-			return true
-		}) {
-			return false
-		}
-		for _, r := range e.refs {
-			e.packed = protowire.AppendVarint(e.packed, uint64(r))
-		}
-		// Its metadata (the segment's own field 15), samples (2) and histograms (1.0's 4, 2.0's
-		// 3): a 2.0 TimeSeries must not hold both samples and histograms, so a series with both
-		// becomes two.
-		e.meta = e.meta[:0]
-		samples, hists := 0, 0
-		walk(ts, func(n protowire.Number, _ protowire.Type, f []byte) bool {
-			switch n {
-			case 15:
-				e.meta = e.appendMetadata(e.meta[:0], f)
-			case 2:
-				samples += protowire.SizeTag(2) + protowire.SizeBytes(len(f))
-			case 4:
-				hists += protowire.SizeTag(3) + protowire.SizeBytes(len(f))
-			}
-			return true
-		})
-		if samples > 0 {
-			e.appendSeries(ts, 2, 2, samples)
-		}
-		if hists > 0 {
-			e.appendSeries(ts, 4, 3, hists)
-		}
-		return true
+		return typ == protowire.BytesType && e.timeSeries(ts)
 	})
 	if !ok {
 		return dst, false
@@ -140,8 +184,75 @@ func (e *V2Encoder) Transcode(dst, req []byte) (out []byte, ok bool) {
 	return append(dst, e.series...), true
 }
 
+// timeSeries transcodes one 1.0 TimeSeries in one pass over its fields: its labels become refs,
+// its metadata (the segment's own field 15) a 2.0 Metadata, and its samples (2) and histograms
+// (1.0's 4, 2.0's 3) are appended after. A 2.0 TimeSeries must not hold both samples and
+// histograms, so a series with both becomes two.
+func (e *V2Encoder) timeSeries(ts []byte) bool {
+	e.packed, e.meta = e.packed[:0], e.meta[:0]
+	samples, hists := 0, 0
+	// The samples as one run of ts, when they are contiguous and canonically encoded (as
+	// workers and the merger write them): copied as they are, field 2 in both protocols.
+	runStart, runEnd, run := -1, -1, true
+	for off := 0; off < len(ts); {
+		num, typ, tl := protowire.ConsumeTag(ts[off:])
+		if tl < 0 {
+			return false
+		}
+		var f []byte
+		var n int
+		if typ == protowire.BytesType {
+			f, n = protowire.ConsumeBytes(ts[off+tl:])
+		} else {
+			n = protowire.ConsumeFieldValue(num, typ, ts[off+tl:])
+		}
+		if n < 0 {
+			return false
+		}
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return false
+			}
+			name, value, ok := e.label(f)
+			if !ok {
+				return false
+			}
+			e.packed = protowire.AppendVarint(e.packed, uint64(name))
+			e.packed = protowire.AppendVarint(e.packed, uint64(value))
+		case 15:
+			e.meta = e.appendMetadata(e.meta[:0], f)
+		case 2:
+			size := protowire.SizeTag(2) + protowire.SizeBytes(len(f))
+			samples += size
+			if size != tl+n || (runStart >= 0 && runEnd != off) {
+				run = false
+			}
+			if runStart < 0 {
+				runStart = off
+			}
+			runEnd = off + tl + n
+		case 4:
+			hists += protowire.SizeTag(3) + protowire.SizeBytes(len(f))
+		}
+		off += tl + n
+	}
+	if samples > 0 {
+		if run {
+			e.appendSeries(ts[runStart:runEnd], 0, 0, samples)
+		} else {
+			e.appendSeries(ts, 2, 2, samples)
+		}
+	}
+	if hists > 0 {
+		e.appendSeries(ts, 4, 3, hists)
+	}
+	return true
+}
+
 // appendSeries appends a 2.0 TimeSeries of the series being transcoded (its packed refs and
-// metadata are in e): the fields from of the 1.0 series ts, size bytes once renumbered to.
+// metadata are in e): the fields from of the 1.0 series ts, size bytes once renumbered to; with
+// from 0, ts is those fields already, copied whole.
 func (e *V2Encoder) appendSeries(ts []byte, from, to protowire.Number, size int) {
 	body := protowire.SizeTag(1) + protowire.SizeBytes(len(e.packed)) + size
 	if len(e.meta) > 0 {
@@ -151,13 +262,17 @@ func (e *V2Encoder) appendSeries(ts []byte, from, to protowire.Number, size int)
 	e.series = protowire.AppendVarint(e.series, uint64(body))
 	e.series = protowire.AppendTag(e.series, 1, protowire.BytesType)
 	e.series = protowire.AppendBytes(e.series, e.packed)
-	walk(ts, func(n protowire.Number, _ protowire.Type, f []byte) bool {
-		if n == from {
-			e.series = protowire.AppendTag(e.series, to, protowire.BytesType)
-			e.series = protowire.AppendBytes(e.series, f)
-		}
-		return true
-	})
+	if from == 0 {
+		e.series = append(e.series, ts...)
+	} else {
+		walk(ts, func(n protowire.Number, _ protowire.Type, f []byte) bool {
+			if n == from {
+				e.series = protowire.AppendTag(e.series, to, protowire.BytesType)
+				e.series = protowire.AppendBytes(e.series, f)
+			}
+			return true
+		})
+	}
 	if len(e.meta) > 0 {
 		e.series = protowire.AppendTag(e.series, 5, protowire.BytesType)
 		e.series = protowire.AppendBytes(e.series, e.meta)

@@ -3,12 +3,15 @@ package remotewrite
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/klauspost/compress/snappy"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sluicehq/sluice/messages"
+	"github.com/sluicehq/sluice/proto/prompb"
 )
 
 // TestV2RoundTrip: a 1.0 WriteRequest transcoded to 2.0 decodes to the same datapoints (raw and
@@ -129,6 +132,58 @@ func TestV2SplitsSamplesAndHistograms(t *testing.T) {
 		}
 		if isHist := x.Histogram != nil; isHist != (rows.Points[i].Timestamp == 20) || isHist && string(x.Histogram) != string(hist) {
 			t.Fatalf("point %d at %d: histogram %x", i, rows.Points[i].Timestamp, x.Histogram)
+		}
+	}
+}
+
+// segmentsForBuild are what a writer's shard holds at a flush on agent-shaped input: segs
+// segments from the workers, each with one sample of every one of series series (influx
+// field names, five labels), at its own timestamp, so each merged series has segs samples.
+func segmentsForBuild(segs, series int) [][]byte {
+	out := make([][]byte, segs)
+	for s := range out {
+		var wr prompb.WriteRequest
+		for i := 0; i < series; i++ {
+			wr.Timeseries = append(wr.Timeseries, &prompb.TimeSeries{
+				Labels: []*prompb.Label{{Name: "__name__", Value: "sys_cpu_usage_user"}, {Name: "dc", Value: "us-east-1"},
+					{Name: "env", Value: "prod"}, {Name: "host", Value: "web" + strconv.Itoa(i)}, {Name: "service", Value: "svc" + strconv.Itoa(i%20)}},
+				Samples: []*prompb.Sample{{Value: float64(i) * 0.25, Timestamp: 1700000000000 + int64(s)}},
+			})
+		}
+		b, err := proto.Marshal(&wr)
+		if err != nil {
+			panic(err)
+		}
+		out[s] = b
+	}
+	return out
+}
+
+// BenchmarkRequestBuild is a remote-write writer's work per flush: merging the segments into
+// requests and compressing them, for protocol 1.0 and 2.0 (which also transcodes each request).
+func BenchmarkRequestBuild(b *testing.B) {
+	for _, segs := range []int{1, 8} {
+		in := segmentsForBuild(segs, 1000)
+		for _, proto := range []string{"1.0", "2.0"} {
+			b.Run(fmt.Sprintf("samples-per-series=%d/protocol=%s", segs, proto), func(b *testing.B) {
+				var m Merger
+				var e V2Encoder
+				var v2, out []byte
+				b.ReportAllocs()
+				for b.Loop() {
+					for _, s := range in {
+						m.Add(s)
+					}
+					m.Build(2000, 4<<20, func(req []byte, _ int) {
+						if proto == "2.0" {
+							v2, _ = e.Transcode(v2[:0], req)
+							req = v2
+						}
+						out = Compress(out, req)
+					})
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(segs*1000), "ns/sample")
+			})
 		}
 	}
 }
