@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -109,6 +110,41 @@ coordinator { hot_factor = 2 }
 	}
 	if cfg.Pipeline.RawBatches != 2*4+7*2 {
 		t.Fatalf("raw_batches auto size = %d", cfg.Pipeline.RawBatches)
+	}
+}
+
+// TestCountsFromCPUs: workers and writers left out come from GOMAXPROCS (at least 4 and 2), set
+// ones stay, and the pools follow the counts.
+func TestCountsFromCPUs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	src := `
+input "opentsdb" { topics = ["in"] }
+output "kafka" "out" { topic = "out" }
+`
+	for _, c := range []struct{ procs, workers, writers int }{{1, 4, 2}, {2, 4, 2}, {6, 6, 2}, {16, 16, 4}, {64, 64, 16}} {
+		runtime.GOMAXPROCS(c.procs)
+		cfg, err := Load("min.hcl", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := cfg.Pipeline
+		if p.Readers != 2 || p.Workers != c.workers || p.Writers != c.writers {
+			t.Errorf("GOMAXPROCS=%d: readers %d workers %d writers %d, want 2, %d, %d", c.procs, p.Readers, p.Workers, p.Writers, c.workers, c.writers)
+		}
+		if p.RawBatches != 2*4+c.workers*2 || p.ShardBatches != c.writers*8+c.workers*4 {
+			t.Errorf("GOMAXPROCS=%d: pools %d, %d do not follow the counts", c.procs, p.RawBatches, p.ShardBatches)
+		}
+	}
+	runtime.GOMAXPROCS(16)
+	cfg, err := Load("set.hcl", []byte(src+"pipeline {\n  workers = 3\n  writers = 1\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Pipeline.Workers != 3 || cfg.Pipeline.Writers != 1 {
+		t.Fatalf("set counts were replaced: workers %d writers %d", cfg.Pipeline.Workers, cfg.Pipeline.Writers)
+	}
+	if _, err := Load("neg.hcl", []byte(src+"pipeline {\n  workers = -1\n}\n")); err == nil {
+		t.Fatal("workers = -1 was accepted")
 	}
 }
 

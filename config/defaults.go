@@ -9,6 +9,20 @@ import (
 	"github.com/sluicehq/sluice/relabel"
 )
 
+// deriveCounts fills the worker and writer counts left at 0 from the CPUs the process may use
+// (GOMAXPROCS, which follows a container's CPU limit): a worker per CPU, at least 4 (the workers
+// decode, judge and encode, most of the CPU), and a writer per 4 CPUs, at least 2. Readers stay 2:
+// they are consumer-group members, which the fleet's sizing counts (tasks × readers ≤ input
+// partitions). docs/performance.md, "Scaling with cores", says why.
+func (p *Pipeline) deriveCounts(procs int) {
+	if p.Workers == 0 {
+		p.Workers = max(4, procs)
+	}
+	if p.Writers == 0 {
+		p.Writers = max(2, procs/4)
+	}
+}
+
 // deriveDefaults fills the pool sizes left at 0, whose defaults depend on the actor counts.
 func (p *Pipeline) deriveDefaults() {
 	if p.RawBatches == 0 {
@@ -30,7 +44,7 @@ func Default() *Config {
 			SessionTimeoutRaw: "10s", HeartbeatIntervalRaw: "3s", RebalanceTimeoutRaw: "8s", CommitIntervalRaw: "1s",
 			Balance: "load"},
 		Pipeline: &Pipeline{
-			Readers: 2, Workers: 4, Writers: 2,
+			Readers: 2, Workers: 0, Writers: 0, // 0: from GOMAXPROCS (deriveCounts)
 			BatchBytesRaw: "1MiB", BatchRecords: 8192, BatchLingerRaw: "50ms",
 			ShardBatchBytesRaw: "1MiB",
 			ShutdownTimeoutRaw: "20s", MemoryLimitRaw: "0",

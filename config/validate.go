@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -167,6 +168,7 @@ func (c *Config) validateKafka(v *validator) {
 // validatePipeline checks the pipeline block, resolves its sizes and durations and derives the pool sizes.
 func (c *Config) validatePipeline(v *validator) {
 	p := c.Pipeline
+	p.deriveCounts(runtime.GOMAXPROCS(0))
 	v.positive("pipeline", "readers", p.Readers)
 	v.positive("pipeline", "workers", p.Workers)
 	v.positive("pipeline", "writers", p.Writers)

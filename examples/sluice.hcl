@@ -84,8 +84,8 @@ input "opentsdb" {
 
 pipeline {
   readers = 2 # consumer-group members per process
-  workers = 4 # decode, validate, denylist, shard
-  writers = 2 # each owns a contiguous range of shards
+  # workers = 4 # decode, validate, denylist, shard; default: one per CPU (GOMAXPROCS), at least 4
+  # writers = 2 # each owns a contiguous range of shards; default: one per 4 CPUs, at least 2
 
   batch_bytes   = "1MiB" # a reader's batch of records from one partition...
   batch_records = 8192   # ...holds at most this many records...

@@ -65,7 +65,7 @@ func TestValidatePrintsTheMemoryBudget(t *testing.T) {
 func TestValidateReportsEveryErrorWithPosition(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bad.hcl")
 	src := "input \"opentsdb\" { topics = [\"in\"] }\noutput \"kafka\" \"o\" { topic = \"o\" }\n" +
-		"pipeline {\n  workers = 0\n  batch_linger = \"soon\"\n}\n"
+		"pipeline {\n  workers = -1\n  batch_linger = \"soon\"\n}\n"
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/sluicehq/sluice/budget"
 )
@@ -27,6 +28,9 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	fmt.Fprintf(stdout, "%s: valid\n", *path)
+	pl := cfg.Pipeline
+	fmt.Fprintf(stdout, "actors: readers %d, workers %d, writers %d (workers and writers left out follow the %d CPUs Go may use here: GOMAXPROCS)\n",
+		pl.Readers, pl.Workers, pl.Writers, runtime.GOMAXPROCS(0))
 	// The budget sluice run computes at start (it counts the input topics' partitions then): the
 	// container's memory should be above the limit.
 	b := budget.New(cfg, *partitions)
