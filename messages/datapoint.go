@@ -77,6 +77,9 @@ type Rows struct {
 	Bad    []BadLine
 	// Extras are the datapoints' PointExtras (Datapoint.Extra); several datapoints may share one.
 	Extras []PointExtra
+	// Scratch is a decoder's pointer-free working space within one Decode call (the OTLP JSON
+	// decoder's structural index); kept across records so that it stops growing.
+	Scratch []int32
 
 	tagsPool []Tag
 	// buf holds bytes a decoder had to build (unescaped values, joined names). When it grows,

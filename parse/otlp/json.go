@@ -16,26 +16,28 @@ import (
 
 // parseJSON decodes one ExportMetricsServiceRequest in JSON; false when it is not well-formed.
 func (p *Parser) parseJSON(dst *messages.Rows, b []byte, tsMs int64) bool {
-	return jsonObject(b, func(key, v []byte) bool {
+	d := indexJSON(b, dst.Scratch)
+	dst.Scratch = d.ix
+	return jsonObject(d, b, func(key, v []byte) bool {
 		if string(key) != "resourceMetrics" {
 			return true
 		}
-		return jsonArray(v, func(rm []byte) bool { return p.resourceMetricsJSON(dst, rm, tsMs) })
+		return jsonArray(d, v, func(rm []byte) bool { return p.resourceMetricsJSON(d, dst, rm, tsMs) })
 	})
 }
 
-func (p *Parser) resourceMetricsJSON(dst *messages.Rows, rm []byte, tsMs int64) bool {
+func (p *Parser) resourceMetricsJSON(d jsonDoc, dst *messages.Rows, rm []byte, tsMs int64) bool {
 	amark := dst.TagsMark()
-	if !jsonObject(rm, func(key, res []byte) bool {
+	if !jsonObject(d, rm, func(key, res []byte) bool {
 		if string(key) != "resource" {
 			return true
 		}
-		return jsonObject(res, func(k2, list []byte) bool {
+		return jsonObject(d, res, func(k2, list []byte) bool {
 			if string(k2) != "attributes" {
 				return true
 			}
-			return jsonArray(list, func(kv []byte) bool {
-				k, v, ok := keyValueJSON(dst, kv)
+			return jsonArray(d, list, func(kv []byte) bool {
+				k, v, ok := keyValueJSON(d, dst, kv)
 				if ok {
 					dst.AddTag(k, v)
 				}
@@ -48,25 +50,25 @@ func (p *Parser) resourceMetricsJSON(dst *messages.Rows, rm []byte, tsMs int64) 
 	rmark := dst.TagsMark()
 	p.addResourceLabels(dst, dst.TagsSince(amark))
 	res := dst.TagsSince(rmark)
-	return jsonObject(rm, func(key, sms []byte) bool {
+	return jsonObject(d, rm, func(key, sms []byte) bool {
 		if string(key) != "scopeMetrics" {
 			return true
 		}
-		return jsonArray(sms, func(sm []byte) bool {
-			return jsonObject(sm, func(k, ms []byte) bool {
+		return jsonArray(d, sms, func(sm []byte) bool {
+			return jsonObject(d, sm, func(k, ms []byte) bool {
 				if string(k) != "metrics" {
 					return true
 				}
-				return jsonArray(ms, func(m []byte) bool { return p.metricJSON(dst, m, res, tsMs) })
+				return jsonArray(d, ms, func(m []byte) bool { return p.metricJSON(d, dst, m, res, tsMs) })
 			})
 		})
 	})
 }
 
-func (p *Parser) metricJSON(dst *messages.Rows, m []byte, res []messages.Tag, tsMs int64) bool {
+func (p *Parser) metricJSON(d jsonDoc, dst *messages.Rows, m []byte, res []messages.Tag, tsMs int64) bool {
 	var name, help, unit, data []byte
 	kind := 0
-	ok := jsonObject(m, func(key, v []byte) bool {
+	ok := jsonObject(d, m, func(key, v []byte) bool {
 		var ok bool
 		switch string(key) {
 		case "name":
@@ -99,7 +101,7 @@ func (p *Parser) metricJSON(dst *messages.Rows, m []byte, res []messages.Tag, ts
 		return true
 	}
 	var monotonic, delta bool
-	if kind != 0 && !jsonObject(data, func(key, v []byte) bool {
+	if kind != 0 && !jsonObject(d, data, func(key, v []byte) bool {
 		switch string(key) {
 		case "aggregationTemporality":
 			delta = string(v) == "1" || string(v) == `"AGGREGATION_TEMPORALITY_DELTA"`
@@ -110,13 +112,13 @@ func (p *Parser) metricJSON(dst *messages.Rows, m []byte, res []messages.Tag, ts
 	}) {
 		return false
 	}
-	e := emitter{dst: dst, res: res, tsMs: tsMs}
+	e := emitter{dst: dst, res: res, tsMs: tsMs, doc: d}
 	points := func(fn func(dp []byte) bool) bool {
-		return jsonObject(data, func(key, v []byte) bool {
+		return jsonObject(d, data, func(key, v []byte) bool {
 			if string(key) != "dataPoints" {
 				return true
 			}
-			return jsonArray(v, fn)
+			return jsonArray(d, v, fn)
 		})
 	}
 	switch p.plan(&e, kind, name, unit, help, delta, monotonic) {
@@ -137,12 +139,12 @@ func (p *Parser) metricJSON(dst *messages.Rows, m []byte, res []messages.Tag, ts
 // attributesJSON adds the point's attributes to the tag pool and returns them.
 func (e *emitter) attributesJSON(dp []byte) ([]messages.Tag, bool) {
 	mark := e.dst.TagsMark()
-	ok := jsonObject(dp, func(key, list []byte) bool {
+	ok := jsonObject(e.doc, dp, func(key, list []byte) bool {
 		if string(key) != "attributes" {
 			return true
 		}
-		return jsonArray(list, func(kv []byte) bool {
-			k, v, ok := keyValueJSON(e.dst, kv)
+		return jsonArray(e.doc, list, func(kv []byte) bool {
+			k, v, ok := keyValueJSON(e.doc, e.dst, kv)
 			if ok {
 				e.dst.AddTag(k, v)
 			}
@@ -155,7 +157,7 @@ func (e *emitter) attributesJSON(dp []byte) ([]messages.Tag, bool) {
 func (e *emitter) numberJSON(dp []byte) bool {
 	var ts, flags uint64
 	var v float64
-	ok := jsonObject(dp, func(key, val []byte) bool {
+	ok := jsonObject(e.doc, dp, func(key, val []byte) bool {
 		var ok bool
 		switch string(key) {
 		case "timeUnixNano":
@@ -188,7 +190,7 @@ func (e *emitter) histogramJSON(dp []byte) bool {
 	var sum float64
 	var hasSum bool
 	var counts, bounds []byte
-	ok := jsonObject(dp, func(key, val []byte) bool {
+	ok := jsonObject(e.doc, dp, func(key, val []byte) bool {
 		var ok bool
 		switch string(key) {
 		case "timeUnixNano":
@@ -213,7 +215,7 @@ func (e *emitter) histogramJSON(dp []byte) bool {
 		return ret
 	}
 	nCounts, nBounds := 0, 0
-	if !jsonArray(counts, func([]byte) bool { nCounts++; return true }) || !jsonArray(bounds, func([]byte) bool { nBounds++; return true }) {
+	if !jsonArray(e.doc, counts, func([]byte) bool { nCounts++; return true }) || !jsonArray(e.doc, bounds, func([]byte) bool { nBounds++; return true }) {
 		return false
 	}
 	if nCounts > 0 && nCounts != nBounds+1 {
@@ -225,7 +227,7 @@ func (e *emitter) histogramJSON(dp []byte) bool {
 	}
 	t := e.timestamp(ts)
 	var cum uint64
-	ci, bi := jsonIter{b: counts}, jsonIter{b: bounds}
+	ci, bi := jsonIter{d: e.doc, b: counts}, jsonIter{d: e.doc, b: bounds}
 	for nCounts > 0 { // no bucket counts: only +Inf
 		bv, more := bi.next()
 		if !more {
@@ -248,7 +250,7 @@ func (e *emitter) summaryJSON(dp []byte) bool {
 	var ts, count, flags uint64
 	var sum float64
 	var quantiles []byte
-	ok := jsonObject(dp, func(key, val []byte) bool {
+	ok := jsonObject(e.doc, dp, func(key, val []byte) bool {
 		var ok bool
 		switch string(key) {
 		case "timeUnixNano":
@@ -274,9 +276,9 @@ func (e *emitter) summaryJSON(dp []byte) bool {
 		return false
 	}
 	t := e.timestamp(ts)
-	if len(quantiles) > 0 && !jsonArray(quantiles, func(qv []byte) bool {
+	if len(quantiles) > 0 && !jsonArray(e.doc, quantiles, func(qv []byte) bool {
 		var q, v float64
-		if !jsonObject(qv, func(key, val []byte) bool {
+		if !jsonObject(e.doc, qv, func(key, val []byte) bool {
 			var ok bool
 			switch string(key) {
 			case "quantile":
@@ -300,15 +302,15 @@ func (e *emitter) summaryJSON(dp []byte) bool {
 }
 
 // keyValueJSON decodes {"key": k, "value": {"stringValue"|"intValue"|"doubleValue"|"boolValue": v}}.
-func keyValueJSON(dst *messages.Rows, kv []byte) (k, v []byte, ok bool) {
-	ok = jsonObject(kv, func(key, val []byte) bool {
+func keyValueJSON(d jsonDoc, dst *messages.Rows, kv []byte) (k, v []byte, ok bool) {
+	ok = jsonObject(d, kv, func(key, val []byte) bool {
 		var ok bool
 		switch string(key) {
 		case "key":
 			k, ok = jsonString(dst, val)
 			return ok
 		case "value":
-			return jsonObject(val, func(kind, x []byte) bool {
+			return jsonObject(d, val, func(kind, x []byte) bool {
 				var ok bool
 				switch string(kind) {
 				case "stringValue":
@@ -389,7 +391,7 @@ func jsonFloat(v []byte) (float64, bool) {
 
 // jsonObject calls fn for each member of the object b with its key (not unescaped: OTLP's keys
 // are plain) and its raw value; false when b is not a well-formed object or fn returns false.
-func jsonObject(b []byte, fn func(key, val []byte) bool) bool {
+func jsonObject(d jsonDoc, b []byte, fn func(key, val []byte) bool) bool {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
@@ -402,7 +404,7 @@ func jsonObject(b []byte, fn func(key, val []byte) bool) bool {
 		if i >= len(b) || b[i] != '"' {
 			return false
 		}
-		end, ok := valueEnd(b, i)
+		end, ok := valueEnd(d, b, i)
 		if !ok {
 			return false
 		}
@@ -412,7 +414,7 @@ func jsonObject(b []byte, fn func(key, val []byte) bool) bool {
 			return false
 		}
 		i = skipWS(b, i+1)
-		end, ok = valueEnd(b, i)
+		end, ok = valueEnd(d, b, i)
 		if !ok || !fn(key, b[i:end]) {
 			return false
 		}
@@ -429,7 +431,7 @@ func jsonObject(b []byte, fn func(key, val []byte) bool) bool {
 }
 
 // jsonArray calls fn for each element of the array b; an empty b is an empty array.
-func jsonArray(b []byte, fn func(elem []byte) bool) bool {
+func jsonArray(d jsonDoc, b []byte, fn func(elem []byte) bool) bool {
 	if len(b) == 0 {
 		return true
 	}
@@ -442,7 +444,7 @@ func jsonArray(b []byte, fn func(elem []byte) bool) bool {
 		return skipWS(b, i+1) == len(b)
 	}
 	for {
-		end, ok := valueEnd(b, i)
+		end, ok := valueEnd(d, b, i)
 		if !ok || !fn(b[i:end]) {
 			return false
 		}
@@ -460,6 +462,7 @@ func jsonArray(b []byte, fn func(elem []byte) bool) bool {
 
 // jsonIter walks the elements of a (well-formed, already checked) JSON array.
 type jsonIter struct {
+	d       jsonDoc
 	b       []byte
 	i       int
 	started bool
@@ -483,7 +486,7 @@ func (it *jsonIter) next() ([]byte, bool) {
 	if it.i >= len(it.b) || it.b[it.i] == ']' {
 		return nil, false
 	}
-	end, ok := valueEnd(it.b, it.i)
+	end, ok := valueEnd(it.d, it.b, it.i)
 	if !ok {
 		return nil, false
 	}
@@ -499,8 +502,92 @@ func skipWS(b []byte, i int) int {
 	return i
 }
 
+// jsonDoc is the JSON record being decoded with its structural index: where every object and
+// array opens and closes, found in one pass before decoding, so that skipping a nested value
+// (every level of the document skips the values below it, some more than once) is a lookup, not a
+// scan of everything inside it. The index is pointer-free and lives in the Rows' scratch space;
+// a jsonDoc is passed by value (so it stays on the stack), and what changes as decoding goes on,
+// the cursor, is in the index itself.
+type jsonDoc struct {
+	base int // cap of the record: a sub-slice b of it starts at base-cap(b)
+	// ix[0] is the cursor: the pair after the last one looked up (decoding mostly moves
+	// forward); then the open and close offsets of each container in the order they open, close
+	// -1 when it never closes.
+	ix []int32
+}
+
+// indexJSON indexes record b in scratch. The index pairs each opening bracket with the closing one
+// at which the depth counted from it returns to zero, outside strings, as valueEnd's scan does,
+// so a lookup gives what the scan would.
+func indexJSON(b []byte, scratch []int32) jsonDoc {
+	ix := append(scratch[:0], 0)
+	var stack [64]int32 // open pairs' positions in ix
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			if depth == len(stack) { // deeper than OTLP nests: not indexed, scanned
+				return jsonDoc{base: cap(b), ix: ix[:1]}
+			}
+			stack[depth] = int32(len(ix))
+			depth++
+			ix = append(ix, int32(i), -1)
+		case '}', ']':
+			if depth > 0 {
+				depth--
+				ix[stack[depth]+1] = int32(i)
+			}
+		}
+	}
+	return jsonDoc{base: cap(b), ix: ix}
+}
+
+// containerEnd returns the end of the object or array opening at b[i] from the index; found is
+// false when b is not part of the indexed record or the index has no such container.
+func (d jsonDoc) containerEnd(b []byte, i int) (end int, ok, found bool) {
+	if len(d.ix) < 3 {
+		return 0, false, false
+	}
+	shift := d.base - cap(b) // where b starts in the record
+	off := int32(shift + i)
+	pairs := d.ix[1:]
+	n := len(pairs) / 2
+	k := int(d.ix[0])
+	if k >= n || pairs[2*k] != off {
+		lo, hi := 0, n
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if pairs[2*m] < off {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		if lo == n || pairs[2*lo] != off {
+			return 0, false, false
+		}
+		k = lo
+	}
+	c := int(pairs[2*k+1])
+	if c < 0 {
+		return 0, false, true
+	}
+	end = c + 1 - shift
+	if end > len(b) { // b ends inside the container: not what the index describes
+		return 0, false, false
+	}
+	d.ix[0] = int32(k + 1)
+	return end, true, true
+}
+
 // valueEnd returns the end of the JSON value starting at b[i].
-func valueEnd(b []byte, i int) (int, bool) {
+func valueEnd(d jsonDoc, b []byte, i int) (int, bool) {
 	if i >= len(b) {
 		return 0, false
 	}
@@ -516,11 +603,14 @@ func valueEnd(b []byte, i int) (int, bool) {
 		}
 		return 0, false
 	case '{', '[':
+		if end, ok, found := d.containerEnd(b, i); found {
+			return end, ok
+		}
 		depth := 0
 		for j := i; j < len(b); j++ {
 			switch b[j] {
 			case '"':
-				end, ok := valueEnd(b, j)
+				end, ok := valueEnd(jsonDoc{}, b, j)
 				if !ok {
 					return 0, false
 				}

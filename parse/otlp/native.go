@@ -326,20 +326,20 @@ func (e *emitter) exponentialJSON(dp []byte) bool {
 	var ts, flags uint64
 	h.pos.counts.json, h.neg.counts.json = true, true
 	sideJSON := func(s *side, v []byte) bool {
-		return jsonObject(v, func(key, val []byte) bool {
+		return jsonObject(e.doc, v, func(key, val []byte) bool {
 			switch string(key) {
 			case "offset":
 				o, ok := jsonInt(val)
 				s.offset = int32(o)
 				return ok && o >= math.MinInt32 && o <= math.MaxInt32
 			case "bucketCounts":
-				s.counts.arr = jsonIter{b: val}
-				return len(val) > 0 && val[0] == '[' && jsonArray(val, func([]byte) bool { return true })
+				s.counts.arr = jsonIter{d: e.doc, b: val}
+				return len(val) > 0 && val[0] == '[' && jsonArray(e.doc, val, func([]byte) bool { return true })
 			}
 			return true
 		})
 	}
-	ok := jsonObject(dp, func(key, val []byte) bool {
+	ok := jsonObject(e.doc, dp, func(key, val []byte) bool {
 		var ok bool
 		switch string(key) {
 		case "timeUnixNano":

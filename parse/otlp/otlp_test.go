@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/messages"
@@ -224,4 +225,48 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzJSONIndex: the structural index gives every object's and array's end exactly as scanning
+// does, for the record and for its sub-slices (as the decoder's levels see them), on any bytes.
+func FuzzJSONIndex(f *testing.F) {
+	f.Add(benchJSON(3), uint16(0), uint16(0))
+	f.Add([]byte(`{"a":[1,{"b":"}\"]"}],"c":{}}`), uint16(5), uint16(3))
+	f.Add([]byte(`{"a": x"y, "b": {"c":[]}}`), uint16(1), uint16(0))
+	f.Add([]byte(`[[[{]}]]]{"`), uint16(2), uint16(1))
+	f.Add([]byte(`{"s":"\\"}"}`), uint16(0), uint16(0))
+	f.Fuzz(func(t *testing.T, rec []byte, from, cut uint16) {
+		d := indexJSON(rec, nil)
+		lo := int(from) % (len(rec) + 1)
+		hi := len(rec) - int(cut)%(len(rec)-lo+1)
+		sub := rec[lo:hi]
+		for _, b := range [][]byte{rec, sub} {
+			for i := range b {
+				if b[i] != '{' && b[i] != '[' {
+					continue
+				}
+				end, ok := valueEnd(d, b, i)
+				wantEnd, wantOK := valueEnd(jsonDoc{}, b, i)
+				if ok != wantOK || (ok && end != wantEnd) {
+					t.Fatalf("%q at %d: indexed end %d %v, scanned %d %v", b, i, end, ok, wantEnd, wantOK)
+				}
+			}
+		}
+	})
+}
+
+// TestJSONIndexIsUsed: decoding a JSON record skips nested values through the index (a cursor
+// that moved), so the speed of BenchmarkParseJSON does not hang on a silent fallback to scanning.
+func TestJSONIndexIsUsed(t *testing.T) {
+	rec := benchJSON(10)
+	d := indexJSON(rec, nil)
+	if len(d.ix) != 1+2*strings.Count(string(rec), "{")+2*strings.Count(string(rec), "[") {
+		t.Fatalf("index of %d entries for the record's containers", len(d.ix))
+	}
+	p, _ := New(Options{Encoding: "otlp_json"})
+	var rows messages.Rows
+	p.Parse(&rows, rec, 0)
+	if len(rows.Points) != 10 || len(rows.Scratch) < 3 || rows.Scratch[0] == 0 {
+		t.Fatalf("%d points; index %d entries, cursor %v", len(rows.Points), len(rows.Scratch), rows.Scratch[:min(1, len(rows.Scratch))])
+	}
 }

@@ -14,6 +14,7 @@ import (
 // emitter adds the datapoints of one metric.
 type emitter struct {
 	dst                      *messages.Rows
+	doc                      jsonDoc // the JSON record being decoded (nil for protobuf)
 	res                      []messages.Tag
 	tsMs                     int64
 	name, bucket, sum, count []byte
