@@ -565,12 +565,19 @@ func (b *bench) sluiceKafka(round int) (result, error) {
 }
 
 func (b *bench) sluiceRW(round int) (result, error) {
-	vm, err := b.startVM(fmt.Sprintf("sluice-%d", round))
+	return b.withVM(fmt.Sprintf("sluice-%d", round), func(vm *vmServer) (result, error) {
+		return b.sluiceRun(round, rwPath, fmt.Sprintf("output \"remote_write\" \"vm\" {\n  urls = [%q]\n}\n", vm.url+"/api/v1/write"))
+	})
+}
+
+// withVM runs fn against a fresh VictoriaMetrics and then counts what it holds as delivered.
+func (b *bench) withVM(name string, fn func(vm *vmServer) (result, error)) (result, error) {
+	vm, err := b.startVM(name)
 	if err != nil {
 		return result{}, err
 	}
 	defer vm.stop()
-	res, err := b.sluiceRun(round, rwPath, fmt.Sprintf("output \"remote_write\" \"vm\" {\n  urls = [%q]\n}\n", vm.url+"/api/v1/write"))
+	res, err := fn(vm)
 	if err != nil {
 		return res, err
 	}
@@ -636,12 +643,8 @@ func (b *bench) telegrafKafka(round int) (result, error) {
 }
 
 func (b *bench) telegrafRW(round int) (result, error) {
-	vm, err := b.startVM(fmt.Sprintf("telegraf-%d", round))
-	if err != nil {
-		return result{}, err
-	}
-	defer vm.stop()
-	res, err := b.telegrafRun(round, rwPath, fmt.Sprintf(`[[outputs.http]]
+	return b.withVM(fmt.Sprintf("telegraf-%d", round), func(vm *vmServer) (result, error) {
+		return b.telegrafRun(round, rwPath, fmt.Sprintf(`[[outputs.http]]
   url = %q
   data_format = "prometheusremotewrite"
   [outputs.http.headers]
@@ -649,21 +652,16 @@ func (b *bench) telegrafRW(round int) (result, error) {
     Content-Encoding = "snappy"
     X-Prometheus-Remote-Write-Version = "0.1.0"
 `, vm.url+"/api/v1/write"))
-	if err != nil {
-		return res, err
-	}
-	res.Delivered, err = vm.count()
-	return res, err
+	})
 }
 
 // vmagentRW runs vmagent with an influx TCP listener and sends it the input's lines, then waits
 // until VictoriaMetrics has inserted them all (or nothing moves for the stall time).
 func (b *bench) vmagentRW(round int) (result, error) {
-	vm, err := b.startVM(fmt.Sprintf("vmagent-%d", round))
-	if err != nil {
-		return result{}, err
-	}
-	defer vm.stop()
+	return b.withVM(fmt.Sprintf("vmagent-%d", round), func(vm *vmServer) (result, error) { return b.vmagent(round, vm) })
+}
+
+func (b *bench) vmagent(round int, vm *vmServer) (result, error) {
 	influx, err := freePort()
 	if err != nil {
 		return result{}, err
@@ -701,15 +699,10 @@ func (b *bench) vmagentRW(round int) (result, error) {
 		return result{}, err
 	}
 	_ = conn.Close()
-	res, err := b.waitFor(p, func() (int64, bool, error) {
+	return b.waitFor(p, func() (int64, bool, error) {
 		n, err := vm.inserted()
 		return n, n >= b.datapoints(), err
 	})
-	if err != nil {
-		return res, err
-	}
-	res.Delivered, err = vm.count()
-	return res, err
 }
 
 // vmServer is a VictoriaMetrics single node with its own data directory for one run.

@@ -88,21 +88,7 @@ func (e *V2Encoder) label(f []byte) (name, value uint32, ok bool) {
 }
 
 // growPairs doubles the labels table, placing the request's labels again.
-func (e *V2Encoder) growPairs() {
-	old := e.pairs
-	e.pairs = make([]pairSlot, max(256, 2*len(old)))
-	mask := uint64(len(e.pairs) - 1)
-	for _, s := range old {
-		if s.gen != e.gen {
-			continue
-		}
-		i := s.hash & mask
-		for e.pairs[i].gen == e.gen {
-			i = (i + 1) & mask
-		}
-		e.pairs[i] = s
-	}
-}
+func (e *V2Encoder) growPairs() { e.pairs = regrow(e.pairs, e.gen) }
 
 // symSlot is one slot of the symbols table.
 type symSlot struct {
@@ -132,20 +118,36 @@ func (e *V2Encoder) symbol(b []byte) uint32 {
 }
 
 // grow doubles the symbols table, placing the request's symbols again.
-func (e *V2Encoder) grow() {
-	old := e.slots
-	e.slots = make([]symSlot, max(256, 2*len(old)))
-	mask := uint64(len(e.slots) - 1)
+func (e *V2Encoder) grow() { e.slots = regrow(e.slots, e.gen) }
+
+// tableSlot is a slot of the encoder's open-addressed tables.
+type tableSlot interface {
+	symSlot | pairSlot
+	slot() (hash uint64, gen uint32)
+}
+
+func (s symSlot) slot() (uint64, uint32)  { return s.hash, s.gen }
+func (s pairSlot) slot() (uint64, uint32) { return s.hash, s.gen }
+
+// regrow returns a table twice as large (256 slots at least) holding old's slots of generation gen.
+func regrow[S tableSlot](old []S, gen uint32) []S {
+	slots := make([]S, max(256, 2*len(old)))
+	mask := uint64(len(slots) - 1)
 	for _, s := range old {
-		if s.gen != e.gen {
+		h, g := s.slot()
+		if g != gen {
 			continue
 		}
-		i := s.hash & mask
-		for e.slots[i].gen == e.gen {
+		i := h & mask
+		for {
+			if _, g := slots[i].slot(); g != gen {
+				break
+			}
 			i = (i + 1) & mask
 		}
-		e.slots[i] = s
+		slots[i] = s
 	}
+	return slots
 }
 
 func (e *V2Encoder) sym(i uint32) []byte {
