@@ -20,6 +20,11 @@
 //	vmagent  remote_write  vmagent: the same lines over its influx TCP listener (it reads no
 //	                       Kafka: that is vmagent Enterprise) to VictoriaMetrics
 //	telegraf remote_write  Telegraf: inputs.kafka_consumer to outputs.http (prometheusremotewrite)
+//	sarama   consume       only with -tools: Sluice's sarama settings consuming and committing the
+//	                       input and doing nothing else, the ceiling of the consume side
+//
+// -cpus pins the measured tools (not the broker or VictoriaMetrics) with taskset, for scaling
+// runs: compare the wall time of -cpus 0 with -cpus 0-1 in the JSON or the per-run lines.
 //
 // A tool's CPU is its process's user+system time from the start until everything was committed
 // (the Kafka readers: the group's offsets reach the input's end) or inserted (vmagent: the
@@ -60,19 +65,20 @@ import (
 )
 
 const (
-	inTopic    = "peers.in"
-	perLine    = 3 // fields per line: datapoints per line
-	brokerEnv  = "SLUICE_BENCH_BROKER"
-	kafkaPath  = "kafka"
-	rwPath     = "remote_write"
-	pollPeriod = 250 * time.Millisecond
+	inTopic     = "peers.in"
+	perLine     = 3 // fields per line: datapoints per line
+	brokerEnv   = "SLUICE_BENCH_BROKER"
+	kafkaPath   = "kafka"
+	rwPath      = "remote_write"
+	consumePath = "consume"
+	pollPeriod  = 250 * time.Millisecond
 )
 
 type options struct {
 	sluice, telegraf, vmagent, vm string
 	lines, series, perRecord      int
 	partitions, rounds            int
-	tools                         string
+	tools, cpus                   string
 	stall                         time.Duration
 	jsonOut, logDir               string
 }
@@ -103,9 +109,19 @@ var allRuns = []run{
 	{"sluice", rwPath, (*bench).sluiceRW},
 	{"vmagent", rwPath, (*bench).vmagentRW},
 	{"telegraf", rwPath, (*bench).telegrafRW},
+	// Not run unless asked for: the ceiling of the consume side, Sluice's sarama settings doing
+	// nothing but consume and commit (consume.go).
+	{"sarama", consumePath, (*bench).saramaConsume},
 }
 
 func main() {
+	if spec := os.Getenv(consumeEnv); spec != "" {
+		if err := bareConsume(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "peers: bare consumer:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	flag.StringVar(&o.sluice, "sluice", "", "the sluice binary (required; also runs the broker)")
 	flag.StringVar(&o.telegraf, "telegraf", os.Getenv("SLUICE_TELEGRAF"), "the telegraf binary (built with the tags in bench/peers/tools.sh)")
@@ -117,6 +133,7 @@ func main() {
 	flag.IntVar(&o.partitions, "partitions", 8, "partitions of the input topic and of the Kafka outputs")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each runs every tool once, in turn")
 	flag.StringVar(&o.tools, "tools", "", "comma-separated runs to do, as tool/path (e.g. sluice/kafka,telegraf/kafka); default all")
+	flag.StringVar(&o.cpus, "cpus", "", "run each measured tool under taskset -c with this CPU list (e.g. 0 or 0-1); the broker and VictoriaMetrics are not pinned")
 	flag.DurationVar(&o.stall, "stall", 60*time.Second, "a run that makes no progress this long is stopped and reported with what it lost")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every run's result here as JSON")
 	flag.StringVar(&o.logDir, "logs", "", "keep each process's log here (default: a temporary directory, removed)")
@@ -136,7 +153,8 @@ func mainErr(o options) error {
 		return err
 	}
 	for _, r := range runs {
-		bin := map[string]string{"sluice": o.sluice, "telegraf": o.telegraf, "vmagent": o.vmagent}[r.tool]
+		// sarama/consume re-executes this binary: it needs nothing else.
+		bin := map[string]string{"sluice": o.sluice, "telegraf": o.telegraf, "vmagent": o.vmagent, "sarama": "self"}[r.tool]
 		if bin == "" {
 			return fmt.Errorf("-%s is required for %s/%s (or leave that run out with -tools)", r.tool, r.tool, r.path)
 		}
@@ -208,13 +226,13 @@ func mainErr(o options) error {
 
 func selectRuns(spec string) ([]run, error) {
 	if spec == "" {
-		return allRuns, nil
+		return slices.DeleteFunc(slices.Clone(allRuns), func(r run) bool { return r.tool == "sarama" }), nil
 	}
 	var out []run
 	for _, s := range strings.Split(spec, ",") {
 		i := slices.IndexFunc(allRuns, func(r run) bool { return r.tool+"/"+r.path == strings.TrimSpace(s) })
 		if i < 0 {
-			return nil, fmt.Errorf("-tools: unknown run %q (one of sluice/kafka, telegraf/kafka, sluice/remote_write, vmagent/remote_write, telegraf/remote_write)", s)
+			return nil, fmt.Errorf("-tools: unknown run %q (one of sluice/kafka, telegraf/kafka, sluice/remote_write, vmagent/remote_write, telegraf/remote_write, sarama/consume)", s)
 		}
 		out = append(out, allRuns[i])
 	}
@@ -248,6 +266,12 @@ func (b *bench) startProc(name string, env []string, bin string, args ...string)
 	log, err := os.Create(filepath.Join(b.logDir, name+".log"))
 	if err != nil {
 		return nil, err
+	}
+	if b.o.cpus != "" && !strings.HasPrefix(name, "victoria-metrics") {
+		// taskset execs the tool in its own process, so the pid measured is the tool's; Go takes
+		// GOMAXPROCS from the affinity mask, as it takes it from a container's CPU limit.
+		args = append([]string{"-c", b.o.cpus, bin}, args...)
+		bin = "taskset"
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
