@@ -251,27 +251,11 @@ type redriveProgress struct {
 }
 
 func (r *redriveProgress) fetch(parts []int32) error {
-	b, err := r.client.Coordinator(r.group)
-	if err != nil {
-		return err
+	got, err := fetchGroupOffsets(r.client, r.group, map[string][]int32{r.topic: parts})
+	for tp, off := range got {
+		r.next[tp.partition] = off
 	}
-	req := sarama.NewOffsetFetchRequest(r.client.Config().Version, r.group, map[string][]int32{r.topic: parts})
-	resp, err := b.FetchOffset(req)
-	if err != nil {
-		return err
-	}
-	if resp.Err == sarama.ErrGroupIDNotFound { // a group that never committed (Kafka answers -1s)
-		return nil
-	}
-	if resp.Err != sarama.ErrNoError {
-		return resp.Err
-	}
-	for _, p := range parts {
-		if blk := resp.GetBlock(r.topic, p); blk != nil && blk.Err == sarama.ErrNoError && blk.Offset >= 0 {
-			r.next[p] = blk.Offset
-		}
-	}
-	return nil
+	return err
 }
 
 // commit stores the progress; false (said on stderr) when it could not.
@@ -279,24 +263,11 @@ func (r *redriveProgress) commit(stderr io.Writer) bool {
 	if r == nil || len(r.next) == 0 {
 		return true
 	}
-	b, err := r.client.Coordinator(r.group)
-	if err == nil {
-		req := &sarama.OffsetCommitRequest{ConsumerGroup: r.group, ConsumerGroupGeneration: -1, Version: 2, RetentionTime: -1}
-		for p, off := range r.next {
-			req.AddBlock(r.topic, p, off, 0, "")
-		}
-		var resp *sarama.OffsetCommitResponse
-		if resp, err = b.CommitOffset(req); err == nil {
-			for _, ps := range resp.Errors {
-				for _, e := range ps {
-					if e != sarama.ErrNoError {
-						err = e
-					}
-				}
-			}
-		}
+	offsets := map[topicPartition]int64{}
+	for p, off := range r.next {
+		offsets[topicPartition{r.topic, p}] = off
 	}
-	if err != nil {
+	if err := commitGroupOffsets(r.client, r.group, offsets); err != nil {
 		fmt.Fprintf(stderr, "sluice redrive: storing the progress of group %s: %v\n", r.group, err)
 		return false
 	}
