@@ -25,6 +25,7 @@ require (
 	github.com/valyala/histogram v1.2.0
 	github.com/xdg-go/scram v1.4.0
 	github.com/zclconf/go-cty v1.19.0
+	golang.org/x/time v0.16.0
 	google.golang.org/protobuf v1.36.12
 )
 

@@ -136,6 +136,10 @@ type deps struct {
 	shardPool   *messages.Pool[*messages.ShardBatch]
 	settings    *settings
 	decoders    map[string]*topicDecoder // by topic; fixed at start-up
+	// replay bounds the readers to offset ranges and replayMatch the series written (SetReplay);
+	// nil for a live pipeline.
+	replay      *replayState
+	replayMatch *glob.Matcher
 	mapping     formats.NameMapping
 	stats       *Stats
 	// plans are the outputs; topo lays out their shards and writers and the routes into them

@@ -49,13 +49,15 @@ type readerDeps struct {
 	// shards), which stage A's ticks cover; aggProgress the datapoint time they carry.
 	aggregatePartitions map[string]int
 	aggProgress         *aggregateProgress
+	// replay, when not nil, bounds each partition's range (replay.go).
+	replay *replayState
 }
 
 func (d *deps) forReader() *readerDeps {
 	return &readerDeps{aggregatePartitions: aggregatePartitions(d.plans), aggProgress: &d.aggProgress, cfg: d.cfg, log: d.log, root: d.system.Root, rawPool: d.rawPool, decoders: d.decoders,
 		claims: d.claims, rebalances: d.rebalances, missing: &d.missing, commitsRefused: &d.commitsRefused, partitions: &d.partitions, workerPIDs: d.workerPIDs,
 		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, tickets: d.tickets, readers: len(d.readerPIDs), readersWG: &d.readersWG,
-		stopping: &d.stopping, giveUp: d.giveUp, nextBatchID: &d.nextBatchID}
+		stopping: &d.stopping, giveUp: d.giveUp, nextBatchID: &d.nextBatchID, replay: d.replay}
 }
 
 // workerFor returns the worker for a batch of a partition: the one the coordinator's table

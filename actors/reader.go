@@ -133,7 +133,7 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 			r.log.Warn("consumer error", "error", err)
 		}
 	}()
-	h := &claimHandler{r: r, stopping: ctx, topics: in.Topics, client: client, group: in.Group}
+	h := &claimHandler{r: r, stopping: ctx, topics: in.Topics, client: client, group: in.Group, cg: group}
 	r.d.rebalances.joining(&h.rebalance, time.Now())
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, in.Topics, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
@@ -205,6 +205,8 @@ type claimHandler struct {
 	client        sarama.Client
 	group         string
 	stateProducer sarama.SyncProducer
+	// cg is the group itself, which pauses a replayed partition read to its end.
+	cg sarama.ConsumerGroup
 }
 
 func (h *claimHandler) Setup(s sarama.ConsumerGroupSession) error {
@@ -258,6 +260,13 @@ func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, kc sarama.
 	l.linger.Stop()
 	defer l.linger.Stop()
 	done := sess.Context().Done()
+	// A replay (replay.go) reads the partition up to end and skips the rest; returning early
+	// would end the whole session (sarama), so the claim stays, paused.
+	end, replaying := d.replay.bound(c.Topic, c.Partition)
+	reached := replaying && kc.InitialOffset() >= end
+	if reached {
+		h.reachedEnd(c)
+	}
 loop:
 	for {
 		select {
@@ -265,9 +274,27 @@ loop:
 			if !ok {
 				break loop
 			}
+			if replaying {
+				if reached || m.Offset >= end {
+					if !reached {
+						reached = true
+						l.flush()
+						h.reachedEnd(c)
+					}
+					continue // past the range: not read, not marked
+				}
+				if !d.replay.wait(sess.Context()) {
+					break loop // the session ended; m is consumed again later
+				}
+			}
 			c.took(m, kc.HighWaterMarkOffset())
 			if !l.add(m) {
 				break loop // the session ended while waiting for a batch; m is consumed again later
+			}
+			if replaying && m.Offset >= end-1 {
+				reached = true
+				l.flush() // in flight from here on, which ReplayPending counts
+				h.reachedEnd(c)
 			}
 		case <-l.linger.C:
 			l.flush()
@@ -278,6 +305,15 @@ loop:
 	l.flush()
 	h.drain(c)
 	return nil
+}
+
+// reachedEnd records that a replayed partition's range is read (or starts past its end) and
+// pauses its fetches: what follows is not replayed.
+func (h *claimHandler) reachedEnd(c *claim) {
+	h.r.d.replay.reach(c.Topic, c.Partition)
+	if h.cg != nil {
+		h.cg.Pause(map[string][]int32{c.Topic: {c.Partition}})
+	}
 }
 
 // claimLoop is the state of one partition's fetch loop: the batch being filled and its timer.

@@ -183,6 +183,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 		p.closeOutputs()
 		return err
 	}
+	topo.Only = d.replayMatch
 	d.topo = topo
 	if dl := cfg.DeadLetter; dl != nil {
 		if err := p.startDeadLetter(dl.Topic); err != nil {

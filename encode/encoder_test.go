@@ -234,6 +234,37 @@ func BenchmarkBatchEncoder(b *testing.B) {
 // datapoint once per output, each on the shard its series hashes to within that output; a
 // datapoint no route matches is counted as unrouted.
 func TestBatchEncoderRoutes(t *testing.T) {
+	got, unrouted := routeAll(t, nil)
+	want := map[string][]string{"ads.x": {"o0"}, "ads.y.z": {"o0"}, "both.a": {"o0", "o1"}, "other.b": {"o1"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("routed %v, want %v", got, want)
+	}
+	if unrouted != 1 {
+		t.Fatalf("unrouted %d, want 1", unrouted)
+	}
+}
+
+// TestBatchEncoderOnly: the layout's Only (sluice replay -match) takes a name it does not match
+// to no route, before the routes are tried; the routes decide the rest as before.
+func TestBatchEncoderOnly(t *testing.T) {
+	only, err := glob.Compile([]string{"both.*", "other.**", "none.c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, unrouted := routeAll(t, only)
+	want := map[string][]string{"both.a": {"o0", "o1"}, "other.b": {"o1"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("routed %v, want %v", got, want)
+	}
+	if unrouted != 3 { // ads.x and ads.y.z by Only, none.c by the routes
+		t.Fatalf("unrouted %d, want 3", unrouted)
+	}
+}
+
+// routeAll encodes five names through three routes over two outputs (with only as the layout's
+// Only) and returns the outputs each name reached, checking each series' shard, and the unrouted.
+func routeAll(t *testing.T, only *glob.Matcher) (map[string][]string, int64) {
+	t.Helper()
 	routes := []*config.Route{
 		{Match: []string{"ads.**"}, Outputs: []string{"o0"}},
 		{Match: []string{"both.*"}, Outputs: []string{"o0", "o1"}},
@@ -241,6 +272,7 @@ func TestBatchEncoderRoutes(t *testing.T) {
 	}
 	e := testEncoder(t)
 	e.topo = testLayout(t, 2, routes, 4, 3)
+	e.topo.Only = only
 	now := time.Now().Unix()
 	b, _ := messages.NewRawBatchPool(1, 1<<16, 16).TryGet()
 	lines := ""
@@ -279,13 +311,7 @@ func TestBatchEncoderRoutes(t *testing.T) {
 			}
 		}
 	})
-	want := map[string][]string{"ads.x": {"o0"}, "ads.y.z": {"o0"}, "both.a": {"o0", "o1"}, "other.b": {"o1"}}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("routed %v, want %v", got, want)
-	}
-	if e.drops[messages.ReasonUnrouted] != 1 {
-		t.Fatalf("unrouted %d, want 1", e.drops[messages.ReasonUnrouted])
-	}
+	return got, int64(e.drops[messages.ReasonUnrouted])
 }
 
 // decodeSeries returns every series of the ShardBatches the encoder fills from b, as

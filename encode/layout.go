@@ -56,6 +56,9 @@ type Layout struct {
 	Routes     []Route
 	regular    int
 	Aggregates []Aggregate
+	// Only, when not nil, takes a metric name it does not match to no route (sluice replay's
+	// -match): judged per series, as the routes are.
+	Only *glob.Matcher
 	// Shards is the size of the shard space; Owner maps a shard to its writer, WriterOutput a
 	// writer to its output (an index into Outputs).
 	Shards       int
@@ -137,6 +140,9 @@ func (l *Layout) AddAggregates(aggs []*config.Aggregate, outputs []int) error {
 // matches it, unless aggregated (a series the aggregation stage made), else the first route
 // block's that matches it, or -1.
 func (l *Layout) RouteIndex(metric []byte, aggregated bool) int {
+	if l.Only != nil && !l.Only.Match(metric) {
+		return -1
+	}
 	if !aggregated {
 		for i := range l.Aggregates {
 			a := &l.Aggregates[i]
