@@ -44,6 +44,8 @@ func init() {
 			func(a []string, _ io.Reader, o, e io.Writer) int { return controlCmd(a, o, e) }},
 		{"redrive", "re-produce dead-lettered records to the topics they came from", "(-config FILE | -brokers B) [-from TOPIC] [-reason R] [-dry-run]",
 			func(a []string, _ io.Reader, o, e io.Writer) int { return redriveCmd(a, o, e) }},
+		{"replay", "re-ingest a time range of an input's topics into the outputs, without touching the live groups", "-config FILE -from TIME [-to TIME] [-input NAME] [-output NAME] [-match GLOB] [-rate N]",
+			func(a []string, _ io.Reader, o, e io.Writer) int { return replayCmd(a, o, e) }},
 		{"dlq", "dead-letter topic statistics by reason, source and age", "stats (-config FILE | -brokers B) [-topic TOPIC]",
 			func(a []string, _ io.Reader, o, e io.Writer) int { return dlqCmd(a, o, e) }},
 		{"version", "print the module version and VCS revision this binary was built from", "",
