@@ -102,6 +102,7 @@ func (r *reader) run(ctx context.Context, in *config.Input) {
 		if in.InitialOffset == "newest" {
 			sc.Consumer.Offsets.Initial = sarama.OffsetNewest
 		}
+		sc.Consumer.IsolationLevel = in.SaramaIsolation()
 		c, err := sarama.NewClient(r.d.cfg.Kafka.Brokers, sc)
 		if err == nil {
 			g, gerr := sarama.NewConsumerGroupFromClient(in.Group, c)

@@ -138,6 +138,11 @@ type Input struct {
 	// "oldest" (the partition's whole retention: nothing produced before the first start is
 	// lost) or "newest" (only what is produced from then on). Once offsets are committed they win.
 	InitialOffset string `hcl:"initial_offset,optional" reload:"restart"`
+	// IsolationLevel is what the input's consumers read of a topic written in Kafka transactions:
+	// "read_committed" (only committed transactions' records, as a chained Sluice stage must
+	// read a shard topic written with delivery = "exactly_once") or "read_uncommitted" (every
+	// record, aborted ones too). Topics written without transactions read the same either way.
+	IsolationLevel string `hcl:"isolation_level,optional" reload:"restart"`
 	// DefaultTags are added to every datapoint that lacks the key.
 	DefaultTags map[string]string `hcl:"default_tags,optional" reload:"live"`
 	// MetricPrefix is prepended to every metric name.
@@ -160,6 +165,20 @@ type Input struct {
 	// family (prometheus, remote_write, otlp) keeps them, as Prometheus does, and the other
 	// formats follow validation.allow_non_finite. The staleness marker is always kept.
 	AllowNonFinite *bool `hcl:"allow_non_finite,optional" reload:"restart"`
+}
+
+// Isolation levels (Input.IsolationLevel).
+const (
+	IsolationReadCommitted   = "read_committed"
+	IsolationReadUncommitted = "read_uncommitted"
+)
+
+// SaramaIsolation is the input's isolation level as sarama names it.
+func (in *Input) SaramaIsolation() sarama.IsolationLevel {
+	if in.IsolationLevel == IsolationReadUncommitted {
+		return sarama.ReadUncommitted
+	}
+	return sarama.ReadCommitted
 }
 
 // Relabel is one `relabel { ... }` block: a Prometheus relabel_config with its names and

@@ -324,6 +324,10 @@ func TestValidationErrors(t *testing.T) {
   topics = ["t"]
   translation = "camel"
 }`, "Unknown name translation")
+	f(ok+`input "remote_write" {
+  topics = ["r"]
+  isolation_level = "read_some"
+}`, "t.hcl:5,21-32: Unknown isolation_level")
 	f(ok+`input "graphite" {
   topics = ["g"]
   translation = "keep"

@@ -150,5 +150,5 @@ func defaultOutput(typ string) *Output {
 
 // defaultInput fills an input block's defaults before it is decoded.
 func defaultInput() *Input {
-	return &Input{Group: DefaultInputGroup, InitialOffset: "oldest", Precision: "ns", FieldSeparator: "_", Encoding: "otlp_proto", Translation: "prometheus"}
+	return &Input{Group: DefaultInputGroup, InitialOffset: "oldest", IsolationLevel: IsolationReadCommitted, Precision: "ns", FieldSeparator: "_", Encoding: "otlp_proto", Translation: "prometheus"}
 }

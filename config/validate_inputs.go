@@ -45,6 +45,9 @@ func (c *Config) validateInputs(v *validator) {
 		if in.InitialOffset != "oldest" && in.InitialOffset != "newest" {
 			v.errorf(key, "initial_offset", "Unknown initial_offset", "%q: use oldest (a new group reads each partition's whole retention) or newest (only what is produced from its first start).", in.InitialOffset)
 		}
+		if in.IsolationLevel != IsolationReadCommitted && in.IsolationLevel != IsolationReadUncommitted {
+			v.errorf(key, "isolation_level", "Unknown isolation_level", "%q: use read_committed (only committed transactions' records) or read_uncommitted (aborted ones too).", in.IsolationLevel)
+		}
 		for k, val := range in.DefaultTags {
 			if k == "" || val == "" {
 				v.errorf(key, "default_tags", "Empty default tag", "Default tags need a non-empty key and value.")

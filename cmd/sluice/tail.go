@@ -24,6 +24,7 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 	partition := fs.Int("partition", -1, "only this partition (shard); -1: all")
 	n := fs.Int("n", 0, "stop after this many datapoints (0: follow until SIGINT or SIGTERM)")
 	from := fs.String("from", "newest", "where to start: oldest or newest")
+	isolation := fs.String("isolation", config.IsolationReadCommitted, "read_committed (only committed transactions' records: what a downstream consumer sees) or read_uncommitted")
 	if err := fs.Parse(args); err != nil {
 		return parseExit(err)
 	}
@@ -51,8 +52,13 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice tail: -from %q: use oldest or newest\n", *from)
 		return exitError
 	}
+	if *isolation != config.IsolationReadCommitted && *isolation != config.IsolationReadUncommitted {
+		fmt.Fprintf(stderr, "sluice tail: -isolation %q: use read_committed or read_uncommitted\n", *isolation)
+		return exitError
+	}
 	sc := kf.saramaConfig()
 	sc.Consumer.Return.Errors = true
+	sc.Consumer.IsolationLevel = (&config.Input{IsolationLevel: *isolation}).SaramaIsolation()
 	client := kf.client(sc, stderr)
 	if client == nil {
 		return exitError
