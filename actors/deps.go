@@ -54,10 +54,13 @@ func newTopicDecoder(format string, input int, fn DecodeFunc, drops *[messages.N
 
 // Stats are the pipeline's counters. Actors add to them once per batch, never per datapoint.
 type Stats struct {
-	RecordsIn     atomic.Int64
-	DatapointsIn  atomic.Int64
-	DatapointsOut atomic.Int64
-	Dropped       [messages.NumReasons]atomic.Int64
+	// TxnCommitted and TxnAborted count an exactly-once output's transactions; TxnCommitNanos is
+	// the time from shutting the readers' gate to each commit's end, summed.
+	TxnCommitted, TxnAborted, TxnCommitNanos atomic.Int64
+	RecordsIn                                atomic.Int64
+	DatapointsIn                             atomic.Int64
+	DatapointsOut                            atomic.Int64
+	Dropped                                  [messages.NumReasons]atomic.Int64
 	// DroppedByFormat splits Dropped by input format; its keys are fixed at start-up.
 	DroppedByFormat map[string]*[messages.NumReasons]atomic.Int64
 	Redelivered     atomic.Int64
@@ -78,13 +81,15 @@ type Stats struct {
 
 // Snapshot is a copy of Stats.
 type Snapshot struct {
-	RecordsIn, DatapointsIn, DatapointsOut int64
-	Dropped                                messages.DropCounts
-	DroppedByFormat                        map[string]messages.DropCounts
-	Redelivered, Restarts, Respawns        int64
-	DeadLettered                           int64
-	BatchesLeft                            int64
-	RoutingChanges, HotPartitions          int64
+	// TxnCommitted, TxnAborted and TxnCommitNanos: Stats'.
+	TxnCommitted, TxnAborted, TxnCommitNanos int64
+	RecordsIn, DatapointsIn, DatapointsOut   int64
+	Dropped                                  messages.DropCounts
+	DroppedByFormat                          map[string]messages.DropCounts
+	Redelivered, Restarts, Respawns          int64
+	DeadLettered                             int64
+	BatchesLeft                              int64
+	RoutingChanges, HotPartitions            int64
 }
 
 // Snapshot copies the counters.
@@ -95,6 +100,7 @@ func (s *Stats) Snapshot() Snapshot {
 		DeadLettered:   s.DeadLettered.Load(),
 		BatchesLeft:    s.BatchesLeft.Load(),
 		RoutingChanges: s.RoutingChanges.Load(), HotPartitions: s.HotPartitions.Load(),
+		TxnCommitted: s.TxnCommitted.Load(), TxnAborted: s.TxnAborted.Load(), TxnCommitNanos: s.TxnCommitNanos.Load(),
 	}
 	for i := range s.Dropped {
 		out.Dropped[i] = s.Dropped[i].Load()
@@ -114,7 +120,7 @@ func (s *Stats) Snapshot() Snapshot {
 }
 
 // actorKinds are the kinds of actor the root supervises, as in their names.
-var actorKinds = [...]string{"reader", "worker", "writer", "tracker", "deadletter", "coordinator", "shedder"}
+var actorKinds = [...]string{"reader", "worker", "writer", "tracker", "deadletter", "coordinator", "shedder", "committer"}
 
 // deps is the pipeline's own state: everything New and Start build, which the Pipeline's
 // methods (Stop, Reload, /metrics, the progress line) and the root actor read. No other actor
@@ -140,8 +146,13 @@ type deps struct {
 	// nil for a live pipeline.
 	replay      *replayState
 	replayMatch *glob.Matcher
-	mapping     formats.NameMapping
-	stats       *Stats
+	// txn is the exactly-once output's transactions (nil: none); gate holds the readers while
+	// the committer drains the pipeline for one, committerPID is the committer.
+	txn          output.Transactional
+	gate         *txnGate
+	committerPID *actor.PID
+	mapping      formats.NameMapping
+	stats        *Stats
 	// plans are the outputs; topo lays out their shards and writers and the routes into them
 	// (set by Start, before any actor runs).
 	plans []*outputPlan

@@ -51,13 +51,18 @@ type readerDeps struct {
 	aggProgress         *aggregateProgress
 	// replay, when not nil, bounds each partition's range (replay.go).
 	replay *replayState
+	// gate and committerPID, with an exactly-once output: readers enter the gate for each
+	// record and batch, and ask the committer for a transaction before giving a partition up.
+	gate         *txnGate
+	committerPID *actor.PID
 }
 
 func (d *deps) forReader() *readerDeps {
 	return &readerDeps{aggregatePartitions: aggregatePartitions(d.plans), aggProgress: &d.aggProgress, cfg: d.cfg, log: d.log, root: d.system.Root, rawPool: d.rawPool, decoders: d.decoders,
 		claims: d.claims, rebalances: d.rebalances, missing: &d.missing, commitsRefused: &d.commitsRefused, partitions: &d.partitions, workerPIDs: d.workerPIDs,
 		writerPIDs: d.writerPIDs, trackerPID: d.trackerPID, tickets: d.tickets, readers: len(d.readerPIDs), readersWG: &d.readersWG,
-		stopping: &d.stopping, giveUp: d.giveUp, nextBatchID: &d.nextBatchID, replay: d.replay}
+		stopping: &d.stopping, giveUp: d.giveUp, nextBatchID: &d.nextBatchID, replay: d.replay,
+		gate: d.gate, committerPID: d.committerPID}
 }
 
 // workerFor returns the worker for a batch of a partition: the one the coordinator's table
@@ -144,14 +149,21 @@ func (d *deps) forDeadLetter() *deadLetterDeps {
 
 // trackerDeps is what the offset tracker uses.
 type trackerDeps struct {
-	log     hclog.Logger
-	stats   *Stats
-	latency *latency.Hist
-	state   *trackerState
+	// transactional: an exactly-once output's committer commits the offsets (committer.go).
+	transactional bool
+	log           hclog.Logger
+	stats         *Stats
+	latency       *latency.Hist
+	state         *trackerState
 }
 
 func (d *deps) forTracker() *trackerDeps {
-	return &trackerDeps{log: d.log, stats: d.stats, latency: &d.latency, state: d.tracker}
+	return &trackerDeps{log: d.log, stats: d.stats, latency: &d.latency, state: d.tracker, transactional: d.txn != nil}
+}
+
+func (d *deps) forCommitter() *committerDeps {
+	return &committerDeps{log: d.log, cfg: d.cfg, txn: d.txn, gate: d.gate, claims: d.claims, writerPIDs: d.writerPIDs,
+		root: d.system.Root, stats: d.stats, fatal: d.fatal}
 }
 
 // coordinatorDeps is what the coordinator uses.
@@ -208,4 +220,7 @@ func (d *deps) childPIDs() {
 		d.coordinatorPID = pid("coordinator", -1)
 	}
 	d.shedderPID = pid("shedder", -1)
+	if d.txn != nil {
+		d.committerPID = pid("committer", -1)
+	}
 }

@@ -70,6 +70,9 @@ func (p *pipelineActor) Receive(ctx actor.Context) {
 			p.spawn(ctx, "worker", i, pid)
 		}
 		p.spawn(ctx, "tracker", -1, d.trackerPID)
+		if d.committerPID != nil {
+			p.spawn(ctx, "committer", -1, d.committerPID)
+		}
 		if d.coordinatorPID != nil {
 			p.spawn(ctx, "coordinator", -1, d.coordinatorPID)
 		}
@@ -116,6 +119,8 @@ func (p *pipelineActor) props(kind string, index int) *actor.Props {
 		producer = newCoordinator(d.forCoordinator())
 	case "shedder":
 		producer = newShedder(d.forShedder())
+	case "committer":
+		producer = newCommitter(d.forCommitter())
 	}
 	return actor.PropsFromProducer(producer, actor.WithReceiverMiddleware(logPanics(d.log)))
 }

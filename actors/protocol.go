@@ -117,10 +117,20 @@ type claim struct {
 
 	// queue holds the tracker's in-flight entries in offset order. Only the tracker touches it.
 	queue []*trackEntry
+
+	// With an exactly-once output: group is the claim's consumer group, and acked the offset
+	// below which every batch is acknowledged (-1: none yet), which the committer commits in a
+	// transaction instead of the session's marks.
+	group string
+	acked atomic.Int64
 }
+
+// ended reports whether the claim's group session is over.
+func (c *claim) ended() bool { return c.sess != nil && c.sess.Context().Err() != nil }
 
 func newClaim(sess sarama.ConsumerGroupSession, topic string, partition int32, reader int) *claim {
 	c := &claim{Topic: topic, Partition: partition, sess: sess, reader: reader, drained: make(chan struct{}, 1)}
+	c.acked.Store(-1)
 	c.markedAt.Store(time.Now().UnixNano())
 	return c
 }

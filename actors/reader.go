@@ -255,6 +255,7 @@ func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, kc sarama.
 		return h.consumeAggregate(sess, kc, a)
 	}
 	c := newClaim(sess, kc.Topic(), kc.Partition(), h.r.index)
+	c.group = h.group
 	d.claims.add(c)
 	defer d.claims.remove(c)
 	l := &claimLoop{r: h.r, c: c, sess: sess, lineBased: d.decoders[c.Topic].lineBased, linger: time.NewTimer(time.Hour)}
@@ -275,37 +276,63 @@ loop:
 			if !ok {
 				break loop
 			}
-			if replaying {
-				if reached || m.Offset >= end {
-					if !reached {
-						reached = true
-						l.flush()
-						h.reachedEnd(c)
-					}
-					continue // past the range: not read, not marked
-				}
-				if !d.replay.wait(sess.Context()) {
-					break loop // the session ended; m is consumed again later
-				}
+			// With an exactly-once output a record is added, and a batch sent, only through the
+			// gate, which the committer shuts while it makes a transaction (committer.go).
+			if !d.gate.enter(sess.Context()) {
+				break loop // the session ended; m is consumed again later
 			}
-			c.took(m, kc.HighWaterMarkOffset())
-			if !l.add(m) {
-				break loop // the session ended while waiting for a batch; m is consumed again later
-			}
-			if replaying && m.Offset >= end-1 {
-				reached = true
-				l.flush() // in flight from here on, which ReplayPending counts
-				h.reachedEnd(c)
+			ok = h.take(l, kc, m, end, replaying, &reached)
+			d.gate.leave()
+			if !ok {
+				break loop
 			}
 		case <-l.linger.C:
-			l.flush()
+			if d.gate.enter(sess.Context()) {
+				l.flush()
+				d.gate.leave()
+			}
 		case <-done:
 			break loop
 		}
 	}
-	l.flush()
+	if d.gate.enter(h.stopping) {
+		l.flush()
+		d.gate.leave()
+	} else if l.b != nil { // stopping past the deadline: the batch is not sent, its records not marked
+		l.b.Release()
+		l.b = nil
+	}
 	h.drain(c)
 	return nil
+}
+
+// take adds one record to l's batches, or skips it past a replay's end; false when the session
+// ended meanwhile (m is consumed again later).
+func (h *claimHandler) take(l *claimLoop, kc sarama.ConsumerGroupClaim, m *sarama.ConsumerMessage, end int64, replaying bool, reached *bool) bool {
+	d, c := h.r.d, l.c
+	if replaying {
+		if *reached || m.Offset >= end {
+			if !*reached {
+				*reached = true
+				l.flush()
+				h.reachedEnd(c)
+			}
+			return true // past the range: not read, not marked
+		}
+		if !d.replay.wait(l.sess.Context()) {
+			return false
+		}
+	}
+	c.took(m, kc.HighWaterMarkOffset())
+	if !l.add(m) {
+		return false // the session ended while waiting for a batch
+	}
+	if replaying && m.Offset >= end-1 {
+		*reached = true
+		l.flush() // in flight from here on, which ReplayPending counts
+		h.reachedEnd(c)
+	}
+	return true
 }
 
 // reachedEnd records that a replayed partition's range is read (or starts past its end) and
@@ -444,6 +471,9 @@ func (l *claimLoop) flush() {
 // the shutdown timeout, passed), so that what a reader logs comes before the stop's summary.
 func (h *claimHandler) drain(c *claim) {
 	d := h.r.d
+	if d.committerPID != nil {
+		defer h.commitTransaction(c)
+	}
 	if c.inflight.Load() == 0 {
 		return
 	}
@@ -471,6 +501,31 @@ func (h *claimHandler) drain(c *claim) {
 				"topic", c.Topic, "partition", c.Partition, "batches", c.inflight.Load(), "cause", why, "waited", wait)
 			return
 		}
+	}
+}
+
+// commitTransaction asks the committer for a transaction now, so that what c's batches wrote is
+// committed with their offsets before the partition goes to another member (whose group
+// generation would fence this one's), and waits for it, as long as drain may.
+func (h *claimHandler) commitTransaction(c *claim) {
+	d := h.r.d
+	if c.acked.Load() < 0 {
+		return // nothing acknowledged, nothing to commit
+	}
+	wait := revokeDrain(d.cfg)
+	if h.stopping.Err() != nil {
+		wait = d.cfg.Pipeline.ShutdownTimeout
+	}
+	done := make(chan struct{})
+	h.r.send(d.committerPID, commitNow{done: done})
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-d.giveUp:
+	case <-t.C:
+		h.r.log.Warn("partition released before its transaction committed; what it wrote since the last commit is aborted and read again",
+			"topic", c.Topic, "partition", c.Partition, "waited", wait)
 	}
 }
 

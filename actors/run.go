@@ -185,6 +185,13 @@ func (p *Pipeline) start(ctx context.Context) error {
 	}
 	topo.Only = d.replayMatch
 	d.topo = topo
+	for _, o := range d.plans {
+		if t, ok := o.out.(interface{ Transactions() output.Transactional }); ok && t.Transactions() != nil {
+			d.txn, d.gate = t.Transactions(), &txnGate{}
+			p.log.Info("exactly-once output: its records and the input offsets commit in transactions", "output", o.cfg.Name,
+				"transactional_id", d.txn.TransactionalID(), "commit_interval", cfg.Kafka.CommitInterval.String())
+		}
+	}
 	if dl := cfg.DeadLetter; dl != nil {
 		if err := p.startDeadLetter(dl.Topic); err != nil {
 			p.closeOutputs()
@@ -311,10 +318,14 @@ func (p *Pipeline) stop(ctx context.Context) Summary {
 	// The whole stop is bounded by ctx (shutdown_timeout): past it, what is still stopping is
 	// logged and the actor system is shut down at once (the hard stop); the batches left are in
 	// the summary's pool counts, their offsets uncommitted.
+	trackers := []*actor.PID{d.trackerPID}
+	if d.committerPID != nil {
+		trackers = append(trackers, d.committerPID)
+	}
 	groups := []struct {
 		kind string
 		pids []*actor.PID
-	}{{"readers", first}, {"workers", d.workerPIDs}, {"writers", sinks}, {"tracker", []*actor.PID{d.trackerPID}}, {"root", []*actor.PID{p.root}}}
+	}{{"readers", first}, {"workers", d.workerPIDs}, {"writers", sinks}, {"tracker", trackers}, {"root", []*actor.PID{p.root}}}
 	for _, g := range groups {
 		if !poisonAll(ctx, root, p.log, g.kind, g.pids) {
 			raw, _, shard, _ := p.PoolsInUse()

@@ -136,6 +136,10 @@ func (t *tracker) check(e *trackEntry) {
 		if cp != nil {
 			c.markCheckpoint(cp)
 		}
+	case next >= 0 && t.d.transactional:
+		// The committer commits it with the transaction that holds the batches' records.
+		c.markedAt.Store(time.Now().UnixNano())
+		c.acked.Store(next)
 	case next >= 0:
 		c.mark(next)
 	}

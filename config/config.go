@@ -299,6 +299,22 @@ type Denylist struct {
 	All []string
 }
 
+// Delivery guarantees (Output.Delivery).
+const (
+	DeliveryAtLeastOnce = "at_least_once"
+	DeliveryExactlyOnce = "exactly_once"
+)
+
+// ExactlyOnce returns the output with delivery = "exactly_once", or nil.
+func (c *Config) ExactlyOnce() *Output {
+	for _, o := range c.Outputs {
+		if o.Delivery == DeliveryExactlyOnce {
+			return o
+		}
+	}
+	return nil
+}
+
 // Output types.
 const (
 	OutputKafka       = "kafka"
@@ -349,6 +365,10 @@ type Output struct {
 	// or "2.0" (io.prometheus.write.v2.Request, with a symbols table). A Kafka output's records
 	// then carry a sluice-remote-write-version header.
 	Protocol string `hcl:"protocol,optional" reload:"restart"`
+	// Delivery is a Kafka output's guarantee: "at_least_once" (a crash writes what followed the
+	// last offset commit again) or "exactly_once" (Kafka transactions: the shard records and the
+	// input offsets they cover commit together, once per commit interval; docs/fleet.md).
+	Delivery string `hcl:"delivery,optional" reload:"restart"`
 	// Relabel rules rewrite or drop the series this output receives, after routing and name
 	// mapping, without touching what other outputs receive (docs/relabel.md).
 	Relabel []*Relabel `hcl:"relabel,block" reload:"live"`

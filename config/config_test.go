@@ -324,6 +324,22 @@ func TestValidationErrors(t *testing.T) {
   topics = ["t"]
   translation = "camel"
 }`, "Unknown name translation")
+	f(ok+`output "kafka" "eos" {
+  topic = "e"
+  delivery = "twice"
+}`, "Unknown delivery")
+	f(ok+`output "kafka" "eos" {
+  topic = "e"
+  delivery = "exactly_once"
+}
+output "kafka" "eos2" {
+  topic = "e2"
+  delivery = "exactly_once"
+}`, "Two exactly-once outputs")
+	f(ok+`output "remote_write" "rw" {
+  urls = ["http://127.0.0.1:1/api/v1/write"]
+  delivery = "exactly_once"
+}`, "Setting for another output type")
 	f(ok+`input "remote_write" {
   topics = ["r"]
   isolation_level = "read_some"

@@ -135,7 +135,7 @@ const DefaultInputGroup = "sluice"
 // defaultOutput fills an output block's defaults, which depend on its type, before it is
 // decoded.
 func defaultOutput(typ string) *Output {
-	o := &Output{FlushBytesRaw: "1MiB", LingerRaw: "200ms", NameMappingRaw: "keep", Protocol: ProtocolV1,
+	o := &Output{FlushBytesRaw: "1MiB", LingerRaw: "200ms", NameMappingRaw: "keep", Protocol: ProtocolV1, Delivery: DeliveryAtLeastOnce,
 		Retry: &Retry{MinBackoffRaw: "100ms", MaxBackoffRaw: "10s", MaxElapsedRaw: "0s"}}
 	if contains(httpOutputs, typ) {
 		o.TimeoutRaw, o.Concurrency, o.MaxBatchSamples, o.MaxBatchBytesRaw = "30s", 4, 10000, "4MiB"

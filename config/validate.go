@@ -34,7 +34,7 @@ func (o *Output) HTTP() bool { return contains(httpOutputs, o.Type) }
 
 // outputSettings are the settings only some output types take, and which.
 var outputSettings = map[string][]string{
-	"topic": {OutputKafka}, "compression": {OutputKafka}, "shards": {OutputKafka},
+	"topic": {OutputKafka}, "compression": {OutputKafka}, "shards": {OutputKafka}, "delivery": {OutputKafka},
 	"protocol": {OutputKafka, OutputRemoteWrite},
 	"urls":     httpOutputs, "headers": httpOutputs, "basic_auth": httpOutputs, "bearer_token": httpOutputs,
 	"timeout": httpOutputs, "concurrency": httpOutputs, "max_batch_samples": httpOutputs,

@@ -18,6 +18,7 @@ func (c *Config) validateOutputs(v *validator) {
 		v.errorf("", "", "No output", `Add an output block, such as: output "kafka" "tsdb" { topic = "metrics.shards" }.`)
 	}
 	names := map[string]bool{}
+	exactlyOnce := ""
 	for _, o := range c.Outputs {
 		key := "output." + o.Type + "." + o.Name
 		if !contains(OutputTypes, o.Type) {
@@ -45,6 +46,16 @@ func (c *Config) validateOutputs(v *validator) {
 		if o.NameMapping != c.Outputs[0].NameMapping {
 			v.errorf(key, "name_mapping", "Outputs disagree on name_mapping", "Every output must use the same name_mapping (%s has %q): a series is named once, before it is sharded.",
 				c.Outputs[0].Name, c.Outputs[0].NameMappingRaw)
+		}
+		switch {
+		case o.Delivery != DeliveryAtLeastOnce && o.Delivery != DeliveryExactlyOnce:
+			v.errorf(key, "delivery", "Unknown delivery", "%q: use at_least_once (a crash writes what followed the last commit again) or exactly_once (Kafka transactions).", o.Delivery)
+		case o.Delivery == DeliveryExactlyOnce && exactlyOnce != "":
+			v.errorf(key, "delivery", "Two exactly-once outputs", "Output %q is exactly_once already: one transaction per task carries one output's records with the input offsets.", exactlyOnce)
+		case o.Delivery == DeliveryExactlyOnce && len(c.Aggregates) > 0:
+			v.errorf(key, "delivery", "Exactly-once with aggregation", "Aggregation commits its own checkpoints outside the transaction; remove the aggregate blocks or use at_least_once.")
+		case o.Delivery == DeliveryExactlyOnce:
+			exactlyOnce = o.Name
 		}
 		v.resolveWriting(key, o)
 		switch o.Type {

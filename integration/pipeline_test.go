@@ -36,7 +36,12 @@ const sizes = `pipeline {
 // committed offsets equal the end offsets and no batch is left out of its pool.
 func checkOutput(t *testing.T, c *kafkatest.Cluster, exp *kafkatest.Expected, s actors.Summary, exact bool) {
 	t.Helper()
-	pts := c.ReadOutput(t, outTopic)
+	checkPoints(t, c, c.ReadOutput(t, outTopic), exp, s, exact)
+}
+
+// checkPoints is checkOutput on the points read.
+func checkPoints(t *testing.T, c *kafkatest.Cluster, pts []kafkatest.Point, exp *kafkatest.Expected, s actors.Summary, exact bool) {
+	t.Helper()
 	seen := map[int64]int{}
 	for _, p := range pts {
 		line, ok := exp.Valid[int64(p.Value)]

@@ -124,3 +124,26 @@ type Degraded struct {
 func (d *Degraded) Error() string {
 	return "some endpoints cannot be used now (their circuit breakers will keep requests away from them): " + strings.Join(d.Problems, "; ")
 }
+
+// Transactional is an output that writes in transactions and commits, in each, the input
+// offsets its records cover (output "kafka" with delivery = "exactly_once"). Its writers' parts
+// go into the open transaction; the pipeline calls Commit only when no part is in flight.
+type Transactional interface {
+	// Commit commits the open transaction with offsets, then opens the next one. After an
+	// error the transaction is aborted (its records are never read by a read_committed
+	// consumer, the offsets are not committed) and the output is not to be used again.
+	Commit(offsets []GroupOffsets) error
+	// TransactionalID names the output's transactional producer, for logs.
+	TransactionalID() string
+}
+
+// GroupOffsets are the offsets one consumer-group member commits in a transaction, with the
+// member's identity, so that the group coordinator refuses them from a member whose generation
+// is over (KIP-447): a task that lost its partitions cannot commit for them.
+type GroupOffsets struct {
+	Group      string
+	Generation int32
+	Member     string
+	// Offsets are, per topic and partition, the next offset to consume.
+	Offsets map[string]map[int32]int64
+}

@@ -31,6 +31,10 @@ type Output struct {
 
 	mu    sync.Mutex
 	links []*kafkaio.Link
+
+	// With delivery = "exactly_once", every writer sends through txn, one transactional producer
+	// (eos.go).
+	txn *transactions
 }
 
 // New returns the output of block o.
@@ -50,18 +54,27 @@ func (k *Output) Start(context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("topic %q: %w", k.o.Topic, err)
 	}
+	shards := k.o.Shards
 	switch {
-	case k.o.Shards == 0:
-		return len(parts), nil
-	case len(parts) < k.o.Shards:
+	case shards == 0:
+		shards = len(parts)
+	case len(parts) < shards:
 		return 0, fmt.Errorf("topic %q has %d partitions, but shards = %d needs at least %d (one partition per shard): add partitions or lower shards",
 			k.o.Topic, len(parts), k.o.Shards, k.o.Shards)
 	}
-	return k.o.Shards, nil
+	if k.o.Delivery == config.DeliveryExactlyOnce {
+		if k.txn, err = startTransactions(k.cfg, k.o, shards); err != nil {
+			return 0, err
+		}
+	}
+	return shards, nil
 }
 
 // Writer connects a producer of its own for shards [lo, hi).
 func (k *Output) Writer(lo, hi int, answer output.Answer) (output.Writer, error) {
+	if k.txn != nil {
+		return k.newWriter(k.txn.link, lo, hi, answer), nil
+	}
 	prod, err := sarama.NewAsyncProducer(k.cfg.Kafka.Brokers, kafkaio.ProducerConfig(k.cfg, k.o))
 	if err != nil {
 		return nil, fmt.Errorf("producer: %w", err)
@@ -71,14 +84,20 @@ func (k *Output) Writer(lo, hi int, answer output.Answer) (output.Writer, error)
 	k.mu.Lock()
 	k.links = append(k.links, link)
 	k.mu.Unlock()
-	w := &writer{link: link, topic: k.o.Topic, lo: lo, retry: k.o.Retry, v2: k.o.Protocol == config.ProtocolV2}
+	return k.newWriter(link, lo, hi, nil), nil
+}
+
+// newWriter is a writer of shards [lo, hi) sending through link; answer, for a link that
+// writers share, is where this writer's answers go (nil: the link answers it alone).
+func (k *Output) newWriter(link *kafkaio.Link, lo, hi int, answer output.Answer) *writer {
+	w := &writer{link: link, topic: k.o.Topic, lo: lo, retry: k.o.Retry, v2: k.o.Protocol == config.ProtocolV2, answer: answer}
 	if w.v2 {
 		w.headers = []sarama.RecordHeader{{Key: []byte(HeaderRemoteWriteVersion), Value: []byte(remotewrite.VersionV2)}}
 	}
 	for s := lo; s < hi; s++ {
 		w.keys = append(w.keys, sarama.ByteEncoder(strconv.Itoa(s)))
 	}
-	return w, nil
+	return w
 }
 
 // Stop closes every writer's producer after its records in flight are answered.
@@ -90,7 +109,18 @@ func (k *Output) Stop() error {
 		errs = append(errs, l.Close())
 	}
 	k.links = nil
+	if k.txn != nil {
+		errs = append(errs, k.txn.close())
+	}
 	return errors.Join(errs...)
+}
+
+// Transactions is the output's transactional side, nil unless delivery = "exactly_once".
+func (k *Output) Transactions() output.Transactional {
+	if k.txn == nil {
+		return nil
+	}
+	return k.txn
 }
 
 type writer struct {
@@ -104,6 +134,9 @@ type writer struct {
 	joined  []byte
 	enc     remotewrite.V2Encoder
 	v2buf   []byte
+	// answer is this writer's, when writers share the link (exactly_once): each record's
+	// Metadata then says whose answer it is.
+	answer output.Answer
 }
 
 // Build joins the shard's segments into one record.
@@ -133,6 +166,9 @@ func (w *writer) DeadLetterSource() string { return w.topic }
 // Send enqueues the record; the pipeline's writer keeps at most one record per shard in flight,
 // within the link's window, so it never blocks.
 func (w *writer) Send(s int, part []byte, ref any) {
+	if w.answer != nil {
+		ref = &sharedRef{answer: w.answer, ref: ref}
+	}
 	w.link.Enqueue(&sarama.ProducerMessage{Topic: w.topic, Partition: int32(s), Key: w.keys[s-w.lo],
 		Value: sarama.ByteEncoder(part), Headers: w.headers, Metadata: ref})
 }
