@@ -74,6 +74,7 @@ type readerMetrics struct {
 	owned, fresh, marked    *prometheus.Desc
 	latency, missing        *prometheus.Desc
 	commitsRefused          *prometheus.Desc
+	txns, txnSeconds        *prometheus.Desc
 }
 
 func newReaderMetrics(d *deps) *readerMetrics {
@@ -86,6 +87,8 @@ func newReaderMetrics(d *deps) *readerMetrics {
 		fresh:          desc("sluice_partition_freshness_seconds", "Now minus the Kafka timestamp of the oldest record of a claimed partition not yet acknowledged by the outputs (0: nothing in flight).", "topic", "partition"),
 		latency:        desc("sluice_end_to_end_latency_seconds", "Records' latency from their Kafka timestamp to the outputs' acknowledgement of every datapoint of their batch (what sluice bench reports as latency)."),
 		commitsRefused: desc("sluice_offset_commits_refused_total", "Offset commits the group coordinator refused because a rebalance went on without this member: what was marked since the partition's last commit is consumed again (duplicates, nothing lost)."),
+		txns:           desc("sluice_transactions_total", "An exactly-once output's transactions, by result: committed (records and input offsets together) or aborted (neither; the task escalates).", "result"),
+		txnSeconds:     desc("sluice_transaction_seconds_total", "Time from shutting the readers out to each committed transaction's end, summed: divided by the committed count, the pause a transaction costs."),
 		missing:        desc("sluice_input_topic_missing", "1 for each input topic the brokers say does not exist; the readers wait for it.", "topic"),
 		marked:         desc("sluice_partition_commit_age_seconds", "Time since a claimed partition's committable offset last advanced (sarama commits it within commit_interval).", "topic", "partition"),
 	}
@@ -93,6 +96,9 @@ func newReaderMetrics(d *deps) *readerMetrics {
 
 func (m *readerMetrics) Describe(ch chan<- *prometheus.Desc) {
 	describe(ch, m.records, m.bytes, m.lag, m.up, m.owned, m.fresh, m.marked, m.latency, m.missing, m.commitsRefused)
+	if m.d.cfg.ExactlyOnce() != nil {
+		describe(ch, m.txns, m.txnSeconds)
+	}
 	m.d.rebalances.started.Describe(ch)
 	m.d.rebalances.duration.Describe(ch)
 }
@@ -112,6 +118,11 @@ func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(ch, m.up, float64(m.d.claims.inGroup.Load()))
 	counter(ch, m.commitsRefused, m.d.commitsRefused.Load())
+	if m.d.cfg.ExactlyOnce() != nil {
+		counter(ch, m.txns, m.d.stats.TxnCommitted.Load(), "committed")
+		counter(ch, m.txns, m.d.stats.TxnAborted.Load(), "aborted")
+		ch <- prometheus.MustNewConstMetric(m.txnSeconds, prometheus.CounterValue, float64(m.d.stats.TxnCommitNanos.Load())/1e9)
+	}
 	for _, t := range m.d.missing.list() {
 		gauge(ch, m.missing, 1, t)
 	}

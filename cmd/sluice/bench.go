@@ -64,6 +64,9 @@ type benchResult struct {
 	Shards              int       `json:"shards"`
 	Output              string    `json:"output"`
 	Protocol            string    `json:"protocol"`
+	Delivery            string    `json:"delivery"`
+	Transactions        int64     `json:"transactions"`
+	TransactionPauseS   float64   `json:"transaction_pause_s"`
 	OutputBytes         int64     `json:"output_bytes"`
 	OutputBytesPerDp    float64   `json:"output_bytes_per_dp"`
 	RoutingChanges      int64     `json:"routing_changes"`
@@ -79,6 +82,7 @@ type benchFlags struct {
 	shards                    int
 	remoteWrite               string
 	protocol                  string
+	delivery                  string
 	coordinator               string
 	baseline                  bool
 	config                    string
@@ -100,6 +104,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.workers, "workers", 0, "workers (0: from the config)")
 	fs.IntVar(&f.writers, "writers", 0, "writers (0: from the config)")
 	fs.IntVar(&f.shards, "shards", 0, "output shards: Kafka partitions, or remote-write concurrency (0: from the config; 16 for Kafka)")
+	fs.StringVar(&f.delivery, "delivery", "", "a Kafka output's delivery: at_least_once or exactly_once (default: from the config, else at_least_once)")
 	fs.StringVar(&f.protocol, "protocol", "", "remote-write protocol of the output: 1.0 or 2.0 (default: from the config, else 1.0)")
 	fs.StringVar(&f.remoteWrite, "remote-write", "", "write to this remote-write URL (such as http://127.0.0.1:8428/api/v1/write) instead of a Kafka shard topic")
 	fs.StringVar(&f.coordinator, "coordinator", "", "on or off (default: from the config)")
@@ -195,6 +200,15 @@ func benchConfig(f benchFlags, broker string) (*config.Config, error) {
 			out.Shards = 16
 		}
 	}
+	switch {
+	case f.delivery == "":
+	case f.delivery != config.DeliveryAtLeastOnce && f.delivery != config.DeliveryExactlyOnce:
+		return nil, fmt.Errorf("-delivery %q: use at_least_once or exactly_once", f.delivery)
+	case f.remoteWrite != "" && f.delivery == config.DeliveryExactlyOnce:
+		return nil, fmt.Errorf("-delivery exactly_once is a Kafka output's: leave -remote-write out")
+	default:
+		out.Delivery = f.delivery
+	}
 	if f.protocol != "" {
 		if f.protocol != "1.0" && f.protocol != "2.0" {
 			return nil, fmt.Errorf("-protocol %q: use 1.0 or 2.0", f.protocol)
@@ -249,7 +263,8 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 	}
 	res := &benchResult{Format: f.format, Records: f.records, Datapoints: produced,
 		Baseline: f.baseline, Partitions: f.partitions, Skew: f.skew, Readers: cfg.Pipeline.Readers,
-		Workers: cfg.Pipeline.Workers, Writers: cfg.Pipeline.Writers, Shards: benchShards(cfg), Output: cfg.Outputs[0].Type, Protocol: cfg.Outputs[0].Protocol, Coordinator: "off"}
+		Workers: cfg.Pipeline.Workers, Writers: cfg.Pipeline.Writers, Shards: benchShards(cfg), Output: cfg.Outputs[0].Type, Protocol: cfg.Outputs[0].Protocol, Coordinator: "off",
+		Delivery: cfg.Outputs[0].Delivery}
 	if cfg.Coordinator.Enabled && !f.baseline {
 		res.Coordinator = "on"
 	}
@@ -306,6 +321,9 @@ func runBench(f benchFlags, stderr io.Writer) (*benchResult, error) {
 			res.Dropped += n
 		}
 		res.RoutingChanges, res.HotPartitions = s.RoutingChanges, s.HotPartitions
+		if res.Transactions = s.TxnCommitted; s.TxnCommitted > 0 {
+			res.TransactionPauseS = float64(s.TxnCommitNanos) / float64(s.TxnCommitted) / 1e9
+		}
 	}
 	if waitErr != nil {
 		return nil, waitErr

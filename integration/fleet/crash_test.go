@@ -70,7 +70,13 @@ denylist { globs = ["test.**"] }
 // group and writing the crash tests' shard topic, and returns its path and what it loads to.
 func defaultConfig(t *testing.T, broker, topic string) (string, *config.Config) {
 	t.Helper()
-	path := sluicetest.WriteConfig(t, crashHCL(broker, topic, "", ""))
+	return defaultConfigOutput(t, broker, topic, "")
+}
+
+// defaultConfigOutput is defaultConfig with output settings added to the output block.
+func defaultConfigOutput(t *testing.T, broker, topic, output string) (string, *config.Config) {
+	t.Helper()
+	path := sluicetest.WriteConfig(t, crashHCL(broker, topic, "", output))
 	cfg, err := config.LoadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +103,12 @@ func produceOver(t *testing.T, c *kafkatest.Cluster, topic string, lines []strin
 func checkZeroLoss(t *testing.T, c *kafkatest.Cluster, exp *kafkatest.Expected, topic string) (checked, dups int) {
 	t.Helper()
 	counts, stray, misplaced := c.Tally(t, outTopic, shards, exp.Lines)
+	return checkCounts(t, c, exp, topic, counts, stray, misplaced)
+}
+
+// checkCounts is checkZeroLoss on a tally of the output.
+func checkCounts(t *testing.T, c *kafkatest.Cluster, exp *kafkatest.Expected, topic string, counts []uint16, stray, misplaced int) (checked, dups int) {
+	t.Helper()
 	if misplaced > 0 {
 		t.Fatalf("%d series on a partition other than their shard", misplaced)
 	}

@@ -25,8 +25,40 @@ func TestFiveKillsDefaultConfig(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for a minute or two")
 	}
+	b, exp, t0 := fiveKills(t, "")
+	checked, dups := checkZeroLoss(t, &b.Cluster, exp, fiveKillsTopic)
+	t.Logf("five kills: %d valid datapoints checked, all present; %d duplicates (%.2f%%); %s in all",
+		checked, dups, 100*float64(dups)/float64(checked), time.Since(t0).Round(time.Second))
+}
+
+// TestFiveKillsExactlyOnce is the same run with delivery = "exactly_once": every valid
+// datapoint is on its shard exactly once as a read_committed consumer sees the shard topic
+// (what the killed processes' open transactions wrote is aborted), with the default timeouts.
+func TestFiveKillsExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for a minute or two")
+	}
+	b, exp, t0 := fiveKills(t, "  delivery = \"exactly_once\"\n")
+	counts, stray, misplaced := b.TallyCommitted(t, outTopic, shards, exp.Lines)
+	checked, dups := checkCounts(t, &b.Cluster, exp, fiveKillsTopic, counts, stray, misplaced)
+	if dups > 0 {
+		t.Fatalf("exactly_once: %d of %d valid datapoints are on the shard topic more than once (read_committed)", dups, checked)
+	}
+	// Read uncommitted, the aborted transactions' records show: what at-least-once would have kept.
+	counts, stray, misplaced = b.Tally(t, outTopic, shards, exp.Lines)
+	_, aborted := checkCounts(t, &b.Cluster, exp, fiveKillsTopic, counts, stray, misplaced)
+	t.Logf("five kills, exactly_once: %d valid datapoints checked, each exactly once as read_committed sees it; "+
+		"%d more in aborted transactions (read_uncommitted); %s in all", checked, aborted, time.Since(t0).Round(time.Second))
+}
+
+const fiveKillsTopic = "in.fivekills"
+
+// fiveKills runs the five kills with output settings added to the output block, and returns the
+// broker and what was produced once the input is committed to its end and the last process
+// stopped.
+func fiveKills(t *testing.T, output string) (*kafkatest.Process, *kafkatest.Expected, time.Time) {
 	const (
-		topic     = "in.fivekills"
+		topic     = fiveKillsTopic
 		lines     = 4_000_000
 		trickle   = 1_200_000
 		perRecord = 100
@@ -43,7 +75,7 @@ func TestFiveKillsDefaultConfig(t *testing.T) {
 	t.Logf("%s: %d lines ready on 8 partitions", time.Since(t0).Round(time.Millisecond), lines)
 	produced := produceOver(t, &b.Cluster, topic, input[lines:], 4_000, perRecord)
 
-	cfg, def := defaultConfig(t, b.Addrs[0], topic)
+	cfg, def := defaultConfigOutput(t, b.Addrs[0], topic, output)
 	bound := def.Kafka.SessionTimeout + def.Kafka.RebalanceTimeout + 10*time.Second
 	committed := func() (done, total int64) {
 		c, end := b.Offsets(t, group, topic)
@@ -88,7 +120,6 @@ func TestFiveKillsDefaultConfig(t *testing.T) {
 	if code, last := p.Stop(t); code != 0 {
 		t.Fatalf("exit %d on SIGTERM, last line %v", code, last)
 	}
-	checked, dups := checkZeroLoss(t, &b.Cluster, exp, topic)
-	t.Logf("five kills: recoveries %v; %d valid datapoints checked, all present; %d duplicates (%.2f%%); %s in all",
-		recoveries, checked, dups, 100*float64(dups)/float64(checked), time.Since(t0).Round(time.Second))
+	t.Logf("five kills: recoveries %v", recoveries)
+	return b, exp, t0
 }

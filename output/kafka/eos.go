@@ -50,6 +50,9 @@ func startTransactions(cfg *config.Config, o *config.Output, shards int) (*trans
 	pc := kafkaio.ProducerConfig(cfg, o)
 	pc.Producer.Transaction.ID = id
 	pc.Producer.Transaction.Timeout = TxnTimeout(cfg)
+	// A coordinator that moves or a broker that restarts briefly is waited out, for 5 s.
+	pc.Producer.Transaction.Retry.Max = 50
+	pc.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
 	prod, err := sarama.NewAsyncProducer(cfg.Kafka.Brokers, pc)
 	if err != nil {
 		return nil, fmt.Errorf("transactional producer %s: %w", id, err)
