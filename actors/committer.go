@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/kafkaio"
 	"github.com/sluicehq/sluice/output"
 )
 
@@ -127,6 +128,12 @@ func (c *committer) poll(ctx actor.Context) {
 		return
 	}
 	claims := c.d.claims.snapshot()
+	if err := c.d.txn.Failed(); err != nil {
+		// What is in flight can never be acknowledged into this transaction.
+		c.draining = false
+		c.done(ctx, commitDone{err: err})
+		return
+	}
 	if c.d.gate.busy() || inFlight(claims) {
 		c.after(ctx, commitPollEvery, commitPoll{})
 		return
@@ -146,7 +153,7 @@ func (c *committer) poll(ctx actor.Context) {
 		if !ok {
 			i = len(groups)
 			groups = append(groups, output.GroupOffsets{Group: cl.group, Generation: cl.sess.GenerationID(), Member: cl.sess.MemberID(),
-				Offsets: map[string]map[int32]int64{}})
+				InstanceID: kafkaio.InstanceID(c.d.cfg.Kafka, cl.reader), Offsets: map[string]map[int32]int64{}})
 			byMember[k] = i
 		}
 		g := &groups[i]

@@ -12,9 +12,16 @@ import (
 // TestExactlyOncePipeline: with delivery = "exactly_once" every valid datapoint is on its shard
 // exactly once as a read_committed consumer sees the topic, the input is committed to its end
 // (through the transactions, not the group's own commits), and nothing is left in a pool; a
-// second pipeline started on the same group afterwards writes nothing more.
+// member's offsets go into each transaction with its group generation, and with its static
+// instance id where kafka.instance_id is set (the coordinator checks both).
 func TestExactlyOncePipeline(t *testing.T) {
+	t.Run("dynamic membership", func(t *testing.T) { exactlyOncePipeline(t, "") })
+	t.Run("static membership", func(t *testing.T) { exactlyOncePipeline(t, `instance_id = "eos"`) })
+}
+
+func exactlyOncePipeline(t *testing.T, kafkaExtra string) {
 	c := kafkatest.Start(t, inTopic, 6, outTopic, shards)
+	c.KafkaHCL += "\n" + kafkaExtra
 	lines, exp := kafkatest.Generate(200_000)
 	c.Produce(t, inTopic, lines, 100)
 	cfg := c.ConfigFor(t, "input \"opentsdb\" {\n  topics = [\""+inTopic+"\"]\n  group = \""+group+"\"\n}\n", outTopic, shards,

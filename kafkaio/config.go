@@ -44,9 +44,9 @@ func ConsumerConfig(k *config.Kafka, reader int) *sarama.Config {
 	// timeout later; sarama reads every response with Net.ReadTimeout, so it must be longer, or
 	// the member abandons its join and starts over (the Java client allows rebalance + 5 s).
 	c.Net.ReadTimeout = max(c.Net.ReadTimeout, k.RebalanceTimeout+5*time.Second)
-	if id := k.InstanceID; id != "" {
+	if id := InstanceID(k, reader); id != "" {
 		// Static membership: one id per reader, the same after a restart.
-		c.Consumer.Group.InstanceId = id + "-" + strconv.Itoa(reader)
+		c.Consumer.Group.InstanceId = id
 	}
 	Secure(c, k)
 	return c
@@ -82,4 +82,13 @@ func ClientConfig(k *config.Kafka) *sarama.Config {
 	c.ClientID = k.ClientID
 	Secure(c, k)
 	return c
+}
+
+// InstanceID is reader's static group instance id, "<instance_id>-<reader>", or "" without
+// kafka.instance_id.
+func InstanceID(k *config.Kafka, reader int) string {
+	if k.InstanceID == "" {
+		return ""
+	}
+	return k.InstanceID + "-" + strconv.Itoa(reader)
 }

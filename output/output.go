@@ -133,6 +133,9 @@ type Transactional interface {
 	// error the transaction is aborted (its records are never read by a read_committed
 	// consumer, the offsets are not committed) and the output is not to be used again.
 	Commit(offsets []GroupOffsets) error
+	// Failed reports, once the producer has gone into an error state (a write the transaction
+	// holds failed: the transaction can only be aborted), the error, after aborting it.
+	Failed() error
 	// TransactionalID names the output's transactional producer, for logs.
 	TransactionalID() string
 }
@@ -144,6 +147,8 @@ type GroupOffsets struct {
 	Group      string
 	Generation int32
 	Member     string
+	// InstanceID is the member's static group instance id ("": none).
+	InstanceID string
 	// Offsets are, per topic and partition, the next offset to consume.
 	Offsets map[string]map[int32]int64
 }

@@ -83,6 +83,7 @@ type benchFlags struct {
 	remoteWrite               string
 	protocol                  string
 	delivery                  string
+	commitInterval            time.Duration
 	coordinator               string
 	baseline                  bool
 	config                    string
@@ -104,6 +105,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.workers, "workers", 0, "workers (0: from the config)")
 	fs.IntVar(&f.writers, "writers", 0, "writers (0: from the config)")
 	fs.IntVar(&f.shards, "shards", 0, "output shards: Kafka partitions, or remote-write concurrency (0: from the config; 16 for Kafka)")
+	fs.DurationVar(&f.commitInterval, "commit-interval", 0, "offset commit interval, and an exactly-once output's transaction interval (0: 100ms, so that the run's end is seen soon)")
 	fs.StringVar(&f.delivery, "delivery", "", "a Kafka output's delivery: at_least_once or exactly_once (default: from the config, else at_least_once)")
 	fs.StringVar(&f.protocol, "protocol", "", "remote-write protocol of the output: 1.0 or 2.0 (default: from the config, else 1.0)")
 	fs.StringVar(&f.remoteWrite, "remote-write", "", "write to this remote-write URL (such as http://127.0.0.1:8428/api/v1/write) instead of a Kafka shard topic")
@@ -170,7 +172,12 @@ func benchConfig(f benchFlags, broker string) (*config.Config, error) {
 		return nil, err
 	}
 	cfg.Kafka.Brokers = []string{broker}
+	// Short by default, so that the end of the run is seen soon; -commit-interval sets it, as an
+	// exactly-once comparison must (a transaction per commit interval).
 	cfg.Kafka.CommitInterval = min(cfg.Kafka.CommitInterval, 100*time.Millisecond)
+	if f.commitInterval > 0 {
+		cfg.Kafka.CommitInterval = f.commitInterval
+	}
 	var in *config.Input
 	for _, i := range cfg.Inputs {
 		if i.Format == f.format {

@@ -71,6 +71,16 @@ func startTransactions(cfg *config.Config, o *config.Output, shards int) (*trans
 
 func (t *transactions) TransactionalID() string { return t.id }
 
+// Failed aborts the transaction and says why when a write in it failed for good (sarama then
+// refuses to commit it).
+func (t *transactions) Failed() error {
+	st := t.prod.TxnStatus()
+	if st&(sarama.ProducerTxnFlagAbortableError|sarama.ProducerTxnFlagFatalError) == 0 {
+		return nil
+	}
+	return t.abort(fmt.Errorf("a write in the transaction failed (producer state %s)", st))
+}
+
 // Commit adds each member's offsets to the open transaction, commits it and begins the next.
 func (t *transactions) Commit(groups []output.GroupOffsets) error {
 	for _, g := range groups {
@@ -81,6 +91,9 @@ func (t *transactions) Commit(groups []output.GroupOffsets) error {
 			}
 		}
 		md := &sarama.ConsumerGroupMetadata{GroupID: g.Group, GenerationID: g.Generation, MemberID: g.Member}
+		if g.InstanceID != "" {
+			md.GroupInstanceID = &g.InstanceID
+		}
 		if err := t.prod.AddOffsetsToTxnWithGroupMetadata(offsets, md); err != nil {
 			return t.abort(fmt.Errorf("adding the offsets of group %s (generation %d) to the transaction: %w", g.Group, g.Generation, err))
 		}
