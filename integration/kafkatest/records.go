@@ -4,7 +4,6 @@ package kafkatest
 // topic, and reading a topic back (records, decoded shard points, a tally per value).
 
 import (
-
 	"fmt"
 	"strconv"
 	"strings"
