@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/integration/kafkatest"
 	"github.com/sluicehq/sluice/integration/sluicetest"
 )
 
@@ -26,6 +25,7 @@ type receiver struct {
 	name    string
 	base    string // http://127.0.0.1:PORT
 	cmd     *exec.Cmd
+	exited  <-chan struct{} // closed once cmd has exited
 	dataDir string
 	log     *os.File
 	args    func(addr string) []string
@@ -111,8 +111,30 @@ func startPrometheus3(t testing.TB) *receiver {
 	return r
 }
 
-// start runs the receiver on a free port and waits until ready answers 200.
+// start runs the receiver on a free port and waits until ready answers 200. A receiver that
+// exits before it is ready (another process may have taken the free port between FreeAddr and
+// its bind while the machine is busy) is started again on another port, twice at most; one that
+// neither exits nor answers within a minute fails the test with its log.
 func (r *receiver) start(t testing.TB, ready string) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		exited := r.startOnce(t)
+		ok, gone := r.waitReady(ready, exited, time.Minute)
+		if ok {
+			return
+		}
+		if !gone {
+			t.Fatalf("%s not ready after a minute; its log:\n%s", r.name, r.logTail())
+		}
+		if attempt == 3 {
+			t.Fatalf("%s exited before it was ready, %d times; its log:\n%s", r.name, attempt, r.logTail())
+		}
+		t.Logf("%s exited before it was ready; starting it again on another port; its log:\n%s", r.name, r.logTail())
+	}
+}
+
+// startOnce starts the receiver's process on a free port; the channel closes when it exits.
+func (r *receiver) startOnce(t testing.TB) <-chan struct{} {
 	t.Helper()
 	addr := sluicetest.FreeAddr(t)
 	r.base = "http://" + addr
@@ -127,21 +149,43 @@ func (r *receiver) start(t testing.TB, ready string) {
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", r.name, err)
 	}
-	cmd := r.cmd
+	cmd, exited := r.cmd, make(chan struct{})
+	r.exited = exited
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-exited:
+		default:
 			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
+			<-exited
 		}
 	})
-	kafkatest.WaitFor(t, 30*time.Second, r.name+" to be ready", func() bool {
-		resp, err := http.Get(r.base + ready)
-		if err != nil {
-			return false
+	return exited
+}
+
+// waitReady polls ready until it answers 200 (ok), the process exits (gone) or timeout passes.
+func (r *receiver) waitReady(ready string, exited <-chan struct{}, timeout time.Duration) (ok, gone bool) {
+	deadline := time.After(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if resp, err := http.Get(r.base + ready); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return true, false
+			}
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+		select {
+		case <-exited:
+			return false, true
+		case <-deadline:
+			return false, false
+		case <-tick.C:
+		}
+	}
 }
 
 // stop ends the receiver gracefully (it flushes what it acknowledged), as a replica that goes
@@ -149,13 +193,11 @@ func (r *receiver) start(t testing.TB, ready string) {
 func (r *receiver) stop(t testing.TB) {
 	t.Helper()
 	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- r.cmd.Wait() }()
 	select {
-	case <-done:
+	case <-r.exited:
 	case <-time.After(30 * time.Second):
 		_ = r.cmd.Process.Kill()
-		<-done
+		<-r.exited
 	}
 }
 
