@@ -74,11 +74,17 @@ func (d *readerDeps) workerFor(topic string, partition int32, batchID uint64) *a
 			return d.workerPIDs[w]
 		}
 	}
+	return d.workerPIDs[hashWorker(topic, partition, len(d.workerPIDs))]
+}
+
+// hashWorker is a partition's fixed worker when no routing table names it (FNV-1a of the topic
+// plus the partition).
+func hashWorker(topic string, partition int32, workers int) int {
 	h := uint32(2166136261)
 	for i := 0; i < len(topic); i++ {
 		h = (h ^ uint32(topic[i])) * 16777619
 	}
-	return d.workerPIDs[(h+uint32(partition))%uint32(len(d.workerPIDs))]
+	return int((h + uint32(partition)) % uint32(workers))
 }
 
 // workerDeps is what a worker uses.

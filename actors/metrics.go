@@ -10,6 +10,7 @@ import (
 	"github.com/sluicehq/sluice/latency"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/output"
+	"github.com/sluicehq/sluice/placement"
 	"github.com/sluicehq/sluice/shed"
 )
 
@@ -75,6 +76,7 @@ type readerMetrics struct {
 	latency, missing        *prometheus.Desc
 	commitsRefused          *prometheus.Desc
 	txns, txnSeconds        *prometheus.Desc
+	partRecords             *prometheus.Desc
 }
 
 func newReaderMetrics(d *deps) *readerMetrics {
@@ -90,12 +92,13 @@ func newReaderMetrics(d *deps) *readerMetrics {
 		txns:           desc("sluice_transactions_total", "An exactly-once output's transactions, by result: committed (records and input offsets together) or aborted (neither; the task escalates).", "result"),
 		txnSeconds:     desc("sluice_transaction_seconds_total", "Time from shutting the readers out to each committed transaction's end, summed: divided by the committed count, the pause a transaction costs."),
 		missing:        desc("sluice_input_topic_missing", "1 for each input topic the brokers say does not exist; the readers wait for it.", "topic"),
+		partRecords:    desc("sluice_partition_records_total", "Kafka records read from a claimed partition since this process claimed it (the status page's per-partition rate).", "topic", "partition"),
 		marked:         desc("sluice_partition_commit_age_seconds", "Time since a claimed partition's committable offset last advanced (sarama commits it within commit_interval).", "topic", "partition"),
 	}
 }
 
 func (m *readerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, m.records, m.bytes, m.lag, m.up, m.owned, m.fresh, m.marked, m.latency, m.missing, m.commitsRefused)
+	describe(ch, m.records, m.bytes, m.lag, m.up, m.owned, m.fresh, m.marked, m.latency, m.missing, m.commitsRefused, m.partRecords)
 	if m.d.cfg.ExactlyOnce() != nil {
 		describe(ch, m.txns, m.txnSeconds)
 	}
@@ -115,6 +118,7 @@ func (m *readerMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(ch, m.owned, 1, c.Topic, part, strconv.Itoa(c.reader))
 		gauge(ch, m.fresh, c.freshness(now).Seconds(), c.Topic, part)
 		gauge(ch, m.marked, c.commitAge(now).Seconds(), c.Topic, part)
+		counter(ch, m.partRecords, c.records.Load(), c.Topic, part)
 	}
 	gauge(ch, m.up, float64(m.d.claims.inGroup.Load()))
 	counter(ch, m.commitsRefused, m.d.commitsRefused.Load())
@@ -313,7 +317,7 @@ func (m *supervisorMetrics) Collect(ch chan<- prometheus.Metric) {
 type coordinatorMetrics struct {
 	d                  *deps
 	changes, hot, load *prometheus.Desc
-	version            *prometheus.Desc
+	version, route     *prometheus.Desc
 }
 
 func newCoordinatorMetrics(d *deps) *coordinatorMetrics {
@@ -321,12 +325,13 @@ func newCoordinatorMetrics(d *deps) *coordinatorMetrics {
 		changes: desc("sluice_routing_changes_total", "Partitions the coordinator moved between workers (or spread, or pinned again)."),
 		hot:     desc("sluice_hot_partitions", "Partitions spread over several workers now."),
 		load:    desc("sluice_partition_load_bytes_per_second", "A claimed partition's measured load: read rate plus what draining its lag within an interval needs.", "topic", "partition"),
+		route:   desc("sluice_partition_worker", "1 for each worker a claimed partition's batches go to now: one, or several when the coordinator spread a hot partition.", "topic", "partition", "worker"),
 		version: desc("sluice_routing_table_version", "Version of the routing table readers use (0: none yet, batches go by hash)."),
 	}
 }
 
 func (m *coordinatorMetrics) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, m.changes, m.hot, m.load, m.version)
+	describe(ch, m.changes, m.hot, m.load, m.version, m.route)
 }
 
 func (m *coordinatorMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -339,23 +344,43 @@ func (m *coordinatorMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	var v uint64
-	if t := d.partitions.Load(); t != nil {
+	t := d.partitions.Load()
+	if t != nil {
 		v = t.Version
 	}
 	gauge(ch, m.version, float64(v))
+	for _, c := range d.claims.snapshot() {
+		part := strconv.Itoa(int(c.Partition))
+		if ws := routeOf(t, c.Topic, c.Partition); len(ws) > 0 {
+			for _, w := range ws {
+				gauge(ch, m.route, 1, c.Topic, part, strconv.Itoa(w))
+			}
+		} else if d.workers > 0 {
+			gauge(ch, m.route, 1, c.Topic, part, strconv.Itoa(hashWorker(c.Topic, c.Partition, d.workers)))
+		}
+	}
+}
+
+// routeOf is the workers the routing table names for a partition (none: it goes by hash).
+func routeOf(t *placement.Table, topic string, partition int32) []int {
+	if t == nil {
+		return nil
+	}
+	return t.Assignment[placement.Key{Topic: topic, Partition: partition}]
 }
 
 // limitMetrics: the cardinality budgets and shedding.
 type limitMetrics struct {
 	d                               *deps
 	series, admitted, dropped, shed *prometheus.Desc
-	factor                          *prometheus.Desc
+	factor, max                     *prometheus.Desc
 }
 
 func newLimitMetrics(d *deps) *limitMetrics {
 	return &limitMetrics{d: d,
 		series:   desc("sluice_limit_series", "Distinct series a cardinality budget saw in its current window (exact while few, then a HyperLogLog estimate).", "limit", "value"),
 		admitted: desc("sluice_limit_admitted_series", "Series a cardinality budget admitted in its current window.", "limit", "value"),
+		max:      desc("sluice_limit_max_series", "A cardinality budget's max_series: series admitted per window (per tag value with per_tag).", "limit", "value"),
 		dropped:  desc("sluice_limit_dropped_total", "Datapoints of new series a cardinality budget dropped.", "limit"),
 		shed:     desc("sluice_shed_total", "Datapoints shed under overload, by route (its index among the route blocks) and priority class.", "route", "class"),
 		factor:   desc("sluice_shed_factor", "The fraction of a priority class's series kept (1: nothing shed).", "class"),
@@ -363,7 +388,7 @@ func newLimitMetrics(d *deps) *limitMetrics {
 }
 
 func (m *limitMetrics) Describe(ch chan<- *prometheus.Desc) {
-	describe(ch, m.series, m.admitted, m.dropped, m.shed, m.factor)
+	describe(ch, m.series, m.admitted, m.dropped, m.shed, m.factor, m.max)
 }
 
 func (m *limitMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -372,6 +397,7 @@ func (m *limitMetrics) Collect(ch chan<- prometheus.Metric) {
 	for _, u := range usage {
 		gauge(ch, m.series, float64(u.Series), u.Limit, u.Value)
 		gauge(ch, m.admitted, float64(u.Admitted), u.Limit, u.Value)
+		gauge(ch, m.max, float64(u.Max), u.Limit, u.Value)
 	}
 	for name, n := range dropped {
 		counter(ch, m.dropped, n, name)

@@ -323,6 +323,7 @@ type Usage struct {
 	Limit, Value string
 	Series       uint64 // distinct series in the current window (estimate)
 	Admitted     int
+	Max          int // the budget's max_series
 	Dropping     bool
 }
 
@@ -336,7 +337,7 @@ func (s *Set) Usage() (out []Usage, dropped map[string]int64) {
 		dropped[b.name] = b.dropped.Load()
 		b.mu.Lock()
 		for _, st := range b.order {
-			out = append(out, Usage{Limit: b.name, Value: st.value, Series: st.distinct(), Admitted: len(st.admitted), Dropping: st.dropping})
+			out = append(out, Usage{Limit: b.name, Value: st.value, Series: st.distinct(), Admitted: len(st.admitted), Max: b.max, Dropping: st.dropping})
 		}
 		b.mu.Unlock()
 	}
