@@ -45,7 +45,7 @@ func TestAggregationCrashExact(t *testing.T) {
 	// lateness covers a killed process's input partitions standing still until the group gives
 	// them to another (session timeout + rebalance timeout, with the defaults 18 s). The kill
 	// comes once windows have closed, so that the partitions that move carry running totals.
-	src := crashHCL(c.Addrs[0], topic, "", "") + `
+	src := sluicetest.CrashHCL(c.Addrs[0], topic, "", "") + `
 aggregate "req" {
   match    = ["http.requests"]
   interval = "10s"

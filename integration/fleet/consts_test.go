@@ -1,8 +1,10 @@
 package fleet
 
-// The topics, group and shard count the fleet tests' configurations use.
+import "github.com/sluicehq/sluice/integration/sluicetest"
+
+// The topics, group and shard count of the crash harness's configurations (sluicetest.CrashHCL).
 const (
-	outTopic = "metrics.shards"
-	group    = "sluice-test"
-	shards   = 8
+	outTopic = sluicetest.OutTopic
+	group    = sluicetest.Group
+	shards   = sluicetest.Shards
 )

@@ -30,8 +30,8 @@ func TestPartitionMoveAndSIGTERMDuringRebalance(t *testing.T) {
 	// second, so the processes are busy with fresh records when partitions move.
 	preload := lines / 5
 	c.Produce(t, topic, input[:preload], perRecord)
-	produced := produceOver(t, c, topic, input[preload:], 20_000, perRecord)
-	cfg, def := defaultConfig(t, c.Addrs[0], topic)
+	produced := sluicetest.ProduceOver(t, c, topic, input[preload:], 20_000, perRecord)
+	cfg, def := sluicetest.DefaultConfig(t, c.Addrs[0], topic)
 	// The most datapoints one batch holds: BatchRecords records, or as many of the smallest
 	// records as fit in BatchBytes.
 	smallest := 1 << 30
@@ -111,7 +111,7 @@ func TestPartitionMoveAndSIGTERMDuringRebalance(t *testing.T) {
 	// machine) leaves what was marked since the partition's last commit to be consumed again: a
 	// commit interval or two of one partition's records, at most two batches' worth here.
 	allowed := (released + 2*refused) * perBatch
-	checked, dups := checkZeroLoss(t, c, exp, topic)
+	checked, dups := sluicetest.CheckZeroLoss(t, c, exp, topic)
 	t.Logf("%d valid datapoints checked, all present; %d duplicates; %d batches released unacknowledged and %d commits refused (≤ %d datapoints a batch)",
 		checked, dups, released, refused, perBatch)
 	if dups > allowed {

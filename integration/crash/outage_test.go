@@ -1,4 +1,4 @@
-package fleet
+package crash
 
 import (
 	"os"
@@ -110,7 +110,7 @@ func TestCrashOutputOutage(t *testing.T) {
 	if limit := 2*budget + 64<<20; rss > limit {
 		t.Fatalf("peak RSS %d MiB exceeds twice the pool budget plus 64 MiB (%d MiB)", rss>>20, limit>>20)
 	}
-	checked, dups := checkZeroLoss(t, c, exp, topic)
+	checked, dups := sluicetest.CheckZeroLoss(t, c, exp, topic)
 	t.Logf("output outage (%s, %d produce requests refused): %d valid datapoints checked, all present; %d duplicates; "+
 		"%d partition assignments, %d undrained releases; peak RSS %d MiB (limit %d MiB)",
 		outage, refused.Load(), checked, dups, assigned, released, rss>>20, (2*budget+64<<20)>>20)

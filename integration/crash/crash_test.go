@@ -1,4 +1,4 @@
-package fleet
+package crash
 
 import (
 	"fmt"
@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/integration/kafkatest"
 	"github.com/sluicehq/sluice/integration/sluicetest"
 )
@@ -38,98 +37,13 @@ func killConfig(t *testing.T, c *kafkatest.Cluster, topic, extra string) string 
 
 func writeCrashConfig(t *testing.T, c *kafkatest.Cluster, topic, session, heartbeat, rebalance, extra string) string {
 	t.Helper()
-	src := `log { level = "info" }` + crashHCL(c.Addrs[0], topic,
+	src := `log { level = "info" }` + sluicetest.CrashHCL(c.Addrs[0], topic,
 		fmt.Sprintf("  session_timeout = %q\n  heartbeat_interval = %q\n  rebalance_timeout = %q\n", session, heartbeat, rebalance),
 		"  linger = \"50ms\"\n") + extra + "\n"
 	if !strings.Contains(extra, "pipeline {") {
 		src += "pipeline { shutdown_timeout = \"3s\" }\n"
 	}
 	return sluicetest.WriteConfig(t, src)
-}
-
-// crashHCL is the crash tests' pipeline: OpenTSDB from topic in their group, to their shard
-// topic, test.** denylisted; kafka and output add lines to those blocks.
-func crashHCL(broker, topic, kafka, output string) string {
-	return fmt.Sprintf(`
-kafka {
-  brokers = [%q]
-%s}
-input "opentsdb" {
-  topics = [%q]
-  group  = %q
-}
-output "kafka" "tsdb" {
-  topic  = %q
-  shards = %d
-%s}
-denylist { globs = ["test.**"] }
-`, broker, kafka, topic, group, outTopic, shards, output)
-}
-
-// defaultConfig writes a config with every default, reading topic (OpenTSDB) in the crash tests'
-// group and writing the crash tests' shard topic, and returns its path and what it loads to.
-func defaultConfig(t *testing.T, broker, topic string) (string, *config.Config) {
-	t.Helper()
-	return defaultConfigOutput(t, broker, topic, "")
-}
-
-// defaultConfigOutput is defaultConfig with output settings added to the output block.
-func defaultConfigOutput(t *testing.T, broker, topic, output string) (string, *config.Config) {
-	t.Helper()
-	path := sluicetest.WriteConfig(t, crashHCL(broker, topic, "", output))
-	cfg, err := config.LoadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path, cfg
-}
-
-// produceOver writes lines to topic from a goroutine, chunk lines every 200 ms (perRecord lines a
-// record), as agents keep writing while a test kills and restarts; the channel closes when all
-// are written.
-func produceOver(t *testing.T, c *kafkatest.Cluster, topic string, lines []string, chunk, perRecord int) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < len(lines); i += chunk {
-			c.Produce(t, topic, lines[i:min(i+chunk, len(lines))], perRecord)
-			time.Sleep(200 * time.Millisecond)
-		}
-	}()
-	return done
-}
-
-// checkZeroLoss asserts every valid datapoint arrived on its shard and returns the duplicates.
-func checkZeroLoss(t *testing.T, c *kafkatest.Cluster, exp *kafkatest.Expected, topic string) (checked, dups int) {
-	t.Helper()
-	counts, stray, misplaced := c.Tally(t, outTopic, shards, exp.Lines)
-	return checkCounts(t, c, exp, topic, counts, stray, misplaced)
-}
-
-// checkCounts is checkZeroLoss on a tally of the output.
-func checkCounts(t *testing.T, c *kafkatest.Cluster, exp *kafkatest.Expected, topic string, counts []uint16, stray, misplaced int) (checked, dups int) {
-	t.Helper()
-	if misplaced > 0 {
-		t.Fatalf("%d series on a partition other than their shard", misplaced)
-	}
-	for v, n := range counts {
-		_, valid := exp.Valid[int64(v)]
-		switch {
-		case valid && n == 0:
-			t.Fatalf("datapoint %d (%s) was lost", v, exp.Valid[int64(v)])
-		case !valid && n > 0:
-			t.Fatalf("datapoint %d should have been dropped but arrived", v)
-		case n > 1:
-			dups += int(n) - 1
-		}
-	}
-	if stray > 0 {
-		t.Fatalf("%d datapoints with values that were never produced", stray)
-	}
-	if u := c.Uncommitted(t, group, topic); len(u) > 0 {
-		t.Fatalf("input not committed to its end: %v", u)
-	}
-	return len(exp.Valid), dups
 }
 
 // finish runs sluice until the input is committed, stops it with SIGTERM and returns its summary.
@@ -157,7 +71,7 @@ func TestCrashKill9Loop(t *testing.T) {
 	// pipeline would read the whole input before the second kill.
 	preload := crashLines / 10
 	c.Produce(t, topic, lines[:preload], 200)
-	produced := produceOver(t, c, topic, lines[preload:], 8_000, 200)
+	produced := sluicetest.ProduceOver(t, c, topic, lines[preload:], 8_000, 200)
 	t.Logf("%s: input started", time.Since(t0).Round(time.Millisecond))
 	cfg := killConfig(t, c, topic, "")
 	bin := sluicetest.Binary(t)
@@ -198,7 +112,7 @@ func TestCrashKill9Loop(t *testing.T) {
 	<-produced
 	finish(t, bin, nil, c, topic, cfg)
 	t.Logf("%s: last run finished", time.Since(t0).Round(time.Millisecond))
-	checked, dups := checkZeroLoss(t, c, exp, topic)
+	checked, dups := sluicetest.CheckZeroLoss(t, c, exp, topic)
 	t.Logf("%s: output checked", time.Since(t0).Round(time.Millisecond))
 	t.Logf("kill -9 loop: %d valid datapoints checked, all present; %d duplicates (%.2f%%)", checked, dups, 100*float64(dups)/float64(checked))
 }
@@ -245,7 +159,7 @@ func TestCrashSIGTERMUnderLoad(t *testing.T) {
 	t.Logf("SIGTERM under load: stopped in %s with %d of %d datapoints read, %d batches left", took.Round(time.Millisecond),
 		sluicetest.Num(last, "datapoints_in"), crashLines, sluicetest.Num(last, "batches_left"))
 	finish(t, bin, nil, c, topic, cfg)
-	checked, dups := checkZeroLoss(t, c, exp, topic)
+	checked, dups := sluicetest.CheckZeroLoss(t, c, exp, topic)
 	t.Logf("SIGTERM under load: %d valid datapoints checked, all present; %d duplicates", checked, dups)
 }
 
@@ -274,7 +188,7 @@ pipeline {
 	if sluicetest.Num(last, "readers_alive") != 2 || sluicetest.Num(last, "workers_alive") != 4 || sluicetest.Num(last, "writers_alive") != 2 {
 		t.Fatalf("actor counts did not hold: %v", last)
 	}
-	checked, dups := checkZeroLoss(t, c, exp, topic)
+	checked, dups := sluicetest.CheckZeroLoss(t, c, exp, topic)
 	t.Logf("injected panics: %d valid datapoints checked, all present; %d duplicates; %d restarts", checked, dups, sluicetest.Num(last, "restarts"))
 }
 

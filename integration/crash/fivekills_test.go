@@ -1,4 +1,4 @@
-package fleet
+package crash
 
 import (
 	"fmt"
@@ -26,7 +26,7 @@ func TestFiveKillsDefaultConfig(t *testing.T) {
 		t.Skip("runs for a minute or two")
 	}
 	b, exp, t0 := fiveKills(t, "")
-	checked, dups := checkZeroLoss(t, &b.Cluster, exp, fiveKillsTopic)
+	checked, dups := sluicetest.CheckZeroLoss(t, &b.Cluster, exp, fiveKillsTopic)
 	t.Logf("five kills: %d valid datapoints checked, all present; %d duplicates (%.2f%%); %s in all",
 		checked, dups, 100*float64(dups)/float64(checked), time.Since(t0).Round(time.Second))
 }
@@ -40,13 +40,13 @@ func TestFiveKillsExactlyOnce(t *testing.T) {
 	}
 	b, exp, t0 := fiveKills(t, "  delivery = \"exactly_once\"\n")
 	counts, stray, misplaced := b.TallyCommitted(t, outTopic, shards, exp.Lines)
-	checked, dups := checkCounts(t, &b.Cluster, exp, fiveKillsTopic, counts, stray, misplaced)
+	checked, dups := sluicetest.CheckCounts(t, &b.Cluster, exp, fiveKillsTopic, counts, stray, misplaced)
 	if dups > 0 {
 		t.Fatalf("exactly_once: %d of %d valid datapoints are on the shard topic more than once (read_committed)", dups, checked)
 	}
 	// Read uncommitted, the aborted transactions' records show: what at-least-once would have kept.
 	counts, stray, misplaced = b.Tally(t, outTopic, shards, exp.Lines)
-	_, aborted := checkCounts(t, &b.Cluster, exp, fiveKillsTopic, counts, stray, misplaced)
+	_, aborted := sluicetest.CheckCounts(t, &b.Cluster, exp, fiveKillsTopic, counts, stray, misplaced)
 	t.Logf("five kills, exactly_once: %d valid datapoints checked, each exactly once as read_committed sees it; "+
 		"%d more in aborted transactions (read_uncommitted); %s in all", checked, aborted, time.Since(t0).Round(time.Second))
 }
@@ -73,9 +73,9 @@ func fiveKills(t *testing.T, output string) (*kafkatest.Process, *kafkatest.Expe
 	input, exp := kafkatest.Generate(lines + trickle)
 	b.Produce(t, topic, input[:lines], perRecord)
 	t.Logf("%s: %d lines ready on 8 partitions", time.Since(t0).Round(time.Millisecond), lines)
-	produced := produceOver(t, &b.Cluster, topic, input[lines:], 4_000, perRecord)
+	produced := sluicetest.ProduceOver(t, &b.Cluster, topic, input[lines:], 4_000, perRecord)
 
-	cfg, def := defaultConfigOutput(t, b.Addrs[0], topic, output)
+	cfg, def := sluicetest.DefaultConfigOutput(t, b.Addrs[0], topic, output)
 	bound := def.Kafka.SessionTimeout + def.Kafka.RebalanceTimeout + 10*time.Second
 	committed := func() (done, total int64) {
 		c, end := b.Offsets(t, group, topic)
