@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -367,6 +368,14 @@ func TestDevHintsWorkAsPrinted(t *testing.T) {
 		if out := sh(metrics, 10*time.Second); !strings.Contains(out, "sluice_output_datapoints_total") {
 			t.Fatalf("%s printed %q", metrics, out)
 		}
+	}
+	page, _ := hints["open_the_status_page"].(string)
+	if code, body := get(t, page); code != http.StatusOK || !strings.Contains(body, "<title>Sluice status</title>") {
+		t.Fatalf("GET %s: %d %.200s", page, code, body)
+	}
+	status, _ := hints["status_in_a_terminal"].(string)
+	if out := sh(status, 10*time.Second); !strings.Contains(out, "PARTITIONS") || !strings.Contains(out, "health: ok") {
+		t.Fatalf("%s printed %q", status, out)
 	}
 	if code, _ := p.Stop(t); code != 0 {
 		t.Fatalf("exit %d", code)

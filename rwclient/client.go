@@ -56,7 +56,8 @@ const (
 // opens and gets no requests for the cool-down; then one probe request (half-open) closes it on
 // success or opens it again.
 type Endpoint struct {
-	url string
+	url   string
+	shown string // url without secrets: URL()
 
 	// state is written under mu and read without it (metrics, healthy).
 	mu       sync.Mutex
@@ -108,7 +109,7 @@ func New(o *config.Output, protocol http.Header) *Client {
 	c := &Client{output: o.Name, http: &http.Client{Transport: tr}, header: h, timeout: o.Timeout,
 		failures: o.Breaker.Failures, coolDown: o.Breaker.CoolDown, ctx: ctx, cancel: cancel, now: time.Now}
 	for _, u := range o.URLs {
-		c.endpoints = append(c.endpoints, &Endpoint{url: u})
+		c.endpoints = append(c.endpoints, &Endpoint{url: u, shown: Redacted(u)})
 	}
 	return c
 }
@@ -257,7 +258,7 @@ func (c *Client) post(ctx context.Context, url string, body []byte) (int64, erro
 		if errors.As(err, &ue) {
 			err = ue.Err // not the method and URL again
 		}
-		return -1, &Error{msg: fmt.Sprintf("POST %s: %v", url, err)}
+		return -1, &Error{msg: fmt.Sprintf("POST %s: %v", Redacted(url), err)}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
@@ -275,7 +276,7 @@ func (c *Client) post(ctx context.Context, url string, body []byte) (int64, erro
 	}
 	line := firstLine(resp.Body)
 	e := &Error{Status: resp.StatusCode,
-		msg: fmt.Sprintf("POST %s: %s: %s", url, resp.Status, line)}
+		msg: fmt.Sprintf("POST %s: %s: %s", Redacted(url), resp.Status, line)}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
@@ -317,8 +318,26 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // Endpoints returns the client's endpoints, in the order of the output's urls.
 func (c *Client) Endpoints() []*Endpoint { return c.endpoints }
 
-// URL is the endpoint's URL.
-func (e *Endpoint) URL() string { return e.url }
+// URL is the endpoint's URL as metrics, logs and the status page show it: without its password
+// or query values (see Redacted).
+func (e *Endpoint) URL() string { return e.shown }
+
+// Redacted is u without what may be a secret: the password of its user info and the values of
+// its query parameters become "xxxxx" (the user name, scheme, host and path stay, so endpoints
+// stay told apart). An unparsable u is shown as a placeholder.
+func Redacted(u string) string {
+	p, err := neturl.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if q := p.Query(); len(q) > 0 {
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		p.RawQuery = q.Encode()
+	}
+	return p.Redacted()
+}
 
 // State is the endpoint's breaker state: BreakerClosed, BreakerOpen or BreakerHalfOpen.
 func (e *Endpoint) State() int32 { return e.state.Load() }

@@ -214,3 +214,16 @@ func TestRWClientBreaker(t *testing.T) {
 		t.Fatalf("openUntil %v is not after now %v", until, *now)
 	}
 }
+
+func TestRedacted(t *testing.T) {
+	f := func(u, want string) {
+		t.Helper()
+		if got := Redacted(u); got != want {
+			t.Errorf("Redacted(%q) = %q, want %q", u, got, want)
+		}
+	}
+	f("http://vm:8428/api/v1/write", "http://vm:8428/api/v1/write")
+	f("https://user:s3cret@mimir.example/api/v1/push", "https://user:xxxxx@mimir.example/api/v1/push")
+	f("https://mimir.example/api/v1/push?token=abc&tenant=t1", "https://mimir.example/api/v1/push?tenant=xxxxx&token=xxxxx")
+	f("http://[::1", "(unparsable URL)")
+}

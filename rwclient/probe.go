@@ -38,7 +38,7 @@ func (c *Client) Probe(ctx context.Context, empty []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, ProbePatience)
 	defer cancel()
 	for _, e := range c.endpoints {
-		go func() { results <- result{e.url, c.probe(ctx, e.url, empty)} }()
+		go func() { results <- result{e.shown, c.probe(ctx, e.url, empty)} }()
 	}
 	var unreachable, busy []string
 	var refused error

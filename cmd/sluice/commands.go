@@ -35,6 +35,8 @@ func init() {
 			func(a []string, _ io.Reader, o, e io.Writer) int { return benchCmd(a, o, e) }},
 		{"health", "probe a running sluice's /healthz; exit 0 healthy, 1 not", "[-address host:port] [-path /readyz]",
 			func(a []string, _ io.Reader, o, e io.Writer) int { return healthCmd(a, o, e) }},
+		{"status", "show a running sluice's status: flow, partitions, workers, outputs, limits, memory, events", "[-address host:port] [-watch] [-json]",
+			func(a []string, _ io.Reader, o, e io.Writer) int { return statusCmd(a, o, e) }},
 		{"loadgen", "produce synthetic metrics in any input format at a rate", "(-config FILE | -brokers B) -topic T [-format F] [-rate N] [flags]",
 			func(a []string, _ io.Reader, o, e io.Writer) int { return loadgenCmd(a, o, e) }},
 		{"produce", "write stdin's lines to a topic, one record per line (or -lines N)", "(-config FILE | -brokers B) [-topic T] [-lines N]", produceCmd},

@@ -285,7 +285,7 @@ var devSample = map[string]string{
 
 // devHints are the three commands a newcomer wants once dev mode runs: produce a line, watch the
 // output, read the metrics.
-func devHints(cfg *config.Config, metricsAddr string) (produce, tail, metrics string) {
+func devHints(cfg *config.Config, metricsAddr string) (produce, tail, metrics, page, statusCmd string) {
 	in := cfg.Inputs[0]
 	for _, i := range cfg.Inputs {
 		if _, ok := devSample[i.Format]; ok {
@@ -307,7 +307,9 @@ func devHints(cfg *config.Config, metricsAddr string) (produce, tail, metrics st
 		}
 	}
 	metrics = fmt.Sprintf("curl -s http://%s/metrics | grep ^sluice_", metricsAddr)
-	return produce, tail, metrics
+	page = fmt.Sprintf("http://%s/", metricsAddr)
+	statusCmd = fmt.Sprintf("%s status -address %s", self, metricsAddr)
+	return produce, tail, metrics, page, statusCmd
 }
 
 // selfCommand is how the user runs this binary, for hints they can paste: the path it was started

@@ -100,14 +100,16 @@ func TestDevHints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	produce, tail, metrics := devHints(cfg, "127.0.0.1:9464")
-	h := produce + "\n" + tail + "\n" + metrics
+	produce, tail, metrics, page, statusCmd := devHints(cfg, "127.0.0.1:9464")
+	h := produce + "\n" + tail + "\n" + metrics + "\n" + page + "\n" + statusCmd
 	for _, want := range []string{
 		// The test binary, like one `go run` built, lives in a go-build directory: the hint says
 		// how to run the command from the checkout, not a sluice binary the user may not have.
 		`echo "put sys.cpu.user $(date +%s) 42 host=web01" | go run ./cmd/sluice produce -brokers 127.0.0.1:19092 -topic metrics.opentsdb`,
 		"go run ./cmd/sluice tail -brokers 127.0.0.1:19092 -topic metrics.shards",
 		"curl -s http://127.0.0.1:9464/metrics",
+		"http://127.0.0.1:9464/",
+		"go run ./cmd/sluice status -address 127.0.0.1:9464",
 	} {
 		if !strings.Contains(h, want) {
 			t.Errorf("hints lack %q:\n%s", want, h)

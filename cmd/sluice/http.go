@@ -19,15 +19,18 @@ import (
 
 	"github.com/sluicehq/sluice/actors"
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/status"
 )
 
-// httpServer serves /metrics, /healthz, /readyz and, with http { pprof = true }, /debug/pprof/.
-// It listens before the pipeline starts (a taken port fails start-up, not a scrape later) and
-// answers 503 on the probes until the pipeline is running.
+// httpServer serves the status page (/), its document (/api/v1/status), /metrics, /healthz,
+// /readyz and, with http { pprof = true }, /debug/pprof/. It listens before the pipeline starts
+// (a taken port fails start-up, not a scrape later) and answers 503 on the probes until the
+// pipeline is running.
 type httpServer struct {
 	srv      *http.Server
 	addr     net.Addr
 	pipeline atomic.Pointer[actors.Pipeline]
+	status   *status.Server
 	done     chan struct{}
 }
 
@@ -45,8 +48,12 @@ func startHTTP(cfg *config.Config, p *actors.Pipeline, log hclog.Logger, more ..
 		buildInfo(),
 	)
 	reg.MustRegister(more...)
-	h := &httpServer{done: make(chan struct{})}
+	h := &httpServer{done: make(chan struct{}), status: status.NewServer(reg, readVersion().version)}
+	if il, ok := log.(hclog.InterceptLogger); ok {
+		il.RegisterSink(h.status.Sink())
+	}
 	mux := http.NewServeMux()
+	h.status.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", h.probe((*actors.Pipeline).Health))
 	mux.HandleFunc("GET /readyz", h.probe((*actors.Pipeline).Ready))
@@ -62,6 +69,7 @@ func startHTTP(cfg *config.Config, p *actors.Pipeline, log hclog.Logger, more ..
 		return nil, fmt.Errorf("http.address %s: %w", cfg.HTTP.Address, err)
 	}
 	h.addr = ln.Addr()
+	h.status.Start()
 	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(h.done)
@@ -73,8 +81,11 @@ func startHTTP(cfg *config.Config, p *actors.Pipeline, log hclog.Logger, more ..
 	return h, nil
 }
 
-// running makes the probes report on p.
-func (h *httpServer) running(p *actors.Pipeline) { h.pipeline.Store(p) }
+// running makes the probes and the status page report on p.
+func (h *httpServer) running(p *actors.Pipeline) {
+	h.pipeline.Store(p)
+	h.status.Checks(p.Health, p.Ready)
+}
 
 func (h *httpServer) probe(check func(*actors.Pipeline) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
@@ -99,6 +110,7 @@ func (h *httpServer) close() {
 	defer cancel()
 	_ = h.srv.Shutdown(ctx)
 	<-h.done
+	h.status.Close()
 }
 
 // buildInfo is sluice_build_info: the module version and VCS revision this binary was built

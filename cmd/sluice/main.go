@@ -74,13 +74,15 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
 }
 
 // newLogger logs JSON when stdout is not a terminal (containers) or when the config asks for it.
+// It is an InterceptLogger so that the status page can keep the recent events (startHTTP
+// registers its sink).
 func newLogger(cfg *config.Config, out io.Writer) hclog.Logger {
 	json := cfg.Log.Format == "json"
 	if cfg.Log.Format == "auto" {
 		f, ok := out.(*os.File)
 		json = !ok || !isatty.IsTerminal(f.Fd())
 	}
-	return hclog.New(&hclog.LoggerOptions{
+	return hclog.NewInterceptLogger(&hclog.LoggerOptions{
 		Name: "sluice", Level: hclog.LevelFromString(cfg.Log.Level), Output: out, JSONFormat: json,
 	})
 }

@@ -209,8 +209,9 @@ func runPipeline(cfg *config.Config, broker *devBrokerT, rl *reloader, sigs <-ch
 	h.running(p)
 	if broker != nil {
 		// A log line like the others (JSON when stdout is not a terminal), once.
-		produce, tail, metrics := devHints(cfg, h.addr.String())
-		log.Info("dev mode is running; try next", "produce_a_line", produce, "watch_the_output", tail, "read_the_metrics", metrics)
+		produce, tail, metrics, page, statusCmd := devHints(cfg, h.addr.String())
+		log.Info("dev mode is running; try next", "produce_a_line", produce, "watch_the_output", tail, "read_the_metrics", metrics,
+			"open_the_status_page", page, "status_in_a_terminal", statusCmd)
 	}
 	var gen *generator
 	if broker != nil && rate > 0 {
