@@ -7,10 +7,12 @@ import (
 	"os/signal"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/IBM/sarama"
 
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/latency"
 	"github.com/sluicehq/sluice/messages"
 	"github.com/sluicehq/sluice/messages/remotewrite"
 )
@@ -25,6 +27,7 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 	n := fs.Int("n", 0, "stop after this many datapoints (0: follow until SIGINT or SIGTERM)")
 	from := fs.String("from", "newest", "where to start: oldest or newest")
 	isolation := fs.String("isolation", config.IsolationReadCommitted, "read_committed (only committed transactions' records: what a downstream consumer sees) or read_uncommitted")
+	lat := fs.Duration("latency", 0, "instead of the datapoints, print every this often how long after their own timestamps the datapoints became readable here (end-to-end latency, as -isolation sees the topic)")
 	if err := fs.Parse(args); err != nil {
 		return parseExit(err)
 	}
@@ -105,15 +108,32 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 	var rows messages.Rows
 	var line []byte
 	printed := 0
+	var every <-chan time.Time
+	var ages ageStats
+	if *lat > 0 {
+		t := time.NewTicker(*lat)
+		defer t.Stop()
+		every = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			if *lat > 0 {
+				ages.print(stdout, "total")
+			}
 			return exitOK
+		case <-every:
+			ages.print(stdout, "interval")
+			ages.interval = ageCounts{}
 		case m := <-msgs:
 			rows.Reset()
 			remotewrite.Parse(&rows, m.Value, 0)
 			for _, bad := range rows.Bad {
 				fmt.Fprintf(stderr, "sluice tail: partition %d offset %d: %s\n", m.Partition, m.Offset, bad.Detail)
+			}
+			if *lat > 0 {
+				ages.add(&rows, time.Now().UnixMilli())
+				continue
 			}
 			for i := range rows.Points {
 				line = fmt.Appendf(line[:0], "shard=%d ", m.Partition)
@@ -127,4 +147,50 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+}
+
+// ageStats are tail -latency's figures: each datapoint's age when it became readable (now minus
+// its timestamp), over the last interval and in all.
+type ageStats struct{ interval, total ageCounts }
+
+type ageCounts struct {
+	n        int64
+	sumMs    int64
+	hist     latency.Hist
+	min, max int64
+}
+
+func (a *ageCounts) add(ms int64) {
+	if a.n == 0 || ms < a.min {
+		a.min = ms
+	}
+	a.max = max(a.max, ms)
+	a.n++
+	a.sumMs += ms
+	a.hist.Record(ms, 1)
+}
+
+func (s *ageStats) add(rows *messages.Rows, nowMs int64) {
+	for i := range rows.Points {
+		age := nowMs - rows.Points[i].Timestamp
+		s.interval.add(age)
+		s.total.add(age)
+	}
+}
+
+// print writes one line: how many datapoints, and their age's mean, p50 and p99 (histogram
+// bucket bounds, at most 25 % above) and range. Timestamps in whole seconds (OpenTSDB, Graphite,
+// sluice loadgen) add half a second to the mean on average, and up to a second to each age.
+func (s *ageStats) print(w io.Writer, which string) {
+	a := &s.interval
+	if which == "total" {
+		a = &s.total
+	}
+	if a.n == 0 {
+		fmt.Fprintf(w, "%s: no datapoints\n", which)
+		return
+	}
+	fmt.Fprintf(w, "%s: %d datapoints, age when readable: mean %s, p50 %s, p99 %s, min %s, max %s\n", which, a.n,
+		(time.Duration(a.sumMs/a.n) * time.Millisecond), a.hist.Quantile(0.5).Round(time.Millisecond), a.hist.Quantile(0.99).Round(time.Millisecond),
+		time.Duration(a.min)*time.Millisecond, time.Duration(a.max)*time.Millisecond)
 }
