@@ -3,6 +3,7 @@ package status
 import (
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -131,7 +132,7 @@ func (s *Server) Doc() Doc {
 	return Build(in)
 }
 
-var errStarting = fmt.Errorf("starting")
+var errStarting = errors.New("starting")
 
 // Register adds GET / (the page) and GET /api/v1/status (the document) to mux.
 func (s *Server) Register(mux *http.ServeMux) {
